@@ -1,0 +1,154 @@
+"""Every setting, declared once: its key, default, help line and check.
+
+The app reads the TOML file named by ``--config`` or ``REMINDER_CONFIG``; with no file the
+defaults serve. Secrets may come from the environment instead of the file. A bad value stops
+start-up with a ``ConfigError`` naming the key. ``config.example.toml`` must list every key here
+(a test checks it).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or has a bad value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # "section.name"
+    default: Any
+    help: str
+    check: Callable[[Any], bool] = lambda value: True
+    env: str | None = None  # environment variable that overrides the file (secrets)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("database.path", "reminder.db", "SQLite file, relative to the working folder.", _text),
+    Setting("server.host", "127.0.0.1", "Address `reminder serve` and `reminder run` listen on.", _text),
+    Setting("server.port", 8000, "Port `reminder serve` and `reminder run` listen on.", _positive),
+    Setting(
+        "server.base_url",
+        "http://127.0.0.1:8000",
+        "Public address put in message links, without a trailing slash.",
+        lambda v: _text(v) and v.startswith(("http://", "https://")) and not v.endswith("/"),
+    ),
+    Setting(
+        "server.secret_key",
+        "",
+        "Signs sessions and CSRF tokens. Empty: a random key per start (sessions end on restart).",
+        _text,
+        env="REMINDER_SECRET_KEY",
+    ),
+    Setting("server.dev_mode", False, "Shows /dev/outbox with the messages the outbox holds.", _flag),
+    Setting(
+        "server.secure_cookies",
+        False,
+        "Mark session cookies Secure; turn on when the app is served over HTTPS.",
+        _flag,
+    ),
+    Setting(
+        "clock.mode",
+        "system",
+        '"system" reads the computer\'s clock; "manual" keeps the time in the database '
+        "(`reminder clock set`), shared by the web app and the worker.",
+        lambda v: v in ("system", "manual"),
+    ),
+    Setting("worker.tick_seconds", 30, "Seconds between worker ticks.", _positive),
+    Setting(
+        "worker.misfire_grace_seconds",
+        300,
+        "How late a tick may start and still run (APScheduler's default of 1 s drops ticks).",
+        _positive,
+    ),
+    Setting("worker.horizon_hours", 72, "How far ahead doses are generated (at least 48).", lambda v: _positive(v) and v >= 48),
+    Setting("worker.follow_up_minutes", 30, "Minutes after a reminder before its one follow-up.", _positive),
+    Setting("worker.snooze_minutes", 15, "Minutes a Snooze tap postpones the reminder.", _positive),
+    Setting("worker.batch_size", 500, "Most doses or messages one tick step handles at once.", _positive),
+    Setting(
+        "worker.send_lease_seconds",
+        120,
+        "A message still marked as sending after this long was cut off by a crash and is resent "
+        "in the follow-up wording.",
+        _positive,
+    ),
+    Setting(
+        "notify.channel",
+        "outbox",
+        'Channel for patient messages. "outbox" only records them in the database (no credentials).',
+        lambda v: v in ("outbox",),
+    ),
+    Setting(
+        "notify.name_medication",
+        False,
+        "Name the medication in reminders. Off by default: a lock screen is not private.",
+        _flag,
+    ),
+    Setting(
+        "links.expire_hours",
+        24,
+        "Hours after a dose's window closes that its phone link keeps working.",
+        _positive,
+    ),
+)
+
+BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in table.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{key}."))
+        else:
+            flat[key] = value
+    return flat
+
+
+def load(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return every setting's value: defaults, then the file, then the environment, then overrides.
+
+    ``path`` defaults to ``$REMINDER_CONFIG``. Raises ``ConfigError`` for an unreadable file, an
+    unknown key or a bad value.
+    """
+    path = path or os.environ.get("REMINDER_CONFIG")
+    values = {setting.key: setting.default for setting in SETTINGS}
+    if path:
+        try:
+            from_file = _flatten(tomllib.loads(Path(path).read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"cannot read config file {path}: {error}") from error
+        values.update(_known(from_file, source=str(path)))
+    for setting in SETTINGS:
+        if setting.env and os.environ.get(setting.env):
+            values[setting.key] = os.environ[setting.env]
+    values.update(_known(overrides or {}, source="overrides"))
+    for key, value in values.items():
+        if not BY_KEY[key].check(value):
+            raise ConfigError(f"bad value for {key}: {value!r} ({BY_KEY[key].help})")
+    return values
+
+
+def _known(values: dict[str, Any], source: str) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(BY_KEY))
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]} in {source}")
+    return values

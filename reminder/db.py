@@ -1,0 +1,84 @@
+"""The one place that opens the database.
+
+One connection per request (Flask app context) or per worker thread; never shared, because a
+second ``BEGIN IMMEDIATE`` on a shared connection fails. WAL lets readers run beside the one
+writer; ``synchronous=NORMAL`` is safe under WAL and several times faster than FULL.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from flask import current_app, g
+from sqlite_utils import Database
+
+BUSY_TIMEOUT_SECONDS = 10
+MIGRATIONS_FILE = Path(__file__).resolve().parent.parent / "migrations" / "migrations.py"
+
+
+def connect(path: str) -> Database:
+    """Open ``path`` with the pragmas every connection needs."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return Database(conn)
+
+
+@contextmanager
+def immediate(db: Database) -> Iterator[Database]:
+    """A write transaction that takes the write lock up front.
+
+    A deferred ``BEGIN`` that reads and then writes fails at once with "database is locked"
+    when another connection writes meanwhile, without waiting out the busy timeout.
+    ``BEGIN IMMEDIATE`` waits for the lock instead. Use this for every read-then-write.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        db.execute("COMMIT")
+
+
+def upgrade(db: Database) -> list[str]:
+    """Apply pending migrations from ``migrations/migrations.py``; return their names."""
+    migrations = _load_migrations()
+    names = [migration.name for migration in migrations.pending(db)]
+    migrations.apply(db)
+    return names
+
+
+def pending(db: Database) -> list[str]:
+    return [migration.name for migration in _load_migrations().pending(db)]
+
+
+def _load_migrations():
+    # migrations/ sits beside the package so `sqlite-utils migrate` can run the same file.
+    spec = importlib.util.spec_from_file_location("reminder_migrations", MIGRATIONS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.migrations
+
+
+def get_db() -> Database:
+    """The request's connection, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = connect(current_app.config["REMINDER"]["database.path"])
+    return g.db
+
+
+def close_db(_error: BaseException | None = None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def init_app(app) -> None:
+    app.teardown_appcontext(close_db)

@@ -1,0 +1,263 @@
+"""The dose ledger in the database: generating doses ahead, and recording answers.
+
+The rules themselves live in ``schedule`` (when doses fall) and ``missed_dose`` (what an answer
+means); this module loads their inputs and writes their outcomes, each user action in one
+``BEGIN IMMEDIATE`` transaction with a conditional update, so two taps never both count.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from . import missed_dose, schedule
+from .db import immediate
+from .missed_dose import Decision, DoseRule
+from .times import parse_date, parse_hhmm, parse_instant, to_iso
+
+# Doses are always generated at least this far ahead (issue: "at least 48 h").
+MIN_AHEAD = timedelta(hours=48)
+# Other intakes further than this from a dose cannot be within its minimum gap.
+GAP_LOOKAROUND = timedelta(hours=36)
+
+
+def steps_of(db: Database, medication_id: int) -> list[schedule.Step]:
+    rows = db.execute(
+        "SELECT id, start_date, end_date, times, days, amount FROM regimen_steps "
+        "WHERE medication_id = ? ORDER BY start_date, id",
+        [medication_id],
+    ).fetchall()
+    return [
+        schedule.Step(
+            id=row[0],
+            start_date=parse_date(row[1]),
+            end_date=parse_date(row[2]) if row[2] else None,
+            times=tuple(parse_hhmm(t) for t in json.loads(row[3])),
+            days=frozenset(json.loads(row[4])) if row[4] else None,
+            amount=row[5],
+        )
+        for row in rows
+    ]
+
+
+def rule_of(medication: dict) -> DoseRule:
+    return DoseRule(
+        on_time_minutes=medication["on_time_minutes"],
+        skip_fraction=medication["skip_fraction"],
+        skip_hours_before_next=medication["skip_hours_before_next"],
+        min_gap_fraction=medication["min_gap_fraction"],
+    )
+
+
+def _medication(db: Database, medication_id: int) -> dict:
+    row = db.execute(
+        "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
+        [medication_id],
+    )
+    columns = [d[0] for d in row.description]
+    values = row.fetchone()
+    return dict(zip(columns, values)) if values else None
+
+
+# ---------------------------------------------------------------- generating doses ahead
+
+
+def generate_ahead(db: Database, now: datetime, horizon: timedelta, limit: int) -> int:
+    """Generate doses up to ``now + horizon`` for medications with less than 48 h ahead.
+
+    Idempotent: rows are unique per (medication, scheduled instant) and inserted with
+    ``INSERT OR IGNORE``. Only medications that need it are touched, so a tick's cost does not
+    grow with the number of patients. Returns how many medications were extended.
+    """
+    threshold = to_iso(now + min(MIN_AHEAD, horizon))
+    ids = [
+        row[0]
+        for row in db.execute(
+            "SELECT id FROM medications WHERE ended_at IS NULL "
+            "AND (generated_until IS NULL OR generated_until < ?) LIMIT ?",
+            [threshold, limit],
+        ).fetchall()
+    ]
+    for medication_id in ids:
+        with immediate(db):
+            extend_medication(db, medication_id, now, now + horizon)
+    return len(ids)
+
+
+def extend_medication(db: Database, medication_id: int, now: datetime, until: datetime) -> int:
+    """Insert the medication's doses from where generation stopped up to ``until``.
+
+    Generation starts at the medication's creation: no dose is invented in the past. Must run
+    inside a write transaction. Returns the number of new rows.
+    """
+    medication = _medication(db, medication_id)
+    if medication is None or medication["ended_at"]:
+        return 0
+    start = parse_instant(medication["generated_until"] or medication["created_at"])
+    if start >= until:
+        return 0
+    tz = ZoneInfo(medication["tz"])
+    steps = steps_of(db, medication_id)
+    rule = rule_of(medication)
+    rows = []
+    for occurrence in schedule.occurrences_between(steps, tz, start, until):
+        following = schedule.next_occurrence(steps, tz, occurrence.scheduled_at)
+        closes = missed_dose.window_closes_at(
+            occurrence.scheduled_at, following.scheduled_at if following else None, rule
+        )
+        rows.append(
+            [
+                medication["patient_id"], medication_id, occurrence.step_id,
+                occurrence.local_date.isoformat(), occurrence.local_time.strftime("%H:%M"),
+                medication["tz"], to_iso(occurrence.scheduled_at), to_iso(closes),
+                occurrence.amount, to_iso(occurrence.scheduled_at), to_iso(now),
+            ]
+        )
+    before = db.conn.total_changes
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO doses (patient_id, medication_id, step_id, local_date, local_time, tz, "
+        "scheduled_at, window_closes_at, amount, next_prompt_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    inserted = db.conn.total_changes - before
+    db.execute("UPDATE medications SET generated_until = ? WHERE id = ?", [to_iso(until), medication_id])
+    return inserted
+
+
+def rewrite_future(db: Database, medication_id: int, now: datetime, horizon: timedelta) -> None:
+    """After a schedule or time-zone change: replace future doses that nobody was told about.
+
+    A dose that was reminded, answered or has any event stays: history is never touched.
+    Windows of doses still open are recomputed against the new next dose. Must run inside a
+    write transaction.
+    """
+    db.execute(
+        "DELETE FROM doses WHERE medication_id = ? AND status = 'pending' AND scheduled_at > ? "
+        "AND prompt_count = 0 AND NOT EXISTS (SELECT 1 FROM dose_events e WHERE e.dose_id = doses.id) "
+        "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id)",
+        [medication_id, to_iso(now)],
+    )
+    db.execute("UPDATE medications SET generated_until = ? WHERE id = ?", [to_iso(now), medication_id])
+    extend_medication(db, medication_id, now, now + horizon)
+    _recompute_open_windows(db, medication_id)
+
+
+def _recompute_open_windows(db: Database, medication_id: int) -> None:
+    medication = _medication(db, medication_id)
+    tz, steps, rule = ZoneInfo(medication["tz"]), steps_of(db, medication_id), rule_of(medication)
+    for dose_id, scheduled_at in db.execute(
+        "SELECT id, scheduled_at FROM doses WHERE medication_id = ? AND status = 'pending'", [medication_id]
+    ).fetchall():
+        t = parse_instant(scheduled_at)
+        following = schedule.next_occurrence(steps, tz, t)
+        closes = missed_dose.window_closes_at(t, following.scheduled_at if following else None, rule)
+        db.execute("UPDATE doses SET window_closes_at = ? WHERE id = ?", [to_iso(closes), dose_id])
+
+
+# ---------------------------------------------------------------- answering a dose
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A confirmation of one dose: what was said, by whom, through which door."""
+
+    action: str  # taken | skip | snooze
+    source: str  # link | sms | web | api | caregiver
+    actor_id: int | None
+    reported_at: datetime | None = None  # "I already took it at ..."
+    reason: str | None = None  # skip reason, or a caregiver's override reason
+    override_gap: bool = False
+
+
+def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooze: timedelta) -> Decision:
+    """Apply the missed-dose rule to ``answer`` and record what it allows, atomically.
+
+    The decision is made and written inside one ``BEGIN IMMEDIATE`` transaction and the write
+    is conditional on the status read, so two simultaneous taps record one answer.
+    """
+    with immediate(db):
+        dose = load_dose(db, dose_id)
+        medication = _medication(db, dose["medication_id"])
+        tz = ZoneInfo(dose["tz"])
+        facts = dose_facts(db, dose, medication)
+        if answer.action == "taken":
+            decision = missed_dose.decide_taken(
+                facts, now, rule_of(medication), tz, _other_intakes(db, dose),
+                medication["max_daily_amount"], answer.reported_at,
+                answer.reason if answer.override_gap else None,
+            )
+        elif answer.action == "skip":
+            decision = missed_dose.decide_skip(facts, tz)
+        else:
+            decision = missed_dose.decide_snooze(facts, now, snooze, tz)
+        _record(db, dose, decision, answer, now)
+    return decision
+
+
+def _record(db: Database, dose: dict, decision: Decision, answer: Answer, now: datetime) -> None:
+    if decision.outcome:
+        db.execute(
+            "UPDATE doses SET status = ?, taken_at = ?, confirmed_at = ?, source = ?, actor_id = ?, "
+            "skip_reason = ?, next_prompt_at = NULL WHERE id = ? AND status = ?",
+            [
+                decision.outcome, to_iso(decision.taken_at) if decision.taken_at else None, to_iso(now),
+                answer.source, answer.actor_id, answer.reason if decision.outcome == "skipped" else None,
+                dose["id"], dose["status"],
+            ],
+        )
+    elif decision.snooze_until:
+        db.execute("UPDATE doses SET next_prompt_at = ? WHERE id = ?", [to_iso(decision.snooze_until), dose["id"]])
+    else:
+        return  # refused: nothing is written
+    detail = {"source": answer.source, "code": decision.code, "previous_status": dose["status"]}
+    if decision.taken_at:
+        detail["taken_at"] = to_iso(decision.taken_at)
+    if answer.reason:
+        detail["reason"] = answer.reason
+    add_event(db, dose["id"], now, answer.actor_id, decision.code, detail)
+
+
+def add_event(db: Database, dose_id: int, now: datetime, actor_id: int | None, kind: str, detail: dict) -> None:
+    db.execute(
+        "INSERT INTO dose_events (dose_id, at, actor_id, kind, detail) VALUES (?, ?, ?, ?, ?)",
+        [dose_id, to_iso(now), actor_id, kind, json.dumps(detail)],
+    )
+
+
+def load_dose(db: Database, dose_id: int) -> dict | None:
+    cursor = db.execute("SELECT * FROM doses WHERE id = ?", [dose_id])
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+
+
+def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> missed_dose.Dose:
+    """The rule's view of a ledger row, with the next scheduled dose for the skip message."""
+    medication = medication or _medication(db, dose["medication_id"])
+    scheduled_at = parse_instant(dose["scheduled_at"])
+    following = schedule.next_occurrence(
+        steps_of(db, dose["medication_id"]), ZoneInfo(dose["tz"]), scheduled_at
+    ) if not medication["ended_at"] else None
+    return missed_dose.Dose(
+        scheduled_at=scheduled_at,
+        window_closes_at=parse_instant(dose["window_closes_at"]),
+        amount=dose["amount"],
+        status=dose["status"],
+        taken_at=parse_instant(dose["taken_at"]) if dose["taken_at"] else None,
+        confirmed_at=parse_instant(dose["confirmed_at"]) if dose["confirmed_at"] else None,
+        next_scheduled_at=following.scheduled_at if following else None,
+    )
+
+
+def _other_intakes(db: Database, dose: dict) -> list[missed_dose.Intake]:
+    t = parse_instant(dose["scheduled_at"])
+    rows = db.execute(
+        "SELECT taken_at, scheduled_at, amount FROM doses WHERE medication_id = ? AND id != ? "
+        "AND status = 'taken' AND taken_at BETWEEN ? AND ?",
+        [dose["medication_id"], dose["id"], to_iso(t - GAP_LOOKAROUND), to_iso(t + GAP_LOOKAROUND)],
+    ).fetchall()
+    return [missed_dose.Intake(parse_instant(a), parse_instant(b), c) for a, b, c in rows]

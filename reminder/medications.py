@@ -1,0 +1,269 @@
+"""Medications and their regimen steps: checking input, creating, changing and ending.
+
+The web forms and the JSON API both go through ``parse_medication`` and the three writers
+below, so a bad value gets the same message everywhere and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from . import ledger
+from .db import immediate
+from .errors import InputError
+from .times import parse_date, parse_hhmm, to_iso
+
+MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
+MAX_TIMES_PER_DAY = 12
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+RULE_LIMITS = {  # field: (low, high), both included
+    "on_time_minutes": (5, 240),
+    "skip_fraction": (0.1, 1.0),
+    "skip_hours_before_next": (0, 12),
+    "min_gap_fraction": (0, 0.9),
+}
+
+
+@dataclass
+class MedicationInput:
+    name: str
+    amount: float
+    times: list[str]
+    strength: str = ""
+    unit: str = "mg"
+    days: list[int] | None = None
+    start_date: date | None = None
+    withdrawal_risk: bool = False
+    max_daily_amount: float | None = None
+    rule: dict = field(default_factory=dict)
+
+
+def parse_medication(data: dict, today: date) -> MedicationInput:
+    """Check a whole medication; raise ``InputError`` naming the first bad field."""
+    name = _text(data, "name", required=True, limit=100)
+    amount = _number(data, "amount", required=True, low=0, high=MAX_AMOUNT, exclusive_low=True)
+    times = _times(data.get("times"))
+    max_daily = _number(data, "max_daily_amount", low=0, high=MAX_AMOUNT * MAX_TIMES_PER_DAY, exclusive_low=True)
+    if max_daily is not None and amount * len(times) > max_daily + 1e-9:
+        raise InputError(
+            "max_daily_amount",
+            f"{len(times)} doses of {amount:g} make {amount * len(times):g} a day, over the maximum of {max_daily:g}.",
+        )
+    start = data.get("start_date")
+    return MedicationInput(
+        name=name,
+        amount=amount,
+        times=times,
+        strength=_text(data, "strength", limit=40),
+        unit=_text(data, "unit", limit=20) or "mg",
+        days=_days(data.get("days")),
+        start_date=_date("start_date", start) if start not in (None, "") else today,
+        withdrawal_risk=_flag(data, "withdrawal_risk"),
+        max_daily_amount=max_daily,
+        rule={key: value for key in RULE_LIMITS if (value := _number(data, key, *RULE_LIMITS[key])) is not None},
+    )
+
+
+def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, horizon: timedelta) -> int:
+    """Create the medication with one open-ended step and generate its first doses."""
+    with immediate(db):
+        cursor = db.execute(
+            "INSERT INTO medications (patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, "
+            "created_at, generated_until" + "".join(f", {k}" for k in spec.rule) + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?"
+            + ", ?" * len(spec.rule) + ")",
+            [patient_id, spec.name, spec.strength, spec.unit, int(spec.withdrawal_risk), spec.max_daily_amount,
+             to_iso(now), to_iso(now), *spec.rule.values()],
+        )
+        medication_id = cursor.lastrowid
+        _add_step(db, medication_id, spec, spec.start_date, now)
+        ledger.extend_medication(db, medication_id, now, now + horizon)
+    return medication_id
+
+
+def update(db: Database, medication_id: int, data: dict, today: date, now: datetime, horizon: timedelta) -> None:
+    """Apply a partial change. A new dose plan starts today as a new step; the old one is kept
+    for history and only future doses nobody was reminded of are rewritten."""
+    current = to_json(db, medication_id)
+    merged = {**current, **data}
+    if "start_date" not in data:
+        merged["start_date"] = None
+    spec = parse_medication(merged, today)
+    plan_changed = (spec.times, spec.days, spec.amount) != (current["times"], current["days"], current["amount"])
+    with immediate(db):
+        db.execute(
+            "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?"
+            + "".join(f", {k} = ?" for k in spec.rule) + " WHERE id = ?",
+            [spec.name, spec.strength, spec.unit, int(spec.withdrawal_risk), spec.max_daily_amount,
+             *spec.rule.values(), medication_id],
+        )
+        if plan_changed:
+            db.execute(
+                "UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
+                "AND (end_date IS NULL OR end_date >= ?)",
+                [(today - timedelta(days=1)).isoformat(), medication_id, today.isoformat()],
+            )
+            _add_step(db, medication_id, spec, max(today, spec.start_date), now)
+        ledger.rewrite_future(db, medication_id, now, horizon)
+
+
+def end(db: Database, medication_id: int, today: date, now: datetime, reason: str = "") -> None:
+    """Stop reminding. The ledger keeps every dose already reminded or answered."""
+    with immediate(db):
+        db.execute(
+            "UPDATE medications SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            [to_iso(now), reason or None, medication_id],
+        )
+        db.execute(
+            "UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
+            "AND (end_date IS NULL OR end_date > ?)",
+            [today.isoformat(), medication_id, today.isoformat()],
+        )
+        ledger.rewrite_future(db, medication_id, now, timedelta(0))
+
+
+def _add_step(db: Database, medication_id: int, spec: MedicationInput, start: date, now: datetime) -> None:
+    db.execute(
+        "INSERT INTO regimen_steps (medication_id, start_date, times, days, amount, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [medication_id, start.isoformat(), json.dumps(sorted(spec.times)),
+         json.dumps(spec.days) if spec.days is not None else None, spec.amount, to_iso(now)],
+    )
+
+
+def to_json(db: Database, medication_id: int) -> dict | None:
+    """A medication as the API shows it: the current step's plan, and every step."""
+    row = db.execute("SELECT * FROM medications WHERE id = ?", [medication_id])
+    columns = [d[0] for d in row.description]
+    values = row.fetchone()
+    if values is None:
+        return None
+    medication = dict(zip(columns, values))
+    steps = [
+        {"id": s.id, "start_date": s.start_date.isoformat(), "end_date": s.end_date.isoformat() if s.end_date else None,
+         "times": [t.strftime("%H:%M") for t in s.times], "days": sorted(s.days) if s.days is not None else None,
+         "amount": s.amount}
+        for s in ledger.steps_of(db, medication_id)
+    ]
+    current = max(steps, key=lambda s: (s["start_date"], s["id"])) if steps else {}
+    return {
+        "id": medication["id"],
+        "patient_id": medication["patient_id"],
+        "name": medication["name"],
+        "strength": medication["strength"],
+        "unit": medication["unit"],
+        "amount": current.get("amount"),
+        "times": current.get("times", []),
+        "days": current.get("days"),
+        "start_date": steps[0]["start_date"] if steps else None,
+        "withdrawal_risk": bool(medication["withdrawal_risk"]),
+        "max_daily_amount": medication["max_daily_amount"],
+        **{key: medication[key] for key in RULE_LIMITS},
+        "created_at": medication["created_at"],
+        "ended_at": medication["ended_at"],
+        "steps": steps,
+    }
+
+
+def patient_medication_ids(db: Database, patient_id: int, include_ended: bool = False) -> list[int]:
+    sql = "SELECT id FROM medications WHERE patient_id = ?" + ("" if include_ended else " AND ended_at IS NULL")
+    return [row[0] for row in db.execute(sql + " ORDER BY name, id", [patient_id]).fetchall()]
+
+
+# ---------------------------------------------------------------- field checks
+
+
+def _text(data: dict, key: str, required: bool = False, limit: int = 200) -> str:
+    value = data.get(key)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InputError(key, f"{key} must be text.")
+    value = value.strip()
+    if required and not value:
+        raise InputError(key, f"{key} is required.")
+    if len(value) > limit:
+        raise InputError(key, f"{key} is too long (at most {limit} characters).")
+    return value
+
+
+def _number(data: dict, key: str, low: float, high: float, required: bool = False, exclusive_low: bool = False) -> float | None:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise InputError(key, f"{key} is required.")
+        return None
+    if isinstance(value, bool):
+        raise InputError(key, f"{key} must be a number.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(key, f"{key} must be a number.") from None
+    too_low = number <= low if exclusive_low else number < low
+    if not math.isfinite(number) or too_low or number > high:
+        bound = f"more than {low:g}" if exclusive_low else f"at least {low:g}"
+        raise InputError(key, f"{key} must be {bound} and at most {high:g}.")
+    return number
+
+
+def _flag(data: dict, key: str) -> bool:
+    value = data.get(key, False)
+    if isinstance(value, bool):
+        return value
+    if value in ("on", "true", "1", 1, "yes"):
+        return True
+    if value in ("", "off", "false", "0", 0, None):
+        return False
+    raise InputError(key, f"{key} must be true or false.")
+
+
+def _times(value) -> list[str]:
+    if isinstance(value, str):
+        value = [part for part in value.replace(",", " ").split()]
+    if not isinstance(value, list) or not value:
+        raise InputError("times", 'times must list at least one time of day, like ["08:00", "13:00"].')
+    if len(value) > MAX_TIMES_PER_DAY:
+        raise InputError("times", f"At most {MAX_TIMES_PER_DAY} times a day.")
+    times = []
+    for item in value:
+        try:
+            times.append(parse_hhmm(item).strftime("%H:%M"))
+        except ValueError:
+            raise InputError("times", f"{item!r} is not a time of day: use 24-hour HH:MM, like 08:00 or 18:30.") from None
+    if len(set(times)) != len(times):
+        raise InputError("times", "The same time is listed twice.")
+    return sorted(times)
+
+
+def _days(value) -> list[int] | None:
+    if value in (None, "", []):
+        return None
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list):
+        raise InputError("days", "days must be a list of weekdays, like [\"mon\", \"thu\"].")
+    days = set()
+    for item in value:
+        if isinstance(item, str) and item.strip().lower()[:3] in DAY_NAMES:
+            days.add(DAY_NAMES.index(item.strip().lower()[:3]))
+        elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 6:
+            days.add(item)
+        else:
+            raise InputError("days", f"{item!r} is not a weekday: use mon..sun or 0 (Monday) to 6.")
+    return sorted(days) if len(days) < 7 else None
+
+
+def _date(key: str, value) -> date:
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise InputError(key, f"{key} must be a date in YYYY-MM-DD.") from None
+
+
+def zone_today(tz: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(tz)).date()
+

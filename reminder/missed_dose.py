@@ -1,0 +1,238 @@
+"""The missed-dose rule: skip it if it is near the next dose, never double up.
+
+Pure functions of a dose, the patient's answer, other intakes and ``now``; the web page, the
+API, SMS replies and the worker all call these and nothing else decides. Source and defaults:
+``../shared/domain.md`` section 2 (NHS baclofen leaflet: "skip the missed dose if it's nearly
+time for the next one; never take 2 doses at the same time"; NHS SPS: most medicines are fine
+up to 2 hours late). Every message here tells the patient to skip or to confirm, never to take
+two doses or to make one up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .times import clock_label
+
+# With no next dose scheduled (the last dose of a medication), assume a daily rhythm.
+ASSUMED_INTERVAL_WITHOUT_NEXT = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class DoseRule:
+    """A medication's missed-dose parameters; the defaults are domain.md section 2."""
+
+    on_time_minutes: int = 60
+    skip_fraction: float = 0.5
+    skip_hours_before_next: float = 2.0
+    min_gap_fraction: float = 0.5
+
+    @property
+    def on_time(self) -> timedelta:
+        return timedelta(minutes=self.on_time_minutes)
+
+
+@dataclass(frozen=True)
+class Dose:
+    """What the rule needs to know about one scheduled dose (all instants UTC)."""
+
+    scheduled_at: datetime
+    window_closes_at: datetime
+    amount: float
+    status: str = "pending"
+    taken_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    next_scheduled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Another recorded intake of the same medication."""
+
+    taken_at: datetime
+    scheduled_at: datetime
+    amount: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of an answer. ``outcome`` is what to record; ``None`` records nothing.
+
+    ``code`` names the case for the API (``taken``, ``skipped``, ``snoozed``, ``already_recorded``,
+    ``window_closed``, ``not_due_yet``, ``too_soon``, ``over_daily_maximum``, ``bad_time``).
+    """
+
+    code: str
+    message: str
+    outcome: str | None = None
+    taken_at: datetime | None = None
+    on_time: bool | None = None
+    snooze_until: datetime | None = None
+    offer_earlier_time: bool = False
+    details: dict = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.code in ("taken", "skipped", "snoozed")
+
+
+def window_closes_at(t: datetime, t_next: datetime | None, rule: DoseRule) -> datetime:
+    """When dose ``t`` turns from late-but-takeable to skip.
+
+    ``min(t + skip_fraction * (t_next - t), t_next - skip_hours_before_next)``, never before the
+    on-time window ends. The last dose of a day uses the next day's first dose as ``t_next``.
+    """
+    if t_next is None:
+        t_next = t + ASSUMED_INTERVAL_WITHOUT_NEXT
+    closes = min(
+        t + (t_next - t) * rule.skip_fraction,
+        t_next - timedelta(hours=rule.skip_hours_before_next),
+    )
+    return max(closes, t + rule.on_time)
+
+
+def is_on_time(t: datetime, taken_at: datetime, rule: DoseRule) -> bool:
+    return abs(taken_at - t) <= rule.on_time
+
+
+def decide_taken(
+    dose: Dose,
+    now: datetime,
+    rule: DoseRule,
+    tz: ZoneInfo,
+    other_intakes: list[Intake],
+    max_daily_amount: float | None = None,
+    reported_at: datetime | None = None,
+    override_reason: str | None = None,
+) -> Decision:
+    """Whether a "Taken" answer is recorded, and at what intake time.
+
+    ``reported_at`` is "I already took it at ...", a time before now. Without it, a tap after
+    the window closed is not recorded: the patient is told to skip this dose and offered the
+    earlier-time form. ``override_reason`` (a caregiver's or clinician's) lifts the minimum gap.
+    """
+    if dose.status in ("taken", "skipped"):
+        return _already(dose, tz)
+    if reported_at is not None:
+        problem = _check_reported_time(dose, reported_at, now, rule, tz)
+        if problem:
+            return problem
+    elif dose.status in ("missed", "unknown") or now >= dose.window_closes_at:
+        return _window_closed(dose, tz)
+    elif now < dose.scheduled_at - rule.on_time:
+        due = clock_label(dose.scheduled_at.astimezone(tz).time())
+        return Decision("not_due_yet", f"This dose isn't due until {due}. Nothing was recorded.")
+    taken_at = reported_at or now
+    too_close = _closest_intake_within_gap(dose, taken_at, rule, other_intakes)
+    if too_close is not None and not override_reason:
+        return _too_soon(dose, too_close, rule, tz)
+    if max_daily_amount is not None:
+        day = taken_at.astimezone(tz).date()
+        total = dose.amount + sum(i.amount for i in other_intakes if i.taken_at.astimezone(tz).date() == day)
+        if total > max_daily_amount + 1e-9:
+            return Decision(
+                "over_daily_maximum",
+                f"Not recorded: this dose would bring the day's total to {total:g}, over the maximum of "
+                f"{max_daily_amount:g} a day. Don't take it. Contact your prescriber if you are unsure.",
+                details={"total": total, "maximum": max_daily_amount},
+            )
+    on_time = is_on_time(dose.scheduled_at, taken_at, rule)
+    when = clock_label(taken_at.astimezone(tz).time())
+    return Decision(
+        "taken",
+        f"Recorded: taken at {when}{'' if on_time else ' (late)'}.",
+        outcome="taken",
+        taken_at=taken_at,
+        on_time=on_time,
+    )
+
+
+def decide_skip(dose: Dose, tz: ZoneInfo) -> Decision:
+    """A "Skip" answer: recorded on a dose still open; an answered or closed dose stays as it is."""
+    if dose.status in ("taken", "skipped"):
+        return _already(dose, tz)
+    if dose.status in ("missed", "unknown"):
+        return Decision("already_recorded", "This dose was already closed as missed. Nothing changed.")
+    return Decision(
+        "skipped",
+        "Recorded: skipped. Take your next dose at its usual time. Don't take two doses to make up.",
+        outcome="skipped",
+    )
+
+
+def decide_snooze(dose: Dose, now: datetime, snooze: timedelta, tz: ZoneInfo) -> Decision:
+    """A "Snooze" answer: one more reminder later, if that is still inside the dose's window."""
+    if dose.status in ("taken", "skipped"):
+        return _already(dose, tz)
+    if dose.status in ("missed", "unknown") or now >= dose.window_closes_at:
+        return _window_closed(dose, tz)
+    until = now + snooze
+    if until >= dose.window_closes_at:
+        closes = clock_label(dose.window_closes_at.astimezone(tz).time())
+        return Decision(
+            "window_closing",
+            f"Can't snooze: after {closes} it will be too close to your next dose. "
+            "Take it now if you haven't, or skip it.",
+        )
+    return Decision(
+        "snoozed",
+        f"We'll remind you again at {clock_label(until.astimezone(tz).time())}.",
+        snooze_until=until,
+    )
+
+
+def _already(dose: Dose, tz: ZoneInfo) -> Decision:
+    confirmed = dose.confirmed_at.astimezone(tz) if dose.confirmed_at else None
+    when = f" at {clock_label(confirmed.time())} on {confirmed:%a %d %b}" if confirmed else ""
+    if dose.status == "taken":
+        taken = clock_label(dose.taken_at.astimezone(tz).time())
+        message = f"Already recorded{when}: taken at {taken}. Don't take another. Nothing changed."
+    else:
+        message = f"Already recorded{when}: skipped. Nothing changed."
+    return Decision("already_recorded", message)
+
+
+def _window_closed(dose: Dose, tz: ZoneInfo) -> Decision:
+    next_label = ""
+    if dose.next_scheduled_at is not None:
+        next_label = f" at its usual time, {clock_label(dose.next_scheduled_at.astimezone(tz).time())}"
+    return Decision(
+        "window_closed",
+        "It's too close to your next dose to take this one now. Skip this dose and take your next "
+        f"dose{next_label}. Don't take two doses. If you already took this one earlier, tell us when.",
+        offer_earlier_time=True,
+    )
+
+
+def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decision:
+    other_label = clock_label(other.taken_at.astimezone(tz).time())
+    earliest = other.taken_at + abs(other.scheduled_at - dose.scheduled_at) * rule.min_gap_fraction
+    if other.taken_at < dose.scheduled_at and earliest < dose.window_closes_at:
+        advice = f"Wait until {clock_label(earliest.astimezone(tz).time())} before taking this one."
+    else:
+        advice = "Don't take another dose now. Skip this one and take your next dose at its usual time."
+    return Decision(
+        "too_soon",
+        f"Not recorded: a dose of this medication was taken at {other_label}, too close to this one. {advice}",
+        details={"other_taken_at": other.taken_at, "earliest": earliest},
+    )
+
+
+def _check_reported_time(dose: Dose, reported_at: datetime, now: datetime, rule: DoseRule, tz: ZoneInfo) -> Decision | None:
+    if reported_at > now:
+        return Decision("bad_time", "That time is in the future. Enter the time you took it.")
+    if reported_at < dose.scheduled_at - rule.on_time:
+        due = clock_label(dose.scheduled_at.astimezone(tz).time())
+        return Decision("bad_time", f"That time is before this dose was due ({due}). Nothing was recorded.")
+    return None
+
+
+def _closest_intake_within_gap(dose: Dose, taken_at: datetime, rule: DoseRule, others: list[Intake]) -> Intake | None:
+    """The other intake too close to ``taken_at``: nearer than min_gap_fraction x the scheduled interval."""
+    for other in sorted(others, key=lambda i: abs(i.taken_at - taken_at)):
+        interval = abs(other.scheduled_at - dose.scheduled_at)
+        if abs(other.taken_at - taken_at) < interval * rule.min_gap_fraction:
+            return other
+    return None

@@ -1,0 +1,103 @@
+"""Regimen steps to scheduled instants: pure functions, no database.
+
+A regimen is a sequence of steps; each step has a date range, local times of day, optional
+days of the week and an amount per dose. Times are wall-clock times in the patient's zone and
+are resolved to UTC one local day at a time, never by adding 24 h to an instant: across a DST
+change 08:00 + 24 h is 09:00.
+
+DST (RFC 5545 section 3.3.5, and ``zoneinfo`` with ``fold=0``):
+- a time inside a spring-forward gap fires at the offset in force before the gap, so 02:30
+  becomes 03:30;
+- a time repeated at fall-back fires once, at its first occurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .times import UTC
+
+# A medication whose steps leave a gap of more than this has no "next dose" for the rule.
+NEXT_DOSE_SEARCH_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Step:
+    """One regimen step. ``end_date`` is inclusive; ``days`` uses 0 = Monday, None = every day."""
+
+    id: int | None
+    start_date: date
+    end_date: date | None
+    times: tuple[time, ...]
+    amount: float
+    days: frozenset[int] | None = None
+
+    def covers(self, day: date) -> bool:
+        if day < self.start_date or (self.end_date is not None and day > self.end_date):
+            return False
+        return self.days is None or day.weekday() in self.days
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """A scheduled dose: the local day and time it was planned for, and its UTC instant."""
+
+    local_date: date
+    local_time: time
+    scheduled_at: datetime  # UTC
+    amount: float
+    step_id: int | None
+
+
+def resolve(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant of local ``day`` ``at`` in ``tz``.
+
+    ``fold=0`` picks the first of two repeated times and, for a time in a gap, the offset from
+    before the gap; converting through UTC normalises the gap time forward (02:30 -> 03:30).
+    """
+    return datetime.combine(day, at, tzinfo=tz).replace(fold=0).astimezone(UTC)
+
+
+def step_for(steps: list[Step], day: date) -> Step | None:
+    """The step in force on ``day``: the latest-starting step that covers it (newest on a tie)."""
+    covering = [step for step in steps if step.covers(day)]
+    return max(covering, key=lambda step: (step.start_date, step.id or 0)) if covering else None
+
+
+def occurrences_on(steps: list[Step], day: date, tz: ZoneInfo) -> list[Occurrence]:
+    """The doses of local ``day``, in time order, one per distinct instant."""
+    step = step_for(steps, day)
+    if step is None:
+        return []
+    found: dict[datetime, Occurrence] = {}
+    for at in sorted(step.times):
+        instant = resolve(day, at, tz)
+        # Two times can meet in a gap (02:30 and 03:30 both become 03:30): keep the first, so
+        # the patient is never prompted for two doses at once.
+        found.setdefault(instant, Occurrence(day, at, instant, step.amount, step.id))
+    return sorted(found.values(), key=lambda occurrence: occurrence.scheduled_at)
+
+
+def occurrences_between(steps: list[Step], tz: ZoneInfo, start: datetime, end: datetime) -> list[Occurrence]:
+    """Every dose with ``start <= scheduled_at < end`` (both UTC instants)."""
+    first_day = start.astimezone(tz).date() - timedelta(days=1)
+    last_day = end.astimezone(tz).date() + timedelta(days=1)
+    result = []
+    day = first_day
+    while day <= last_day:
+        result.extend(o for o in occurrences_on(steps, day, tz) if start <= o.scheduled_at < end)
+        day += timedelta(days=1)
+    return result
+
+
+def next_occurrence(steps: list[Step], tz: ZoneInfo, after: datetime) -> Occurrence | None:
+    """The first dose strictly after ``after``, looking at most two weeks ahead."""
+    day = after.astimezone(tz).date()
+    for _ in range(NEXT_DOSE_SEARCH_DAYS + 1):
+        for occurrence in occurrences_on(steps, day, tz):
+            if occurrence.scheduled_at > after:
+                return occurrence
+        day += timedelta(days=1)
+    return None

@@ -1,0 +1,33 @@
+"""The web app's parts: sessions and CSRF, the patient pages, the phone link, the API, ops."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
+
+
+def now() -> datetime:
+    """The current instant from the app's one clock."""
+    return current_app.extensions["reminder.clock"].now()
+
+
+def settings() -> dict:
+    return current_app.config["REMINDER"]
+
+
+def init_app(app) -> None:
+    from . import api, auth, dose_link, errors, ops, patient
+
+    csrf.init_app(app)
+    auth.login_manager.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(patient.bp)
+    app.register_blueprint(dose_link.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
+    errors.init_app(app)

@@ -1,0 +1,164 @@
+"""JSON API v1: bearer-token auth, JSON errors, and nothing written by a rejected request."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, g, jsonify, request
+
+from .. import accounts, ledger, medications
+from ..db import get_db
+from ..errors import InputError
+from ..times import parse_instant, to_iso
+from . import now, settings
+from .dose_link import DECISION_STATUS, read_answer, snooze_length
+from .errors import json_error
+from .openapi import document
+from .patient import change_profile
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+STATUSES = ("pending", "taken", "skipped", "missed", "unknown")
+DOSE_FIELDS = ("id", "medication_id", "scheduled_at", "local_date", "local_time", "tz", "window_closes_at",
+               "amount", "status", "taken_at", "confirmed_at", "source", "skip_reason")
+MAX_DOSES = 2000
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint == "api.openapi":
+        return None
+    header = request.headers.get("Authorization", "")
+    user = accounts.user_for_token(get_db(), header[7:].strip()) if header.startswith("Bearer ") else None
+    if user is None:
+        return json_error(401, "unauthorized", "Send a personal API token: Authorization: Bearer rmd_...")
+    g.api_user = user
+    return None
+
+
+@bp.route("/openapi.json")
+def openapi():
+    return jsonify(document())
+
+
+@bp.route("/me", methods=["GET"])
+def me():
+    return jsonify(_user_json(g.api_user))
+
+
+@bp.route("/me", methods=["PATCH"])
+def patch_me():
+    data = _json_body()
+    unknown = set(data) - {"name", "email", "phone", "tz"}
+    if unknown:
+        raise InputError(sorted(unknown)[0], f"{sorted(unknown)[0]} cannot be changed here.")
+    change_profile(get_db(), g.api_user["id"], data)
+    return jsonify(_user_json(accounts.find_user(get_db(), id=g.api_user["id"])))
+
+
+@bp.route("/medications", methods=["GET"])
+def list_medications():
+    db = get_db()
+    include_ended = request.args.get("include_ended") in ("1", "true")
+    ids = medications.patient_medication_ids(db, g.api_user["id"], include_ended=include_ended)
+    return jsonify({"medications": [medications.to_json(db, i) for i in ids]})
+
+
+@bp.route("/medications", methods=["POST"])
+def create_medication():
+    spec = medications.parse_medication(_json_body(), _today())
+    medication_id = medications.create(get_db(), g.api_user["id"], spec, now(), _horizon())
+    return jsonify(medications.to_json(get_db(), medication_id)), 201
+
+
+@bp.route("/medications/<int:medication_id>", methods=["GET"])
+def get_medication(medication_id: int):
+    return jsonify(_own_medication(medication_id))
+
+
+@bp.route("/medications/<int:medication_id>", methods=["PATCH"])
+def patch_medication(medication_id: int):
+    current = _own_medication(medication_id)
+    if current["ended_at"]:
+        raise InputError(None, "This medication has ended; add it again to restart it.", status=409)
+    data = _json_body()
+    unknown = set(data) - set(current) - {"start_date"} | (set(data) & {"id", "patient_id", "steps", "created_at", "ended_at"})
+    if unknown:
+        raise InputError(sorted(unknown)[0], f"{sorted(unknown)[0]} cannot be changed.")
+    medications.update(get_db(), medication_id, data, _today(), now(), _horizon())
+    return jsonify(medications.to_json(get_db(), medication_id))
+
+
+@bp.route("/medications/<int:medication_id>", methods=["DELETE"])
+def end_medication(medication_id: int):
+    _own_medication(medication_id)
+    reason = request.args.get("reason", "")
+    medications.end(get_db(), medication_id, _today(), now(), reason)
+    return jsonify(medications.to_json(get_db(), medication_id))
+
+
+@bp.route("/doses", methods=["GET"])
+def list_doses():
+    args = request.args
+    sql = ["SELECT * FROM doses WHERE patient_id = ?"]
+    params: list = [g.api_user["id"]]
+    for name, op in (("from", ">="), ("to", "<")):
+        if args.get(name):
+            try:
+                params.append(to_iso(parse_instant(args[name])))
+            except ValueError:
+                raise InputError(name, f"{name} must be an ISO-8601 instant with Z or an offset.") from None
+            sql.append(f"AND scheduled_at {op} ?")
+    if args.get("status"):
+        if args["status"] not in STATUSES:
+            raise InputError("status", f"status must be one of {', '.join(STATUSES)}.")
+        sql.append("AND status = ?")
+        params.append(args["status"])
+    sql.append(f"ORDER BY scheduled_at LIMIT {MAX_DOSES}")
+    return jsonify({"doses": [dose_json(row) for row in get_db().query(" ".join(sql), params)]})
+
+
+@bp.route("/doses/<int:dose_id>/confirm", methods=["POST"])
+def confirm_dose(dose_id: int):
+    dose = ledger.load_dose(get_db(), dose_id)
+    if dose is None or dose["patient_id"] != g.api_user["id"]:
+        abort(404, description="No such dose.")
+    answer = read_answer(_json_body(), dose_id, source="api", actor_id=g.api_user["id"])
+    decision = ledger.answer_dose(get_db(), dose_id, answer, now(), snooze_length())
+    status = DECISION_STATUS[decision.code]
+    if status >= 400:
+        return json_error(status, decision.code, decision.message, "taken_at" if decision.code == "bad_time" else None)
+    body = {"result": {"code": decision.code, "message": decision.message}, "dose": dose_json(ledger.load_dose(get_db(), dose_id))}
+    return jsonify(body)
+
+
+def dose_json(row: dict) -> dict:
+    body = {key: row[key] for key in DOSE_FIELDS}
+    body["actor"] = row["actor_id"]
+    return body
+
+
+def _user_json(user: dict) -> dict:
+    return {key: user[key] for key in ("id", "email", "name", "role", "phone", "tz", "created_at")}
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InputError(None, "Send a JSON object with Content-Type: application/json.")
+    return data
+
+
+def _own_medication(medication_id: int) -> dict:
+    medication = medications.to_json(get_db(), medication_id)
+    if medication is None or medication["patient_id"] != g.api_user["id"]:
+        abort(404, description="No such medication.")
+    return medication
+
+
+def _today():
+    return now().astimezone(ZoneInfo(g.api_user["tz"])).date()
+
+
+def _horizon() -> timedelta:
+    return timedelta(hours=settings()["worker.horizon_hours"])

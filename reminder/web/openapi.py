@@ -1,0 +1,105 @@
+"""The OpenAPI 3.1 document of API v1. A test checks that every /api/v1 route is listed here."""
+
+from __future__ import annotations
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _op(summary: str, ok: str, schema: dict | None = None, body: dict | None = None, params: list | None = None,
+        errors: tuple[int, ...] = (401,)) -> dict:
+    operation = {
+        "summary": summary,
+        "responses": {ok: {"description": "OK", **({"content": {"application/json": {"schema": schema}}} if schema else {})}},
+    }
+    for status in errors:
+        operation["responses"][str(status)] = {"description": "Error", "content": {"application/json": {"schema": _ERROR}}}
+    if body:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+def _param(name: str, where: str, description: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": where, "required": where == "path", "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+_ID = _param("id", "path", "The medication's id.", {"type": "integer"})
+_DOSE_ID = _param("id", "path", "The dose's id.", {"type": "integer"})
+_REF = {name: {"$ref": f"#/components/schemas/{name}"} for name in ("Medication", "MedicationInput", "Dose", "User")}
+
+PATHS = {
+    "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                     "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/api/v1/me": {
+        "get": _op("The token's user", "200", _REF["User"]),
+        "patch": _op("Change name, email, phone (E.164) or tz; a new tz moves future reminders", "200", _REF["User"],
+                     body={"type": "object", "properties": {k: {"type": "string"} for k in ("name", "email", "phone", "tz")}},
+                     errors=(400, 401, 409)),
+    },
+    "/api/v1/medications": {
+        "get": _op("The user's medications", "200", {"type": "object", "properties": {"medications": {"type": "array", "items": _REF["Medication"]}}},
+                   params=[_param("include_ended", "query", "true to list ended medications too")]),
+        "post": _op("Add a medication; its doses are generated at once", "201", _REF["Medication"], body=_REF["MedicationInput"], errors=(400, 401)),
+    },
+    "/api/v1/medications/{id}": {
+        "get": _op("One medication", "200", _REF["Medication"], params=[_ID], errors=(401, 404)),
+        "patch": _op("Change a medication; a new plan starts today and rewrites only future, unreminded doses", "200",
+                     _REF["Medication"], body=_REF["MedicationInput"], params=[_ID], errors=(400, 401, 404, 409)),
+        "delete": _op("End a medication; its history is kept", "200", _REF["Medication"],
+                      params=[_ID, _param("reason", "query", "Why it ended")], errors=(401, 404)),
+    },
+    "/api/v1/doses": {
+        "get": _op("Doses whose scheduled instant is in [from, to)", "200",
+                   {"type": "object", "properties": {"doses": {"type": "array", "items": _REF["Dose"]}}},
+                   params=[_param("from", "query", "ISO-8601 instant with Z or an offset"),
+                           _param("to", "query", "ISO-8601 instant with Z or an offset"),
+                           _param("status", "query", "pending, taken, skipped, missed or unknown")],
+                   errors=(400, 401)),
+    },
+    "/api/v1/doses/{id}/confirm": {
+        "post": _op("Answer a dose under the missed-dose rule", "200",
+                    {"type": "object", "properties": {"result": {"type": "object"}, "dose": _REF["Dose"]}},
+                    body={"type": "object", "required": ["action"], "properties": {
+                        "action": {"enum": ["taken", "skip", "snooze"]},
+                        "taken_at": {"type": "string", "description": "ISO-8601 with an offset, or HH:MM in the patient's zone on the dose's day"},
+                        "reason": {"type": "string"}}},
+                    params=[_DOSE_ID], errors=(400, 401, 404, 409)),
+    },
+}
+
+SCHEMAS = {
+    "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
+    "User": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in ("email", "name", "role", "phone", "tz", "created_at")} | {"id": {"type": "integer"}}},
+    "MedicationInput": {"type": "object", "required": ["name", "amount", "times"], "properties": {
+        "name": {"type": "string"}, "strength": {"type": "string"}, "unit": {"type": "string"},
+        "amount": {"type": "number", "exclusiveMinimum": 0},
+        "times": {"type": "array", "items": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}},
+        "days": {"type": ["array", "null"], "items": {"type": ["string", "integer"]}},
+        "start_date": {"type": "string", "format": "date"}, "withdrawal_risk": {"type": "boolean"},
+        "max_daily_amount": {"type": ["number", "null"]}, "on_time_minutes": {"type": "integer"},
+        "skip_fraction": {"type": "number"}, "skip_hours_before_next": {"type": "number"},
+        "min_gap_fraction": {"type": "number"}}},
+    "Medication": {"allOf": [{"$ref": "#/components/schemas/MedicationInput"}, {"type": "object", "properties": {
+        "id": {"type": "integer"}, "ended_at": {"type": ["string", "null"]}, "steps": {"type": "array"}}}]},
+    "Dose": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "medication_id": {"type": "integer"},
+        "scheduled_at": {"type": "string", "format": "date-time"}, "local_date": {"type": "string"},
+        "local_time": {"type": "string"}, "tz": {"type": "string"}, "window_closes_at": {"type": "string"},
+        "amount": {"type": "number"}, "status": {"enum": ["pending", "taken", "skipped", "missed", "unknown"]},
+        "taken_at": {"type": ["string", "null"]}, "confirmed_at": {"type": ["string", "null"]},
+        "source": {"type": ["string", "null"]}, "actor": {"type": ["integer", "null"]},
+        "skip_reason": {"type": ["string", "null"]}}},
+}
+
+
+def document() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "reminder API", "version": "1"},
+        "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+    }

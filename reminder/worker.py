@@ -1,0 +1,215 @@
+"""The worker: one process, one APScheduler job, ``tick``.
+
+APScheduler holds no per-dose jobs; the database is the source of truth. Each step of a tick
+finds its work through an indexed due-time column, claims it with one conditional ``UPDATE``
+(so two workers, or a restarted one, never do the same work twice), and returns how much it
+found, so tests can call any step alone. The worker can be killed at any point: every change
+and the messages it causes are written in one transaction, and a message cut off mid-send is
+found by ``recover_interrupted`` and sent again in the follow-up wording.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time as _time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from . import ledger, links, messages
+from .clock import Clock, SystemClock
+from .db import immediate
+from .notify import Transport
+from .times import UTC, clock_label, parse_hhmm, parse_instant, to_iso
+
+log = logging.getLogger("reminder.worker")
+PROMPT_KINDS = ("reminder", "follow_up")
+
+
+@dataclass
+class Tick:
+    """What one tick works with: a connection, the instant, the settings and the transport."""
+
+    db: Database
+    now: datetime
+    settings: dict
+    transport: Transport
+
+    @property
+    def batch(self) -> int:
+        return self.settings["worker.batch_size"]
+
+
+def generate(tick: Tick) -> int:
+    """Keep every active medication's doses generated at least 48 h ahead."""
+    horizon = timedelta(hours=tick.settings["worker.horizon_hours"])
+    return ledger.generate_ahead(tick.db, tick.now, horizon, tick.batch)
+
+
+def recover_interrupted(tick: Tick) -> int:
+    """Messages left ``sending`` longer than the lease were cut off by a crash.
+
+    A dose prompt is asked again at once, in the follow-up wording ("if you already took it,
+    don't take another"), because it may or may not have reached the phone. Anything else is
+    queued again as it was.
+    """
+    cutoff = tick.now - timedelta(seconds=tick.settings["worker.send_lease_seconds"])
+    with immediate(tick.db):
+        rows = tick.db.execute(
+            "UPDATE messages SET status = 'interrupted', error = 'cut off while sending' "
+            "WHERE status = 'sending' AND claimed_at <= ? "
+            "RETURNING user_id, channel, recipient, kind, dose_id, subject, body",
+            [to_iso(cutoff)],
+        ).fetchall()
+        for user_id, channel, recipient, kind, dose_id, subject, body in rows:
+            if kind in PROMPT_KINDS:
+                tick.db.execute(
+                    "UPDATE doses SET next_prompt_at = ? WHERE id = ? AND status = 'pending' AND window_closes_at > ?",
+                    [to_iso(tick.now), dose_id, to_iso(tick.now)],
+                )
+            else:
+                messages.queue(tick.db, user_id=user_id, channel=channel, recipient=recipient, kind=kind,
+                               body=body, subject=subject, dose_id=dose_id, now=tick.now)
+    return len(rows)
+
+
+def close_windows(tick: Tick) -> int:
+    """Doses whose window closed unanswered become ``missed`` and the patient is told to skip.
+
+    A dose whose prompt never reached the patient (delivery failed, or the worker was down)
+    becomes ``unknown`` instead: we could not ask, so it is not counted as missed.
+    """
+    with immediate(tick.db):
+        rows = tick.db.execute(
+            "UPDATE doses SET next_prompt_at = NULL, status = CASE WHEN EXISTS (SELECT 1 FROM messages m "
+            "WHERE m.dose_id = doses.id AND m.kind IN ('reminder', 'follow_up') AND m.status IN ('sent', 'delivered')) "
+            "THEN 'missed' ELSE 'unknown' END "
+            "WHERE id IN (SELECT id FROM doses WHERE status = 'pending' AND window_closes_at <= ? "
+            "ORDER BY window_closes_at LIMIT ?) AND status = 'pending' RETURNING id, status",
+            [to_iso(tick.now), tick.batch],
+        ).fetchall()
+        for dose_id, status in rows:
+            ledger.add_event(tick.db, dose_id, tick.now, None, status, {"source": "worker", "code": "window_closed"})
+            if status == "missed":
+                _queue_dose_message(tick, ledger.load_dose(tick.db, dose_id), "skip_notice")
+    return len(rows)
+
+
+def prompt_due(tick: Tick) -> int:
+    """Queue the reminder, follow-up or snoozed reminder of every dose whose prompt is due.
+
+    The claim is one ``UPDATE ... RETURNING``: it moves ``next_prompt_at`` on (to the one
+    follow-up after a first reminder, else to nothing), so no other worker can claim it too.
+    """
+    follow_up = tick.now + timedelta(minutes=tick.settings["worker.follow_up_minutes"])
+    with immediate(tick.db):
+        rows = tick.db.execute(
+            "UPDATE doses SET prompt_count = prompt_count + 1, reminded_at = coalesce(reminded_at, :now), "
+            "next_prompt_at = CASE WHEN prompt_count = 0 AND :follow_up < window_closes_at THEN :follow_up END "
+            "WHERE id IN (SELECT id FROM doses WHERE status = 'pending' AND next_prompt_at <= :now "
+            "AND window_closes_at > :now ORDER BY next_prompt_at LIMIT :limit) AND status = 'pending' "
+            "RETURNING id, prompt_count",
+            {"now": to_iso(tick.now), "follow_up": to_iso(follow_up), "limit": tick.batch},
+        ).fetchall()
+        for dose_id, prompt_count in rows:
+            kind = "reminder" if prompt_count == 1 else "follow_up"
+            _queue_dose_message(tick, ledger.load_dose(tick.db, dose_id), kind)
+    return len(rows)
+
+
+def deliver(tick: Tick) -> int:
+    return messages.deliver(tick.db, tick.transport, tick.now, tick.batch)
+
+
+STEPS = (generate, recover_interrupted, close_windows, prompt_due, deliver)
+
+
+def run_tick(db: Database, now: datetime, settings: dict, transport: Transport) -> dict[str, int]:
+    """Run every step once at ``now``; record the heartbeat; return what each step found.
+
+    A step that found a full batch runs again, so a burst at 08:00 drains in one tick.
+    """
+    started = _time.perf_counter()
+    tick = Tick(db, now, settings, transport)
+    counts = {}
+    for step in STEPS:
+        counts[step.__name__] = 0
+        while True:
+            found = step(tick)
+            counts[step.__name__] += found
+            if found < tick.batch:
+                break
+    took_ms = (_time.perf_counter() - started) * 1000
+    db.execute(
+        "INSERT INTO worker_heartbeat (id, last_tick_at, took_ms) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET last_tick_at = excluded.last_tick_at, took_ms = excluded.took_ms",
+        [to_iso(now), took_ms],
+    )
+    return counts
+
+
+def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
+    """Render and queue a message about ``dose`` to its patient (inside the caller's transaction)."""
+    patient = tick.db.execute("SELECT phone, email FROM users WHERE id = ?", [dose["patient_id"]]).fetchone()
+    medication = tick.db.execute(
+        "SELECT name, strength FROM medications WHERE id = ?", [dose["medication_id"]]
+    ).fetchone()
+    context = {
+        "time": clock_label(parse_hhmm(dose["local_time"])),
+        "medication": f"{medication[0]} {medication[1]}".strip() if tick.settings["notify.name_medication"] else "",
+    }
+    if kind in PROMPT_KINDS:
+        expires = parse_instant(dose["window_closes_at"]) + timedelta(hours=tick.settings["links.expire_hours"])
+        token = links.issue(tick.db, dose["id"], expires, tick.now)
+        context["link"] = f"{tick.settings['server.base_url']}/d/{token}"
+    else:
+        following = ledger.dose_facts(tick.db, dose).next_scheduled_at
+        context["next_time"] = clock_label(following.astimezone(ZoneInfo(dose["tz"])).time()) if following else ""
+    messages.queue(
+        tick.db, user_id=dose["patient_id"], channel=tick.settings["notify.channel"],
+        recipient=patient[0] or patient[1], kind=kind, body=messages.render(kind, context),
+        dose_id=dose["id"], now=tick.now,
+    )
+
+
+# ---------------------------------------------------------------- the process
+
+
+def run_forever(connect, clock: Clock, settings: dict, transport: Transport) -> None:
+    """Tick every ``worker.tick_seconds`` until SIGTERM or Ctrl-C; a running tick finishes first."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    def tick_job() -> None:
+        db = connect()
+        try:
+            counts = run_tick(db, clock.now(), settings, transport)
+            if any(counts.values()):
+                log.info("tick: %s", ", ".join(f"{k}={v}" for k, v in counts.items() if v))
+        except Exception:  # a bad tick must not stop the next one
+            log.exception("tick failed")
+        finally:
+            db.close()
+
+    scheduler = BlockingScheduler(
+        timezone=UTC,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            # APScheduler's default grace of 1 s silently drops a tick that starts late.
+            "misfire_grace_time": settings["worker.misfire_grace_seconds"],
+        },
+    )
+    scheduler.add_job(tick_job, "interval", seconds=settings["worker.tick_seconds"], id="tick",
+                      next_run_time=SystemClock().now())
+
+    def stop(signum, _frame):
+        log.info("worker stopping (signal %s); finishing the current tick", signum)
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("worker started: a tick every %ss", settings["worker.tick_seconds"])
+    scheduler.start()
