@@ -1,0 +1,133 @@
+"""The fixture stack: a real SQLite file with the real migrations, the app on the manual clock,
+a test client, and builders. Each test gets its own database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from reminder import accounts, create_app, db as dbmod, medications, worker
+from reminder.clock import ManualClock
+from reminder.notify import OutboxTransport
+from reminder.times import parse_instant, to_iso
+
+START = parse_instant("2026-03-07T12:00:00Z")  # a Saturday; New York springs forward on 2026-03-08
+PASSWORD = "correct-horse"
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    path = str(tmp_path / "reminder.db")
+    database = dbmod.connect(path)
+    dbmod.upgrade(database)
+    ManualClock(lambda: dbmod.connect(path)).set(START)
+    database.close()
+    return path
+
+
+@pytest.fixture
+def app(db_path):
+    app = create_app(None, {"database.path": db_path, "clock.mode": "manual", "server.dev_mode": True,
+                            "server.secret_key": "test-secret"})
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def db(db_path):
+    database = dbmod.connect(db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def clock(db_path):
+    return ManualClock(lambda: dbmod.connect(db_path))
+
+
+@pytest.fixture
+def settings(app):
+    return app.config["REMINDER"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def tick(db, clock, settings):
+    """Run one worker tick at the manual clock's time, or at ``at`` (which also sets the clock)."""
+
+    def run(at: datetime | str | None = None) -> dict:
+        if at is not None:
+            clock.set(parse_instant(at) if isinstance(at, str) else at)
+        return worker.run_tick(db, clock.now(), settings, OutboxTransport(settings))
+
+    return run
+
+
+@pytest.fixture
+def tick_until(tick, clock):
+    """Tick every ``step`` seconds from the clock's time up to ``until``."""
+
+    def run(until: str, step: int = 60) -> None:
+        end = parse_instant(until)
+        current = clock.now()
+        while current < end:
+            current = min(current + timedelta(seconds=step), end)
+            tick(current)
+
+    return run
+
+
+def make_patient(db, email="pat@example.com", tz="America/New_York", phone="+15005550006", **overrides) -> int:
+    return accounts.create_user(db, email=email, password=PASSWORD, role=overrides.pop("role", "patient"),
+                                now=START, tz=tz, phone=phone, **overrides)
+
+
+def make_medication(db, patient_id, now=START, horizon_hours=72, **fields) -> int:
+    data = {"name": "Baclofen", "strength": "10 mg", "amount": 10, "times": ["08:00", "13:00", "18:00"],
+            "withdrawal_risk": True, "max_daily_amount": 80, **fields}
+    today = medications.zone_today(accounts.find_user(db, id=patient_id)["tz"], now)
+    spec = medications.parse_medication(data, today)
+    return medications.create(db, patient_id, spec, now, timedelta(hours=horizon_hours))
+
+
+@pytest.fixture
+def patient(db):
+    return make_patient(db)
+
+
+@pytest.fixture
+def login(client):
+    def run(email="pat@example.com", password=PASSWORD):
+        with client.session_transaction():
+            pass
+        response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf(client, "/login")})
+        assert response.status_code == 302, response.data
+        return response
+
+    return run
+
+
+def csrf(client, path: str) -> str:
+    """The CSRF token from the form on ``path``, as a browser would post it."""
+    html = client.get(path).get_data(as_text=True)
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index('"', start)]
+
+
+def doses(db, **where) -> list[dict]:
+    sql = "SELECT * FROM doses" + (" WHERE " + " AND ".join(f"{k} = ?" for k in where) if where else "")
+    return list(db.query(sql + " ORDER BY scheduled_at", list(where.values())))
+
+
+def messages(db, kind=None) -> list[dict]:
+    sql = "SELECT * FROM messages" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
+    return list(db.query(sql, [kind] if kind else []))
+
+
+__all__ = ["START", "PASSWORD", "make_patient", "make_medication", "csrf", "doses", "messages", "to_iso"]
