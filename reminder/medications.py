@@ -44,6 +44,10 @@ class MedicationInput:
     rule: dict = field(default_factory=dict)
 
 
+INPUT_FIELDS = frozenset({"name", "amount", "times", "strength", "unit", "days", "start_date", "withdrawal_risk",
+                          "max_daily_amount", *RULE_LIMITS})
+
+
 def parse_medication(data: dict, today: date) -> MedicationInput:
     """Check a whole medication; raise ``InputError`` naming the first bad field."""
     name = _text(data, "name", required=True, limit=100)

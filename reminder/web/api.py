@@ -49,9 +49,7 @@ def me():
 @bp.route("/me", methods=["PATCH"])
 def patch_me():
     data = _json_body()
-    unknown = set(data) - {"name", "email", "phone", "tz"}
-    if unknown:
-        raise InputError(sorted(unknown)[0], f"{sorted(unknown)[0]} cannot be changed here.")
+    _only(data, {"name", "email", "phone", "tz"})
     change_profile(get_db(), g.api_user["id"], data)
     return jsonify(_user_json(accounts.find_user(get_db(), id=g.api_user["id"])))
 
@@ -66,7 +64,9 @@ def list_medications():
 
 @bp.route("/medications", methods=["POST"])
 def create_medication():
-    spec = medications.parse_medication(_json_body(), _today())
+    data = _json_body()
+    _only(data, medications.INPUT_FIELDS)
+    spec = medications.parse_medication(data, _today())
     medication_id = medications.create(get_db(), g.api_user["id"], spec, now(), _horizon())
     return jsonify(medications.to_json(get_db(), medication_id)), 201
 
@@ -82,9 +82,7 @@ def patch_medication(medication_id: int):
     if current["ended_at"]:
         raise InputError(None, "This medication has ended; add it again to restart it.", status=409)
     data = _json_body()
-    unknown = set(data) - set(current) - {"start_date"} | (set(data) & {"id", "patient_id", "steps", "created_at", "ended_at"})
-    if unknown:
-        raise InputError(sorted(unknown)[0], f"{sorted(unknown)[0]} cannot be changed.")
+    _only(data, medications.INPUT_FIELDS)
     medications.update(get_db(), medication_id, data, _today(), now(), _horizon())
     return jsonify(medications.to_json(get_db(), medication_id))
 
@@ -147,6 +145,12 @@ def _json_body() -> dict:
     if not isinstance(data, dict):
         raise InputError(None, "Send a JSON object with Content-Type: application/json.")
     return data
+
+
+def _only(data: dict, allowed) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InputError(unknown[0], f"{unknown[0]} is not a field here; allowed: {', '.join(sorted(allowed))}.")
 
 
 def _own_medication(medication_id: int) -> dict:
