@@ -1,0 +1,249 @@
+"""JSON API v1 over HTTP: auth, medications, doses, confirmations and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import doses, make_medication, make_patient
+from reminder import accounts
+from reminder.times import parse_instant
+
+
+@pytest.fixture
+def token(db, patient, clock):
+    return accounts.create_token(db, patient, clock.now())
+
+
+@pytest.fixture
+def api(client, token):
+    class Api:
+        def __getattr__(self, method):
+            def call(path, **kwargs):
+                headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+                return getattr(client, method)(f"/api/v1{path}", headers=headers, **kwargs)
+            return call
+    return Api()
+
+
+def row_counts(db) -> dict:
+    return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("medications", "regimen_steps", "doses", "dose_events", "messages", "users")}
+
+
+BACLOFEN = {"name": "Baclofen", "strength": "10 mg tablet", "amount": 10, "unit": "mg",
+            "times": ["08:00", "13:00", "18:00"], "withdrawal_risk": True, "max_daily_amount": 80}
+
+
+def test_every_route_needs_a_token(client):
+    for path in ("/api/v1/me", "/api/v1/medications", "/api/v1/doses"):
+        response = client.get(path)
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "unauthorized"
+    assert client.get("/api/v1/me", headers={"Authorization": "Bearer rmd_forged"}).status_code == 401
+
+
+def test_tokens_are_stored_hashed(db, token):
+    stored = db.execute("SELECT token_hash FROM api_tokens").fetchone()[0]
+    assert token not in stored and len(stored) == 64
+
+
+def test_me_returns_the_tokens_user(api):
+    body = api.get("/me").json
+    assert body["email"] == "pat@example.com" and body["tz"] == "America/New_York" and "password_hash" not in body
+
+
+def test_creating_a_medication_generates_its_doses_at_least_48_hours_ahead(api, db):
+    response = api.post("/medications", json=BACLOFEN)
+    assert response.status_code == 201
+    body = response.json
+    assert body["times"] == ["08:00", "13:00", "18:00"] and body["withdrawal_risk"] is True
+    assert body["steps"][0]["end_date"] is None
+    assert body["on_time_minutes"] == 60 and body["skip_fraction"] == 0.5 and body["min_gap_fraction"] == 0.5
+    assert len(doses(db)) >= 6
+    assert api.get("/medications").json["medications"][0]["id"] == body["id"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"name": ""}, "name"),
+    ({"name": "   "}, "name"),
+    ({"times": ["25:00"]}, "times"),
+    ({"times": ["8am"]}, "times"),
+    ({"times": ["08:00", "08:00"]}, "times"),
+    ({"times": []}, "times"),
+    ({"times": "not a list of times"}, "times"),
+    ({"amount": 0}, "amount"),
+    ({"amount": -5}, "amount"),
+    ({"amount": 1e9}, "amount"),
+    ({"amount": "ten"}, "amount"),
+    ({"amount": True}, "amount"),
+    ({"amount": float("nan")}, "amount"),
+    ({"max_daily_amount": 20}, "max_daily_amount"),  # 3 x 10 mg = 30 > 20
+    ({"days": ["someday"]}, "days"),
+    ({"start_date": "07/03/2026"}, "start_date"),
+    ({"skip_fraction": 5}, "skip_fraction"),
+    ({"withdrawal_risk": "maybe"}, "withdrawal_risk"),
+    ({"colour": "blue"}, "colour"),
+])
+def test_a_bad_medication_is_refused_with_its_field_and_nothing_is_written(api, db, change, field):
+    before = row_counts(db)
+    response = api.post("/medications", json={**BACLOFEN, **change})
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["field"] == field
+    assert response.json["error"]["message"]
+    assert row_counts(db) == before
+
+
+@pytest.mark.parametrize("body, content_type", [
+    ("not json", "application/json"),
+    ("[1, 2]", "application/json"),
+    ("", "text/plain"),
+    ('{"name": ', "application/json"),
+])
+def test_a_body_that_is_not_a_json_object_gets_a_400_not_a_500(api, db, body, content_type):
+    before = row_counts(db)
+    response = api.post("/medications", data=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert response.json["error"]["message"].startswith("Send a JSON object")
+    assert row_counts(db) == before
+
+
+def test_doses_are_filtered_by_a_half_open_instant_range_with_offsets(api, db, patient):
+    make_medication(db, patient)
+    body = api.get("/doses?from=2026-03-08T08:00:00-04:00&to=2026-03-08T18:00:00-04:00").json
+    assert [d["local_time"] for d in body["doses"]] == ["08:00", "13:00"]  # 18:00 is excluded
+    dose = body["doses"][0]
+    assert dose["scheduled_at"] == "2026-03-08T12:00:00Z"
+    for key in ("id", "medication_id", "amount", "status", "taken_at", "confirmed_at", "source", "actor"):
+        assert key in dose
+    assert api.get("/doses?status=pending").status_code == 200
+    assert api.get("/doses?from=yesterday").json["error"]["field"] == "from"
+    assert api.get("/doses?from=2026-03-08T08:00:00").status_code == 400  # no offset
+    assert api.get("/doses?status=lost").json["error"]["field"] == "status"
+
+
+def _first(db, local_time="08:00"):
+    return doses(db, local_time=local_time)[0]
+
+
+def test_confirming_taken_records_intake_confirmation_source_and_actor(api, db, patient, clock):
+    make_medication(db, patient)
+    clock.set(parse_instant("2026-03-07T13:10:00Z"))
+    response = api.post(f"/doses/{_first(db)['id']}/confirm", json={"action": "taken"})
+    assert response.status_code == 200
+    dose = response.json["dose"]
+    assert (dose["status"], dose["taken_at"], dose["confirmed_at"], dose["source"], dose["actor"]) == (
+        "taken", "2026-03-07T13:10:00Z", "2026-03-07T13:10:00Z", "api", patient)
+    again = api.post(f"/doses/{dose['id']}/confirm", json={"action": "taken"})
+    assert again.status_code == 200 and again.json["result"]["code"] == "already_recorded"
+    assert "8:10 AM" in again.json["result"]["message"]
+    assert again.json["dose"]["confirmed_at"] == "2026-03-07T13:10:00Z"
+
+
+def test_taken_after_the_window_closed_is_refused_and_an_earlier_time_is_accepted(api, db, patient, clock):
+    make_medication(db, patient)
+    dose_id = _first(db)["id"]
+    clock.set(parse_instant("2026-03-07T16:00:00Z"))  # 11:00, the window closed at 10:30
+    late = api.post(f"/doses/{dose_id}/confirm", json={"action": "taken"})
+    assert late.status_code == 409 and late.json["error"]["code"] == "window_closed"
+    assert "Skip this dose" in late.json["error"]["message"]
+    assert doses(db, id=dose_id)[0]["status"] == "pending"
+    earlier = api.post(f"/doses/{dose_id}/confirm", json={"action": "taken", "taken_at": "08:20"})
+    assert earlier.status_code == 200
+    assert earlier.json["dose"]["taken_at"] == "2026-03-07T13:20:00Z"
+
+
+def test_taken_at_accepts_an_offset_and_rejects_nonsense(api, db, patient, clock):
+    make_medication(db, patient)
+    dose_id = _first(db)["id"]
+    clock.set(parse_instant("2026-03-07T14:00:00Z"))
+    assert api.post(f"/doses/{dose_id}/confirm", json={"action": "taken", "taken_at": "soon"}).json["error"]["field"] == "taken_at"
+    assert api.post(f"/doses/{dose_id}/confirm", json={"action": "taken", "taken_at": "2026-03-07T08:15:00"}).status_code == 400
+    future = api.post(f"/doses/{dose_id}/confirm", json={"action": "taken", "taken_at": "2026-03-07T09:30:00-05:00"})
+    assert future.status_code == 400 and future.json["error"]["code"] == "bad_time"
+    ok = api.post(f"/doses/{dose_id}/confirm", json={"action": "taken", "taken_at": "2026-03-07T08:15:00-05:00"})
+    assert ok.json["dose"]["taken_at"] == "2026-03-07T13:15:00Z"
+
+
+def test_a_confirmation_too_close_to_another_intake_is_refused(api, db, patient, clock):
+    make_medication(db, patient)
+    morning, midday = _first(db)["id"], _first(db, "13:00")["id"]
+    clock.set(parse_instant("2026-03-07T15:00:00Z"))  # took the 08:00 dose late, at 10:00
+    assert api.post(f"/doses/{morning}/confirm", json={"action": "taken"}).status_code == 200
+    clock.set(parse_instant("2026-03-07T17:10:00Z"))  # 12:10: 2h10 after, the gap is 2h30
+    refused = api.post(f"/doses/{midday}/confirm", json={"action": "taken"})
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "too_soon"
+    assert "Wait until 12:30 PM" in refused.json["error"]["message"]
+    assert doses(db, id=midday)[0]["status"] == "pending"
+
+
+def test_a_confirmation_over_the_daily_maximum_is_refused(api, db, patient, clock):
+    make_medication(db, patient, amount=25, max_daily_amount=80, times=["08:00", "13:00", "18:00"])
+    ids = [d["id"] for d in doses(db) if d["local_date"] == "2026-03-07"]
+    for dose_id, at in zip(ids, ("13:00", "18:00")):
+        clock.set(parse_instant(f"2026-03-07T{at}:00Z"))
+        assert api.post(f"/doses/{dose_id}/confirm", json={"action": "taken"}).status_code == 200
+    # a third 25 mg dose would make 75: allowed; at 35 mg it makes 85, over 80
+    db.execute("UPDATE doses SET amount = 35 WHERE id = ?", [ids[2]])
+    clock.set(parse_instant("2026-03-07T23:00:00Z"))
+    refused = api.post(f"/doses/{ids[2]}/confirm", json={"action": "taken"})
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "over_daily_maximum"
+
+
+def test_skip_and_snooze(api, db, patient, clock):
+    make_medication(db, patient)
+    clock.set(parse_instant("2026-03-07T13:05:00Z"))
+    snoozed = api.post(f"/doses/{_first(db)['id']}/confirm", json={"action": "snooze"})
+    assert snoozed.status_code == 200 and snoozed.json["result"]["code"] == "snoozed"
+    assert doses(db, id=_first(db)["id"])[0]["next_prompt_at"] == "2026-03-07T13:20:00Z"
+    skipped = api.post(f"/doses/{_first(db)['id']}/confirm", json={"action": "skip", "reason": "felt dizzy"})
+    assert skipped.json["dose"]["status"] == "skipped" and skipped.json["dose"]["skip_reason"] == "felt dizzy"
+    assert api.post(f"/doses/{_first(db)['id']}/confirm", json={"action": "jump"}).json["error"]["field"] == "action"
+
+
+def test_another_patients_dose_and_medication_are_not_found(api, db, clock):
+    other = make_patient(db, email="other@example.com")
+    medication = make_medication(db, other)
+    dose_id = doses(db, patient_id=other)[0]["id"]
+    assert api.post(f"/doses/{dose_id}/confirm", json={"action": "taken"}).status_code == 404
+    assert api.get(f"/medications/{medication}").status_code == 404
+    assert api.patch(f"/medications/{medication}", json={"name": "x"}).status_code == 404
+    assert api.delete(f"/medications/{medication}").status_code == 404
+    assert doses(db, id=dose_id)[0]["status"] == "pending"
+
+
+def test_patch_changes_the_plan_from_today_and_delete_ends_it_keeping_history(api, db, patient, clock, tick):
+    medication = api.post("/medications", json=BACLOFEN).json["id"]
+    tick("2026-03-07T13:00:00Z")
+    changed = api.patch(f"/medications/{medication}", json={"times": ["09:00", "21:00"], "amount": 15})
+    assert changed.status_code == 200
+    assert changed.json["times"] == ["09:00", "21:00"] and len(changed.json["steps"]) == 2
+    assert api.patch(f"/medications/{medication}", json={"times": ["26:00"]}).status_code == 400
+    assert api.get(f"/medications/{medication}").json["times"] == ["09:00", "21:00"]
+    reminded = _first(db)
+    ended = api.delete(f"/medications/{medication}")
+    assert ended.status_code == 200 and ended.json["ended_at"] == "2026-03-07T13:00:00Z"
+    assert doses(db, id=reminded["id"])  # history kept
+    assert not [d for d in doses(db) if d["scheduled_at"] > "2026-03-07T13:00:00Z"]
+    assert api.get("/medications").json["medications"] == []
+    assert api.patch(f"/medications/{medication}", json={"name": "x"}).status_code == 409
+
+
+def test_patch_me_checks_each_field(api, db):
+    assert api.patch("/me", json={"tz": "Mars/Olympus"}).json["error"]["field"] == "tz"
+    assert api.patch("/me", json={"phone": "12345"}).json["error"]["field"] == "phone"
+    assert api.patch("/me", json={"email": "not-an-email"}).json["error"]["field"] == "email"
+    assert api.patch("/me", json={"role": "admin"}).json["error"]["field"] == "role"
+    assert api.get("/me").json["tz"] == "America/New_York"
+    assert api.patch("/me", json={"phone": "+44 7700 900123"}).json["phone"] == "+447700900123"
+
+
+def test_every_api_route_is_in_the_openapi_document(app, client):
+    document = client.get("/api/v1/openapi.json").json
+    assert document["openapi"].startswith("3.1")
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = rule.rule.replace("<int:medication_id>", "{id}").replace("<int:dose_id>", "{id}")
+        assert path in document["paths"], path
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in document["paths"][path], f"{method} {path}"
