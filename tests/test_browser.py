@@ -1,0 +1,329 @@
+"""Browser tests: the patient's pages and the phone link in real headless Chromium at a phone's size.
+
+The app is served in-process by Werkzeug on a free port; the worker does not run, so each test
+moves time by calling ``tick``. Chromium is Debian's (``/usr/bin/chromium``), driven by
+Playwright's sync API. Screenshots for review go to ``test-artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from conftest import PASSWORD, doses, make_medication, make_patient
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PHONE = {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2, "locale": "en-US"}
+MIN_TAP_TARGET = 44  # px, the height every button, button-like link and form field must reach
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+ONE_PM_DOSE = "2026-03-07T18:00:00Z"  # 13:00 in New York (EST, the day before the DST switch)
+ONE_PM_WINDOW_CLOSED = "2026-03-07T20:31:00Z"  # its window closes at 15:30 New York = 20:30Z
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(headless=True, executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a free local port; message links point at it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["REMINDER"]["server.base_url"] = url  # before any message is created
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """Open a new phone: a fresh browser context (no cookies) at 360x640 with touch; returns its page."""
+    contexts = []
+
+    def open_phone() -> Page:
+        context = browser.new_context(base_url=live_server, **PHONE)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_phone
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def reminder_link(page: Page, time_label: str = "1:00 PM") -> str:
+    """Open /dev/outbox and return the link of the newest reminder for ``time_label``."""
+    page.goto("/dev/outbox")
+    message = page.locator('.message[data-kind="reminder"]').filter(has_text=f"Time for your {time_label} dose.").first
+    expect(message).to_be_visible()
+    return message.get_by_role("link").get_attribute("href")
+
+
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Today "))
+
+
+def dose_card(page: Page, time_label: str):
+    """The card on Today for the dose due at ``time_label``."""
+    return page.locator(".card.dose").filter(
+        has=page.locator(".dose-time", has_text=re.compile(rf"^{re.escape(time_label)}$")))
+
+
+def set_up_patient_with_reminder(db, tick, email="pat@example.com") -> int:
+    """A New York patient on Baclofen 08:00 13:00 18:00, reminded of the 1:00 PM dose. Returns its id."""
+    patient = make_patient(db, email=email, name="Pat Example")
+    make_medication(db, patient)
+    tick(ONE_PM_DOSE)
+    return doses(db, patient_id=patient, local_date="2026-03-07", local_time="13:00")[0]["id"]
+
+
+def dose_row(db, dose_id: int) -> dict:
+    return doses(db, id=dose_id)[0]
+
+
+def taken_events(db, dose_id: int) -> int:
+    return db.execute("SELECT count(*) FROM dose_events WHERE dose_id = ? AND kind = 'taken'", [dose_id]).fetchone()[0]
+
+
+LAYOUT_PROBLEMS = """() => {
+  const width = window.innerWidth;
+  const problems = [];
+  const controls = 'button, a.button, input, select, textarea, nav a, summary';
+  for (const el of document.querySelectorAll(controls)) {
+    if (el.type === 'hidden') continue;
+    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
+    // A checkbox is tapped through its label, which toggles it: the label is the target.
+    const target = (el.type === 'checkbox' || el.type === 'radio') && el.closest('label') ? el.closest('label') : el;
+    const box = target.getBoundingClientRect();
+    const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.type ? '[' + el.type + ']' : '')
+      + ' "' + (el.innerText || el.value || el.name || '').trim().slice(0, 40) + '"';
+    if (box.height < %d) problems.push(name + ' is ' + box.height.toFixed(1) + 'px high');
+    if (box.left < -0.5 || box.right > width + 0.5) problems.push(name + ' sticks out: ' + box.left.toFixed(1) + '..' + box.right.toFixed(1));
+  }
+  return problems;
+}""" % MIN_TAP_TARGET
+
+
+def assert_fits_phone(page: Page) -> None:
+    """No sideways scrolling at 360px, and every tap target at least 44px high."""
+    page.wait_for_load_state()
+    width = page.evaluate("window.innerWidth")
+    assert width == 360, f"{page.url}: the layout viewport is {width}px, not the phone's 360px"
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{page.url} scrolls sideways: {scroll_width}px of content on a {width}px screen"
+    assert page.evaluate(LAYOUT_PROBLEMS) == [], f"{page.url} has tap targets that don't fit a phone"
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_from_the_link(phone, tick):
+    page = phone()
+    page.goto("/register")
+    page.get_by_label("Your name").fill("Rosa Diaz")
+    page.get_by_label("Email").fill("rosa@example.com")
+    page.get_by_label("Password").fill("baclofen-2026")
+    page.get_by_label("Time zone").select_option("America/New_York")
+    expect(page.get_by_label("Time zone")).to_have_value("America/New_York")
+    page.get_by_role("button", name="Create account").tap()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Add a medication")
+    expect(page.get_by_role("status")).to_have_text("Welcome! Add your first medication.")
+    page.get_by_label("Name", exact=True).fill("Baclofen")
+    page.get_by_label("Amount per dose").fill("10")
+    page.get_by_label("Times of day").fill("08:00 13:00 18:00")
+    page.get_by_role("button", name="Add medication").tap()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Medications")
+    expect(page.get_by_role("status")).to_contain_text("Baclofen added.")
+    medication = page.locator(".card").filter(has_text="Baclofen")
+    expect(medication).to_have_count(1)
+    expect(medication).to_contain_text("10 mg at 08:00, 13:00, 18:00")
+
+    # The worker's tick at 13:00 New York sends the reminder; the dev outbox shows it with its link.
+    tick(ONE_PM_DOSE)
+    page.goto("/dev/outbox")
+    reminder = page.locator('.message[data-kind="reminder"]')
+    expect(reminder).to_have_count(1)
+    expect(reminder).to_contain_text("Time for your 1:00 PM dose.")
+    link = reminder.get_by_role("link")
+    expect(link).to_have_attribute("href", re.compile(r"^http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_-]+$"))
+    href = link.get_attribute("href")
+
+    # The phone opens the SMS link: a fresh browser, not logged in.
+    sms = phone()
+    sms.goto(href)
+    expect(sms.locator(".big")).to_have_text("1:00 PM dose")
+    expect(sms.get_by_text("Baclofen")).to_be_visible()
+    expect(sms.locator("#dose-status")).to_have_text("pending")
+    sms.get_by_role("button", name="Taken", exact=True).tap()
+    expect(sms.locator("#result")).to_have_text("Recorded: taken at 1:00 PM.")
+    expect(sms.locator("#dose-status")).to_have_text("taken")
+    expect(sms.get_by_role("button", name="Taken", exact=True)).to_have_count(0)
+
+    # Back in the first browser: log out, log in again, and Today shows the dose as taken.
+    page.goto("/")
+    page.get_by_role("button", name="Log out").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
+    log_in(page, "rosa@example.com", "baclofen-2026")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Today Sat 07 Mar")
+    card = dose_card(page, "1:00 PM")
+    expect(card).to_have_count(1)
+    expect(card).to_have_attribute("data-status", "taken")
+    expect(card.locator(".status")).to_have_text("taken at 1:00 PM")
+    expect(card.get_by_role("button", name="Taken", exact=True)).to_have_count(0)
+
+
+def test_the_pages_and_the_dose_link_fit_a_360px_phone_with_44px_tap_targets(phone, db, tick, artifacts):
+    set_up_patient_with_reminder(db, tick)
+    page = phone()
+
+    page.goto("/register")
+    assert_fits_phone(page)
+    page.goto("/login")
+    assert_fits_phone(page)
+
+    log_in(page, "pat@example.com")
+    expect(dose_card(page, "1:00 PM").get_by_role("button", name="Taken", exact=True)).to_be_visible()
+    expect(dose_card(page, "8:00 AM").get_by_role("link", name="I took it earlier")).to_be_visible()
+    assert_fits_phone(page)
+    page.screenshot(path=str(artifacts / "today.png"), full_page=True)
+
+    page.goto("/medications")
+    assert_fits_phone(page)
+    page.goto("/medications/new")
+    assert_fits_phone(page)
+
+    link = reminder_link(page)
+    sms = phone()
+    sms.goto(link)
+    expect(sms.get_by_role("button", name="Taken", exact=True)).to_be_visible()
+    assert_fits_phone(sms)
+    sms.screenshot(path=str(artifacts / "dose-page.png"), full_page=True)
+
+    # After the window closes the page offers "I already took it at ..." with a time field.
+    tick(ONE_PM_WINDOW_CLOSED)
+    sms.reload()
+    expect(sms.get_by_label("Time you took it")).to_be_visible()
+    assert_fits_phone(sms)
+    sms.screenshot(path=str(artifacts / "dose-page-window-closed.png"), full_page=True)
+
+
+def test_a_second_taken_on_the_same_link_says_when_it_was_recorded_and_changes_nothing(phone, db, tick):
+    dose_id = set_up_patient_with_reminder(db, tick)
+    first = phone()
+    link = reminder_link(first)
+    # The link is open twice (two taps on the SMS): both pages show the Taken button.
+    first.goto(link)
+    second = first.context.new_page()
+    second.goto(link)
+    expect(second.get_by_role("button", name="Taken", exact=True)).to_be_visible()
+
+    tick("2026-03-07T18:05:00Z")
+    first.get_by_role("button", name="Taken", exact=True).tap()
+    expect(first.locator("#result")).to_have_text("Recorded: taken at 1:05 PM.")
+
+    tick("2026-03-07T18:20:00Z")
+    second.get_by_role("button", name="Taken", exact=True).tap()
+    expect(second.locator("#result")).to_have_text(
+        "Already recorded at 1:05 PM on Sat 07 Mar: taken at 1:05 PM. Don't take another. Nothing changed.")
+    expect(second.locator("#dose-status")).to_have_text("taken")
+    expect(second.locator(".card").first).to_contain_text("Status: taken at 1:05 PM")
+    expect(second.get_by_role("button", name="Taken", exact=True)).to_have_count(0)
+
+    row = dose_row(db, dose_id)
+    assert (row["status"], row["taken_at"], row["confirmed_at"]) == ("taken", "2026-03-07T18:05:00Z", "2026-03-07T18:05:00Z")
+    assert taken_events(db, dose_id) == 1
+
+
+def test_a_taken_tap_after_the_window_closed_is_not_recorded_and_an_earlier_time_can_be_given(phone, db, tick):
+    dose_id = set_up_patient_with_reminder(db, tick)
+    page = phone()
+    page.goto(reminder_link(page))
+    expect(page.get_by_role("button", name="Taken", exact=True)).to_be_visible()
+
+    # The page stays open past 3:30 PM, when the 1:00 PM dose's window closes.
+    tick(ONE_PM_WINDOW_CLOSED)
+    page.get_by_role("button", name="Taken", exact=True).tap()
+    result = page.locator("#result")
+    expect(result).to_contain_text("It's too close to your next dose to take this one now.")
+    expect(result).to_contain_text("Skip this dose and take your next dose at its usual time, 6:00 PM.")
+    expect(result).to_contain_text("Don't take two doses.")
+    expect(page.locator("#dose-status")).to_have_text("missed")
+    expect(page.get_by_role("button", name="Taken", exact=True)).to_have_count(0)
+    assert dose_row(db, dose_id)["taken_at"] is None
+    assert taken_events(db, dose_id) == 0
+
+    expect(page.locator("details")).to_have_attribute("open", "")
+    expect(page.locator("details summary")).to_have_text("I already took it at …")
+    page.get_by_label("Time you took it").fill("13:20")
+    page.get_by_role("button", name="Record that time").tap()
+    expect(page.locator("#result")).to_have_text("Recorded: taken at 1:20 PM.")
+    expect(page.locator("#dose-status")).to_have_text("taken")
+    expect(page.locator(".card").first).to_contain_text("Status: taken at 1:20 PM")
+
+    row = dose_row(db, dose_id)
+    assert (row["status"], row["taken_at"]) == ("taken", "2026-03-07T18:20:00Z")
+    assert taken_events(db, dose_id) == 1
+
+
+def test_the_app_has_a_valid_web_app_manifest(phone):
+    page = phone()
+    page.goto("/login")
+    manifest_link = page.locator('link[rel="manifest"]')
+    expect(manifest_link).to_have_count(1)
+    href = manifest_link.get_attribute("href")
+    assert href == "/manifest.webmanifest"
+
+    response = page.request.get(href)
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("application/manifest+json")
+    manifest = json.loads(response.text())
+    assert manifest["name"]
+    assert manifest["start_url"] == "/"
+    assert manifest["display"] == "standalone"
+    assert manifest["icons"], "the manifest lists no icons"
+    for icon in manifest["icons"]:
+        assert {"src", "sizes", "type"} <= icon.keys()
+        icon_response = page.request.get(icon["src"])
+        assert icon_response.status == 200, f"icon {icon['src']} answers {icon_response.status}"
+        assert icon_response.headers["content-type"].startswith(icon["type"])
+
+    # Chromium itself reads the manifest without errors.
+    session = page.context.new_cdp_session(page)
+    parsed = session.send("Page.getAppManifest")
+    session.detach()
+    assert parsed["url"].endswith("/manifest.webmanifest")
+    assert parsed["errors"] == []

@@ -1,0 +1,117 @@
+"""The `reminder` command as an operator uses it, including `run` and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from reminder.cli import main
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    def write(mode="manual", port=8000):
+        path = tmp_path / "config.toml"
+        path.write_text(f'[database]\npath = "{tmp_path / "cli.db"}"\n[clock]\nmode = "{mode}"\n'
+                        f'[server]\nport = {port}\nbase_url = "http://127.0.0.1:{port}"\n[worker]\ntick_seconds = 1\n')
+        return str(path)
+    return write
+
+
+def cli(config_path, *args):
+    result = CliRunner().invoke(main, ["--config", config_path, *args], catch_exceptions=False)
+    return result
+
+
+def test_the_demo_shows_a_reminder_within_the_first_minute_and_lists_messages_as_json(config_file):
+    path = config_file()
+    assert cli(path, "db", "upgrade").exit_code == 0
+    assert cli(path, "clock", "set", "2026-03-07T12:00:00Z").exit_code == 0
+    demo = cli(path, "demo")
+    assert demo.exit_code == 0 and "patient@example.com" in demo.output and "caregiver@example.com" in demo.output
+    assert "clinician@example.com" in demo.output and "America/New_York" in demo.output
+    assert cli(path, "tick", "--until", "2026-03-07T12:01:00Z", "--step", "30").exit_code == 0
+    rows = json.loads(cli(path, "messages", "--json").output)
+    assert [r["kind"] for r in rows] == ["reminder"]
+    for key in ("id", "channel", "recipient", "kind", "dose_id", "body", "status", "provider_id", "created_at", "sent_at"):
+        assert key in rows[0]
+    assert rows[0]["status"] == "sent" and rows[0]["channel"] == "outbox"
+    assert cli(path, "demo", "--if-empty").exit_code == 0  # a second `make run` leaves it alone
+
+
+def test_tick_until_over_two_days_reports_its_progress(config_file):
+    path = config_file()
+    cli(path, "db", "upgrade")
+    cli(path, "clock", "set", "2026-03-07T12:00:00Z")
+    cli(path, "demo")
+    result = CliRunner().invoke(main, ["--config", path, "tick", "--until", "2026-03-09T12:00:00Z"])
+    assert result.exit_code == 0
+    assert "2880/2880 ticks" not in result.output and "500/2880 ticks" in result.output
+    assert "ticked 2880 times" in result.output
+    kinds = [r["kind"] for r in json.loads(cli(path, "messages", "--json").output)]
+    assert kinds.count("reminder") == 7 and kinds.count("skip_notice") == 6
+
+
+def test_token_create_prints_the_token_last_and_user_add_checks_input(config_file, tmp_path):
+    path = config_file()
+    cli(path, "db", "upgrade")
+    cli(path, "clock", "set", "2026-03-07T12:00:00Z")
+    added = cli(path, "user", "add", "--email", "c@example.com", "--password", "long enough", "--role", "clinician")
+    assert added.exit_code == 0 and "clinician" in added.output
+    token = cli(path, "token", "create", "--email", "c@example.com").output.strip().splitlines()[-1]
+    assert token.startswith("rmd_")
+    bad = cli(path, "user", "add", "--email", "nope", "--password", "long enough")
+    assert bad.exit_code != 0 and "valid email" in bad.output
+    bad_tz = cli(path, "user", "add", "--email", "d@example.com", "--password", "long enough", "--tz", "Nowhere")
+    assert bad_tz.exit_code != 0 and "unknown time zone" in bad_tz.output
+
+
+def test_commands_explain_a_missing_migration_and_a_system_clock(config_file):
+    path = config_file(mode="system")
+    result = cli(path, "tick")
+    assert result.exit_code != 0 and "reminder db upgrade" in result.output
+    cli(path, "db", "upgrade")
+    result = cli(path, "clock", "set", "2026-03-07T12:00:00Z")
+    assert result.exit_code != 0 and 'mode = "manual"' in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_run_serves_the_app_with_a_ticking_worker_and_ctrl_c_stops_both(config_file):
+    port = free_port()
+    path = config_file(mode="system", port=port)
+    cli(path, "db", "upgrade")
+    process = subprocess.Popen([sys.executable, "-m", "reminder.cli", "--config", path, "run", "--dev"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        health = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    health = json.load(response)
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert health is not None and health["status"] == "ok"
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, output
+    assert b"web app and worker stopped" in output
+    children = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True)
+    assert children.stdout == b""

@@ -1,0 +1,228 @@
+"""The web app over HTTP: accounts, CSRF, the phone link, Today, medications and settings."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import csrf, doses, make_medication, make_patient, messages
+from reminder import links
+from reminder.times import parse_instant
+
+
+def link_token(body: str) -> str:
+    return re.search(r"/d/([A-Za-z0-9_-]+)", body).group(1)
+
+
+def users(db) -> int:
+    return db.execute("SELECT count(*) FROM users").fetchone()[0]
+
+
+def test_a_patient_registers_and_lands_on_adding_a_medication(client, db):
+    response = client.post("/register", data={"csrf_token": csrf(client, "/register"), "name": "Ann",
+                                              "email": "Ann@Example.com", "password": "long enough", "tz": "Europe/London"})
+    assert response.status_code == 302 and response.location.endswith("/medications/new")
+    row = db.execute("SELECT email, role, tz, password_hash FROM users").fetchone()
+    assert row[:3] == ("ann@example.com", "patient", "Europe/London")
+    assert row[3].startswith("scrypt:")
+    cookie = response.headers.get("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"tz": "Mars/Olympus"}, "unknown time zone"),
+    ({"tz": ""}, "unknown time zone"),
+    ({"email": "not-an-email"}, "valid email"),
+    ({"password": "short"}, "at least 8"),
+])
+def test_bad_registration_is_refused_with_a_message_and_no_account(client, db, fields, message):
+    data = {"csrf_token": csrf(client, "/register"), "email": "a@example.com", "password": "long enough",
+            "tz": "Europe/London", **fields}
+    response = client.post("/register", data=data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert users(db) == 0
+
+
+def test_registering_an_email_twice_is_a_conflict(client, db, patient):
+    data = {"csrf_token": csrf(client, "/register"), "email": "PAT@example.com", "password": "long enough", "tz": "UTC"}
+    response = client.post("/register", data=data)
+    assert response.status_code == 409 and "already exists" in response.get_data(as_text=True)
+    assert users(db) == 1
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, db):
+    response = client.post("/register", data={"email": "a@example.com", "password": "long enough", "tz": "UTC"})
+    assert response.status_code == 400
+    assert "form has expired" in response.get_data(as_text=True)
+    assert users(db) == 0
+
+
+def test_a_wrong_password_does_not_log_in(client, patient):
+    response = client.post("/login", data={"csrf_token": csrf(client, "/login"), "email": "pat@example.com", "password": "nope-nope"})
+    assert response.status_code == 401 and "match an account" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_pages_need_a_login(client):
+    for path in ("/", "/history", "/medications", "/medications/new", "/settings", "/doses/1"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/login" in response.location
+
+
+def test_adding_a_medication_from_the_form_shows_it_and_its_doses_today(client, db, patient, login):
+    login()
+    response = client.post("/medications/new", data={
+        "csrf_token": csrf(client, "/medications/new"), "name": "Baclofen", "strength": "10 mg", "amount": "10",
+        "unit": "mg", "times": "08:00, 13:00 18:00", "withdrawal_risk": "on", "max_daily_amount": "80"})
+    assert response.status_code == 302
+    assert "Baclofen" in client.get("/medications").get_data(as_text=True)
+    today = client.get("/").get_data(as_text=True)
+    assert today.count('class="card dose"') == 3  # 08:00, 13:00 and 18:00 on Sat 07 Mar
+    assert "8:00 AM" in today and "6:00 PM" in today
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"times": "25:00"}, "not a time of day"),
+    ({"times": "08:00 08:00"}, "listed twice"),
+    ({"name": ""}, "name is required"),
+    ({"amount": "0"}, "amount must be more than 0"),
+    ({"amount": "-1"}, "amount must be more than 0"),
+    ({"amount": "100000"}, "at most 10000"),
+    ({"max_daily_amount": "15"}, "over the maximum of 15"),
+])
+def test_a_bad_medication_form_is_refused_with_a_message_and_nothing_written(client, db, patient, login, fields, message):
+    login()
+    data = {"csrf_token": csrf(client, "/medications/new"), "name": "Baclofen", "amount": "10",
+            "times": "08:00 13:00", **fields}
+    response = client.post("/medications/new", data=data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM medications").fetchone()[0] == 0
+    assert doses(db) == []
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("tz", "Nowhere/Land", "unknown time zone"),
+    ("phone", "555-1234", "country code"),
+    ("email", "a@b", "valid email"),
+])
+def test_bad_settings_are_refused_and_nothing_changes(client, db, patient, login, field, value, message):
+    login()
+    data = {"csrf_token": csrf(client, "/settings"), "name": "Pat", "email": "pat@example.com",
+            "phone": "+15005550006", "tz": "America/New_York", field: value}
+    response = client.post("/settings", data=data)
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    row = db.execute("SELECT email, phone, tz FROM users").fetchone()
+    assert row == ("pat@example.com", "+15005550006", "America/New_York")
+
+
+def reminded_link(db, patient, tick, at="2026-03-07T13:00:00Z"):
+    make_medication(db, patient)
+    tick(at)
+    return link_token(messages(db, "reminder")[0]["body"])
+
+
+def test_opening_a_phone_link_changes_nothing_and_needs_no_login(client, db, patient, tick):
+    token = reminded_link(db, patient, tick)
+    before = doses(db)
+    page = client.get(f"/d/{token}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "8:00 AM dose" in html and "Baclofen" in html and "Take 10 mg" in html
+    for button in ("Taken", "Skip this dose", "Snooze 15 min"):
+        assert button in html
+    assert doses(db) == before
+
+
+def test_taken_from_the_link_records_the_dose_once(client, db, patient, tick, clock):
+    token = reminded_link(db, patient, tick)
+    clock.set(parse_instant("2026-03-07T13:04:00Z"))
+    first = client.post(f"/d/{token}", data={"csrf_token": csrf(client, f"/d/{token}"), "action": "taken"})
+    assert first.status_code == 200 and "Recorded: taken at 8:04 AM." in first.get_data(as_text=True)
+    clock.set(parse_instant("2026-03-07T13:40:00Z"))  # the same page, tapped again
+    second = client.post(f"/d/{token}", data={"csrf_token": csrf(client, "/login"), "action": "taken"})
+    assert "Already recorded at 8:04 AM" in second.get_data(as_text=True)
+    dose = doses(db, local_time="08:00")[0]
+    assert (dose["status"], dose["taken_at"], dose["source"]) == ("taken", "2026-03-07T13:04:00Z", "link")
+    assert db.execute("SELECT count(*) FROM dose_events WHERE kind = 'taken'").fetchone()[0] == 1
+
+
+def test_a_late_tap_on_the_link_is_not_recorded_and_offers_an_earlier_time(client, db, patient, tick, clock):
+    token = reminded_link(db, patient, tick)
+    clock.set(parse_instant("2026-03-07T15:45:00Z"))  # 10:45, the window closed at 10:30
+    late = client.post(f"/d/{token}", data={"csrf_token": csrf(client, f"/d/{token}"), "action": "taken"})
+    html = late.get_data(as_text=True)
+    assert late.status_code == 409
+    assert "too close to your next dose" in html and "I already took it at" in html
+    assert doses(db, local_time="08:00")[0]["status"] == "pending"
+    earlier = client.post(f"/d/{token}", data={"csrf_token": csrf(client, f"/d/{token}"), "action": "taken", "taken_at": "08:30"})
+    assert earlier.status_code == 200
+    assert doses(db, local_time="08:00")[0]["taken_at"] == "2026-03-07T13:30:00Z"
+
+
+def test_unknown_tampered_and_expired_links_get_a_clear_page(client, db, patient, tick, clock):
+    token = reminded_link(db, patient, tick)
+    assert client.get("/d/nonsense").status_code == 404
+    tampered = client.get(f"/d/{token[:-1]}{'A' if token[-1] != 'A' else 'B'}")
+    assert tampered.status_code == 404 and "match any dose" in tampered.get_data(as_text=True)
+    assert client.post("/d/nonsense", data={"csrf_token": csrf(client, "/login"), "action": "taken"}).status_code == 404
+    clock.set(parse_instant("2026-03-08T15:29:59Z"))  # window closed 15:30Z on the 7th; 24 h more
+    assert client.get(f"/d/{token}").status_code == 200
+    clock.set(parse_instant("2026-03-08T15:30:00Z"))
+    expired = client.get(f"/d/{token}")
+    assert expired.status_code == 410 and "expired" in expired.get_data(as_text=True)
+
+
+def test_link_tokens_are_random_and_stored_only_hashed(db, patient, tick):
+    token = reminded_link(db, patient, tick)
+    assert len(token) >= 22  # 16 random bytes, base64url
+    stored = db.execute("SELECT token_hash FROM dose_links").fetchone()[0]
+    assert stored == links.digest(token) and token not in stored
+
+
+def test_a_patient_cannot_open_another_patients_dose(client, db, patient, login):
+    other = make_patient(db, email="other@example.com")
+    make_medication(db, other)
+    login()
+    dose_id = doses(db, patient_id=other)[0]["id"]
+    assert client.get(f"/doses/{dose_id}").status_code == 404
+    assert client.post(f"/doses/{dose_id}", data={"csrf_token": csrf(client, "/"), "action": "taken"}).status_code == 404
+    assert doses(db, id=dose_id)[0]["status"] == "pending"
+
+
+def test_today_confirms_with_one_tap_and_shows_the_new_state(client, db, patient, login, clock):
+    make_medication(db, patient)
+    login()
+    clock.set(parse_instant("2026-03-07T13:02:00Z"))
+    dose_id = doses(db, local_time="08:00")[0]["id"]
+    response = client.post(f"/doses/{dose_id}", data={"csrf_token": csrf(client, "/"), "action": "taken"})
+    assert response.status_code == 200
+    today = client.get("/").get_data(as_text=True)
+    assert f'id="dose-{dose_id}" data-status="taken"' in today and "taken at 8:02 AM" in today
+    assert doses(db, id=dose_id)[0]["source"] == "web"
+
+
+def test_ending_a_medication_keeps_its_history(client, db, patient, login, tick):
+    medication = make_medication(db, patient)
+    tick("2026-03-07T13:00:00Z")
+    login()
+    response = client.post(f"/medications/{medication}/end", data={"csrf_token": csrf(client, "/medications")})
+    assert response.status_code == 302
+    assert doses(db, local_time="08:00")  # the reminded dose stays
+    assert "Ended" in client.get("/medications").get_data(as_text=True)
+    assert "No doses today" not in client.get("/history").get_data(as_text=True)
+
+
+def test_the_outbox_lists_messages_only_in_dev_mode(app, client, db, patient, tick):
+    reminded_link(db, patient, tick)
+    page = client.get("/dev/outbox").get_data(as_text=True)
+    assert "Time for your 8:00 AM dose." in page and 'href="http://127.0.0.1:8000/d/' in page
+    app.config["REMINDER"]["server.dev_mode"] = False
+    assert client.get("/dev/outbox").status_code == 404
+
+
+def test_a_message_names_no_medication_by_default(db, patient, tick):
+    reminded_link(db, patient, tick)
+    assert "Baclofen" not in messages(db)[0]["body"]
