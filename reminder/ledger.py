@@ -78,7 +78,7 @@ def generate_ahead(db: Database, now: datetime, horizon: timedelta, limit: int) 
         row[0]
         for row in db.execute(
             "SELECT id FROM medications WHERE ended_at IS NULL "
-            "AND (generated_until IS NULL OR generated_until < ?) LIMIT ?",
+            "AND (generated_until IS NULL OR generated_until < ?) ORDER BY generated_until LIMIT ?",
             [threshold, limit],
         ).fetchall()
     ]

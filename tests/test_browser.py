@@ -46,7 +46,8 @@ def live_server(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
     app.config["REMINDER"]["server.base_url"] = url  # before any message is created
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server",
+                              daemon=True)
     thread.start()
     yield url
     server.shutdown()
@@ -127,8 +128,9 @@ LAYOUT_PROBLEMS = """() => {
     // A checkbox is tapped through its label, which toggles it: the label is the target.
     const target = (el.type === 'checkbox' || el.type === 'radio') && el.closest('label') ? el.closest('label') : el;
     const box = target.getBoundingClientRect();
-    const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.type ? '[' + el.type + ']' : '')
-      + ' "' + (el.innerText || el.value || el.name || '').trim().slice(0, 40) + '"';
+    const field = ['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName);
+    const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (field ? '[' + el.type + ']' : '')
+      + (field ? '' : ' "' + el.innerText.trim().slice(0, 40) + '"');
     if (box.height < %d) problems.push(name + ' is ' + box.height.toFixed(1) + 'px high');
     if (box.left < -0.5 || box.right > width + 0.5) problems.push(name + ' sticks out: ' + box.left.toFixed(1) + '..' + box.right.toFixed(1));
   }
