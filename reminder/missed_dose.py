@@ -61,7 +61,8 @@ class Decision:
     """The outcome of an answer. ``outcome`` is what to record; ``None`` records nothing.
 
     ``code`` names the case for the API (``taken``, ``skipped``, ``snoozed``, ``already_recorded``,
-    ``window_closed``, ``not_due_yet``, ``too_soon``, ``over_daily_maximum``, ``bad_time``).
+    ``window_closed``, ``window_closing`` (a snooze past the window), ``not_due_yet``, ``too_soon``,
+    ``over_daily_maximum``, ``bad_time``).
     """
 
     code: str
@@ -221,8 +222,8 @@ def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decisi
 
 
 def _check_reported_time(dose: Dose, reported_at: datetime, now: datetime, rule: DoseRule, tz: ZoneInfo) -> Decision | None:
-    if reported_at > now:
-        return Decision("bad_time", "That time is in the future. Enter the time you took it.")
+    if reported_at >= now:  # "I already took it at ..." is a time before now, or it is a tap now
+        return Decision("bad_time", "That time is not in the past. Enter the time you took it.")
     if reported_at < dose.scheduled_at - rule.on_time:
         due = clock_label(dose.scheduled_at.astimezone(tz).time())
         return Decision("bad_time", f"That time is before this dose was due ({due}). Nothing was recorded.")
