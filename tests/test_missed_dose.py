@@ -514,3 +514,9 @@ def test_no_message_ever_tells_the_patient_to_take_two_doses_or_make_one_up(labe
         lowered = sentence.lower().strip()
         if any(phrase in lowered for phrase in FORBIDDEN):
             assert lowered.startswith(NEGATED_OPENINGS), message
+
+
+def test_an_earlier_time_equal_to_now_is_not_a_time_before_now():
+    # Otherwise "I already took it at <now>" would turn a late tap into a recorded intake.
+    decision = run_taken(dose_0800(), "2026-03-10T15:00", {"reported_at": Z("2026-03-10T15:00")})
+    assert (decision.code, decision.outcome) == ("bad_time", None)
