@@ -195,16 +195,19 @@ def _already(dose: Dose, tz: ZoneInfo) -> Decision:
     return Decision("already_recorded", message)
 
 
-def _window_closed(dose: Dose, tz: ZoneInfo) -> Decision:
+def skip_advice(dose: Dose, tz: ZoneInfo) -> str:
+    """What a patient is told about a dose whose window has closed."""
     next_label = ""
     if dose.next_scheduled_at is not None:
         next_label = f" at its usual time, {clock_label(dose.next_scheduled_at.astimezone(tz).time())}"
-    return Decision(
-        "window_closed",
+    return (
         "It's too close to your next dose to take this one now. Skip this dose and take your next "
-        f"dose{next_label}. Don't take two doses. If you already took this one earlier, tell us when.",
-        offer_earlier_time=True,
+        f"dose{next_label}. Don't take two doses. If you already took this one earlier, tell us when."
     )
+
+
+def _window_closed(dose: Dose, tz: ZoneInfo) -> Decision:
+    return Decision("window_closed", skip_advice(dose, tz), offer_earlier_time=True)
 
 
 def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decision:

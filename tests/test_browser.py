@@ -189,7 +189,7 @@ def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_fro
     sms.goto(href)
     expect(sms.locator(".big")).to_have_text("1:00 PM dose")
     expect(sms.get_by_text("Baclofen")).to_be_visible()
-    expect(sms.locator("#dose-status")).to_have_text("pending")
+    expect(sms.locator("#dose-status")).to_have_text("to take")
     sms.get_by_role("button", name="Taken", exact=True).tap()
     expect(sms.locator("#result")).to_have_text("Recorded: taken at 1:00 PM.")
     expect(sms.locator("#dose-status")).to_have_text("taken")
@@ -299,6 +299,22 @@ def test_a_taken_tap_after_the_window_closed_is_not_recorded_and_an_earlier_time
     row = dose_row(db, dose_id)
     assert (row["status"], row["taken_at"]) == ("taken", "2026-03-07T18:20:00Z")
     assert taken_events(db, dose_id) == 1
+
+
+def test_after_midnight_a_late_link_advises_skipping_and_accepts_last_evenings_time(phone, db, tick):
+    patient = make_patient(db, name="Pat Example")
+    make_medication(db, patient)
+    tick("2026-03-07T23:00:00Z")  # the 6:00 PM reminder; its window closes at 00:30 New York
+    dose_id = doses(db, local_date="2026-03-07", local_time="18:00")[0]["id"]
+    tick("2026-03-08T05:45:00Z")  # 00:45 the next day: the dose was missed
+    page = phone()
+    page.goto(reminder_link(page, "6:00 PM"))
+    expect(page.locator("#advice")).to_contain_text("Skip this dose and take your next dose at its usual time, 8:00 AM.")
+    expect(page.locator("#dose-status")).to_have_text("missed")
+    page.get_by_label("Time you took it").fill("19:15")
+    page.get_by_role("button", name="Record that time").tap()
+    expect(page.locator("#result")).to_have_text("Recorded: taken at 7:15 PM (late).")
+    assert (dose_row(db, dose_id)["status"], dose_row(db, dose_id)["taken_at"]) == ("taken", "2026-03-08T00:15:00Z")
 
 
 def test_the_app_has_a_valid_web_app_manifest(phone):

@@ -8,6 +8,9 @@ from flask import current_app
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
+# How a dose's ledger status reads to a patient.
+STATUS_WORDS = {"pending": "to take", "taken": "taken", "skipped": "skipped", "missed": "missed",
+                "unknown": "not confirmed"}
 
 
 def now() -> datetime:
@@ -31,3 +34,4 @@ def init_app(app) -> None:
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     errors.init_app(app)
+    app.context_processor(lambda: {"status_words": STATUS_WORDS})

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, render_template, request
 
-from .. import ledger, links, schedule
+from .. import ledger, links, missed_dose, schedule
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
@@ -91,6 +91,8 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
     tz = ZoneInfo(dose["tz"])
     facts = ledger.dose_facts(db, dose)
     current = now()
+    local_now = current.astimezone(tz)
+    window_open = dose["status"] == "pending" and current < facts.window_closes_at
     return render_template(
         "dose.html",
         dose=dose,
@@ -98,11 +100,15 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         due_label=clock_label(parse_hhmm(dose["local_time"])),
         due_day=date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
         taken_label=clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
-        window_open=dose["status"] == "pending" and current < facts.window_closes_at,
+        window_open=window_open,
         decision=decision,
         error=error,
         form_action=form_action,
-        now_local=current.astimezone(tz).strftime("%H:%M"),
+        # The time field's max only makes sense on the dose's own day: after midnight the
+        # evening before is still a valid "I already took it at".
+        time_max=local_now.strftime("%H:%M") if local_now.date().isoformat() == dose["local_date"] else None,
+        closed_advice=None if decision or dose["status"] in ("taken", "skipped") or window_open
+        else missed_dose.skip_advice(facts, tz),
     )
 
 
