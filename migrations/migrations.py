@@ -50,7 +50,7 @@ def initial(db):
             created_at TEXT NOT NULL,
             ended_at TEXT,
             end_reason TEXT,
-            generated_until TEXT
+            generated_until TEXT NOT NULL  -- doses exist up to this instant
         );
         CREATE INDEX medications_by_patient ON medications (patient_id);
         CREATE INDEX medications_to_generate ON medications (generated_until) WHERE ended_at IS NULL;

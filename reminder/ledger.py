@@ -77,8 +77,8 @@ def generate_ahead(db: Database, now: datetime, horizon: timedelta, limit: int) 
     ids = [
         row[0]
         for row in db.execute(
-            "SELECT id FROM medications WHERE ended_at IS NULL "
-            "AND (generated_until IS NULL OR generated_until < ?) ORDER BY generated_until LIMIT ?",
+            "SELECT id FROM medications WHERE ended_at IS NULL AND generated_until < ? "
+            "ORDER BY generated_until LIMIT ?",
             [threshold, limit],
         ).fetchall()
     ]
@@ -97,7 +97,7 @@ def extend_medication(db: Database, medication_id: int, now: datetime, until: da
     medication = _medication(db, medication_id)
     if medication is None or medication["ended_at"]:
         return 0
-    start = parse_instant(medication["generated_until"] or medication["created_at"])
+    start = parse_instant(medication["generated_until"])
     if start >= until:
         return 0
     tz = ZoneInfo(medication["tz"])
