@@ -207,8 +207,11 @@ def run_forever(connect, clock: Clock, settings: dict, transport: Transport) -> 
                       next_run_time=SystemClock().now())
 
     def stop(signum, _frame):
-        log.info("worker stopping (signal %s); finishing the current tick", signum)
-        scheduler.shutdown(wait=True)
+        # Ctrl-C reaches both processes of `reminder run`, and the parent then sends SIGTERM
+        # too: the second signal must find the scheduler already stopping and do nothing.
+        if scheduler.running:
+            log.info("worker stopping (signal %s); finishing the current tick", signum)
+            scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -113,5 +113,6 @@ def test_run_serves_the_app_with_a_ticking_worker_and_ctrl_c_stops_both(config_f
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 0, output
     assert b"web app and worker stopped" in output
+    assert b"Traceback" not in output
     children = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True)
     assert children.stdout == b""
