@@ -22,6 +22,10 @@ def initial(db):
             name TEXT NOT NULL DEFAULT '',
             phone TEXT,
             tz TEXT NOT NULL DEFAULT 'UTC',
+            -- JSON list of "sms" and "email"; NULL means SMS when there is a phone, else email.
+            channels TEXT,
+            -- Set when the patient replied STOP or Twilio answered 21610; START clears it.
+            sms_opted_out_at TEXT,
             created_at TEXT NOT NULL
         );
 
@@ -131,10 +135,16 @@ def initial(db):
             dose_id INTEGER REFERENCES doses(id),
             subject TEXT NOT NULL DEFAULT '',
             body TEXT NOT NULL,
+            html TEXT NOT NULL DEFAULT '',
+            context TEXT NOT NULL DEFAULT '{}',  -- what the templates were given, to re-render on another channel
             status TEXT NOT NULL DEFAULT 'queued'
-                CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'failed', 'interrupted')),
+                CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'interrupted')),
             provider_id TEXT,
             error TEXT,
+            error_code TEXT,
+            -- A dose prompt is useless after its window closes: no retry and no provider queueing past it.
+            valid_until TEXT,
+            fallback_of INTEGER REFERENCES messages(id),
             attempts INTEGER NOT NULL DEFAULT 0,
             created_at TEXT NOT NULL,
             claimed_at TEXT,
@@ -145,6 +155,7 @@ def initial(db):
         CREATE INDEX messages_in_flight ON messages (claimed_at) WHERE status = 'sending';
         CREATE INDEX messages_by_user ON messages (user_id, created_at);
         CREATE INDEX messages_by_dose ON messages (dose_id);
+        CREATE INDEX messages_by_provider_id ON messages (provider_id);
 
         -- The manual clock (clock.mode = "manual"), shared by the web app and the worker.
         CREATE TABLE clock (

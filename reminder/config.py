@@ -40,15 +40,25 @@ def _flag(value: Any) -> bool:
     return isinstance(value, bool)
 
 
+def _at_least_zero(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _url(value: Any) -> bool:
+    return _text(value) and value.startswith(("http://", "https://")) and not value.endswith("/")
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("database.path", "reminder.db", "SQLite file, relative to the working folder.", _text),
     Setting("server.host", "127.0.0.1", "Address `reminder serve` and `reminder run` listen on.", _text),
     Setting("server.port", 8000, "Port `reminder serve` and `reminder run` listen on.", _positive),
+    Setting("server.base_url", "http://127.0.0.1:8000", "Public address put in message links, without a trailing slash.", _url),
     Setting(
-        "server.base_url",
-        "http://127.0.0.1:8000",
-        "Public address put in message links, without a trailing slash.",
-        lambda v: _text(v) and v.startswith(("http://", "https://")) and not v.endswith("/"),
+        "server.public_url",
+        "",
+        "The address Twilio calls the webhooks at, as Twilio sees it (behind a proxy: the outside "
+        "https address). Empty: base_url. Webhook signatures are checked against it.",
+        lambda v: v == "" or _url(v),
     ),
     Setting(
         "server.secret_key",
@@ -90,17 +100,41 @@ SETTINGS: tuple[Setting, ...] = (
         _positive,
     ),
     Setting(
-        "notify.channel",
+        "notify.mode",
         "outbox",
-        'Channel for patient messages. "outbox" only records them in the database (no credentials).',
-        lambda v: v in ("outbox",),
+        '"outbox" records every message in the database and sends nothing (no credentials needed); '
+        '"live" sends each patient\'s messages by SMS and/or email as they chose, through [sms] and [email].',
+        lambda v: v in ("outbox", "live"),
     ),
+    Setting("notify.max_concurrent_sends", 8, "Messages handed to providers at the same time.", _positive),
     Setting(
         "notify.name_medication",
         False,
         "Name the medication in reminders. Off by default: a lock screen is not private.",
         _flag,
     ),
+    Setting("sms.account_sid", "", "Twilio account SID (AC...). Empty: no SMS channel.", _text),
+    Setting("sms.auth_token", "", "Twilio auth token; prefer the TWILIO_AUTH_TOKEN environment variable.", _text,
+            env="TWILIO_AUTH_TOKEN"),
+    Setting("sms.from_number", "", "Sending number in E.164 (+1...), or leave empty and set messaging_service_sid.", _text),
+    Setting("sms.messaging_service_sid", "", "Twilio Messaging Service SID (MG...), used instead of from_number.", _text),
+    Setting("sms.api_base_url", "https://api.twilio.com", "Twilio's API address; a staging or test double can stand in.", _url),
+    Setting("sms.timeout_seconds", 10, "HTTP timeout for one request to Twilio.", _positive),
+    Setting(
+        "sms.max_per_second",
+        1,
+        "Most SMS handed to Twilio per second, so a burst at 08:00 queues here instead of tripping "
+        "the provider. 0: no cap.",
+        _at_least_zero,
+    ),
+    Setting("email.host", "", "SMTP server. Empty: no email channel.", _text),
+    Setting("email.port", 587, "SMTP port.", _positive),
+    Setting("email.security", "starttls", '"starttls", "ssl" or "none".', lambda v: v in ("starttls", "ssl", "none")),
+    Setting("email.username", "", "SMTP login; empty for none.", _text),
+    Setting("email.password", "", "SMTP password; prefer the REMINDER_SMTP_PASSWORD environment variable.", _text,
+            env="REMINDER_SMTP_PASSWORD"),
+    Setting("email.from_address", "reminder@localhost", "The From address of reminder emails.", _text),
+    Setting("email.timeout_seconds", 10, "Timeout for one SMTP conversation.", _positive),
     Setting(
         "links.expire_hours",
         24,
@@ -144,7 +178,26 @@ def load(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None
     for key, value in values.items():
         if not BY_KEY[key].check(value):
             raise ConfigError(f"bad value for {key}: {value!r} ({BY_KEY[key].help})")
+    _check_channels(values)
     return values
+
+
+def _check_channels(values: dict[str, Any]) -> None:
+    """Live mode needs at least one complete channel; a half-configured one is an error."""
+    if values["sms.account_sid"]:
+        if not values["sms.auth_token"]:
+            raise ConfigError("sms.auth_token is needed with sms.account_sid (or set TWILIO_AUTH_TOKEN)")
+        if not (values["sms.from_number"] or values["sms.messaging_service_sid"]):
+            raise ConfigError("sms.from_number or sms.messaging_service_sid is needed with sms.account_sid")
+    if values["notify.mode"] == "live" and not (values["sms.account_sid"] or values["email.host"]):
+        raise ConfigError('notify.mode = "live" needs [sms] account_sid or [email] host')
+
+
+def channels_available(values: dict[str, Any]) -> tuple[str, ...]:
+    """The channels this deployment can send on: ("outbox",) in outbox mode."""
+    if values["notify.mode"] == "outbox":
+        return ("outbox",)
+    return tuple(name for name, key in (("sms", "sms.account_sid"), ("email", "email.host")) if values[key])
 
 
 def _known(values: dict[str, Any], source: str) -> dict[str, Any]:

@@ -1,84 +1,69 @@
-"""Recording and delivering messages.
+"""Message texts and the message log.
 
-A message is rendered from ``templates/messages/<kind>.<channel-type>.txt`` and written as a
-``queued`` row in the same transaction as the change that caused it, so a crash can never lose
-one. ``deliver`` then claims queued rows (``queued`` -> ``sending``, one statement), calls the
-transport outside any transaction, and records the outcome. A row left in ``sending`` was cut
-off by a crash; ``worker.recover_interrupted`` deals with it.
+A message is rendered from ``templates/messages/<kind>.<part>`` (``.sms.txt`` for SMS and the
+outbox; ``.subject.txt``, ``.email.txt`` and ``.email.html`` for email) and written as a
+``queued`` row in the same transaction as the change that caused it, so a crash can never
+lose one. ``delivery`` sends the rows and records what happened.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlite_utils import Database
 
-from .db import immediate
-from .notify import OutgoingMessage, Transport, TransportError
 from .times import to_iso
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False,
-                   keep_trailing_newline=False)
-RETRY_BASE = timedelta(seconds=30)
-MAX_ATTEMPTS = 5
+_env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                   autoescape=select_autoescape(["html"]), keep_trailing_newline=False)
 
 
-def render(kind: str, context: dict) -> str:
-    """The text of a ``kind`` message; one line per template line, trimmed."""
-    text = _env.get_template(f"{kind}.txt").render(**context)
+@dataclass(frozen=True)
+class Content:
+    subject: str
+    body: str
+    html: str = ""
+
+
+def render(template: str, context: dict) -> str:
+    """One template, lines right-trimmed."""
+    text = _env.get_template(template).render(**context)
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
-def queue(db: Database, *, user_id: int, channel: str, recipient: str, kind: str, body: str,
-          now: datetime, dose_id: int | None = None, subject: str = "") -> int:
+def compose(kind: str, channel: str, context: dict) -> Content:
+    """The subject, text and HTML of a ``kind`` message on ``channel``."""
+    if channel == "email":
+        return Content(render(f"{kind}.subject.txt", context), render(f"{kind}.email.txt", context),
+                       render(f"{kind}.email.html", context))
+    return Content("", render(f"{kind}.sms.txt", context))
+
+
+def queue(db: Database, *, user_id: int | None, channel: str, recipient: str, kind: str, context: dict,
+          now: datetime, dose_id: int | None = None, valid_until: datetime | None = None,
+          fallback_of: int | None = None) -> int:
     """Record a message to be sent; call inside the transaction that caused it."""
+    content = compose(kind, channel, context)
     cursor = db.execute(
-        "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, subject, body, created_at, next_attempt_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [user_id, channel, recipient, kind, dose_id, subject, body, to_iso(now), to_iso(now)],
+        "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, subject, body, html, context, "
+        "valid_until, fallback_of, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [user_id, channel, recipient, kind, dose_id, content.subject, content.body, content.html,
+         json.dumps(context), to_iso(valid_until) if valid_until else None, fallback_of, to_iso(now), to_iso(now)],
     )
     return cursor.lastrowid
 
 
-def deliver(db: Database, transport: Transport, now: datetime, limit: int) -> int:
-    """Send up to ``limit`` queued messages that are due; return how many were attempted."""
-    with immediate(db):
-        claimed = db.execute(
-            "UPDATE messages SET status = 'sending', claimed_at = ?, attempts = attempts + 1 "
-            "WHERE id IN (SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= ? "
-            "ORDER BY next_attempt_at LIMIT ?) AND status = 'queued' "
-            "RETURNING id, channel, recipient, kind, subject, body, attempts",
-            [to_iso(now), to_iso(now), limit],
-        ).fetchall()
-    for row in claimed:
-        _send_one(db, transport, OutgoingMessage(*row[:6]), attempts=row[6], now=now)
-    return len(claimed)
-
-
-def _send_one(db: Database, transport: Transport, message: OutgoingMessage, attempts: int, now: datetime) -> None:
-    try:
-        provider_id = transport.send(message)
-    except TransportError as error:
-        retry = not error.permanent and attempts < MAX_ATTEMPTS
-        db.execute(
-            "UPDATE messages SET status = ?, error = ?, next_attempt_at = ? WHERE id = ? AND status = 'sending'",
-            ["queued" if retry else "failed", error.reason,
-             to_iso(now + RETRY_BASE * 2 ** (attempts - 1)) if retry else None, message.id],
-        )
-        return
-    db.execute(
-        "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = ?, error = NULL WHERE id = ? AND status = 'sending'",
-        [provider_id, to_iso(now), message.id],
-    )
+JSON_FIELDS = ("id", "channel", "recipient", "kind", "dose_id", "subject", "body", "status", "provider_id",
+               "error", "error_code", "attempts", "created_at", "sent_at")
 
 
 def as_json(row: dict) -> dict:
-    keys = ("id", "channel", "recipient", "kind", "dose_id", "subject", "body", "status", "provider_id",
-            "error", "attempts", "created_at", "sent_at")
-    return {key: row[key] for key in keys}
+    return {key: row[key] for key in JSON_FIELDS}
 
 
 def list_messages(db: Database, user_id: int | None = None, limit: int = 200) -> list[dict]:

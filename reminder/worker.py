@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import ledger, links, messages
+from . import delivery, ledger, links
 from .clock import Clock, SystemClock
 from .db import immediate
 from .notify import Transport
@@ -53,26 +53,23 @@ def recover_interrupted(tick: Tick) -> int:
     """Messages left ``sending`` longer than the lease were cut off by a crash.
 
     A dose prompt is asked again at once, in the follow-up wording ("if you already took it,
-    don't take another"), because it may or may not have reached the phone. Anything else is
-    queued again as it was.
+    don't take another"), because it may or may not have reached the phone, as long as the
+    dose is still open. Anything else is queued again as it was.
     """
     cutoff = tick.now - timedelta(seconds=tick.settings["worker.send_lease_seconds"])
     with immediate(tick.db):
         rows = tick.db.execute(
-            "UPDATE messages SET status = 'interrupted', error = 'cut off while sending' "
-            "WHERE status = 'sending' AND claimed_at <= ? "
-            "RETURNING user_id, channel, recipient, kind, dose_id, subject, body",
-            [to_iso(cutoff)],
+            "UPDATE messages SET status = CASE WHEN kind IN ('reminder', 'follow_up') THEN 'interrupted' ELSE 'queued' END, "
+            "error = 'cut off while sending', next_attempt_at = ? WHERE status = 'sending' AND claimed_at <= ? "
+            "RETURNING kind, dose_id",
+            [to_iso(tick.now), to_iso(cutoff)],
         ).fetchall()
-        for user_id, channel, recipient, kind, dose_id, subject, body in rows:
+        for kind, dose_id in rows:
             if kind in PROMPT_KINDS:
                 tick.db.execute(
                     "UPDATE doses SET next_prompt_at = ? WHERE id = ? AND status = 'pending' AND window_closes_at > ?",
                     [to_iso(tick.now), dose_id, to_iso(tick.now)],
                 )
-            else:
-                messages.queue(tick.db, user_id=user_id, channel=channel, recipient=recipient, kind=kind,
-                               body=body, subject=subject, dose_id=dose_id, now=tick.now)
     return len(rows)
 
 
@@ -121,7 +118,7 @@ def prompt_due(tick: Tick) -> int:
 
 
 def deliver(tick: Tick) -> int:
-    return messages.deliver(tick.db, tick.transport, tick.now, tick.batch)
+    return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch)
 
 
 STEPS = (generate, recover_interrupted, close_windows, prompt_due, deliver)
@@ -154,26 +151,26 @@ def run_tick(db: Database, now: datetime, settings: dict, transport: Transport) 
 
 def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
     """Render and queue a message about ``dose`` to its patient (inside the caller's transaction)."""
-    patient = tick.db.execute("SELECT phone, email FROM users WHERE id = ?", [dose["patient_id"]]).fetchone()
+    patient = next(tick.db.query("SELECT * FROM users WHERE id = ?", [dose["patient_id"]]))
     medication = tick.db.execute(
         "SELECT name, strength FROM medications WHERE id = ?", [dose["medication_id"]]
     ).fetchone()
     context = {
+        "name": patient["name"],
         "time": clock_label(parse_hhmm(dose["local_time"])),
         "medication": f"{medication[0]} {medication[1]}".strip() if tick.settings["notify.name_medication"] else "",
     }
+    valid_until = None
     if kind in PROMPT_KINDS:
-        expires = parse_instant(dose["window_closes_at"]) + timedelta(hours=tick.settings["links.expire_hours"])
+        valid_until = parse_instant(dose["window_closes_at"])
+        expires = valid_until + timedelta(hours=tick.settings["links.expire_hours"])
         token = links.issue(tick.db, dose["id"], expires, tick.now)
         context["link"] = f"{tick.settings['server.base_url']}/d/{token}"
     else:
         following = ledger.dose_facts(tick.db, dose).next_scheduled_at
         context["next_time"] = clock_label(following.astimezone(ZoneInfo(dose["tz"])).time()) if following else ""
-    messages.queue(
-        tick.db, user_id=dose["patient_id"], channel=tick.settings["notify.channel"],
-        recipient=patient[0] or patient[1], kind=kind, body=messages.render(kind, context),
-        dose_id=dose["id"], now=tick.now,
-    )
+    delivery.notify(tick.db, tick.settings, user=patient, kind=kind, context=context, now=tick.now,
+                    dose_id=dose["id"], valid_until=valid_until)
 
 
 # ---------------------------------------------------------------- the process

@@ -33,7 +33,7 @@ def test_no_file_means_the_defaults(monkeypatch):
     monkeypatch.delenv("REMINDER_SECRET_KEY", raising=False)
     values = config.load()
     assert values["database.path"] == "reminder.db"
-    assert values["notify.channel"] == "outbox" and values["clock.mode"] == "system"
+    assert values["notify.mode"] == "outbox" and values["clock.mode"] == "system"
 
 
 @pytest.mark.parametrize("text, key", [
@@ -42,7 +42,12 @@ def test_no_file_means_the_defaults(monkeypatch):
     ("[worker]\nhorizon_hours = 24\n", "worker.horizon_hours"),
     ('[clock]\nmode = "sundial"\n', "clock.mode"),
     ('[server]\nbase_url = "example.com/"\n', "server.base_url"),
-    ('[notify]\nchannel = "pigeon"\n', "notify.channel"),
+    ('[notify]\nmode = "pigeon"\n', "notify.mode"),
+    ('[notify]\nmode = "live"\n', "notify.mode"),
+    ('[sms]\naccount_sid = "AC1"\n', "sms.auth_token"),
+    ('[sms]\naccount_sid = "AC1"\nauth_token = "t"\n', "sms.from_number"),
+    ("[sms]\nmax_per_second = -1\n", "sms.max_per_second"),
+    ('[email]\nsecurity = "tls"\n', "email.security"),
     ('[server]\ndev_mode = "yes"\n', "server.dev_mode"),
     ("[server]\nportt = 80\n", "server.portt"),
 ])

@@ -1,13 +1,16 @@
 """Transports: how a recorded message leaves the building.
 
 A transport is one method and one exception: ``send(message) -> provider_id``, raising
-``TransportError(reason, permanent=bool)``. ``TRANSPORTS`` maps a channel name to its class.
-To add a channel: write a class with ``send``, add it here, declare its settings in
-``config.py`` and ``config.example.toml``, and test it against a real protocol peer.
+``TransportError(reason, permanent=bool)``. ``TRANSPORTS`` maps a channel name to its class;
+``Router`` hands each message to the transport of its channel. To add a channel: write a
+class with ``send``, add it here, declare its settings in ``config.py`` and
+``config.example.toml``, and test it against a real protocol peer on loopback.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,20 +23,51 @@ class OutgoingMessage:
     kind: str
     subject: str
     body: str
+    html: str = ""
+    validity_seconds: int | None = None  # how long a provider may hold it before it is useless
 
 
 class TransportError(Exception):
-    """Sending failed. ``permanent`` failures are not retried (a bad number); others are."""
+    """Sending failed. ``permanent`` failures are not retried (a bad number); others are.
 
-    def __init__(self, reason: str, permanent: bool = False):
+    ``code`` is the provider's error code when there is one; ``opted_out`` says the recipient
+    has unsubscribed from this channel (Twilio 21610).
+    """
+
+    def __init__(self, reason: str, permanent: bool = False, code: str | None = None, opted_out: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.code = code
+        self.opted_out = opted_out
 
 
 class Transport(Protocol):
     def send(self, message: OutgoingMessage) -> str:
         """Hand ``message`` to the provider; return its id for the message. Raises TransportError."""
+
+
+class RateLimiter:
+    """At most ``per_second`` calls of ``wait`` return per second, across threads (0: no cap).
+
+    Each caller takes the next free slot and sleeps until it; the provider sees an even rate
+    however many threads send.
+    """
+
+    def __init__(self, per_second: float):
+        self.interval = 1 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            slot = max(self._next, time.monotonic())
+            self._next = slot + self.interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
 
 class OutboxTransport:
@@ -46,8 +80,23 @@ class OutboxTransport:
         return f"outbox-{message.id}"
 
 
-TRANSPORTS = {"outbox": OutboxTransport}
+class Router:
+    """One transport per channel; a message goes to the transport of its ``channel``."""
+
+    def __init__(self, transports: dict[str, Transport]):
+        self.transports = transports
+
+    def send(self, message: OutgoingMessage) -> str:
+        transport = self.transports.get(message.channel)
+        if transport is None:
+            raise TransportError(f"no {message.channel} channel is configured", permanent=True)
+        return transport.send(message)
 
 
-def make_transport(settings: dict) -> Transport:
-    return TRANSPORTS[settings["notify.channel"]](settings)
+def make_transport(settings: dict) -> Router:
+    from ..config import channels_available
+    from .smtp_email import SmtpTransport
+    from .twilio_sms import TwilioTransport
+
+    transports = {"outbox": OutboxTransport, "sms": TwilioTransport, "email": SmtpTransport}
+    return Router({name: transports[name](settings) for name in channels_available(settings)})

@@ -1,0 +1,186 @@
+"""The delivery policy: which channels reach a user, sending, retrying and falling back.
+
+- A user is reached on the channels they chose (SMS, email or both) that can still reach them
+  (SMS needs a phone and no STOP). In outbox mode everything goes to the outbox.
+- ``deliver`` claims queued messages (``queued`` -> ``sending``, one statement), hands them to
+  the providers concurrently (SMS at most ``sms.max_per_second``), and records each outcome.
+- A transient failure is retried with backoff, but never past the message's ``valid_until``
+  (a dose prompt is useless once the dose's window has closed). A permanent failure is not
+  retried; the message is re-sent on the user's other channel if they have one.
+- Twilio's 21610 (and an inbound STOP) marks the user's SMS as opted out.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from . import messages
+from .config import channels_available
+from .db import immediate
+from .notify import OutgoingMessage, Transport, TransportError
+from .times import parse_instant, to_iso
+
+CHANNELS = ("sms", "email")
+RETRY_BASE = timedelta(seconds=30)
+MAX_ATTEMPTS = 6
+
+
+def chosen_channels(user: dict) -> list[str]:
+    """The channels the user chose; by default SMS when they gave a phone, else email."""
+    if user.get("channels"):
+        return json.loads(user["channels"])
+    return ["sms"] if user.get("phone") else ["email"]
+
+
+def can_reach(user: dict, channel: str) -> bool:
+    if channel == "sms":
+        return bool(user.get("phone")) and not user.get("sms_opted_out_at")
+    return bool(user.get("email"))
+
+
+def address(user: dict, channel: str) -> str:
+    return user["phone"] if channel == "sms" else user["email"]
+
+
+def routes(user: dict, settings: dict) -> list[tuple[str, str]]:
+    """(channel, address) pairs a new message to ``user`` goes to.
+
+    When none of the chosen channels can reach them (they replied STOP), any other channel
+    that can takes over, so a reminder is not silently dropped.
+    """
+    available = channels_available(settings)
+    if available == ("outbox",):
+        return [("outbox", user.get("phone") or user["email"])]
+    chosen = [c for c in chosen_channels(user) if c in available and can_reach(user, c)]
+    if not chosen:
+        chosen = [c for c in CHANNELS if c in available and can_reach(user, c)][:1]
+    return [(channel, address(user, channel)) for channel in chosen]
+
+
+def notify(db: Database, settings: dict, *, user: dict, kind: str, context: dict, now: datetime,
+           dose_id: int | None = None, valid_until: datetime | None = None) -> int:
+    """Queue a ``kind`` message to ``user`` on each of their routes; return how many were queued.
+
+    Call inside the transaction that caused the message.
+    """
+    queued = 0
+    for channel, recipient in routes(user, settings):
+        messages.queue(db, user_id=user["id"], channel=channel, recipient=recipient, kind=kind, context=context,
+                       now=now, dose_id=dose_id, valid_until=valid_until)
+        queued += 1
+    return queued
+
+
+def deliver(db: Database, transport: Transport, now: datetime, settings: dict, limit: int) -> int:
+    """Send the queued messages that are due; return how many were attempted.
+
+    SMS is claimed only as fast as ``sms.max_per_second`` lets it go out within a tick, so a
+    burst waits in the queue (not in a provider's) and no claim outlives the send lease.
+    """
+    rows = []
+    with immediate(db):
+        for channel, budget in _budgets(settings, limit).items():
+            cursor = db.execute(
+                "UPDATE messages SET status = 'sending', claimed_at = ?, attempts = attempts + 1 "
+                "WHERE id IN (SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= ? AND channel = ? "
+                "ORDER BY next_attempt_at LIMIT ?) AND status = 'queued' RETURNING *",
+                [to_iso(now), to_iso(now), channel, budget],
+            )
+            columns = [d[0] for d in cursor.description]
+            rows += [dict(zip(columns, row)) for row in cursor.fetchall()]
+    if not rows:
+        return 0
+    with ThreadPoolExecutor(max_workers=settings["notify.max_concurrent_sends"]) as pool:
+        outcomes = list(pool.map(lambda row: _send(transport, row, now), rows))
+    for row, outcome in zip(rows, outcomes):
+        with immediate(db):
+            _record(db, row, outcome, now, settings)
+    return len(rows)
+
+
+def _budgets(settings: dict, limit: int) -> dict[str, int]:
+    budgets = {channel: limit for channel in channels_available(settings)}
+    rate = settings["sms.max_per_second"]
+    if "sms" in budgets and rate:
+        window = min(settings["worker.tick_seconds"], settings["worker.send_lease_seconds"] / 2)
+        budgets["sms"] = max(1, min(limit, int(rate * window)))
+    return budgets
+
+
+def _send(transport: Transport, row: dict, now: datetime) -> str | TransportError:
+    validity = None
+    if row["valid_until"]:
+        validity = int((parse_instant(row["valid_until"]) - now).total_seconds())
+    message = OutgoingMessage(row["id"], row["channel"], row["recipient"], row["kind"], row["subject"],
+                              row["body"], row["html"], validity)
+    try:
+        return transport.send(message)
+    except TransportError as error:
+        return error
+
+
+def _record(db: Database, row: dict, outcome: str | TransportError, now: datetime, settings: dict) -> None:
+    if not isinstance(outcome, TransportError):
+        db.execute(
+            "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = ?, error = NULL, error_code = NULL "
+            "WHERE id = ? AND status = 'sending'",
+            [outcome, to_iso(now), row["id"]],
+        )
+        return
+    retry_at = now + RETRY_BASE * 2 ** (row["attempts"] - 1)
+    expired = row["valid_until"] and retry_at >= parse_instant(row["valid_until"])
+    if not outcome.permanent and row["attempts"] < MAX_ATTEMPTS and not expired:
+        db.execute(
+            "UPDATE messages SET status = 'queued', error = ?, error_code = ?, next_attempt_at = ? "
+            "WHERE id = ? AND status = 'sending'",
+            [outcome.reason, outcome.code, to_iso(retry_at), row["id"]],
+        )
+        return
+    reason = outcome.reason if outcome.permanent else f"gave up after {row['attempts']} tries: {outcome.reason}"
+    mark_failed(db, row, "failed", reason, outcome.code, now, settings, opted_out=outcome.opted_out)
+
+
+def mark_failed(db: Database, row: dict, status: str, reason: str | None, code: str | None, now: datetime,
+                settings: dict, opted_out: bool = False) -> None:
+    """Record a message as failed or undelivered for good, and send it on another channel."""
+    db.execute("UPDATE messages SET status = ?, error = ?, error_code = ? WHERE id = ?",
+               [status, reason, code, row["id"]])
+    if opted_out and row["user_id"]:
+        set_sms_opt_out(db, row["user_id"], now)
+    fall_back(db, row, now, settings)
+
+
+def fall_back(db: Database, row: dict, now: datetime, settings: dict) -> int | None:
+    """Queue ``row`` again on a channel of its user not yet tried for it; return the new id."""
+    if row["user_id"] is None or (row["valid_until"] and parse_instant(row["valid_until"]) <= now):
+        return None
+    user = _user(db, row["user_id"])
+    root = row["fallback_of"] or row["id"]
+    tried = {r[0] for r in db.execute(
+        "SELECT channel FROM messages WHERE id = ? OR fallback_of = ? OR (user_id = ? AND kind = ? AND dose_id IS ? "
+        "AND created_at = (SELECT created_at FROM messages WHERE id = ?))",
+        [root, root, row["user_id"], row["kind"], row["dose_id"], root],
+    ).fetchall()}
+    available = channels_available(settings)
+    for channel in CHANNELS:
+        if channel in available and channel not in tried and can_reach(user, channel):
+            return messages.queue(
+                db, user_id=user["id"], channel=channel, recipient=address(user, channel), kind=row["kind"],
+                context=json.loads(row["context"]), now=now, dose_id=row["dose_id"],
+                valid_until=parse_instant(row["valid_until"]) if row["valid_until"] else None, fallback_of=root,
+            )
+    return None
+
+
+def set_sms_opt_out(db: Database, user_id: int, now: datetime | None) -> None:
+    """Stop (``now``) or restart (``None``) SMS to a user."""
+    db.execute("UPDATE users SET sms_opted_out_at = ? WHERE id = ?", [to_iso(now) if now else None, user_id])
+
+
+def _user(db: Database, user_id: int) -> dict:
+    cursor = db.execute("SELECT * FROM users WHERE id = ?", [user_id])
+    return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
