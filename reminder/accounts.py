@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 from datetime import datetime
 
+import phonenumbers
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -16,7 +18,7 @@ from .times import to_iso, zone
 ROLES = ("patient", "caregiver", "clinician", "admin")
 MIN_PASSWORD = 8
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
+CHANNELS = ("sms", "email")
 TOKEN_PREFIX = "rmd_"
 
 
@@ -27,13 +29,30 @@ def check_email(email) -> str:
 
 
 def check_phone(phone) -> str | None:
-    """An E.164 number (``+447700900123``), spaces and dashes allowed; '' or None means none."""
+    """A valid number with its country code, returned in E.164 (``+33612345678``); '' or None is none."""
     if phone in (None, ""):
         return None
-    cleaned = re.sub(r"[\s\-().]", "", phone) if isinstance(phone, str) else None
-    if not cleaned or not _PHONE.match(cleaned):
-        raise InputError("phone", "Enter the phone number with its country code, like +44 7700 900123.")
-    return cleaned
+    message = "Enter a mobile number with its country code, like +1 212 555 0100 or +33 6 12 34 56 78."
+    if not isinstance(phone, str) or len(phone) > 32:
+        raise InputError("phone", message)
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        raise InputError("phone", message) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InputError("phone", message)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_channels(channels, phone: str | None) -> str:
+    """The chosen channels as stored (a JSON list); SMS needs a phone number."""
+    if isinstance(channels, str):
+        channels = [channels]
+    if not isinstance(channels, list) or not channels or any(c not in CHANNELS for c in channels):
+        raise InputError("channels", 'Choose how to get reminders: ["sms"], ["email"] or both.')
+    if "sms" in channels and not phone:
+        raise InputError("channels", "Add a mobile phone number to get text reminders.")
+    return json.dumps([c for c in CHANNELS if c in channels])
 
 
 def check_tz(name) -> str:
@@ -91,7 +110,7 @@ def user_for_token(db: Database, token: str) -> dict | None:
 
 
 def update_profile(db: Database, user_id: int, changes: dict) -> None:
-    """Change tz, phone, email or name; checked first, written together."""
+    """Change tz, phone, email, name or channels; checked first, written together."""
     checked = {}
     if "tz" in changes:
         checked["tz"] = check_tz(changes["tz"])
@@ -104,6 +123,12 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
             raise InputError("email", "Another account uses this email.", status=409)
     if "name" in changes:
         checked["name"] = str(changes["name"] or "").strip()[:100]
+    if "channels" in changes or "phone" in checked:
+        current = find_user(db, id=user_id)
+        phone = checked["phone"] if "phone" in checked else current["phone"]
+        chosen = changes["channels"] if "channels" in changes else (json.loads(current["channels"]) if current["channels"] else None)
+        if chosen is not None:
+            checked["channels"] = check_channels(chosen, phone)
     if checked:
         assignments = ", ".join(f"{key} = ?" for key in checked)
         db.execute(f"UPDATE users SET {assignments} WHERE id = ?", [*checked.values(), user_id])

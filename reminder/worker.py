@@ -203,12 +203,17 @@ def run_forever(connect, clock: Clock, settings: dict, transport: Transport) -> 
     scheduler.add_job(tick_job, "interval", seconds=settings["worker.tick_seconds"], id="tick",
                       next_run_time=SystemClock().now())
 
+    stopping = []
+
     def stop(signum, _frame):
         # Ctrl-C reaches both processes of `reminder run`, and the parent then sends SIGTERM
-        # too: the second signal must find the scheduler already stopping and do nothing.
-        if scheduler.running:
-            log.info("worker stopping (signal %s); finishing the current tick", signum)
-            scheduler.shutdown(wait=True)
+        # too, possibly while the first handler is still inside shutdown(): only the first
+        # signal stops the scheduler.
+        if stopping:
+            return
+        stopping.append(signum)
+        log.info("worker stopping (signal %s); finishing the current tick", signum)
+        scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -35,3 +35,18 @@ def init_app(app) -> None:
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     errors.init_app(app)
     app.context_processor(lambda: {"status_words": STATUS_WORDS})
+    app.add_template_filter(local_time)
+
+
+def local_time(instant: str | None) -> str:
+    """An ISO instant as the logged-in user reads it: ``Sat 07 Mar 8:04 AM``."""
+    from zoneinfo import ZoneInfo
+
+    from flask_login import current_user
+
+    from ..times import clock_label, parse_instant
+
+    if not instant:
+        return ""
+    local = parse_instant(instant).astimezone(ZoneInfo(current_user.tz if current_user.is_authenticated else "UTC"))
+    return f"{local:%a %d %b} {clock_label(local.time())}"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, g, jsonify, request
 
-from .. import accounts, ledger, medications
+from .. import accounts, delivery, ledger, medications
 from ..db import get_db
 from ..errors import InputError
 from ..times import parse_instant, to_iso
@@ -49,7 +49,7 @@ def me():
 @bp.route("/me", methods=["PATCH"])
 def patch_me():
     data = _json_body()
-    _only(data, {"name", "email", "phone", "tz"})
+    _only(data, {"name", "email", "phone", "tz", "channels"})
     change_profile(get_db(), g.api_user["id"], data)
     return jsonify(_user_json(accounts.find_user(get_db(), id=g.api_user["id"])))
 
@@ -137,7 +137,10 @@ def dose_json(row: dict) -> dict:
 
 
 def _user_json(user: dict) -> dict:
-    return {key: user[key] for key in ("id", "email", "name", "role", "phone", "tz", "created_at")}
+    body = {key: user[key] for key in ("id", "email", "name", "role", "phone", "tz", "created_at")}
+    body["channels"] = delivery.chosen_channels(user)
+    body["sms_opted_out"] = bool(user["sms_opted_out_at"])
+    return body
 
 
 def _json_body() -> dict:

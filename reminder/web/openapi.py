@@ -34,8 +34,11 @@ PATHS = {
                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     "/api/v1/me": {
         "get": _op("The token's user", "200", _REF["User"]),
-        "patch": _op("Change name, email, phone (E.164) or tz; a new tz moves future reminders", "200", _REF["User"],
-                     body={"type": "object", "properties": {k: {"type": "string"} for k in ("name", "email", "phone", "tz")}},
+        "patch": _op("Change name, email, phone (E.164), tz or channels; a new tz moves future reminders", "200",
+                     _REF["User"],
+                     body={"type": "object", "properties": {
+                         **{k: {"type": "string"} for k in ("name", "email", "phone", "tz")},
+                         "channels": {"type": "array", "items": {"enum": ["sms", "email"]}}}},
                      errors=(400, 401, 409)),
     },
     "/api/v1/medications": {
@@ -72,7 +75,9 @@ PATHS = {
 SCHEMAS = {
     "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
-    "User": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in ("email", "name", "role", "phone", "tz", "created_at")} | {"id": {"type": "integer"}}},
+    "User": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in ("email", "name", "role", "phone", "tz", "created_at")}
+             | {"id": {"type": "integer"}, "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
+                "sms_opted_out": {"type": "boolean"}}},
     "MedicationInput": {"type": "object", "required": ["name", "amount", "times"], "properties": {
         "name": {"type": "string"}, "strength": {"type": "string"}, "unit": {"type": "string"},
         "amount": {"type": "number", "exclusiveMinimum": 0},

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import accounts, ledger, medications
+from .. import accounts, delivery, ledger, medications
+from ..config import channels_available
+from ..messages import list_messages
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import clock_label, parse_hhmm, parse_instant, zone_names
@@ -111,13 +113,27 @@ def user_settings():
             if request.form.get("action") == "token":
                 token = accounts.create_token(db, current_user.id, now(), label="web")
             else:
-                change_profile(db, current_user.id, {k: request.form.get(k, "") for k in ("name", "email", "phone", "tz")})
+                changes = {k: request.form.get(k, "") for k in ("name", "email", "phone", "tz")}
+                changes["channels"] = request.form.getlist("channels")
+                change_profile(db, current_user.id, changes)
                 flash("Settings saved.", "ok")
                 return redirect(url_for("patient.user_settings"))
         except InputError as error:
             flash(error.message, "error")
-            return render_template("settings.html", form=request.form, zones=zone_names(), token=None), error.status
-    return render_template("settings.html", form=current_user.row, zones=zone_names(), token=token)
+            form = {**request.form.to_dict(), "channels": request.form.getlist("channels")}
+            return _settings_page(form, token=None), error.status
+    return _settings_page({**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, token)
+
+
+@bp.route("/messages")
+def message_log():
+    """What was sent to the patient and what happened to it."""
+    return render_template("messages.html", messages=list_messages(get_db(), user_id=current_user.id, limit=100))
+
+
+def _settings_page(form: dict, token: str | None):
+    return render_template("settings.html", form=form, zones=zone_names(), token=token,
+                           opted_out=current_user.sms_opted_out_at, channels=channels_available(settings()))
 
 
 def change_profile(db, user_id: int, changes: dict) -> None:
