@@ -236,7 +236,8 @@ def test_a_new_time_zone_moves_future_reminders_to_local_time_there(client, db, 
     make_medication(db, patient)
     login()
     response = client.post("/settings", data={"csrf_token": csrf(client, "/settings"), "name": "", "email": "pat@example.com",
-                                              "phone": "+15005550006", "tz": "Europe/London"})
+                                              "phone": "+15005550006", "tz": "Europe/London",
+                                              "channels": "sms"})
     assert response.status_code == 302
     upcoming = [d for d in doses(db) if d["scheduled_at"] > to_iso(START)]
     assert upcoming[0]["tz"] == "Europe/London"
