@@ -140,6 +140,7 @@ def initial(db):
             status TEXT NOT NULL DEFAULT 'queued'
                 CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'interrupted')),
             provider_id TEXT,
+            provider_status TEXT,  -- the provider's own word (Twilio: queued, sent, delivered, ...)
             error TEXT,
             error_code TEXT,
             -- A dose prompt is useless after its window closes: no retry and no provider queueing past it.

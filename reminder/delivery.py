@@ -96,10 +96,12 @@ def deliver(db: Database, transport: Transport, now: datetime, settings: dict, l
         return 0
     with ThreadPoolExecutor(max_workers=settings["notify.max_concurrent_sends"]) as pool:
         outcomes = list(pool.map(lambda row: _send(transport, row, now), rows))
+    fell_back = False
     for row, outcome in zip(rows, outcomes):
         with immediate(db):
-            _record(db, row, outcome, now, settings)
-    return len(rows)
+            fell_back |= _record(db, row, outcome, now, settings)
+    # A message that failed for good goes out on the other channel now, not a tick later.
+    return len(rows) + (deliver(db, transport, now, settings, limit) if fell_back else 0)
 
 
 def _budgets(settings: dict, limit: int) -> dict[str, int]:
@@ -123,14 +125,15 @@ def _send(transport: Transport, row: dict, now: datetime) -> str | TransportErro
         return error
 
 
-def _record(db: Database, row: dict, outcome: str | TransportError, now: datetime, settings: dict) -> None:
+def _record(db: Database, row: dict, outcome: str | TransportError, now: datetime, settings: dict) -> bool:
+    """Write one send's outcome; return whether a fallback message was queued."""
     if not isinstance(outcome, TransportError):
         db.execute(
             "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = ?, error = NULL, error_code = NULL "
             "WHERE id = ? AND status = 'sending'",
             [outcome, to_iso(now), row["id"]],
         )
-        return
+        return False
     retry_at = now + RETRY_BASE * 2 ** (row["attempts"] - 1)
     expired = row["valid_until"] and retry_at >= parse_instant(row["valid_until"])
     if not outcome.permanent and row["attempts"] < MAX_ATTEMPTS and not expired:
@@ -139,19 +142,20 @@ def _record(db: Database, row: dict, outcome: str | TransportError, now: datetim
             "WHERE id = ? AND status = 'sending'",
             [outcome.reason, outcome.code, to_iso(retry_at), row["id"]],
         )
-        return
+        return False
     reason = outcome.reason if outcome.permanent else f"gave up after {row['attempts']} tries: {outcome.reason}"
-    mark_failed(db, row, "failed", reason, outcome.code, now, settings, opted_out=outcome.opted_out)
+    return mark_failed(db, row, "failed", reason, outcome.code, now, settings, opted_out=outcome.opted_out) is not None
 
 
 def mark_failed(db: Database, row: dict, status: str, reason: str | None, code: str | None, now: datetime,
-                settings: dict, opted_out: bool = False) -> None:
-    """Record a message as failed or undelivered for good, and send it on another channel."""
+                settings: dict, opted_out: bool = False) -> int | None:
+    """Record a message as failed or undelivered for good, and queue it on another channel;
+    return the id of that fallback message, if any."""
     db.execute("UPDATE messages SET status = ?, error = ?, error_code = ? WHERE id = ?",
                [status, reason, code, row["id"]])
     if opted_out and row["user_id"]:
         set_sms_opt_out(db, row["user_id"], now)
-    fall_back(db, row, now, settings)
+    return fall_back(db, row, now, settings)
 
 
 def fall_back(db: Database, row: dict, now: datetime, settings: dict) -> int | None:
@@ -174,6 +178,43 @@ def fall_back(db: Database, row: dict, now: datetime, settings: dict) -> int | N
                 valid_until=parse_instant(row["valid_until"]) if row["valid_until"] else None, fallback_of=root,
             )
     return None
+
+
+# Twilio's MessageStatus values, by how far along they are; ours never moves backwards.
+PROVIDER_PROGRESS = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4,
+                     "read": 4, "undelivered": 5, "failed": 5, "canceled": 5}
+FAILED_STATUSES = {"undelivered": "undelivered", "failed": "failed", "canceled": "failed"}
+
+
+def apply_provider_status(db: Database, provider_id: str, status: str, error_code: str | None, now: datetime,
+                          settings: dict) -> bool:
+    """Record a delivery report (a Twilio status callback); return whether a message matched.
+
+    Reports can arrive out of order: a late "sent" never undoes "delivered". An undelivered or
+    failed message is re-sent on the patient's other channel, if they have one.
+    """
+    if status not in PROVIDER_PROGRESS:
+        return False
+    with immediate(db):
+        cursor = db.execute("SELECT * FROM messages WHERE provider_id = ?", [provider_id])
+        found = cursor.fetchone()
+        if found is None:
+            return False
+        row = dict(zip([d[0] for d in cursor.description], found))
+        if PROVIDER_PROGRESS.get(row["provider_status"], -1) >= PROVIDER_PROGRESS[status]:
+            return True
+        db.execute("UPDATE messages SET provider_status = ? WHERE id = ?", [status, row["id"]])
+        if status in ("delivered", "read"):
+            db.execute("UPDATE messages SET status = 'delivered' WHERE id = ?", [row["id"]])
+        elif status in FAILED_STATUSES:
+            reason = f"{settings_label(row['channel'])} reported {status}" + (f" (error {error_code})" if error_code else "")
+            mark_failed(db, row, FAILED_STATUSES[status], reason, error_code, now, settings,
+                        opted_out=error_code == "21610")
+    return True
+
+
+def settings_label(channel: str) -> str:
+    return {"sms": "Twilio", "email": "the mail server"}.get(channel, channel)
 
 
 def set_sms_opt_out(db: Database, user_id: int, now: datetime | None) -> None:

@@ -195,6 +195,9 @@ def _already(dose: Dose, tz: ZoneInfo) -> Decision:
     return Decision("already_recorded", message)
 
 
+EARLIER_TIME_HINT = "If you already took this one earlier, tell us when."
+
+
 def skip_advice(dose: Dose, tz: ZoneInfo) -> str:
     """What a patient is told about a dose whose window has closed."""
     next_label = ""
@@ -202,7 +205,7 @@ def skip_advice(dose: Dose, tz: ZoneInfo) -> str:
         next_label = f" at its usual time, {clock_label(dose.next_scheduled_at.astimezone(tz).time())}"
     return (
         "It's too close to your next dose to take this one now. Skip this dose and take your next "
-        f"dose{next_label}. Don't take two doses. If you already took this one earlier, tell us when."
+        f"dose{next_label}. Don't take two doses. {EARLIER_TIME_HINT}"
     )
 
 

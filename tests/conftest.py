@@ -9,8 +9,10 @@ import pytest
 
 from reminder import accounts, create_app, db as dbmod, medications, worker
 from reminder.clock import ManualClock
-from reminder.notify import OutboxTransport
+from reminder.notify import make_transport
 from reminder.times import parse_instant, to_iso
+
+from fakes import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, SmtpServer
 
 START = parse_instant("2026-03-07T12:00:00Z")  # a Saturday; New York springs forward on 2026-03-08
 PASSWORD = "correct-horse"
@@ -63,7 +65,7 @@ def tick(db, clock, settings):
     def run(at: datetime | str | None = None) -> dict:
         if at is not None:
             clock.set(parse_instant(at) if isinstance(at, str) else at)
-        return worker.run_tick(db, clock.now(), settings, OutboxTransport(settings))
+        return worker.run_tick(db, clock.now(), settings, make_transport(settings))
 
     return run
 
@@ -78,6 +80,60 @@ def tick_until(tick, clock):
         while current < end:
             current = min(current + timedelta(seconds=step), end)
             tick(current)
+
+    return run
+
+
+@pytest.fixture
+def fake_twilio():
+    fake = FakeTwilio()
+    fake.url = fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+PUBLIC_URL = "https://reminder.example.org"
+
+
+@pytest.fixture
+def live_settings(fake_twilio, smtp_server) -> dict:
+    """Overrides for live mode: real Twilio client -> fake API, real smtplib -> aiosmtpd."""
+    return {
+        "notify.mode": "live", "server.base_url": PUBLIC_URL,
+        "sms.account_sid": ACCOUNT_SID, "sms.auth_token": AUTH_TOKEN, "sms.from_number": "+15005550006",
+        "sms.api_base_url": fake_twilio.url, "sms.max_per_second": 0,
+        "email.host": "127.0.0.1", "email.port": smtp_server.port, "email.security": "none",
+        "email.from_address": "reminder@example.org",
+    }
+
+
+@pytest.fixture
+def live_app(db_path, live_settings):
+    app = create_app(None, {"database.path": db_path, "clock.mode": "manual", "server.secret_key": "test-secret",
+                            **live_settings})
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def live_tick(db, clock, live_app):
+    """A worker tick in live mode, sending through the real transports (made at the first tick,
+    as a worker makes them at start, so a test may change settings before it)."""
+    transports = []
+
+    def run(at: datetime | str | None = None) -> dict:
+        if at is not None:
+            clock.set(parse_instant(at) if isinstance(at, str) else at)
+        if not transports:
+            transports.append(make_transport(live_app.config["REMINDER"]))
+        return worker.run_tick(db, clock.now(), live_app.config["REMINDER"], transports[0])
 
     return run
 

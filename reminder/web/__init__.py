@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app
+from flask import current_app, request
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
@@ -23,19 +23,31 @@ def settings() -> dict:
 
 
 def init_app(app) -> None:
-    from . import api, auth, dose_link, errors, ops, patient
+    from . import api, auth, dose_link, errors, ops, patient, twilio_hooks
 
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in check_csrf below
     csrf.init_app(app)
+    app.before_request(check_csrf)
     auth.login_manager.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(patient.bp)
     app.register_blueprint(dose_link.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
-    csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
+    app.register_blueprint(twilio_hooks.bp)
     errors.init_app(app)
     app.context_processor(lambda: {"status_words": STATUS_WORDS})
     app.add_template_filter(local_time)
+
+
+def check_csrf() -> None:
+    """CSRF on every state-changing request, except Twilio's webhooks (signed by Twilio) and
+    API calls that carry a bearer token (no cookie rides along for a forged page to borrow)."""
+    if request.blueprint == "twilio_hooks":
+        return
+    if request.blueprint == "api" and request.headers.get("Authorization", "").startswith("Bearer "):
+        return
+    csrf.protect()
 
 
 def local_time(instant: str | None) -> str:

@@ -25,6 +25,8 @@ def handle_http(error: HTTPException):
 
 
 def handle_csrf(error: CSRFError):
+    if _wants_json():
+        return json_error(400, "csrf", "Send your API token: Authorization: Bearer rmd_...")
     message = "This form has expired or was not sent from this site. Go back, reload the page and try again."
     return render_template("error.html", title="Please try again", message=message), 400
 

@@ -1,0 +1,140 @@
+"""Real protocol peers on loopback: a fake of Twilio's Messages API and an SMTP server.
+
+The app talks to them with the real ``twilio`` client and real ``smtplib``; nothing inside
+either client is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "test-auth-token"
+
+
+def free_port() -> int:
+    """A free loopback port (aiosmtpd cannot take port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class SentSms:
+    at: float  # time.monotonic() when the request arrived
+    params: dict
+    sid: str
+
+
+@dataclass
+class FakeTwilio:
+    """Twilio's ``POST /2010-04-01/Accounts/{sid}/Messages.json`` on a loopback port.
+
+    Records every request; ``fail(number, code, status)`` makes sends to ``number`` fail with
+    Twilio's error JSON, ``fail_next(count, code, status)`` the next ``count`` sends to anyone.
+    """
+
+    sent: list[SentSms] = field(default_factory=list)
+    failures_by_number: dict[str, tuple[int, int]] = field(default_factory=dict)
+    failures_next: list[tuple[int, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0
+
+    def fail(self, number: str, code: int, status: int = 400) -> None:
+        self.failures_by_number[number] = (code, status)
+
+    def fail_next(self, count: int, code: int, status: int) -> None:
+        self.failures_next.extend([(code, status)] * count)
+
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                params = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                expected = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+                if self.path != expected:
+                    return self._answer(404, {"code": 20404, "message": "not found", "status": 404})
+                if fake.delay:
+                    time.sleep(fake.delay)
+                with fake.lock:
+                    failure = fake.failures_next.pop(0) if fake.failures_next else fake.failures_by_number.get(params.get("To"))
+                    if failure is None:
+                        sid = "SM" + secrets.token_hex(16)
+                        fake.sent.append(SentSms(time.monotonic(), params, sid))
+                if failure:
+                    code, status = failure
+                    return self._answer(status, {"code": code, "message": f"fake error {code}", "status": status,
+                                                 "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+                self._answer(201, {"sid": sid, "status": "queued", "to": params.get("To"), "from": params.get("From"),
+                                   "body": params.get("Body"), "account_sid": ACCOUNT_SID, "num_segments": "1"})
+
+            def _answer(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class SmtpCollector:
+    """An aiosmtpd handler that keeps what it receives and can refuse some recipients."""
+
+    def __init__(self):
+        self.received = []
+        self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 5.1.1 no such user"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos),
+                              message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self):
+        self.handler = SmtpCollector()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "SmtpServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @property
+    def messages(self):
+        return [message for _, _, message in self.handler.received]
