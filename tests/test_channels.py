@@ -328,6 +328,7 @@ def test_the_messages_page_shows_what_was_sent_and_what_failed(db, web, live_tic
     page = web.get("/messages").get_data(as_text=True)
     assert "Not delivered: Twilio 400 21211" in page and "Email to pat@example.com" in page
     assert "Sat 07 Mar 8:00 AM" in page
+    assert "1 message to you could not be delivered today" in web.get("/").get_data(as_text=True)
 
 
 def test_an_api_write_with_a_session_cookie_but_no_token_is_refused(db, client, patient, login):

@@ -13,7 +13,7 @@ from ..config import channels_available
 from ..messages import list_messages
 from ..db import get_db, immediate
 from ..errors import InputError
-from ..times import clock_label, parse_hhmm, parse_instant, zone_names
+from ..times import clock_label, parse_hhmm, parse_instant, to_iso, zone_names
 from . import now, settings
 from .dose_link import answer_and_render, render_dose
 
@@ -39,7 +39,11 @@ def today_local():
 def today():
     day = today_local()
     doses = _doses(current_user.id, "d.local_date = ?", [day.isoformat()])
-    return render_template("today.html", doses=doses, day=day)
+    failed = get_db().execute(
+        "SELECT count(*) FROM messages WHERE user_id = ? AND status IN ('failed', 'undelivered') AND created_at >= ?",
+        [current_user.id, to_iso(now() - timedelta(hours=24))],
+    ).fetchone()[0]
+    return render_template("today.html", doses=doses, day=day, failed_messages=failed)
 
 
 @bp.route("/history")
