@@ -21,8 +21,9 @@ from .times import parse_date, parse_hhmm, parse_instant, to_iso
 
 # Doses are always generated at least this far ahead (issue: "at least 48 h").
 MIN_AHEAD = timedelta(hours=48)
-# Other intakes further than this from a dose cannot be within its minimum gap.
-GAP_LOOKAROUND = timedelta(hours=36)
+# Other intakes further than this from a dose cannot be within its minimum gap: a gap is at
+# most 0.9 x the interval, and intervals are found at most two weeks apart (schedule.py).
+GAP_LOOKAROUND = timedelta(days=schedule.NEXT_DOSE_SEARCH_DAYS + 1)
 
 
 def steps_of(db: Database, medication_id: int) -> list[schedule.Step]:
@@ -192,9 +193,9 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
                 answer.reason if answer.override_gap else None,
             )
         elif answer.action == "skip":
-            decision = missed_dose.decide_skip(facts, tz)
+            decision = missed_dose.decide_skip(facts, tz, now, rule_of(medication))
         else:
-            decision = missed_dose.decide_snooze(facts, now, snooze, tz)
+            decision = missed_dose.decide_snooze(facts, now, snooze, tz, rule_of(medication))
         _record(db, dose, decision, answer, now)
     return decision
 
@@ -239,9 +240,8 @@ def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> miss
     """The rule's view of a ledger row, with the next scheduled dose for the skip message."""
     medication = medication or _medication(db, dose["medication_id"])
     scheduled_at = parse_instant(dose["scheduled_at"])
-    following = schedule.next_occurrence(
-        steps_of(db, dose["medication_id"]), ZoneInfo(dose["tz"]), scheduled_at
-    ) if not medication["ended_at"] else None
+    steps, tz = steps_of(db, dose["medication_id"]), ZoneInfo(dose["tz"])
+    following = schedule.next_occurrence(steps, tz, scheduled_at) if not medication["ended_at"] else None
     return missed_dose.Dose(
         scheduled_at=scheduled_at,
         window_closes_at=parse_instant(dose["window_closes_at"]),
@@ -250,6 +250,7 @@ def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> miss
         taken_at=parse_instant(dose["taken_at"]) if dose["taken_at"] else None,
         confirmed_at=parse_instant(dose["confirmed_at"]) if dose["confirmed_at"] else None,
         next_scheduled_at=following.scheduled_at if following else None,
+        regimen_interval=schedule.regimen_interval(steps, tz, scheduled_at),
     )
 
 

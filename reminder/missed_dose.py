@@ -45,6 +45,10 @@ class Dose:
     taken_at: datetime | None = None
     confirmed_at: datetime | None = None
     next_scheduled_at: datetime | None = None
+    # The regimen's spacing around this dose (the shorter gap to its scheduled neighbours).
+    # The minimum gap is measured against it too, so a same-day change of dose times cannot
+    # shrink the protection between two intakes.
+    regimen_interval: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,7 @@ def decide_taken(
     elif dose.status in ("missed", "unknown") or now >= dose.window_closes_at:
         return _window_closed(dose, tz)
     elif now < dose.scheduled_at - rule.on_time:
-        due = clock_label(dose.scheduled_at.astimezone(tz).time())
-        return Decision("not_due_yet", f"This dose isn't due until {due}. Nothing was recorded.")
+        return _not_due_yet(dose, tz)
     taken_at = reported_at or now
     too_close = _closest_intake_within_gap(dose, taken_at, rule, other_intakes)
     if too_close is not None and not override_reason:
@@ -150,12 +153,15 @@ def decide_taken(
     )
 
 
-def decide_skip(dose: Dose, tz: ZoneInfo) -> Decision:
-    """A "Skip" answer: recorded on a dose still open; an answered or closed dose stays as it is."""
+def decide_skip(dose: Dose, tz: ZoneInfo, now: datetime | None = None, rule: DoseRule = DoseRule()) -> Decision:
+    """A "Skip" answer: recorded on a dose that is due and still open; an answered or closed
+    dose stays as it is, and a dose not yet due cannot be skipped ahead (its reminder stays)."""
     if dose.status in ("taken", "skipped"):
         return _already(dose, tz)
     if dose.status in ("missed", "unknown"):
         return Decision("already_recorded", "This dose was already closed as missed. Nothing changed.")
+    if now is not None and now < dose.scheduled_at - rule.on_time:
+        return _not_due_yet(dose, tz)
     return Decision(
         "skipped",
         "Recorded: skipped. Take your next dose at its usual time. Don't take two doses to make up.",
@@ -163,12 +169,15 @@ def decide_skip(dose: Dose, tz: ZoneInfo) -> Decision:
     )
 
 
-def decide_snooze(dose: Dose, now: datetime, snooze: timedelta, tz: ZoneInfo) -> Decision:
-    """A "Snooze" answer: one more reminder later, if that is still inside the dose's window."""
+def decide_snooze(dose: Dose, now: datetime, snooze: timedelta, tz: ZoneInfo, rule: DoseRule = DoseRule()) -> Decision:
+    """A "Snooze" answer: one more reminder later, if the dose is due and that is still inside
+    its window. A dose not yet due keeps its own reminder."""
     if dose.status in ("taken", "skipped"):
         return _already(dose, tz)
     if dose.status in ("missed", "unknown") or now >= dose.window_closes_at:
         return _window_closed(dose, tz)
+    if now < dose.scheduled_at - rule.on_time:
+        return _not_due_yet(dose, tz)
     until = now + snooze
     if until >= dose.window_closes_at:
         closes = clock_label(dose.window_closes_at.astimezone(tz).time())
@@ -182,6 +191,11 @@ def decide_snooze(dose: Dose, now: datetime, snooze: timedelta, tz: ZoneInfo) ->
         f"We'll remind you again at {clock_label(until.astimezone(tz).time())}.",
         snooze_until=until,
     )
+
+
+def _not_due_yet(dose: Dose, tz: ZoneInfo) -> Decision:
+    due = clock_label(dose.scheduled_at.astimezone(tz).time())
+    return Decision("not_due_yet", f"This dose isn't due until {due}. Nothing was recorded.")
 
 
 def _already(dose: Dose, tz: ZoneInfo) -> Decision:
@@ -215,7 +229,8 @@ def _window_closed(dose: Dose, tz: ZoneInfo) -> Decision:
 
 def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decision:
     other_label = clock_label(other.taken_at.astimezone(tz).time())
-    earliest = other.taken_at + abs(other.scheduled_at - dose.scheduled_at) * rule.min_gap_fraction
+    interval = max(abs(other.scheduled_at - dose.scheduled_at), dose.regimen_interval or timedelta(0))
+    earliest = other.taken_at + interval * rule.min_gap_fraction
     if other.taken_at < dose.scheduled_at and earliest < dose.window_closes_at:
         advice = f"Wait until {clock_label(earliest.astimezone(tz).time())} before taking this one."
     else:
@@ -233,13 +248,18 @@ def _check_reported_time(dose: Dose, reported_at: datetime, now: datetime, rule:
     if reported_at < dose.scheduled_at - rule.on_time:
         due = clock_label(dose.scheduled_at.astimezone(tz).time())
         return Decision("bad_time", f"That time is before this dose was due ({due}). Nothing was recorded.")
+    if dose.next_scheduled_at is not None and reported_at >= dose.next_scheduled_at:
+        following = clock_label(dose.next_scheduled_at.astimezone(tz).time())
+        return Decision("bad_time", f"That is after your next dose was due ({following}): record it on that dose "
+                                    "instead. Nothing was recorded.")
     return None
 
 
 def _closest_intake_within_gap(dose: Dose, taken_at: datetime, rule: DoseRule, others: list[Intake]) -> Intake | None:
-    """The other intake too close to ``taken_at``: nearer than min_gap_fraction x the scheduled interval."""
+    """The other intake too close to ``taken_at``: nearer than min_gap_fraction x the interval,
+    the longer of the two doses' scheduled distance and the regimen's spacing."""
     for other in sorted(others, key=lambda i: abs(i.taken_at - taken_at)):
-        interval = abs(other.scheduled_at - dose.scheduled_at)
+        interval = max(abs(other.scheduled_at - dose.scheduled_at), dose.regimen_interval or timedelta(0))
         if abs(other.taken_at - taken_at) < interval * rule.min_gap_fraction:
             return other
     return None

@@ -92,6 +92,28 @@ def occurrences_between(steps: list[Step], tz: ZoneInfo, start: datetime, end: d
     return result
 
 
+def previous_occurrence(steps: list[Step], tz: ZoneInfo, before: datetime) -> Occurrence | None:
+    """The last dose strictly before ``before``, looking at most two weeks back."""
+    day = before.astimezone(tz).date()
+    for _ in range(NEXT_DOSE_SEARCH_DAYS + 1):
+        for occurrence in reversed(occurrences_on(steps, day, tz)):
+            if occurrence.scheduled_at < before:
+                return occurrence
+        day -= timedelta(days=1)
+    return None
+
+
+def regimen_interval(steps: list[Step], tz: ZoneInfo, at: datetime) -> timedelta | None:
+    """The shorter gap from ``at`` to its scheduled neighbours under ``steps``, if it has any."""
+    gaps = []
+    before, after = previous_occurrence(steps, tz, at), next_occurrence(steps, tz, at)
+    if before is not None:
+        gaps.append(at - before.scheduled_at)
+    if after is not None:
+        gaps.append(after.scheduled_at - at)
+    return min(gaps) if gaps else None
+
+
 def next_occurrence(steps: list[Step], tz: ZoneInfo, after: datetime) -> Occurrence | None:
     """The first dose strictly after ``after``, looking at most two weeks ahead."""
     day = after.astimezone(tz).date()

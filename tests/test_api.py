@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import doses, make_medication, make_patient
+from conftest import doses, make_medication, make_patient, messages
 from reminder import accounts
 from reminder.times import parse_instant
 
@@ -247,3 +247,51 @@ def test_every_api_route_is_in_the_openapi_document(app, client):
         assert path in document["paths"], path
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in document["paths"][path], f"{method} {path}"
+
+
+def test_a_dose_not_yet_due_cannot_be_snoozed_or_skipped_ahead_and_keeps_its_reminder(api, db, patient, tick):
+    make_medication(db, patient)
+    tomorrow = doses(db, local_date="2026-03-08", local_time="08:00")[0]["id"]
+    for action in ("snooze", "skip"):
+        refused = api.post(f"/doses/{tomorrow}/confirm", json={"action": action})
+        assert refused.status_code == 409 and refused.json["error"]["code"] == "not_due_yet"
+    tick("2026-03-07T12:15:00Z")
+    assert not [m for m in messages(db) if m["dose_id"] == tomorrow]
+    tick("2026-03-08T12:00:00Z")
+    assert [m["kind"] for m in messages(db) if m["dose_id"] == tomorrow] == ["reminder"]
+
+
+def test_the_minimum_gap_reaches_back_a_week_for_a_weekly_medication(api, db, patient, clock, tick):
+    make_medication(db, patient, times=["08:00"], days=["sat"], max_daily_amount=None)
+    this_week = _first(db)["id"]  # Sat 2026-03-07 08:00 EST = 13:00Z; the next is 2026-03-14 12:00Z
+    clock.set(parse_instant("2026-03-11T00:10:00Z"))  # its window closes 83.5 h later, at 00:30Z
+    assert api.post(f"/doses/{this_week}/confirm", json={"action": "taken"}).status_code == 200
+    tick("2026-03-13T12:00:00Z")  # the worker generates next week's dose
+    next_week = doses(db, local_date="2026-03-14")[0]["id"]
+    clock.set(parse_instant("2026-03-14T11:05:00Z"))  # 82.9 h after that intake: the gap is 83.5 h
+    refused = api.post(f"/doses/{next_week}/confirm", json={"action": "taken"})
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "too_soon"
+
+
+def test_changing_times_on_the_same_day_keeps_the_gap_after_a_dose_already_taken(api, db, patient, clock):
+    medication = make_medication(db, patient)
+    clock.set(parse_instant("2026-03-07T13:00:00Z"))  # 08:00 New York
+    assert api.post(f"/doses/{_first(db)['id']}/confirm", json={"action": "taken"}).status_code == 200
+    clock.set(parse_instant("2026-03-07T13:30:00Z"))
+    assert api.patch(f"/medications/{medication}", json={"times": ["09:00", "14:00", "19:00"]}).status_code == 200
+    nine = doses(db, local_date="2026-03-07", local_time="09:00")[0]["id"]
+    clock.set(parse_instant("2026-03-07T14:00:00Z"))  # 09:00, one hour after the 08:00 intake
+    refused = api.post(f"/doses/{nine}/confirm", json={"action": "taken"})
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "too_soon"
+
+
+def test_an_earlier_time_must_fall_before_the_next_dose_and_may_be_after_midnight(api, db, patient, clock):
+    make_medication(db, patient, times=["08:00", "23:00"], max_daily_amount=None)
+    morning = _first(db)["id"]
+    clock.set(parse_instant("2026-03-08T05:00:00Z"))  # midnight in New York, the 08:00 window long closed
+    late = api.post(f"/doses/{morning}/confirm", json={"action": "taken", "taken_at": "23:30"})
+    assert late.status_code == 400 and "after your next dose" in late.json["error"]["message"]
+    night = doses(db, local_date="2026-03-07", local_time="23:00")[0]["id"]
+    clock.set(parse_instant("2026-03-08T06:00:00Z"))  # 01:00
+    ok = api.post(f"/doses/{night}/confirm", json={"action": "taken", "taken_at": "00:15"})
+    assert ok.status_code == 200 and ok.json["dose"]["taken_at"] == "2026-03-08T05:15:00Z"

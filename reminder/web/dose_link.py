@@ -68,14 +68,21 @@ def read_answer(data, dose_id: int, source: str, actor_id: int | None) -> ledger
 
 
 def parse_reported_time(text, dose: dict) -> datetime:
-    """``taken_at``: ISO-8601 with an offset, or ``HH:MM`` in the patient's zone on the dose's day."""
+    """``taken_at``: ISO-8601 with an offset, or ``HH:MM`` in the patient's zone on the dose's day.
+
+    An ``HH:MM`` more than 12 hours before the dose's own time means the next morning (a 23:00
+    dose taken at 00:15).
+    """
     if not isinstance(text, str):
         raise InputError("taken_at", "taken_at must be text: HH:MM or an ISO-8601 time with an offset.")
     try:
         if "T" in text:
             return parse_instant(text)
-        day = date.fromisoformat(dose["local_date"])
-        return schedule.resolve(day, parse_hhmm(text), ZoneInfo(dose["tz"]))
+        day, tz = date.fromisoformat(dose["local_date"]), ZoneInfo(dose["tz"])
+        instant = schedule.resolve(day, parse_hhmm(text), tz)
+        if instant < parse_instant(dose["scheduled_at"]) - timedelta(hours=12):
+            instant = schedule.resolve(day + timedelta(days=1), parse_hhmm(text), tz)
+        return instant
     except ValueError:
         raise InputError("taken_at", "Enter the time you took it as HH:MM, like 08:15.") from None
 
