@@ -75,8 +75,9 @@ def initial(db):
 
         -- The dose ledger: one row per scheduled dose. Every reminder, alert and metric is
         -- computed from it. A correction is a dose_events row, never a silent overwrite.
+        -- AUTOINCREMENT: a rewritten future dose never takes the id of one a page or client holds.
         CREATE TABLE doses (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             patient_id INTEGER NOT NULL REFERENCES users(id),
             medication_id INTEGER NOT NULL REFERENCES medications(id),
             step_id INTEGER REFERENCES regimen_steps(id),
@@ -138,7 +139,8 @@ def initial(db):
             html TEXT NOT NULL DEFAULT '',
             context TEXT NOT NULL DEFAULT '{}',  -- what the templates were given, to re-render on another channel
             status TEXT NOT NULL DEFAULT 'queued'
-                CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'interrupted')),
+                CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'interrupted',
+                                  'cancelled')),
             provider_id TEXT,
             provider_status TEXT,  -- the provider's own word (Twilio: queued, sent, delivered, ...)
             error TEXT,

@@ -83,6 +83,15 @@ def deliver(db: Database, transport: Transport, now: datetime, settings: dict, l
     """
     rows = []
     with immediate(db):
+        # A prompt still queued (a retry, a fallback) whose dose was answered, closed or
+        # stopped meanwhile is not sent: it would invite a second dose.
+        db.execute(
+            "UPDATE messages SET status = 'cancelled', error = 'the dose was answered or closed before it went out' "
+            "WHERE status = 'queued' AND kind IN ('reminder', 'follow_up') AND dose_id IN "
+            "(SELECT d.id FROM doses d JOIN medications m ON m.id = d.medication_id "
+            "WHERE d.status != 'pending' OR m.ended_at IS NOT NULL) AND next_attempt_at <= ?",
+            [to_iso(now)],
+        )
         for channel, budget in _budgets(settings, limit).items():
             cursor = db.execute(
                 "UPDATE messages SET status = 'sending', claimed_at = ?, attempts = attempts + 1 "
@@ -137,10 +146,15 @@ def _record(db: Database, row: dict, outcome: str | TransportError, now: datetim
     retry_at = now + RETRY_BASE * 2 ** (row["attempts"] - 1)
     expired = row["valid_until"] and retry_at >= parse_instant(row["valid_until"])
     if not outcome.permanent and row["attempts"] < MAX_ATTEMPTS and not expired:
+        # A failed send may still have reached the phone (a timeout after the provider took
+        # it), so a retried reminder is worded as a repeat: "if you already took it, don't
+        # take another".
+        kind = "follow_up" if row["kind"] == "reminder" else row["kind"]
+        content = messages.compose(kind, row["channel"], json.loads(row["context"]))
         db.execute(
-            "UPDATE messages SET status = 'queued', error = ?, error_code = ?, next_attempt_at = ? "
-            "WHERE id = ? AND status = 'sending'",
-            [outcome.reason, outcome.code, to_iso(retry_at), row["id"]],
+            "UPDATE messages SET status = 'queued', error = ?, error_code = ?, next_attempt_at = ?, kind = ?, "
+            "subject = ?, body = ?, html = ? WHERE id = ? AND status = 'sending'",
+            [outcome.reason, outcome.code, to_iso(retry_at), kind, content.subject, content.body, content.html, row["id"]],
         )
         return False
     reason = outcome.reason if outcome.permanent else f"gave up after {row['attempts']} tries: {outcome.reason}"

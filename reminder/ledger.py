@@ -148,6 +148,12 @@ def rewrite_future(db: Database, medication_id: int, now: datetime, horizon: tim
     _recompute_open_windows(db, medication_id)
 
 
+def stop_prompts(db: Database, medication_id: int) -> None:
+    """No more reminders or follow-ups for this medication's open doses (it was ended)."""
+    db.execute("UPDATE doses SET next_prompt_at = NULL WHERE medication_id = ? AND status = 'pending'",
+               [medication_id])
+
+
 def _recompute_open_windows(db: Database, medication_id: int) -> None:
     medication = _medication(db, medication_id)
     tz, steps, rule = ZoneInfo(medication["tz"]), steps_of(db, medication_id), rule_of(medication)

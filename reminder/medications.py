@@ -129,6 +129,7 @@ def end(db: Database, medication_id: int, today: date, now: datetime, reason: st
             [today.isoformat(), medication_id, today.isoformat()],
         )
         ledger.rewrite_future(db, medication_id, now, timedelta(0))
+        ledger.stop_prompts(db, medication_id)
 
 
 def _add_step(db: Database, medication_id: int, spec: MedicationInput, start: date, now: datetime) -> None:

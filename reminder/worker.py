@@ -90,8 +90,9 @@ def close_windows(tick: Tick) -> int:
         ).fetchall()
         for dose_id, status in rows:
             ledger.add_event(tick.db, dose_id, tick.now, None, status, {"source": "worker", "code": "window_closed"})
-            if status == "missed":
-                _queue_dose_message(tick, ledger.load_dose(tick.db, dose_id), "skip_notice")
+            dose = ledger.load_dose(tick.db, dose_id)
+            if status == "missed" and not _medication_ended(tick.db, dose["medication_id"]):
+                _queue_dose_message(tick, dose, "skip_notice")
     return len(rows)
 
 
@@ -147,6 +148,10 @@ def run_tick(db: Database, now: datetime, settings: dict, transport: Transport) 
         [to_iso(now), took_ms],
     )
     return counts
+
+
+def _medication_ended(db: Database, medication_id: int) -> bool:
+    return db.execute("SELECT ended_at FROM medications WHERE id = ?", [medication_id]).fetchone()[0] is not None
 
 
 def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:

@@ -242,3 +242,30 @@ def test_a_new_time_zone_moves_future_reminders_to_local_time_there(client, db, 
     upcoming = [d for d in doses(db) if d["scheduled_at"] > to_iso(START)]
     assert upcoming[0]["tz"] == "Europe/London"
     assert (upcoming[0]["local_time"], upcoming[0]["scheduled_at"]) == ("13:00", "2026-03-07T13:00:00Z")
+
+
+def test_a_retried_reminder_is_worded_as_a_repeat_and_dropped_once_the_dose_is_answered(db, patient, settings, clock):
+    make_medication(db, patient)
+    at = parse_instant("2026-03-07T13:00:00Z")
+    flaky = FlakyTransport(settings, failures=1)
+    worker.run_tick(db, at, settings, flaky)
+    [queued] = messages(db)
+    assert queued["status"] == "queued" and queued["kind"] == "follow_up"
+    assert "If you already took it, don't take another; just confirm" in queued["body"]
+    dose = doses(db, local_time="08:00")[0]
+    ledger.answer_dose(db, dose["id"], ledger.Answer("taken", "web", patient), at + timedelta(seconds=10), SNOOZE)
+    worker.run_tick(db, at + timedelta(seconds=40), settings, flaky)
+    [cancelled] = messages(db)
+    assert cancelled["status"] == "cancelled" and flaky.calls == 1
+
+
+def test_ending_a_medication_stops_its_follow_ups_and_skip_messages(db, patient, tick, clock, settings):
+    from reminder import medications
+
+    medication = make_medication(db, patient)
+    tick("2026-03-07T13:00:00Z")
+    clock.set(parse_instant("2026-03-07T13:10:00Z"))
+    medications.end(db, medication, medications.zone_today("America/New_York", clock.now()), clock.now())
+    tick("2026-03-07T13:30:00Z")
+    tick("2026-03-07T20:00:00Z")
+    assert [m["kind"] for m in messages(db)] == ["reminder"]
