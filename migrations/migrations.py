@@ -166,6 +166,13 @@ def initial(db):
             now TEXT NOT NULL
         );
 
+        -- A signing key made on first use when the config names none, so sessions and forms
+        -- survive restarts and every process of one deployment agrees on it.
+        CREATE TABLE instance_secrets (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
         CREATE TABLE worker_heartbeat (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             last_tick_at TEXT NOT NULL,

@@ -10,7 +10,6 @@ Where things live:
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from flask import Flask
@@ -28,7 +27,7 @@ def create_app(config_path: str | None = None, overrides: dict | None = None) ->
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.update(
         REMINDER=settings,
-        SECRET_KEY=settings["server.secret_key"] or secrets.token_hex(32),
+        SECRET_KEY=settings["server.secret_key"] or db.stored_secret(settings["database.path"], "secret_key"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings["server.secure_cookies"],

@@ -8,6 +8,8 @@ import re
 import secrets
 from datetime import datetime
 
+import sqlite3
+
 import phonenumbers
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -74,11 +76,22 @@ def create_user(db: Database, *, email: str, password: str, role: str, now: date
     phone, tz = check_phone(phone), check_tz(tz)
     if db.execute("SELECT 1 FROM users WHERE email = ?", [email]).fetchone():
         raise InputError("email", "An account with this email already exists.", status=409)
-    cursor = db.execute(
-        "INSERT INTO users (email, password_hash, role, name, phone, tz, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [email, generate_password_hash(password), role, (name or "").strip()[:100], phone, tz, to_iso(now)],
-    )
+    try:
+        cursor = db.execute(
+            "INSERT INTO users (email, password_hash, role, name, phone, tz, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [email, generate_password_hash(password), role, check_name(name), phone, tz, to_iso(now)],
+        )
+    except sqlite3.IntegrityError:  # the same email registered at the same moment
+        raise InputError("email", "An account with this email already exists.", status=409) from None
     return cursor.lastrowid
+
+
+def check_name(name) -> str:
+    if name is None:
+        return ""
+    if not isinstance(name, str) or any(ord(c) < 32 for c in name):
+        raise InputError("name", "name must be plain text.")
+    return name.strip()[:100]
 
 
 def authenticate(db: Database, email: str, password: str) -> dict | None:
@@ -122,7 +135,7 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
         if taken:
             raise InputError("email", "Another account uses this email.", status=409)
     if "name" in changes:
-        checked["name"] = str(changes["name"] or "").strip()[:100]
+        checked["name"] = check_name(changes["name"])
     if "channels" in changes or "phone" in checked:
         current = find_user(db, id=user_id)
         phone = checked["phone"] if "phone" in checked else current["phone"]

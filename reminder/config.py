@@ -63,7 +63,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "server.secret_key",
         "",
-        "Signs sessions and CSRF tokens. Empty: a random key per start (sessions end on restart).",
+        "Signs sessions and CSRF tokens. Empty: a random key made once and kept in the database.",
         _text,
         env="REMINDER_SECRET_KEY",
     ),
@@ -191,6 +191,9 @@ def _check_channels(values: dict[str, Any]) -> None:
             raise ConfigError("sms.from_number or sms.messaging_service_sid is needed with sms.account_sid")
     if values["notify.mode"] == "live" and not (values["sms.account_sid"] or values["email.host"]):
         raise ConfigError('notify.mode = "live" needs [sms] account_sid or [email] host')
+    if values["notify.mode"] == "live" and values["server.dev_mode"]:
+        # /dev/outbox shows every patient's working links to anyone: never with real patients.
+        raise ConfigError('server.dev_mode cannot be on with notify.mode = "live"')
 
 
 def channels_available(values: dict[str, Any]) -> tuple[str, ...]:

@@ -67,6 +67,18 @@ def _load_migrations():
     return module.migrations
 
 
+def stored_secret(path: str, name: str) -> str:
+    """A random secret kept in the database, made the first time it is asked for."""
+    import secrets
+
+    db = connect(path)
+    try:
+        db.execute("INSERT OR IGNORE INTO instance_secrets (name, value) VALUES (?, ?)", [name, secrets.token_hex(32)])
+        return db.execute("SELECT value FROM instance_secrets WHERE name = ?", [name]).fetchone()[0]
+    finally:
+        db.close()
+
+
 def get_db() -> Database:
     """The request's connection, opened on first use and closed at teardown."""
     if "db" not in g:

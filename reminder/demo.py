@@ -35,8 +35,7 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
         ids[role] = accounts.create_user(db, email=email, password=PASSWORD, role=role, now=now, name=name,
                                          phone=phone, tz=PATIENT_TZ)
     token = accounts.create_token(db, ids["patient"], now, label="demo")
-    first_dose = _first_dose_time(now)
-    today = now.astimezone(ZoneInfo(PATIENT_TZ)).date()
+    first_dose, today = _first_dose_time(now)
     with immediate(db):
         medication_id = db.execute(
             "INSERT INTO medications (patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, created_at, "
@@ -59,10 +58,11 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
     return "\n".join(lines)
 
 
-def _first_dose_time(now: datetime) -> str:
-    """A local HH:MM at most a minute ahead, so the first reminder comes at once."""
+def _first_dose_time(now: datetime):
+    """A local HH:MM at most a minute ahead, so the first reminder comes at once, and its
+    local date (the next day when seeded in the last minute before midnight)."""
     local = (now + timedelta(seconds=60)).astimezone(ZoneInfo(PATIENT_TZ))
-    return local.strftime("%H:%M")
+    return local.strftime("%H:%M"), local.date()
 
 
 def _hours_between(a: str, b: str) -> float:

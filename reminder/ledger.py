@@ -8,6 +8,7 @@ means); this module loads their inputs and writes their outcomes, each user acti
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,6 +19,8 @@ from . import missed_dose, schedule
 from .db import immediate
 from .missed_dose import Decision, DoseRule
 from .times import parse_date, parse_hhmm, parse_instant, to_iso
+
+log = logging.getLogger("reminder.ledger")
 
 # Doses are always generated at least this far ahead (issue: "at least 48 h").
 MIN_AHEAD = timedelta(hours=48)
@@ -84,8 +87,11 @@ def generate_ahead(db: Database, now: datetime, horizon: timedelta, limit: int) 
         ).fetchall()
     ]
     for medication_id in ids:
-        with immediate(db):
-            extend_medication(db, medication_id, now, now + horizon)
+        try:
+            with immediate(db):
+                extend_medication(db, medication_id, now, now + horizon)
+        except Exception:  # one broken medication must not stop every patient's reminders
+            log.exception("cannot generate doses for medication %s", medication_id)
     return len(ids)
 
 
@@ -137,15 +143,20 @@ def rewrite_future(db: Database, medication_id: int, now: datetime, horizon: tim
     Windows of doses still open are recomputed against the new next dose. Must run inside a
     write transaction.
     """
+    drop_future(db, medication_id, now)
+    db.execute("UPDATE medications SET generated_until = ? WHERE id = ?", [to_iso(now), medication_id])
+    extend_medication(db, medication_id, now, now + horizon)
+    _recompute_open_windows(db, medication_id)
+
+
+def drop_future(db: Database, medication_id: int, now: datetime) -> None:
+    """Delete the future doses nobody was told about, answered or touched (inside a transaction)."""
     db.execute(
         "DELETE FROM doses WHERE medication_id = ? AND status = 'pending' AND scheduled_at > ? "
         "AND prompt_count = 0 AND NOT EXISTS (SELECT 1 FROM dose_events e WHERE e.dose_id = doses.id) "
         "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id)",
         [medication_id, to_iso(now)],
     )
-    db.execute("UPDATE medications SET generated_until = ? WHERE id = ?", [to_iso(now), medication_id])
-    extend_medication(db, medication_id, now, now + horizon)
-    _recompute_open_windows(db, medication_id)
 
 
 def stop_prompts(db: Database, medication_id: int) -> None:

@@ -22,6 +22,7 @@ from .times import parse_date, parse_hhmm, to_iso
 MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
 MAX_TIMES_PER_DAY = 12
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WHOLE_NUMBERS = {"on_time_minutes"}
 RULE_LIMITS = {  # field: (low, high), both included
     "on_time_minutes": (5, 240),
     "skip_fraction": (0.1, 1.0),
@@ -91,15 +92,22 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
 
 
 def update(db: Database, medication_id: int, data: dict, today: date, now: datetime, horizon: timedelta) -> None:
-    """Apply a partial change. A new dose plan starts today as a new step; the old one is kept
-    for history and only future doses nobody was reminded of are rewritten."""
-    current = to_json(db, medication_id)
-    merged = {**current, **data}
-    if "start_date" not in data:
-        merged["start_date"] = None
-    spec = parse_medication(merged, today)
-    plan_changed = (spec.times, spec.days, spec.amount) != (current["times"], current["days"], current["amount"])
+    """Apply a partial change, all or nothing (a bad field raises InputError, nothing written).
+
+    A new dose plan (times, days, amount or start date) becomes a new step from its start: today
+    by default, or the current plan's start while that is still ahead. Earlier steps end the day
+    before it, so no day is left without doses; steps that never started are dropped. Only
+    future doses nobody was reminded of are rewritten: history is never touched.
+    """
     with immediate(db):
+        current = to_json(db, medication_id)
+        default_start = max(today, date.fromisoformat(current["start_date"])) if current["start_date"] else today
+        spec = parse_medication({**current, **data, "start_date": data.get("start_date") or default_start.isoformat()},
+                                today)
+        new_start = max(today, spec.start_date)
+        plan_changed = "start_date" in data or (spec.times, spec.days, spec.amount) != (
+            current["times"], current["days"], current["amount"])
+        rule_changed = any(spec.rule.get(key, current[key]) != current[key] for key in RULE_LIMITS)
         db.execute(
             "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?"
             + "".join(f", {k} = ?" for k in spec.rule) + " WHERE id = ?",
@@ -107,13 +115,20 @@ def update(db: Database, medication_id: int, data: dict, today: date, now: datet
              *spec.rule.values(), medication_id],
         )
         if plan_changed:
+            ledger.drop_future(db, medication_id, now)
+            db.execute(
+                "DELETE FROM regimen_steps WHERE medication_id = ? AND start_date >= ? "
+                "AND NOT EXISTS (SELECT 1 FROM doses WHERE step_id = regimen_steps.id)",
+                [medication_id, new_start.isoformat()],
+            )
             db.execute(
                 "UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
                 "AND (end_date IS NULL OR end_date >= ?)",
-                [(today - timedelta(days=1)).isoformat(), medication_id, today.isoformat()],
+                [(new_start - timedelta(days=1)).isoformat(), medication_id, new_start.isoformat()],
             )
-            _add_step(db, medication_id, spec, max(today, spec.start_date), now)
-        ledger.rewrite_future(db, medication_id, now, horizon)
+            _add_step(db, medication_id, spec, new_start, now)
+        if plan_changed or rule_changed:
+            ledger.rewrite_future(db, medication_id, now, horizon)
 
 
 def end(db: Database, medication_id: int, today: date, now: datetime, reason: str = "") -> None:
@@ -189,6 +204,8 @@ def _text(data: dict, key: str, required: bool = False, limit: int = 200) -> str
     if not isinstance(value, str):
         raise InputError(key, f"{key} must be text.")
     value = value.strip()
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise InputError(key, f"{key} has a control character in it.")
     if required and not value:
         raise InputError(key, f"{key} is required.")
     if len(value) > limit:
@@ -202,12 +219,14 @@ def _number(data: dict, key: str, low: float, high: float, required: bool = Fals
         if required:
             raise InputError(key, f"{key} is required.")
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, str) and "_" in value):
         raise InputError(key, f"{key} must be a number.")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(key, f"{key} must be a number.") from None
+    if key in WHOLE_NUMBERS and number != int(number):
+        raise InputError(key, f"{key} must be a whole number.")
     too_low = number <= low if exclusive_low else number < low
     if not math.isfinite(number) or too_low or number > high:
         bound = f"more than {low:g}" if exclusive_low else f"at least {low:g}"

@@ -31,7 +31,10 @@ def parse_instant(text: str) -> datetime:
     value = datetime.fromisoformat(text.strip().replace("z", "Z"))
     if value.tzinfo is None:
         raise ValueError(f"instant without an offset: {text!r} (add Z or +01:00)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"instant out of range: {text!r}") from None
 
 
 def parse_hhmm(text: str) -> time:
@@ -62,8 +65,10 @@ _ZONES: set[str] = set()
 
 
 def _zone_names() -> set[str]:
+    """Real places' zones (Region/City) and UTC; not "localtime", "Factory" or legacy aliases."""
     if not _ZONES:
-        _ZONES.update(available_timezones())
+        _ZONES.update(name for name in available_timezones()
+                      if name == "UTC" or ("/" in name and not name.startswith(("posix/", "right/", "Etc/", "SystemV/"))))
     return _ZONES
 
 

@@ -243,7 +243,7 @@ def test_every_api_route_is_in_the_openapi_document(app, client):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = rule.rule.replace("<int:medication_id>", "{id}").replace("<int:dose_id>", "{id}")
+        path = rule.rule.replace("<id:medication_id>", "{id}").replace("<id:dose_id>", "{id}")
         assert path in document["paths"], path
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in document["paths"][path], f"{method} {path}"
@@ -295,3 +295,58 @@ def test_an_earlier_time_must_fall_before_the_next_dose_and_may_be_after_midnigh
     clock.set(parse_instant("2026-03-08T06:00:00Z"))  # 01:00
     ok = api.post(f"/doses/{night}/confirm", json={"action": "taken", "taken_at": "00:15"})
     assert ok.status_code == 200 and ok.json["dose"]["taken_at"] == "2026-03-08T05:15:00Z"
+
+
+def test_a_new_plan_from_a_later_date_leaves_no_day_without_doses(api, db, patient):
+    medication = api.post("/medications", json=BACLOFEN).json["id"]
+    assert api.patch(f"/medications/{medication}", json={"amount": 5, "start_date": "2026-03-10"}).status_code == 200
+    by_day = {}
+    for dose in doses(db):
+        by_day.setdefault(dose["local_date"], set()).add(dose["amount"])
+    assert by_day["2026-03-08"] == {10} and by_day["2026-03-09"] == {10}
+    steps = api.get(f"/medications/{medication}").json["steps"]
+    assert [(s["start_date"], s["end_date"], s["amount"]) for s in steps] == [
+        ("2026-03-07", "2026-03-09", 10), ("2026-03-10", None, 5)]
+
+
+def test_editing_a_medication_that_has_not_started_keeps_its_start(api, db, patient):
+    medication = api.post("/medications", json={**BACLOFEN, "start_date": "2026-03-09"}).json["id"]
+    assert api.patch(f"/medications/{medication}", json={"amount": 5}).status_code == 200
+    assert {d["local_date"] for d in doses(db)} >= {"2026-03-09"}
+    assert min(d["local_date"] for d in doses(db)) == "2026-03-09"
+    assert {d["amount"] for d in doses(db)} == {5}
+
+
+def test_a_name_change_keeps_every_dose_and_its_id(api, db, patient):
+    medication = api.post("/medications", json=BACLOFEN).json["id"]
+    before = [(d["id"], d["scheduled_at"]) for d in doses(db)]
+    assert api.patch(f"/medications/{medication}", json={"name": "Lioresal"}).json["name"] == "Lioresal"
+    assert [(d["id"], d["scheduled_at"]) for d in doses(db)] == before
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("get", "/medications/99999999999999999999", None),
+    ("post", "/doses/99999999999999999999/confirm", {"action": "taken"}),
+    ("get", "/doses?from=0001-01-01T00:00:00%2B01:00", None),
+    ("get", "/doses?to=9999-12-31T23:59:59-01:00", None),
+    ("post", "/medications", {**BACLOFEN, "amount": 10**400}),
+    ("post", "/medications", {**BACLOFEN, "name": "\x00"}),
+    ("post", "/medications", {**BACLOFEN, "on_time_minutes": 30.5}),
+    ("post", "/medications", {**BACLOFEN, "amount": "1_000"}),
+    ("patch", "/me", {"tz": "Factory"}),
+    ("patch", "/me", {"tz": "localtime"}),
+    ("patch", "/me", {"name": {"a": 1}}),
+])
+def test_odd_input_gets_a_4xx_never_a_500(api, db, patient, method, path, body):
+    before = row_counts(db)
+    response = getattr(api, method)(path, **({"json": body} if body is not None else {}))
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+    assert response.json["error"]["message"]
+    assert row_counts(db) == before
+
+
+def test_an_out_of_range_taken_at_is_a_400(api, db, patient, clock):
+    make_medication(db, patient)
+    clock.set(parse_instant("2026-03-07T13:10:00Z"))
+    response = api.post(f"/doses/{_first(db)['id']}/confirm", json={"action": "taken", "taken_at": "9999-12-31T23:59:59-01:00"})
+    assert response.status_code == 400 and response.json["error"]["field"] == "taken_at"

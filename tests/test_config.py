@@ -72,3 +72,10 @@ def test_the_environment_overrides_secrets(tmp_path, monkeypatch):
     assert config.load(str(path))["server.secret_key"] == "from-env"
     monkeypatch.setenv("REMINDER_CONFIG", str(path))
     assert config.load()["server.secret_key"] == "from-env"
+
+
+def test_dev_mode_is_refused_with_live_sending(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[notify]\nmode = "live"\n[email]\nhost = "smtp.example.org"\n[server]\ndev_mode = true\n')
+    with pytest.raises(config.ConfigError, match="server.dev_mode"):
+        config.load(str(path))

@@ -226,3 +226,41 @@ def test_the_outbox_lists_messages_only_in_dev_mode(app, client, db, patient, ti
 def test_a_message_names_no_medication_by_default(db, patient, tick):
     reminded_link(db, patient, tick)
     assert "Baclofen" not in messages(db)[0]["body"]
+
+
+def test_a_dose_not_yet_due_shows_when_it_is_due_and_no_buttons(client, db, patient, login):
+    make_medication(db, patient)
+    login()
+    tomorrow = doses(db, local_date="2026-03-08", local_time="08:00")[0]["id"]
+    html = client.get(f"/doses/{tomorrow}").get_data(as_text=True)
+    assert "This dose is due at 8:00 AM on Sun 08 Mar" in html
+    assert 'value="taken"' not in html and "I already took it at" not in html
+
+
+def test_an_ended_medication_cannot_be_edited_from_the_web(client, db, patient, login):
+    from reminder import medications as meds
+
+    medication = make_medication(db, patient)
+    meds.end(db, medication, meds.zone_today("America/New_York", parse_instant("2026-03-07T12:00:00Z")),
+             parse_instant("2026-03-07T12:00:00Z"))
+    login()
+    assert client.get(f"/medications/{medication}/edit").status_code == 409
+    response = client.post(f"/medications/{medication}/edit", data={"csrf_token": csrf(client, "/"), "name": "X",
+                                                                   "amount": "1", "times": "08:00"})
+    assert response.status_code == 409
+    assert db.execute("SELECT name FROM medications").fetchone()[0] == "Baclofen"
+
+
+def test_sessions_survive_a_restart_because_the_generated_key_is_kept(db_path, patient):
+    from reminder import create_app
+
+    def fresh_app():  # no secret_key configured, as with `make run`
+        return create_app(None, {"database.path": db_path, "clock.mode": "manual"})
+
+    before = fresh_app().test_client()
+    response = before.post("/login", data={"csrf_token": csrf(before, "/login"), "email": "pat@example.com",
+                                           "password": "correct-horse"})
+    assert response.status_code == 302
+    after = fresh_app().test_client()  # the server restarted
+    after.set_cookie("session", before.get_cookie("session").value)
+    assert after.get("/").status_code == 200

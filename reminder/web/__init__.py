@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import current_app, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 csrf = CSRFProtect()
 # How a dose's ledger status reads to a patient.
@@ -22,7 +23,15 @@ def settings() -> dict:
     return current_app.config["REMINDER"]
 
 
+class IdConverter(IntegerConverter):
+    """A row id in a URL: a positive integer SQLite can hold (a bigger one is simply not found)."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=2**63 - 1)
+
+
 def init_app(app) -> None:
+    app.url_map.converters["id"] = IdConverter
     from . import api, auth, dose_link, errors, ops, patient, twilio_hooks
 
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in check_csrf below

@@ -71,12 +71,12 @@ def create_medication():
     return jsonify(medications.to_json(get_db(), medication_id)), 201
 
 
-@bp.route("/medications/<int:medication_id>", methods=["GET"])
+@bp.route("/medications/<id:medication_id>", methods=["GET"])
 def get_medication(medication_id: int):
     return jsonify(_own_medication(medication_id))
 
 
-@bp.route("/medications/<int:medication_id>", methods=["PATCH"])
+@bp.route("/medications/<id:medication_id>", methods=["PATCH"])
 def patch_medication(medication_id: int):
     current = _own_medication(medication_id)
     if current["ended_at"]:
@@ -87,7 +87,7 @@ def patch_medication(medication_id: int):
     return jsonify(medications.to_json(get_db(), medication_id))
 
 
-@bp.route("/medications/<int:medication_id>", methods=["DELETE"])
+@bp.route("/medications/<id:medication_id>", methods=["DELETE"])
 def end_medication(medication_id: int):
     _own_medication(medication_id)
     reason = request.args.get("reason", "")
@@ -112,11 +112,13 @@ def list_doses():
             raise InputError("status", f"status must be one of {', '.join(STATUSES)}.")
         sql.append("AND status = ?")
         params.append(args["status"])
-    sql.append(f"ORDER BY scheduled_at LIMIT {MAX_DOSES}")
-    return jsonify({"doses": [dose_json(row) for row in get_db().query(" ".join(sql), params)]})
+    sql.append(f"ORDER BY scheduled_at LIMIT {MAX_DOSES + 1}")
+    rows = [dose_json(row) for row in get_db().query(" ".join(sql), params)]
+    # Never cut off silently: say so, and the caller narrows from/to.
+    return jsonify({"doses": rows[:MAX_DOSES], "truncated": len(rows) > MAX_DOSES})
 
 
-@bp.route("/doses/<int:dose_id>/confirm", methods=["POST"])
+@bp.route("/doses/<id:dose_id>/confirm", methods=["POST"])
 def confirm_dose(dose_id: int):
     dose = ledger.load_dose(get_db(), dose_id)
     if dose is None or dose["patient_id"] != g.api_user["id"]:

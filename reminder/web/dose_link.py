@@ -94,12 +94,15 @@ def snooze_length() -> timedelta:
 def render_dose(dose_id: int, form_action: str, decision: Decision | None = None, error: str | None = None):
     db = get_db()
     dose = ledger.load_dose(db, dose_id)
-    medication = db.execute("SELECT name, strength, unit FROM medications WHERE id = ?", [dose["medication_id"]]).fetchone()
+    medication = db.execute("SELECT name, strength, unit, on_time_minutes FROM medications WHERE id = ?",
+                            [dose["medication_id"]]).fetchone()
     tz = ZoneInfo(dose["tz"])
     facts = ledger.dose_facts(db, dose)
     current = now()
     local_now = current.astimezone(tz)
-    window_open = dose["status"] == "pending" and current < facts.window_closes_at
+    opens = facts.scheduled_at - timedelta(minutes=medication[3])
+    not_due = dose["status"] == "pending" and current < opens
+    window_open = dose["status"] == "pending" and opens <= current < facts.window_closes_at
     return render_template(
         "dose.html",
         dose=dose,
@@ -108,13 +111,15 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         due_day=date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
         taken_label=clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
         window_open=window_open,
+        snooze_minutes=settings()["worker.snooze_minutes"],
         decision=decision,
         error=error,
         form_action=form_action,
         # The time field's max only makes sense on the dose's own day: after midnight the
         # evening before is still a valid "I already took it at".
         time_max=local_now.strftime("%H:%M") if local_now.date().isoformat() == dose["local_date"] else None,
-        closed_advice=None if decision or dose["status"] in ("taken", "skipped") or window_open
+        not_due=not_due,
+        closed_advice=None if decision or dose["status"] in ("taken", "skipped") or window_open or not_due
         else missed_dose.skip_advice(facts, tz),
     )
 

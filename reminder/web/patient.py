@@ -54,7 +54,7 @@ def history():
     return render_template("history.html", doses=doses, days=HISTORY_DAYS)
 
 
-@bp.route("/doses/<int:dose_id>", methods=["GET", "POST"])
+@bp.route("/doses/<id:dose_id>", methods=["GET", "POST"])
 def dose(dose_id: int):
     _own_dose(dose_id)
     if request.method == "POST":
@@ -84,9 +84,13 @@ def new_medication():
     return render_template("medication_form.html", form={}, editing=None)
 
 
-@bp.route("/medications/<int:medication_id>/edit", methods=["GET", "POST"])
+@bp.route("/medications/<id:medication_id>/edit", methods=["GET", "POST"])
 def edit_medication(medication_id: int):
     current = _own_medication(medication_id)
+    if current["ended_at"]:
+        flash(f"{current['name']} has ended; add it again to restart it.", "error")
+        return render_template("error.html", title="This medication has ended",
+                               message="Add it again to restart it."), 409
     if request.method == "POST":
         try:
             medications.update(get_db(), medication_id, _form_fields(), today_local(), now(), horizon())
@@ -100,7 +104,7 @@ def edit_medication(medication_id: int):
     return render_template("medication_form.html", form=form, editing=current)
 
 
-@bp.route("/medications/<int:medication_id>/end", methods=["POST"])
+@bp.route("/medications/<id:medication_id>/end", methods=["POST"])
 def end_medication(medication_id: int):
     current = _own_medication(medication_id)
     medications.end(get_db(), medication_id, today_local(), now(), request.form.get("reason", ""))
@@ -174,7 +178,8 @@ def _own_dose(dose_id: int) -> dict:
 
 def _doses(patient_id: int, where: str, params: list, newest_first: bool = False) -> list[dict]:
     rows = get_db().query(
-        "SELECT d.*, m.name AS medication, m.strength, m.unit FROM doses d JOIN medications m ON m.id = d.medication_id "
+        "SELECT d.*, m.name AS medication, m.strength, m.unit, m.on_time_minutes FROM doses d "
+        "JOIN medications m ON m.id = d.medication_id "
         f"WHERE d.patient_id = ? AND {where} ORDER BY d.scheduled_at {'DESC' if newest_first else 'ASC'}",
         [patient_id, *params],
     )
@@ -185,6 +190,8 @@ def _doses(patient_id: int, where: str, params: list, newest_first: bool = False
         row["due_label"] = clock_label(parse_hhmm(row["local_time"]))
         row["taken_label"] = clock_label(parse_instant(row["taken_at"]).astimezone(tz).time()) if row["taken_at"] else None
         row["is_open"] = row["status"] == "pending" and parse_instant(row["window_closes_at"]) > current
-        row["is_due"] = row["is_open"] and parse_instant(row["scheduled_at"]) <= current + timedelta(hours=1)
+        # Taken can be tapped from the start of the on-time window (missed_dose: not_due_yet before).
+        row["is_due"] = row["is_open"] and parse_instant(row["scheduled_at"]) <= current + timedelta(
+            minutes=row["on_time_minutes"])
         result.append(row)
     return result
