@@ -146,8 +146,8 @@ def _settings_page(form: dict, token: str | None):
 
 def change_profile(db, user_id: int, changes: dict) -> None:
     """Update the profile; a new time zone moves every future reminder to local time there."""
-    before = accounts.find_user(db, id=user_id)
     with immediate(db):
+        before = accounts.find_user(db, id=user_id)
         accounts.update_profile(db, user_id, changes)
         if "tz" in changes and changes["tz"] != before["tz"]:
             for medication_id in medications.patient_medication_ids(db, user_id):
