@@ -180,3 +180,130 @@ def initial(db):
         );
         """
     )
+
+
+@migrations(name="0002_caregivers_alerts_supply")
+def caregivers_alerts_supply(db):
+    db.executescript(
+        """
+        -- Escalation thresholds (domain.md section 3), supply (section 4) and tapering, per medication.
+        ALTER TABLE medications ADD COLUMN caregiver_alert_run INTEGER NOT NULL DEFAULT 2 CHECK (caregiver_alert_run >= 1);
+        ALTER TABLE medications ADD COLUMN clinician_alert_run INTEGER NOT NULL DEFAULT 3 CHECK (clinician_alert_run >= 1);
+        ALTER TABLE medications ADD COLUMN clinician_alert_hours REAL NOT NULL DEFAULT 24 CHECK (clinician_alert_hours > 0);
+        ALTER TABLE medications ADD COLUMN alert_repeat_hours REAL NOT NULL DEFAULT 4 CHECK (alert_repeat_hours > 0);
+        ALTER TABLE medications ADD COLUMN min_taper_days INTEGER NOT NULL DEFAULT 14 CHECK (min_taper_days >= 1);
+        -- When a taper plan's last day is over (UTC); the worker then ends the medication.
+        ALTER TABLE medications ADD COLUMN ends_at TEXT;
+        ALTER TABLE medications ADD COLUMN stock REAL CHECK (stock IS NULL OR stock >= 0);
+        ALTER TABLE medications ADD COLUMN units_per_dose REAL CHECK (units_per_dose IS NULL OR units_per_dose > 0);
+        ALTER TABLE medications ADD COLUMN refill_threshold_days INTEGER CHECK (refill_threshold_days IS NULL OR refill_threshold_days >= 1);
+        ALTER TABLE medications ADD COLUMN refill_reminded_at TEXT;
+        ALTER TABLE medications ADD COLUMN supply_alerted_at TEXT;
+        CREATE INDEX medications_to_end ON medications (ends_at) WHERE ended_at IS NULL AND ends_at IS NOT NULL;
+
+        -- A patient's caregivers: an invitation until accepted, then a link the patient can revoke.
+        CREATE TABLE care_links (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_id INTEGER NOT NULL REFERENCES users(id),
+            caregiver_id INTEGER REFERENCES users(id),
+            invite_email TEXT,
+            invite_phone TEXT,
+            token_hash TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL DEFAULT 'invited' CHECK (status IN ('invited', 'active', 'revoked')),
+            -- JSON list of medication ids the caregiver hears about; NULL means all of them.
+            medication_ids TEXT,
+            -- "sms" or "email"; NULL means the caregiver's own channel choice.
+            channel TEXT CHECK (channel IS NULL OR channel IN ('sms', 'email')),
+            -- Also hear about runs of 3 for medications without withdrawal risk (domain.md section 3).
+            all_medications INTEGER NOT NULL DEFAULT 0 CHECK (all_medications IN (0, 1)),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            accepted_at TEXT,
+            revoked_at TEXT,
+            CHECK (invite_email IS NOT NULL OR invite_phone IS NOT NULL)
+        );
+        CREATE INDEX care_links_by_patient ON care_links (patient_id);
+        CREATE INDEX care_links_by_caregiver ON care_links (caregiver_id) WHERE status = 'active';
+
+        -- Escalations. One row per run, level and kind: the unique key is what stops a run
+        -- from alerting twice at the same level, across restarts and workers.
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_id INTEGER NOT NULL REFERENCES users(id),
+            medication_id INTEGER REFERENCES medications(id),
+            kind TEXT NOT NULL CHECK (kind IN ('missed_run', 'supply', 'pump', 'pause')),
+            level INTEGER NOT NULL,
+            -- What the alert is about: the first dose of a run of misses, a pump's id, a date...
+            run_key TEXT NOT NULL,
+            -- Clinician alerts (level 3) go to caregivers until clinician links exist; kept for routing.
+            for_clinician INTEGER NOT NULL DEFAULT 0 CHECK (for_clinician IN (0, 1)),
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved')),
+            summary TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            next_repeat_at TEXT,
+            acknowledged_at TEXT,
+            acknowledged_by INTEGER REFERENCES users(id),
+            resolved_at TEXT,
+            UNIQUE (patient_id, kind, run_key, level)
+        );
+        CREATE INDEX alerts_to_repeat ON alerts (next_repeat_at) WHERE status = 'open' AND next_repeat_at IS NOT NULL;
+        CREATE INDEX alerts_open_by_medication ON alerts (medication_id) WHERE status != 'resolved';
+        CREATE INDEX alerts_by_patient ON alerts (patient_id, created_at);
+
+        -- Who was told about an alert: once per person (the unique key), plus repeats counted.
+        CREATE TABLE alert_recipients (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            token_hash TEXT NOT NULL UNIQUE,
+            expires_at TEXT NOT NULL,
+            notified_at TEXT NOT NULL,
+            repeats INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (alert_id, user_id)
+        );
+
+        CREATE TABLE refills (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            medication_id INTEGER NOT NULL REFERENCES medications(id),
+            quantity REAL NOT NULL CHECK (quantity > 0),
+            pharmacy TEXT,
+            recorded_at TEXT NOT NULL,
+            actor_id INTEGER REFERENCES users(id)
+        );
+        CREATE INDEX refills_by_medication ON refills (medication_id, recorded_at);
+
+        -- Intrathecal pumps: refill-by defaults to the low-reservoir alarm date minus 5 days.
+        CREATE TABLE pumps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_id INTEGER NOT NULL REFERENCES users(id),
+            medication_id INTEGER REFERENCES medications(id),
+            alarm_date TEXT NOT NULL,
+            refill_by TEXT NOT NULL CHECK (refill_by <= alarm_date),
+            -- Days-before-refill-by reminders already sent for this alarm date, as JSON [14, 7].
+            reminders_sent TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id)
+        );
+        CREATE INDEX pumps_by_patient ON pumps (patient_id);
+
+        CREATE TABLE pump_refills (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pump_id INTEGER NOT NULL REFERENCES pumps(id),
+            refilled_at TEXT NOT NULL,
+            previous_alarm_date TEXT NOT NULL,
+            new_alarm_date TEXT NOT NULL,
+            actor_id INTEGER REFERENCES users(id)
+        );
+
+        -- "Pause reminders for today": recorded, and the caregivers are told.
+        CREATE TABLE pauses (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            medication_id INTEGER NOT NULL REFERENCES medications(id),
+            local_date TEXT NOT NULL,
+            reason TEXT,
+            created_at TEXT NOT NULL,
+            actor_id INTEGER REFERENCES users(id),
+            UNIQUE (medication_id, local_date)
+        );
+        """
+    )

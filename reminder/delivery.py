@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from . import messages
 from .config import channels_available
 from .db import immediate
+from .errors import InputError
 from .notify import OutgoingMessage, Transport, TransportError
 from .times import parse_instant, to_iso
 
@@ -62,17 +63,31 @@ def routes(user: dict, settings: dict) -> list[tuple[str, str]]:
 
 
 def notify(db: Database, settings: dict, *, user: dict, kind: str, context: dict, now: datetime,
-           dose_id: int | None = None, valid_until: datetime | None = None) -> int:
+           dose_id: int | None = None, valid_until: datetime | None = None, only: str | None = None) -> int:
     """Queue a ``kind`` message to ``user`` on each of their routes; return how many were queued.
 
-    Call inside the transaction that caused the message.
+    ``only`` narrows to one channel (a caregiver's choice for one patient) when it can reach
+    them. Call inside the transaction that caused the message.
     """
     queued = 0
-    for channel, recipient in routes(user, settings):
+    chosen = routes(user, settings)
+    if only and channels_available(settings) != ("outbox",) and can_reach(user, only) and only in channels_available(settings):
+        chosen = [(only, address(user, only))]
+    for channel, recipient in chosen:
         messages.queue(db, user_id=user["id"], channel=channel, recipient=recipient, kind=kind, context=context,
                        now=now, dose_id=dose_id, valid_until=valid_until)
         queued += 1
     return queued
+
+
+def notify_address(db: Database, settings: dict, *, channel: str, recipient: str, kind: str, context: dict,
+                   now: datetime) -> int:
+    """Queue a message to someone who has no account yet (an invitation)."""
+    if channels_available(settings) == ("outbox",):
+        channel = "outbox"
+    elif channel not in channels_available(settings):
+        raise InputError(channel, f"This server cannot send {'text messages' if channel == 'sms' else 'email'}.")
+    return messages.queue(db, user_id=None, channel=channel, recipient=recipient, kind=kind, context=context, now=now)
 
 
 def deliver(db: Database, transport: Transport, now: datetime, settings: dict, limit: int) -> int:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import ledger
+from . import formulary, ledger
 from .db import immediate
 from .errors import InputError
 from .times import parse_date, parse_hhmm, to_iso
@@ -69,7 +69,9 @@ def parse_medication(data: dict, today: date) -> MedicationInput:
         unit=_text(data, "unit", limit=20) or "mg",
         days=_days(data.get("days")),
         start_date=_date("start_date", start) if start not in (None, "") else today,
-        withdrawal_risk=_flag(data, "withdrawal_risk"),
+        # The bundled formulary marks drugs that must not be stopped suddenly; a patient can add
+        # the mark to any medication but not take it off one of those (a clinician's call).
+        withdrawal_risk=_flag(data, "withdrawal_risk") or formulary.has_withdrawal_risk(name),
         max_daily_amount=max_daily,
         rule={key: value for key in RULE_LIMITS if (value := _number(data, key, *RULE_LIMITS[key])) is not None},
     )
@@ -131,8 +133,18 @@ def update(db: Database, medication_id: int, data: dict, today: date, now: datet
             ledger.rewrite_future(db, medication_id, now, horizon)
 
 
-def end(db: Database, medication_id: int, today: date, now: datetime, reason: str = "") -> None:
-    """Stop reminding. The ledger keeps every dose already reminded or answered."""
+def end(db: Database, medication_id: int, today: date, now: datetime, reason: str = "",
+        clinician_confirmed: bool = False) -> None:
+    """Stop reminding. The ledger keeps every dose already reminded or answered.
+
+    A withdrawal-risk medication is never simply switched off: without a clinician's
+    confirmation (with a reason) this raises InputError 409 explaining the taper route.
+    """
+    medication = next(db.query("SELECT * FROM medications WHERE id = ?", [medication_id]))
+    if medication["withdrawal_risk"] and not (clinician_confirmed and (reason or "").strip()):
+        from .tapering import refusal
+
+        raise InputError(None, refusal(medication), status=409)
     with immediate(db):
         db.execute(
             "UPDATE medications SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
@@ -145,6 +157,36 @@ def end(db: Database, medication_id: int, today: date, now: datetime, reason: st
         )
         ledger.rewrite_future(db, medication_id, now, timedelta(0))
         ledger.stop_prompts(db, medication_id)
+
+
+def pause_today(db: Database, settings: dict, medication_id: int, local_date: date, actor_id: int,
+                now: datetime) -> bool:
+    """No reminders for this medication on ``local_date``; recorded, and its caregivers told.
+
+    The doses stay in the ledger and can still be confirmed; unanswered they close as
+    ``unknown`` and count towards the escalation ladder. False when already paused that day.
+    """
+    from . import caregivers, delivery
+
+    with immediate(db):
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO pauses (medication_id, local_date, created_at, actor_id) VALUES (?, ?, ?, ?)",
+            [medication_id, local_date.isoformat(), to_iso(now), actor_id],
+        )
+        if cursor.rowcount == 0:
+            return False
+        db.execute("UPDATE doses SET next_prompt_at = NULL WHERE medication_id = ? AND local_date = ? AND status = 'pending'",
+                   [medication_id, local_date.isoformat()])
+        medication = next(db.query("SELECT m.*, u.name AS patient_name, u.email AS patient_email FROM medications m "
+                                   "JOIN users u ON u.id = m.patient_id WHERE m.id = ?", [medication_id]))
+        who = medication["patient_name"] or medication["patient_email"]
+        summary = (f"{who} paused reminders for {medication['name']} on {local_date:%a %d %b}. "
+                   + ("It must not be stopped suddenly; check in with them. " if medication["withdrawal_risk"] else ""))
+        for caregiver, channel in caregivers.followers(db, medication["patient_id"], medication_id, True):
+            delivery.notify(db, settings, user=caregiver, kind="notice", now=now, only=channel,
+                            context={"name": caregiver["name"], "summary": summary.strip(),
+                                     "subject": f"{who} paused reminders for today"})
+    return True
 
 
 def _add_step(db: Database, medication_id: int, spec: MedicationInput, start: date, now: datetime) -> None:

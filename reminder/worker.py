@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import delivery, ledger, links
+from . import delivery, escalation, ledger, links, tapering
 from .clock import Clock, SystemClock
 from .db import immediate
 from .notify import Transport
@@ -108,7 +108,9 @@ def prompt_due(tick: Tick) -> int:
             "UPDATE doses SET prompt_count = prompt_count + 1, reminded_at = coalesce(reminded_at, :now), "
             "next_prompt_at = CASE WHEN prompt_count = 0 AND :follow_up < window_closes_at THEN :follow_up END "
             "WHERE id IN (SELECT id FROM doses WHERE status = 'pending' AND next_prompt_at <= :now "
-            "AND window_closes_at > :now ORDER BY next_prompt_at LIMIT :limit) AND status = 'pending' "
+            "AND window_closes_at > :now AND NOT EXISTS (SELECT 1 FROM pauses p WHERE p.medication_id = "
+            "doses.medication_id AND p.local_date = doses.local_date) ORDER BY next_prompt_at LIMIT :limit) "
+            "AND status = 'pending' "
             "RETURNING id, prompt_count",
             {"now": to_iso(tick.now), "follow_up": to_iso(follow_up), "limit": tick.batch},
         ).fetchall()
@@ -118,11 +120,25 @@ def prompt_due(tick: Tick) -> int:
     return len(rows)
 
 
+def escalate(tick: Tick) -> int:
+    """Caregiver and clinician alerts for runs of misses (escalation.py)."""
+    return escalation.escalate(tick.db, tick.now, tick.settings)
+
+
+def follow_alerts(tick: Tick) -> int:
+    """Resolve alerts whose run ended with a taken dose, and repeat unacknowledged ones."""
+    return escalation.resolve(tick.db, tick.now, tick.settings) + escalation.repeat(tick.db, tick.now, tick.settings)
+
+
+def finish_tapers(tick: Tick) -> int:
+    return tapering.finish(tick.db, tick.now)
+
+
 def deliver(tick: Tick) -> int:
     return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch)
 
 
-STEPS = (generate, recover_interrupted, close_windows, prompt_due, deliver)
+STEPS = (generate, finish_tapers, recover_interrupted, close_windows, prompt_due, escalate, follow_alerts, deliver)
 # Steps whose work is due now drain in one tick (a burst at 08:00). Generation has 24 h of
 # slack (it runs below 48 h ahead and extends to 72 h), so it takes one batch a tick and never
 # holds up a reminder.

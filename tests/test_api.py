@@ -212,7 +212,7 @@ def test_another_patients_dose_and_medication_are_not_found(api, db, clock):
 
 
 def test_patch_changes_the_plan_from_today_and_delete_ends_it_keeping_history(api, db, patient, clock, tick):
-    medication = api.post("/medications", json=BACLOFEN).json["id"]
+    medication = api.post("/medications", json={**BACLOFEN, "name": "Paracetamol", "withdrawal_risk": False}).json["id"]
     tick("2026-03-07T13:00:00Z")
     changed = api.patch(f"/medications/{medication}", json={"times": ["09:00", "21:00"], "amount": 15})
     assert changed.status_code == 200

@@ -205,7 +205,7 @@ def test_today_confirms_with_one_tap_and_shows_the_new_state(client, db, patient
 
 
 def test_ending_a_medication_keeps_its_history(client, db, patient, login, tick):
-    medication = make_medication(db, patient)
+    medication = make_medication(db, patient, name="Paracetamol", withdrawal_risk=False)
     tick("2026-03-07T13:00:00Z")
     login()
     response = client.post(f"/medications/{medication}/end", data={"csrf_token": csrf(client, "/medications")})
@@ -240,7 +240,7 @@ def test_a_dose_not_yet_due_shows_when_it_is_due_and_no_buttons(client, db, pati
 def test_an_ended_medication_cannot_be_edited_from_the_web(client, db, patient, login):
     from reminder import medications as meds
 
-    medication = make_medication(db, patient)
+    medication = make_medication(db, patient, name="Paracetamol", withdrawal_risk=False)
     meds.end(db, medication, meds.zone_today("America/New_York", parse_instant("2026-03-07T12:00:00Z")),
              parse_instant("2026-03-07T12:00:00Z"))
     login()
@@ -248,7 +248,7 @@ def test_an_ended_medication_cannot_be_edited_from_the_web(client, db, patient, 
     response = client.post(f"/medications/{medication}/edit", data={"csrf_token": csrf(client, "/"), "name": "X",
                                                                    "amount": "1", "times": "08:00"})
     assert response.status_code == 409
-    assert db.execute("SELECT name FROM medications").fetchone()[0] == "Baclofen"
+    assert db.execute("SELECT name FROM medications").fetchone()[0] == "Paracetamol"
 
 
 def test_sessions_survive_a_restart_because_the_generated_key_is_kept(db_path, patient):

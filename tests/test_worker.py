@@ -262,7 +262,7 @@ def test_a_retried_reminder_is_worded_as_a_repeat_and_dropped_once_the_dose_is_a
 def test_ending_a_medication_stops_its_follow_ups_and_skip_messages(db, patient, tick, clock, settings):
     from reminder import medications
 
-    medication = make_medication(db, patient)
+    medication = make_medication(db, patient, name="Paracetamol", withdrawal_risk=False)
     tick("2026-03-07T13:00:00Z")
     clock.set(parse_instant("2026-03-07T13:10:00Z"))
     medications.end(db, medication, medications.zone_today("America/New_York", clock.now()), clock.now())

@@ -1,0 +1,254 @@
+"""Intrathecal pumps: the low-reservoir alarm date, the refill-by date, reminders and escalation.
+
+domain.md section 4: refill-by defaults to the alarm date minus 5 days; reminders go out 14, 7,
+3 and 1 days before refill-by; a refill not recorded by the alarm date escalates. Dates are the
+patient's local dates (``YYYY-MM-DD``): "3 days before" is counted on the patient's calendar.
+
+``pumps.reminders_sent`` is the claim: the JSON list of thresholds already told for the current
+alarm date (0 marks the overdue escalation). It is swapped with a conditional UPDATE on its old
+value, so a restart or a second worker never tells the same threshold twice; recording a refill
+resets it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from .db import immediate
+from .errors import InputError
+from .times import UTC, parse_date, to_iso
+
+REMINDER_DAYS = (14, 7, 3, 1)  # days before refill-by
+OVERDUE_MARK = 0  # in reminders_sent: the alarm-date escalation went out
+DEFAULT_REFILL_OFFSET_DAYS = 5  # refill-by = alarm date - 5 days
+MAX_AHEAD_DAYS = 366  # an alarm date further out is a typo: reservoirs last months, not years
+
+ClaimHook = Callable[[Database, dict], None]
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def default_refill_by(alarm_date: date) -> date:
+    return alarm_date - timedelta(days=DEFAULT_REFILL_OFFSET_DAYS)
+
+
+def reminder_to_send(refill_by: date, today: date, sent: list[int]) -> int | None:
+    """The threshold of ``REMINDER_DAYS`` to tell today, or None.
+
+    That is the tightest threshold ``today`` is within (days to refill-by <= it), unless it was
+    told already. The caller records every threshold today is within (``thresholds_within``), so
+    a pump first seen 5 days ahead gets its 7-day reminder now, its 3-day one later, and never a
+    late 14-day one.
+    """
+    within = thresholds_within(refill_by, today)
+    return min(within) if within and min(within) not in sent else None
+
+
+def thresholds_within(refill_by: date, today: date) -> list[int]:
+    days_until = (refill_by - today).days
+    return [days for days in REMINDER_DAYS if days_until <= days]
+
+
+def is_overdue(alarm_date: date, today: date, sent: list[int]) -> bool:
+    """The alarm date has come with no refill recorded (a refill moves the date and resets
+    ``sent``), and the escalation has not gone out yet."""
+    return today >= alarm_date and OVERDUE_MARK not in sent
+
+
+# ---------------------------------------------------------------- recording
+
+
+def create_pump(db: Database, patient_id: int, medication_id, alarm_date, refill_by, actor_id: int | None,
+                now: datetime) -> int:
+    """Record a pump; returns its id.
+
+    ``alarm_date`` is required, not in the past and at most a year ahead; ``refill_by`` defaults
+    to the alarm date minus 5 days and must not be after it; ``medication_id``, when given, must
+    be one of the patient's medications. A bad value raises ``InputError`` naming the field
+    (``alarm_date``, ``refill_by``, ``medication``) and nothing is written.
+    """
+    alarm = _alarm_date("alarm_date", alarm_date, now)
+    refill = default_refill_by(alarm) if refill_by in (None, "") else _date("refill_by", refill_by)
+    if refill > alarm:
+        raise InputError("refill_by", "refill_by must be on or before the alarm date.")
+    with immediate(db):
+        medication = _patient_medication(db, patient_id, medication_id)
+        cursor = db.execute(
+            "INSERT INTO pumps (patient_id, medication_id, alarm_date, refill_by, created_at, created_by) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [patient_id, medication, alarm.isoformat(), refill.isoformat(), to_iso(now), actor_id],
+        )
+    return cursor.lastrowid
+
+
+def record_refill(db: Database, pump_id: int, new_alarm_date, actor_id: int | None, now: datetime) -> None:
+    """Record a refill: the new alarm date (required, not in the past, at most a year ahead),
+    a pump_refills row, and the reminders reset for the new date.
+
+    Refill-by keeps the pump's own offset from the alarm date (5 days unless it was recorded
+    otherwise), so a clinician's "refill 3 days before" carries over. Raises ``InputError``
+    naming ``alarm_date`` (nothing written), or a 404 one for an unknown pump.
+    """
+    alarm = _alarm_date("alarm_date", new_alarm_date, now)
+    with immediate(db):
+        pump = get_pump(db, pump_id)
+        if pump is None:
+            raise InputError(None, "No such pump.", status=404)
+        offset = parse_date(pump["alarm_date"]) - parse_date(pump["refill_by"])
+        db.execute(
+            "INSERT INTO pump_refills (pump_id, refilled_at, previous_alarm_date, new_alarm_date, actor_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [pump_id, to_iso(now), pump["alarm_date"], alarm.isoformat(), actor_id],
+        )
+        db.execute("UPDATE pumps SET alarm_date = ?, refill_by = ?, reminders_sent = '[]' WHERE id = ?",
+                   [alarm.isoformat(), (alarm - offset).isoformat(), pump_id])
+
+
+# ---------------------------------------------------------------- reminders and escalation
+
+
+def reminders_due(db: Database, now: datetime, tz_of: Callable[[int], ZoneInfo],
+                  on_claim: ClaimHook | None = None) -> list[dict]:
+    """Claim the refill reminders due now, at most one per pump.
+
+    ``tz_of(patient_id)`` is the patient's zone. Each item is ``{"pump_id", "patient_id",
+    "medication_id", "medication_name", "alarm_date", "refill_by", "days_before", "days_until"}``
+    (``days_before`` is the threshold told, ``days_until`` the actual days to refill-by).
+    ``on_claim(db, item)`` runs inside the claiming transaction: queue the message there, and a
+    crash cannot lose it.
+    """
+    # A local date is at most a day off the UTC one, so this bound misses no pump.
+    latest = now.astimezone(UTC).date() + timedelta(days=max(REMINDER_DAYS) + 1)
+    found = []
+    for pump in _pumps_where(db, "p.refill_by <= ?", [latest.isoformat()]):
+        today = now.astimezone(tz_of(pump["patient_id"])).date()
+        refill_by, sent = parse_date(pump["refill_by"]), _sent(pump)
+        threshold = reminder_to_send(refill_by, today, sent)
+        if threshold is not None:
+            item = {**_item(pump), "days_before": threshold, "days_until": (refill_by - today).days}
+            found.append((pump, sorted(set(sent) | set(thresholds_within(refill_by, today)), reverse=True), item))
+    return _claim(db, found, on_claim)
+
+
+def overdue(db: Database, now: datetime, tz_of: Callable[[int], ZoneInfo],
+            on_claim: ClaimHook | None = None) -> list[dict]:
+    """Claim the pumps whose alarm date has come (in the patient's zone) with no refill recorded,
+    each once per alarm date. Items are ``{"pump_id", "patient_id", "medication_id",
+    "medication_name", "alarm_date", "refill_by", "days_overdue"}``; ``on_claim`` as in
+    ``reminders_due``. These escalate to the caregivers and, once linked, the clinician."""
+    latest = now.astimezone(UTC).date() + timedelta(days=1)
+    found = []
+    for pump in _pumps_where(db, "p.alarm_date <= ?", [latest.isoformat()]):
+        today = now.astimezone(tz_of(pump["patient_id"])).date()
+        alarm, sent = parse_date(pump["alarm_date"]), _sent(pump)
+        if is_overdue(alarm, today, sent):
+            found.append((pump, sorted({*sent, OVERDUE_MARK}, reverse=True),
+                          {**_item(pump), "days_overdue": (today - alarm).days}))
+    return _claim(db, found, on_claim)
+
+
+def _claim(db: Database, found: list[tuple[dict, list[int], dict]], on_claim: ClaimHook | None) -> list[dict]:
+    # Decided outside the write lock; each claim holds only if the pump is as it was read, so a
+    # refill recorded in between (new dates, reset list) or another worker's claim wins.
+    claimed = []
+    with immediate(db):
+        for pump, sent, item in found:
+            cursor = db.execute(
+                "UPDATE pumps SET reminders_sent = ? WHERE id = ? AND reminders_sent = ? AND alarm_date = ? "
+                "AND refill_by = ?",
+                [json.dumps(sent), pump["id"], pump["reminders_sent"], pump["alarm_date"], pump["refill_by"]],
+            )
+            if cursor.rowcount != 1:
+                continue
+            if on_claim is not None:
+                on_claim(db, item)
+            claimed.append(item)
+    return claimed
+
+
+# ---------------------------------------------------------------- reading
+
+
+def get_pump(db: Database, pump_id: int) -> dict | None:
+    """One pump row with its medication's name, or None; callers check ``patient_id``."""
+    rows = _pumps_where(db, "p.id = ?", [pump_id])
+    return rows[0] if rows else None
+
+
+def pumps_of(db: Database, patient_id: int) -> list[dict]:
+    """The patient's pumps, soonest refill-by first."""
+    return _pumps_where(db, "p.patient_id = ?", [patient_id])
+
+
+def pump_json(row: dict, today: date | None = None) -> dict:
+    """A pump as the API shows it; with the patient's ``today``, also the days left to each date."""
+    result = {
+        "id": row["id"],
+        "patient_id": row["patient_id"],
+        "medication_id": row["medication_id"],
+        "medication_name": row.get("medication_name"),
+        "alarm_date": row["alarm_date"],
+        "refill_by": row["refill_by"],
+    }
+    if today is not None:
+        result["days_to_refill_by"] = (parse_date(row["refill_by"]) - today).days
+        result["days_to_alarm"] = (parse_date(row["alarm_date"]) - today).days
+    return result
+
+
+def _pumps_where(db: Database, condition: str, params: list) -> list[dict]:
+    return list(db.query(
+        "SELECT p.*, m.name AS medication_name FROM pumps p LEFT JOIN medications m ON m.id = p.medication_id "
+        f"WHERE {condition} ORDER BY p.refill_by, p.id",
+        params,
+    ))
+
+
+def _item(pump: dict) -> dict:
+    return {"pump_id": pump["id"], "patient_id": pump["patient_id"], "medication_id": pump["medication_id"],
+            "medication_name": pump["medication_name"], "alarm_date": pump["alarm_date"],
+            "refill_by": pump["refill_by"]}
+
+
+def _sent(pump: dict) -> list[int]:
+    return list(json.loads(pump["reminders_sent"] or "[]"))
+
+
+def _date(field: str, value) -> date:
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise InputError(field, f"{field} must be a date in YYYY-MM-DD.") from None
+
+
+def _alarm_date(field: str, value, now: datetime) -> date:
+    if value in (None, ""):
+        raise InputError(field, f"{field} is required.")
+    day = _date(field, value)
+    # Yesterday in UTC is still today somewhere west, so no patient's today is refused.
+    earliest = now.astimezone(UTC).date() - timedelta(days=1)
+    if day < earliest:
+        raise InputError(field, f"{field} is in the past.")
+    if day > earliest + timedelta(days=MAX_AHEAD_DAYS):
+        raise InputError(field, f"{field} is more than a year ahead: check the year.")
+    return day
+
+
+def _patient_medication(db: Database, patient_id: int, medication_id) -> int | None:
+    if medication_id in (None, ""):
+        return None
+    if isinstance(medication_id, str) and medication_id.isascii() and medication_id.isdigit():
+        medication_id = int(medication_id)
+    row = None
+    if isinstance(medication_id, int) and not isinstance(medication_id, bool) and 0 < medication_id < 2**63:
+        row = db.execute("SELECT id FROM medications WHERE id = ? AND patient_id = ?",
+                         [medication_id, patient_id]).fetchone()
+    if row is None:
+        raise InputError("medication", "medication must be the id of one of the patient's medications.")
+    return row[0]

@@ -1,0 +1,118 @@
+"""No sudden stops: a withdrawal-risk medication ends through a taper plan, or a clinician.
+
+Baclofen labelling: "reduce slowly over 1 to 2 weeks"; abrupt withdrawal has caused
+hallucinations and seizures (``../shared/domain.md`` sections 3 and Sources). A taper plan is a
+sequence of contiguous steps whose daily totals decrease, lasting at least the medication's
+``min_taper_days`` (default 14). Its doses and reminders follow the steps like any regimen;
+after the last step the worker ends the medication.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from . import ledger, medications
+from .db import immediate
+from .errors import InputError
+from .schedule import resolve
+from .times import to_iso
+
+MAX_TAPER_STEPS = 20
+
+
+@dataclass(frozen=True)
+class TaperStep:
+    start_date: date
+    end_date: date
+    amount: float
+    times: list[str]
+
+    @property
+    def daily_total(self) -> float:
+        return self.amount * len(self.times)
+
+
+def refusal(medication: dict) -> str:
+    """Why a withdrawal-risk medication cannot simply be ended."""
+    return (f"{medication['name']} must not be stopped suddenly: stopping it at once can cause serious "
+            f"withdrawal. End it with a taper plan of at least {medication['min_taper_days']} days of decreasing "
+            "doses, or ask your clinician to confirm the stop with a reason.")
+
+
+def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
+    """Check a taper plan against the current regimen; InputError names the first problem."""
+    raw = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise InputError("steps", 'A taper plan needs "steps": [{"start_date", "end_date", "amount", "times"}, ...].')
+    if len(raw) > MAX_TAPER_STEPS:
+        raise InputError("steps", f"At most {MAX_TAPER_STEPS} steps.")
+    steps = []
+    for number, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise InputError("steps", f"Step {number} must be an object.")
+        if not item.get("start_date"):
+            raise InputError("start_date", f"Step {number} needs a start_date.")
+        fields = {"name": current["name"], "amount": item.get("amount"),
+                  "times": item.get("times", current["times"]), "start_date": item.get("start_date")}
+        spec = medications.parse_medication(fields, today)
+        end = medications._date("end_date", item.get("end_date")) if item.get("end_date") else None
+        if end is None or end < spec.start_date:
+            raise InputError("end_date", f"Step {number} needs an end_date on or after its start_date.")
+        steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times))
+    if steps[0].start_date < today:
+        raise InputError("start_date", "The taper cannot start in the past.")
+    for before, after in zip(steps, steps[1:]):
+        if after.start_date != before.end_date + timedelta(days=1):
+            raise InputError("start_date", f"Steps must follow each other day after day: {after.start_date} "
+                                           f"does not follow {before.end_date}.")
+    current_total = (current["amount"] or 0) * len(current["times"])
+    totals = [current_total] + [step.daily_total for step in steps]
+    if any(later >= earlier for earlier, later in zip(totals, totals[1:])):
+        raise InputError("amount", "Each step's daily total must be lower than the one before it "
+                                   f"(now {current_total:g} {current['unit']} a day).")
+    days = (steps[-1].end_date - steps[0].start_date).days + 1
+    if days < current["min_taper_days"]:
+        raise InputError("end_date", f"A taper of {current['name']} must last at least {current['min_taper_days']} "
+                                     f"days; this one lasts {days}.")
+    return steps
+
+
+def apply_plan(db: Database, medication_id: int, steps: list[TaperStep], tz: str, now: datetime,
+               horizon: timedelta) -> None:
+    """Replace the regimen from the taper's first day with its steps; the medication ends
+    when the last step's local day is over."""
+    first = steps[0].start_date
+    with immediate(db):
+        ledger.drop_future(db, medication_id, now)
+        db.execute("DELETE FROM regimen_steps WHERE medication_id = ? AND start_date >= ? "
+                   "AND NOT EXISTS (SELECT 1 FROM doses WHERE step_id = regimen_steps.id)",
+                   [medication_id, first.isoformat()])
+        db.execute("UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
+                   "AND (end_date IS NULL OR end_date >= ?)",
+                   [(first - timedelta(days=1)).isoformat(), medication_id, first.isoformat()])
+        for step in steps:
+            db.execute(
+                "INSERT INTO regimen_steps (medication_id, start_date, end_date, times, amount, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [medication_id, step.start_date.isoformat(), step.end_date.isoformat(), json.dumps(step.times),
+                 step.amount, to_iso(now)],
+            )
+        ends_at = resolve(steps[-1].end_date + timedelta(days=1), time(0, 0), ZoneInfo(tz))
+        db.execute("UPDATE medications SET ends_at = ? WHERE id = ?", [to_iso(ends_at), medication_id])
+        ledger.rewrite_future(db, medication_id, now, horizon)
+
+
+def finish(db: Database, now: datetime) -> int:
+    """End every medication whose taper is over (worker step)."""
+    with immediate(db):
+        rows = db.execute(
+            "UPDATE medications SET ended_at = ends_at, end_reason = 'taper finished' "
+            "WHERE ended_at IS NULL AND ends_at IS NOT NULL AND ends_at <= ? RETURNING id",
+            [to_iso(now)],
+        ).fetchall()
+    return len(rows)
