@@ -295,6 +295,12 @@ def caregivers_alerts_supply(db):
             actor_id INTEGER REFERENCES users(id)
         );
 
+        -- Worker jobs that run every few minutes rather than every tick, claimed like doses.
+        CREATE TABLE worker_marks (
+            name TEXT PRIMARY KEY,
+            last_run_at TEXT NOT NULL
+        );
+
         -- "Pause reminders for today": recorded, and the caregivers are told.
         CREATE TABLE pauses (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -177,24 +177,47 @@ def _tell(db: Database, settings: dict, alert_id: int, user: dict, channel: str 
     return 1
 
 
+RESOLUTIONS = {
+    "missed_run": "A dose has been taken, so the run of missed doses has ended.",
+    "supply": "A refill has been recorded.",
+    "pump": "The pump refill has been recorded.",
+}
+
+
 def _send(db, settings, alert_id, user, channel, kind, now, token=None) -> None:
-    summary = db.execute("SELECT summary FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
-    context = {"name": user["name"], "summary": summary,
+    summary, alert_kind = db.execute("SELECT summary, kind FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    context = {"name": user["name"], "summary": summary, "resolution": RESOLUTIONS.get(alert_kind, "This has ended."),
                "link": f"{settings['server.base_url']}/a/{token}" if token else ""}
     delivery.notify(db, settings, user=user, kind=kind, context=context, now=now, only=channel)
+
+
+def raise_alert(db: Database, settings: dict, *, patient_id: int, medication_id: int | None, kind: str,
+                run_key: str, summary: str, now: datetime, level: int = 2, repeat_hours: float = 4) -> int:
+    """Open an alert (once per patient, kind, key and level) and tell the patient's caregivers
+    who follow the medication, each once. Returns how many were told. Inside a transaction."""
+    db.execute(
+        "INSERT OR IGNORE INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, summary, "
+        "created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [patient_id, medication_id, kind, level, run_key, int(level == 3), summary, to_iso(now),
+         to_iso(now + timedelta(hours=repeat_hours))],
+    )
+    alert_id = db.execute("SELECT id FROM alerts WHERE patient_id = ? AND kind = ? AND run_key = ? AND level = ?",
+                          [patient_id, kind, run_key, level]).fetchone()[0]
+    return sum(_tell(db, settings, alert_id, caregiver, channel, "alert", now)
+               for caregiver, channel in caregivers.followers(db, patient_id, medication_id, True))
 
 
 def repeat(db: Database, now: datetime, settings: dict) -> int:
     """Repeat every open, unacknowledged alert whose repeat is due (each claimed once)."""
     with immediate(db):
         due = db.execute(
-            "UPDATE alerts SET next_repeat_at = ? WHERE id IN (SELECT a.id FROM alerts a JOIN medications m "
-            "ON m.id = a.medication_id WHERE a.status = 'open' AND a.next_repeat_at <= ?) "
-            "AND status = 'open' RETURNING id, medication_id",
-            [None, to_iso(now)],
+            "UPDATE alerts SET next_repeat_at = NULL WHERE id IN (SELECT id FROM alerts "
+            "WHERE status = 'open' AND next_repeat_at <= ?) AND status = 'open' RETURNING id, medication_id",
+            [to_iso(now)],
         ).fetchall()
         for alert_id, medication_id in due:
-            hours = db.execute("SELECT alert_repeat_hours FROM medications WHERE id = ?", [medication_id]).fetchone()[0]
+            row = db.execute("SELECT alert_repeat_hours FROM medications WHERE id = ?", [medication_id]).fetchone()
+            hours = row[0] if row else Ladder().repeat_hours
             db.execute("UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id])
             for user_id, in db.execute("SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]).fetchall():
                 token = secrets.token_urlsafe(16)
@@ -209,14 +232,20 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
 
 
 def resolve(db: Database, now: datetime, settings: dict) -> int:
-    """A taken dose ends the run: resolve its alerts and tell everyone who was alerted."""
+    """End alerts whose cause is gone and tell everyone who was alerted: a taken dose ends a
+    run of misses, a refill ends a running-out alert, a pump refill ends a pump alert."""
     with immediate(db):
         rows = db.execute(
             "UPDATE alerts SET status = 'resolved', resolved_at = ?, next_repeat_at = NULL WHERE id IN ("
-            "SELECT a.id FROM alerts a JOIN doses start ON start.id = CAST(a.run_key AS INTEGER) "
-            "WHERE a.kind = 'missed_run' AND a.status != 'resolved' AND EXISTS (SELECT 1 FROM doses d "
-            "WHERE d.medication_id = a.medication_id AND d.status = 'taken' AND d.scheduled_at >= start.scheduled_at)) "
-            "RETURNING id, patient_id",
+            "SELECT a.id FROM alerts a LEFT JOIN doses start ON a.kind = 'missed_run' AND start.id = CAST(a.run_key AS INTEGER) "
+            "WHERE a.status != 'resolved' AND ("
+            " (a.kind = 'missed_run' AND EXISTS (SELECT 1 FROM doses d WHERE d.medication_id = a.medication_id "
+            "  AND d.status = 'taken' AND d.scheduled_at >= start.scheduled_at))"
+            " OR (a.kind = 'supply' AND EXISTS (SELECT 1 FROM refills r WHERE r.medication_id = a.medication_id "
+            "  AND r.recorded_at >= a.created_at))"
+            " OR (a.kind = 'pump' AND EXISTS (SELECT 1 FROM pump_refills r WHERE r.pump_id = "
+            "  CAST(substr(a.run_key, 1, instr(a.run_key, ':') - 1) AS INTEGER) AND r.refilled_at >= a.created_at))))"
+            " RETURNING id, patient_id",
             [to_iso(now)],
         ).fetchall()
         for alert_id, patient_id in rows:

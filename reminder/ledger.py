@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import missed_dose, schedule
+from . import missed_dose, schedule, supply
 from .db import immediate
 from .missed_dose import Decision, DoseRule
 from .times import parse_date, parse_hhmm, parse_instant, to_iso
@@ -228,6 +228,8 @@ def _record(db: Database, dose: dict, decision: Decision, answer: Answer, now: d
                 dose["id"], dose["status"],
             ],
         )
+        if decision.outcome == "taken":
+            supply.consume(db, dose)
     elif decision.snooze_until:
         db.execute("UPDATE doses SET next_prompt_at = ? WHERE id = ?", [to_iso(decision.snooze_until), dose["id"]])
     else:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from . import delivery, escalation, ledger, links, tapering
+from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock
 from .db import immediate
 from .notify import Transport
@@ -134,11 +135,17 @@ def finish_tapers(tick: Tick) -> int:
     return tapering.finish(tick.db, tick.now)
 
 
+def upkeep(tick: Tick) -> int:
+    """Refill and pump reminders and their alerts, every few minutes (upkeep.py)."""
+    return upkeep_module.run(tick.db, tick.now, tick.settings)
+
+
 def deliver(tick: Tick) -> int:
     return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch)
 
 
-STEPS = (generate, finish_tapers, recover_interrupted, close_windows, prompt_due, escalate, follow_alerts, deliver)
+STEPS = (generate, finish_tapers, recover_interrupted, close_windows, prompt_due, escalate, follow_alerts, upkeep,
+         deliver)
 # Steps whose work is due now drain in one tick (a burst at 08:00). Generation has 24 h of
 # slack (it runs below 48 h ahead and extends to 72 h), so it takes one batch a tick and never
 # holds up a reminder.
