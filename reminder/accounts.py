@@ -19,7 +19,11 @@ from .times import to_iso, zone
 
 ROLES = ("patient", "caregiver", "clinician", "admin")
 MIN_PASSWORD = 8
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s,;<>\"()]+@[^@\s,;<>\"()]+\.[^@\s,;<>\"()]+$")
+# Numbers that can receive a text (NANP numbers cannot be told apart, and 500 numbers are
+# Twilio's test numbers).
+TEXTABLE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+            phonenumbers.PhoneNumberType.PERSONAL_NUMBER, phonenumbers.PhoneNumberType.VOIP}
 CHANNELS = ("sms", "email")
 TOKEN_PREFIX = "rmd_"
 
@@ -43,6 +47,8 @@ def check_phone(phone) -> str | None:
         raise InputError("phone", message) from None
     if not phonenumbers.is_valid_number(number):
         raise InputError("phone", message)
+    if phonenumbers.number_type(number) not in TEXTABLE:
+        raise InputError("phone", "That number cannot receive text messages: give a mobile number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

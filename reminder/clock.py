@@ -56,5 +56,12 @@ class ManualClock:
             db.close()
 
 
+def wall_seconds() -> float:
+    """Real seconds since the epoch, for pacing (a rate cap), never for domain decisions."""
+    import time
+
+    return time.time()
+
+
 def make_clock(mode: str, connect: Callable[[], Database]) -> Clock:
     return ManualClock(connect) if mode == "manual" else SystemClock()

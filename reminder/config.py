@@ -191,6 +191,9 @@ def _check_channels(values: dict[str, Any]) -> None:
             raise ConfigError("sms.from_number or sms.messaging_service_sid is needed with sms.account_sid")
     if values["notify.mode"] == "live" and not (values["sms.account_sid"] or values["email.host"]):
         raise ConfigError('notify.mode = "live" needs [sms] account_sid or [email] host')
+    if values["notify.mode"] == "live" and "://127.0.0.1" in values["server.base_url"] + values["server.public_url"]:
+        raise ConfigError('server.base_url must be the public address with notify.mode = "live": '
+                          "links and delivery reports cannot reach 127.0.0.1")
     if values["notify.mode"] == "live" and values["server.dev_mode"]:
         # /dev/outbox shows every patient's working links to anyone: never with real patients.
         raise ConfigError('server.dev_mode cannot be on with notify.mode = "live"')

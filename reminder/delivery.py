@@ -13,21 +13,26 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlite_utils import Database
 
 from . import messages
 from .config import channels_available
-from .db import immediate
+from .clock import wall_seconds
+from .db import connect, immediate
 from .errors import InputError
 from .notify import OutgoingMessage, Transport, TransportError
 from .times import parse_instant, to_iso
 
 CHANNELS = ("sms", "email")
 RETRY_BASE = timedelta(seconds=30)
-MAX_ATTEMPTS = 6
+MAX_BACKOFF = timedelta(minutes=10)
+MAX_ATTEMPTS = 6  # for messages with no deadline of their own
+PROMPT_KINDS = ("reminder", "follow_up")
 
 
 def chosen_channels(user: dict) -> list[str]:
@@ -71,6 +76,16 @@ def notify(db: Database, settings: dict, *, user: dict, kind: str, context: dict
     """
     queued = 0
     chosen = routes(user, settings)
+    if not chosen:
+        # Nobody can be reached (no phone on an SMS-only server, say): leave a visible failure
+        # rather than nothing, so Today and the Messages page can say so.
+        db.execute(
+            "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, body, status, error, created_at, "
+            "valid_until) VALUES (?, ?, '', ?, ?, '', 'failed', ?, ?, ?)",
+            [user["id"], chosen_channels(user)[0], kind, dose_id, "no channel can reach you: check your settings",
+             to_iso(now), to_iso(valid_until) if valid_until else None],
+        )
+        return 0
     if only and channels_available(settings) != ("outbox",) and can_reach(user, only) and only in channels_available(settings):
         chosen = [(only, address(user, only))]
     for channel, recipient in chosen:
@@ -90,12 +105,17 @@ def notify_address(db: Database, settings: dict, *, channel: str, recipient: str
     return messages.queue(db, user_id=None, channel=channel, recipient=recipient, kind=kind, context=context, now=now)
 
 
-def deliver(db: Database, transport: Transport, now: datetime, settings: dict, limit: int) -> int:
+def deliver(db: Database, transport: Transport, now: datetime, settings: dict, limit: int,
+            elapsed: Callable[[], timedelta] = lambda: timedelta(0)) -> int:
     """Send the queued messages that are due; return how many were attempted.
 
-    SMS is claimed only as fast as ``sms.max_per_second`` lets it go out within a tick, so a
-    burst waits in the queue (not in a provider's) and no claim outlives the send lease.
+    ``now`` is the tick's instant and ``elapsed`` the real time spent in the tick so far: a
+    claim is stamped with their sum, so a second worker judges the send lease correctly.
+    SMS is claimed only as fast as ``sms.max_per_second`` lets it go out well within the lease,
+    so a burst waits in our queue, not in a provider's. Each outcome is recorded as soon as
+    its send returns, so a delivery report never arrives before its message's provider id.
     """
+    claimed_at = now + elapsed()
     rows = []
     with immediate(db):
         # A prompt still queued (a retry, a fallback) whose dose was answered, closed or
@@ -105,52 +125,105 @@ def deliver(db: Database, transport: Transport, now: datetime, settings: dict, l
             "WHERE status = 'queued' AND kind IN ('reminder', 'follow_up') AND dose_id IN "
             "(SELECT d.id FROM doses d JOIN medications m ON m.id = d.medication_id "
             "WHERE d.status != 'pending' OR m.ended_at IS NOT NULL) AND next_attempt_at <= ?",
-            [to_iso(now)],
+            [to_iso(claimed_at)],
         )
         for channel, budget in _budgets(settings, limit).items():
             cursor = db.execute(
                 "UPDATE messages SET status = 'sending', claimed_at = ?, attempts = attempts + 1 "
                 "WHERE id IN (SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= ? AND channel = ? "
                 "ORDER BY next_attempt_at LIMIT ?) AND status = 'queued' RETURNING *",
-                [to_iso(now), to_iso(now), channel, budget],
+                [to_iso(claimed_at), to_iso(claimed_at), channel, budget],
             )
             columns = [d[0] for d in cursor.description]
             rows += [dict(zip(columns, row)) for row in cursor.fetchall()]
     if not rows:
         return 0
-    with ThreadPoolExecutor(max_workers=settings["notify.max_concurrent_sends"]) as pool:
-        outcomes = list(pool.map(lambda row: _send(transport, row, now), rows))
+    gate = SendGate(settings)
     fell_back = False
-    for row, outcome in zip(rows, outcomes):
-        with immediate(db):
-            fell_back |= _record(db, row, outcome, now, settings)
+    with ThreadPoolExecutor(max_workers=settings["notify.max_concurrent_sends"]) as pool:
+        futures = {pool.submit(_send, transport, gate, row, claimed_at): row for row in rows}
+        for future in as_completed(futures):
+            with immediate(db):
+                fell_back |= _record(db, futures[future], future.result(), now + elapsed(), settings)
     # A message that failed for good goes out on the other channel now, not a tick later.
-    return len(rows) + (deliver(db, transport, now, settings, limit) if fell_back else 0)
+    return len(rows) + (deliver(db, transport, now, settings, limit, elapsed) if fell_back else 0)
 
 
 def _budgets(settings: dict, limit: int) -> dict[str, int]:
     budgets = {channel: limit for channel in channels_available(settings)}
     rate = settings["sms.max_per_second"]
     if "sms" in budgets and rate:
-        window = min(settings["worker.tick_seconds"], settings["worker.send_lease_seconds"] / 2)
+        # A quarter of the lease: room for a second worker sharing the same rate.
+        window = min(settings["worker.tick_seconds"], settings["worker.send_lease_seconds"] / 4)
         budgets["sms"] = max(1, min(limit, int(rate * window)))
     return budgets
 
 
-def _send(transport: Transport, row: dict, now: datetime) -> str | TransportError:
-    validity = None
-    if row["valid_until"]:
-        validity = int((parse_instant(row["valid_until"]) - now).total_seconds())
-    message = OutgoingMessage(row["id"], row["channel"], row["recipient"], row["kind"], row["subject"],
-                              row["body"], row["html"], validity)
+class Cancelled(Exception):
+    """The dose was answered or closed while its prompt waited for a send slot."""
+
+
+class SendGate:
+    """What a send thread checks just before it calls a provider, each with its own connection:
+    its slot in the SMS rate (one row shared by every worker process) and, for a dose prompt,
+    that the dose is still open."""
+
+    def __init__(self, settings: dict):
+        self.path = settings["database.path"]
+        self.interval = 1 / settings["sms.max_per_second"] if settings["sms.max_per_second"] else 0.0
+
+    def wait_for_sms_slot(self) -> None:
+        if not self.interval:
+            return
+        db = connect(self.path)
+        try:
+            with immediate(db):
+                row = db.execute("SELECT last_run_at FROM worker_marks WHERE name = 'sms_rate'").fetchone()
+                slot = max(float(row[0]) if row else 0.0, wall_seconds())
+                db.execute("INSERT INTO worker_marks (name, last_run_at) VALUES ('sms_rate', ?) "
+                           "ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at",
+                           [repr(slot + self.interval)])
+        finally:
+            db.close()
+        delay = slot - wall_seconds()
+        if delay > 0:
+            time.sleep(delay)
+
+    def dose_open(self, dose_id: int) -> bool:
+        db = connect(self.path)
+        try:
+            row = db.execute("SELECT d.status = 'pending' AND m.ended_at IS NULL FROM doses d "
+                             "JOIN medications m ON m.id = d.medication_id WHERE d.id = ?", [dose_id]).fetchone()
+        finally:
+            db.close()
+        return bool(row and row[0])
+
+
+def _send(transport: Transport, gate: SendGate, row: dict, claimed_at: datetime) -> str | TransportError | Cancelled:
+    """One send, in a worker thread. Never raises: every failure becomes an outcome to record."""
     try:
+        if row["channel"] == "sms":
+            gate.wait_for_sms_slot()
+        if row["kind"] in PROMPT_KINDS and row["dose_id"] and not gate.dose_open(row["dose_id"]):
+            return Cancelled()
+        validity = None
+        if row["valid_until"]:
+            validity = int((parse_instant(row["valid_until"]) - claimed_at).total_seconds())
+        message = OutgoingMessage(row["id"], row["channel"], row["recipient"], row["kind"], row["subject"],
+                                  row["body"], row["html"], validity)
         return transport.send(message)
     except TransportError as error:
         return error
+    except Exception as error:  # a provider answering nonsense must not stop the rest of the batch
+        return TransportError(f"unexpected {type(error).__name__}: {error}", permanent=False)
 
 
-def _record(db: Database, row: dict, outcome: str | TransportError, now: datetime, settings: dict) -> bool:
+def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, now: datetime, settings: dict) -> bool:
     """Write one send's outcome; return whether a fallback message was queued."""
+    if isinstance(outcome, Cancelled):
+        db.execute("UPDATE messages SET status = 'cancelled', error = 'the dose was answered or closed before it went out' "
+                   "WHERE id = ? AND status = 'sending'", [row["id"]])
+        return False
     if not isinstance(outcome, TransportError):
         db.execute(
             "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = ?, error = NULL, error_code = NULL "
@@ -158,9 +231,13 @@ def _record(db: Database, row: dict, outcome: str | TransportError, now: datetim
             [outcome, to_iso(now), row["id"]],
         )
         return False
-    retry_at = now + RETRY_BASE * 2 ** (row["attempts"] - 1)
-    expired = row["valid_until"] and retry_at >= parse_instant(row["valid_until"])
-    if not outcome.permanent and row["attempts"] < MAX_ATTEMPTS and not expired:
+    retry_at = now + min(RETRY_BASE * 2 ** (row["attempts"] - 1), MAX_BACKOFF)
+    # A dose prompt is retried for as long as its window is open; anything else a few times.
+    if row["valid_until"]:
+        retry = retry_at < parse_instant(row["valid_until"])
+    else:
+        retry = row["attempts"] < MAX_ATTEMPTS
+    if not outcome.permanent and retry:
         # A failed send may still have reached the phone (a timeout after the provider took
         # it), so a retried reminder is worded as a repeat: "if you already took it, don't
         # take another".
@@ -194,9 +271,9 @@ def fall_back(db: Database, row: dict, now: datetime, settings: dict) -> int | N
     user = _user(db, row["user_id"])
     root = row["fallback_of"] or row["id"]
     tried = {r[0] for r in db.execute(
-        "SELECT channel FROM messages WHERE id = ? OR fallback_of = ? OR (user_id = ? AND kind = ? AND dose_id IS ? "
+        "SELECT channel FROM messages WHERE id = ? OR fallback_of = ? OR (user_id = ? AND dose_id IS ? "
         "AND created_at = (SELECT created_at FROM messages WHERE id = ?))",
-        [root, root, row["user_id"], row["kind"], row["dose_id"], root],
+        [root, root, row["user_id"], row["dose_id"], root],
     ).fetchall()}
     available = channels_available(settings)
     for channel in CHANNELS:
@@ -225,7 +302,7 @@ def apply_provider_status(db: Database, provider_id: str, status: str, error_cod
     if status not in PROVIDER_PROGRESS:
         return False
     with immediate(db):
-        cursor = db.execute("SELECT * FROM messages WHERE provider_id = ?", [provider_id])
+        cursor = db.execute("SELECT * FROM messages WHERE provider_id = ? AND channel = 'sms'", [provider_id])
         found = cursor.fetchone()
         if found is None:
             return False

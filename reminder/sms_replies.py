@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from . import delivery, ledger, missed_dose
-from .times import to_iso
+from .times import clock_label, parse_hhmm, to_iso
 
 TAKEN_WORDS = {"1", "TAKEN", "TAKE", "TOOK"}
 SKIP_WORDS = {"2", "SKIP", "SKIPPED"}
@@ -22,39 +22,54 @@ START_WORDS = {"START", "UNSTOP", "YES"}
 HELP_WORDS = {"HELP", "INFO"}
 HELP_TEXT = "Reply 1 or TAKEN when you have taken your dose, 2 or SKIP to skip it. Reply STOP to stop texts."
 SMS_EARLIER_TIME_HINT = "If you took it earlier, record the time with the link in your reminder."
+USE_LINK = "Please use the link in each reminder to answer."
 
 
 def answer(db: Database, sender: str, text: str, now: datetime, snooze: timedelta) -> str | None:
     """The reply to ``text`` from ``sender`` (E.164), or None when Twilio's own answer is enough."""
     word = (text or "").strip().upper().rstrip(".!")
-    patient = db.execute("SELECT id FROM users WHERE phone = ?", [sender]).fetchone()
-    if patient is None:
+    owners = [row[0] for row in db.execute("SELECT id FROM users WHERE phone = ?", [sender]).fetchall()]
+    if not owners:
         return None if word in STOP_WORDS else "This number is not linked to a reminder account."
-    patient_id = patient[0]
-    if word in STOP_WORDS:
-        delivery.set_sms_opt_out(db, patient_id, now)
+    if word in STOP_WORDS:  # it is the phone that says stop, whoever shares it
+        for user_id in owners:
+            delivery.set_sms_opt_out(db, user_id, now)
         return None
     if word in START_WORDS:
-        delivery.set_sms_opt_out(db, patient_id, None)
+        for user_id in owners:
+            delivery.set_sms_opt_out(db, user_id, None)
         return "Text reminders are back on."
     if word not in TAKEN_WORDS | SKIP_WORDS:
         return HELP_TEXT
-    dose_id = current_dose(db, patient_id, now)
+    if len(owners) > 1:
+        # Two accounts share this phone: a bare "1" could be either person's dose.
+        return "This phone is shared by more than one account, so we can't tell whose dose this is. " + USE_LINK
+    open_doses = open_reminded_doses(db, owners[0], now)
+    if len(open_doses) > 1:
+        times = " and ".join(clock_label(parse_hhmm(t)) for _, t in open_doses)
+        return f"You have more than one dose open ({times}). Nothing was recorded. " + USE_LINK
+    dose_id = open_doses[0][0] if open_doses else latest_reminded_dose(db, owners[0])
     if dose_id is None:
         return "There is no dose to confirm right now. " + HELP_TEXT
     action = "taken" if word in TAKEN_WORDS else "skip"
-    decision = ledger.answer_dose(db, dose_id, ledger.Answer(action, "sms", patient_id), now, snooze)
-    return decision.message.replace(missed_dose.EARLIER_TIME_HINT, SMS_EARLIER_TIME_HINT)
+    decision = ledger.answer_dose(db, dose_id, ledger.Answer(action, "sms", owners[0]), now, snooze)
+    due = clock_label(parse_hhmm(ledger.load_dose(db, dose_id)["local_time"]))
+    return f"Your {due} dose: " + decision.message.replace(missed_dose.EARLIER_TIME_HINT, SMS_EARLIER_TIME_HINT)
 
 
-def current_dose(db: Database, patient_id: int, now: datetime) -> int | None:
-    """The most recent reminded dose still open; failing that, the most recent reminded one
-    (so a late TAKEN gets the skip explanation rather than "nothing to confirm")."""
-    row = db.execute(
-        "SELECT id FROM doses WHERE patient_id = ? AND prompt_count > 0 AND status = 'pending' "
-        "AND window_closes_at > ? ORDER BY scheduled_at DESC LIMIT 1",
+def open_reminded_doses(db: Database, patient_id: int, now: datetime) -> list[tuple[int, str]]:
+    """(id, local time) of every reminded dose whose window is still open, newest first."""
+    return db.execute(
+        "SELECT id, local_time FROM doses WHERE patient_id = ? AND prompt_count > 0 AND status = 'pending' "
+        "AND window_closes_at > ? ORDER BY scheduled_at DESC",
         [patient_id, to_iso(now)],
-    ).fetchone() or db.execute(
+    ).fetchall()
+
+
+def latest_reminded_dose(db: Database, patient_id: int) -> int | None:
+    """The most recently reminded dose, so a late TAKEN gets the skip explanation rather than
+    "nothing to confirm"."""
+    row = db.execute(
         "SELECT id FROM doses WHERE patient_id = ? AND prompt_count > 0 ORDER BY reminded_at DESC, scheduled_at DESC LIMIT 1",
         [patient_id],
     ).fetchone()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import time as _time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,10 +38,15 @@ class Tick:
     now: datetime
     settings: dict
     transport: Transport
+    started: float = field(default_factory=_time.monotonic)
 
     @property
     def batch(self) -> int:
         return self.settings["worker.batch_size"]
+
+    def elapsed(self) -> timedelta:
+        """Real time spent in this tick so far (sends can take a while under a rate cap)."""
+        return timedelta(seconds=_time.monotonic() - self.started)
 
 
 def generate(tick: Tick) -> int:
@@ -141,7 +146,7 @@ def upkeep(tick: Tick) -> int:
 
 
 def deliver(tick: Tick) -> int:
-    return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch)
+    return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch, tick.elapsed)
 
 
 STEPS = (generate, finish_tapers, recover_interrupted, close_windows, prompt_due, escalate, follow_alerts, upkeep,

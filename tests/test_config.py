@@ -76,6 +76,14 @@ def test_the_environment_overrides_secrets(tmp_path, monkeypatch):
 
 def test_dev_mode_is_refused_with_live_sending(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[notify]\nmode = "live"\n[email]\nhost = "smtp.example.org"\n[server]\ndev_mode = true\n')
+    path.write_text('[notify]\nmode = "live"\n[email]\nhost = "smtp.example.org"\n'
+                    '[server]\ndev_mode = true\nbase_url = "https://reminder.example.org"\n')
     with pytest.raises(config.ConfigError, match="server.dev_mode"):
+        config.load(str(path))
+
+
+def test_live_sending_needs_a_public_base_url(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[notify]\nmode = "live"\n[email]\nhost = "smtp.example.org"\n')
+    with pytest.raises(config.ConfigError, match="server.base_url"):
         config.load(str(path))

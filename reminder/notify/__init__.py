@@ -9,8 +9,6 @@ class with ``send``, add it here, declare its settings in ``config.py`` and
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,29 +43,6 @@ class TransportError(Exception):
 class Transport(Protocol):
     def send(self, message: OutgoingMessage) -> str:
         """Hand ``message`` to the provider; return its id for the message. Raises TransportError."""
-
-
-class RateLimiter:
-    """At most ``per_second`` calls of ``wait`` return per second, across threads (0: no cap).
-
-    Each caller takes the next free slot and sleeps until it; the provider sees an even rate
-    however many threads send.
-    """
-
-    def __init__(self, per_second: float):
-        self.interval = 1 / per_second if per_second else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            slot = max(self._next, time.monotonic())
-            self._next = slot + self.interval
-        delay = slot - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
 
 
 class OutboxTransport:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 
 from . import OutgoingMessage, TransportError
 
@@ -30,7 +30,7 @@ class SmtpTransport:
             with self._connect() as smtp:
                 if self.username:
                     smtp.login(self.username, self.password)
-                smtp.send_message(email)
+                smtp.send_message(email, to_addrs=[message.recipient])
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             raise _by_code(code, text) from error
@@ -45,6 +45,7 @@ class SmtpTransport:
         email["From"] = self.sender
         email["To"] = message.recipient
         email["Subject"] = message.subject
+        email["Date"] = formatdate(localtime=False)
         email["Message-ID"] = make_msgid(idstring=f"m{message.id}", domain=self.sender.rpartition("@")[2] or None)
         email.set_content(message.body)
         if message.html:
@@ -64,7 +65,12 @@ class SmtpTransport:
         return smtp
 
 
+# Our own login refused: a configuration problem to fix, not this patient's address.
+CONFIGURATION_CODES = {530, 534, 535, 538}
+
+
 def _by_code(code: int, text) -> TransportError:
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
-    return TransportError(f"SMTP {code}: {text}", permanent=500 <= code < 600, code=str(code))
+    permanent = 500 <= code < 600 and code not in CONFIGURATION_CODES
+    return TransportError(f"SMTP {code}: {text}", permanent=permanent, code=str(code))

@@ -12,7 +12,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from . import OutgoingMessage, RateLimiter, TransportError
+from . import OutgoingMessage, TransportError
 
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient": the patient replied STOP
 PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614}  # invalid, no permission, opted out, unroutable, not mobile
@@ -32,7 +32,6 @@ class TwilioTransport:
             http_client=TwilioHttpClient(timeout=settings["sms.timeout_seconds"]),
         )
         self.client.api.base_url = settings["sms.api_base_url"]
-        self.limiter = RateLimiter(settings["sms.max_per_second"])
 
     def send(self, message: OutgoingMessage) -> str:
         options = {"to": message.recipient, "body": message.body, "status_callback": self.status_callback}
@@ -44,7 +43,6 @@ class TwilioTransport:
             # Twilio drops a queued message after this: a reminder that arrives after the
             # dose's window has closed would only invite a late dose.
             options["validity_period"] = max(1, min(MAX_VALIDITY, message.validity_seconds))
-        self.limiter.wait()
         try:
             return self.client.messages.create(**options).sid
         except TwilioRestException as error:
