@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import doses, make_medication, make_patient, messages
@@ -243,7 +245,11 @@ def test_every_api_route_is_in_the_openapi_document(app, client):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = rule.rule.replace("<id:medication_id>", "{id}").replace("<id:dose_id>", "{id}")
+        path = re.sub(r"<id:(medication_id|dose_id|patient_id|link_id|alert_id|pump_id)>", "{id}", rule.rule)
+        path = path.replace("/doses/{id}/confirm", "/doses/{id}/confirm")
+        if path.startswith("/api/v1/patients/{id}/doses/"):
+            path = "/api/v1/patients/{id}/doses/{dose_id}/confirm"
+        path = path.replace("<token>", "{token}")
         assert path in document["paths"], path
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in document["paths"][path], f"{method} {path}"

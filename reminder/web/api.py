@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, g, jsonify, request
 
-from .. import accounts, delivery, ledger, medications
+from .. import accounts, delivery, ledger, medications, supply
 from ..db import get_db
 from ..errors import InputError
 from ..times import parse_instant, to_iso
@@ -59,7 +59,7 @@ def list_medications():
     db = get_db()
     include_ended = request.args.get("include_ended") in ("1", "true")
     ids = medications.patient_medication_ids(db, g.api_user["id"], include_ended=include_ended)
-    return jsonify({"medications": [medications.to_json(db, i) for i in ids]})
+    return jsonify({"medications": [medication_out(medications.to_json(db, i)) for i in ids]})
 
 
 @bp.route("/medications", methods=["POST"])
@@ -68,12 +68,12 @@ def create_medication():
     _only(data, medications.INPUT_FIELDS)
     spec = medications.parse_medication(data, _today())
     medication_id = medications.create(get_db(), g.api_user["id"], spec, now(), _horizon())
-    return jsonify(medications.to_json(get_db(), medication_id)), 201
+    return jsonify(medication_out(medications.to_json(get_db(), medication_id))), 201
 
 
 @bp.route("/medications/<id:medication_id>", methods=["GET"])
 def get_medication(medication_id: int):
-    return jsonify(_own_medication(medication_id))
+    return jsonify(medication_out(_own_medication(medication_id)))
 
 
 @bp.route("/medications/<id:medication_id>", methods=["PATCH"])
@@ -84,7 +84,7 @@ def patch_medication(medication_id: int):
     data = _json_body()
     _only(data, medications.INPUT_FIELDS)
     medications.update(get_db(), medication_id, data, _today(), now(), _horizon())
-    return jsonify(medications.to_json(get_db(), medication_id))
+    return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
 
 
 @bp.route("/medications/<id:medication_id>", methods=["DELETE"])
@@ -97,9 +97,14 @@ def end_medication(medication_id: int):
 
 @bp.route("/doses", methods=["GET"])
 def list_doses():
+    return list_doses_for(g.api_user["id"])
+
+
+def list_doses_for(patient_id: int):
+    """One patient's doses, filtered by ``from``, ``to`` and ``status`` query arguments."""
     args = request.args
     sql = ["SELECT * FROM doses WHERE patient_id = ?"]
-    params: list = [g.api_user["id"]]
+    params: list = [patient_id]
     for name, op in (("from", ">="), ("to", "<")):
         if args.get(name):
             try:
@@ -130,6 +135,15 @@ def confirm_dose(dose_id: int):
         return json_error(status, decision.code, decision.message, "taken_at" if decision.code == "bad_time" else None)
     body = {"result": {"code": decision.code, "message": decision.message}, "dose": dose_json(ledger.load_dose(get_db(), dose_id))}
     return jsonify(body)
+
+
+def medication_out(medication: dict) -> dict:
+    """A medication with its supply: stock, units per dose and days left."""
+    days = supply.days_left_for(get_db(), medication["id"], now())
+    row = get_db().execute("SELECT stock, units_per_dose, ends_at FROM medications WHERE id = ?",
+                           [medication["id"]]).fetchone()
+    return {**medication, "stock": row[0], "units_per_dose": row[1], "taper_ends_at": row[2],
+            "days_left": round(days, 1) if days is not None else None}
 
 
 def dose_json(row: dict) -> dict:
@@ -171,3 +185,6 @@ def _today():
 
 def _horizon() -> timedelta:
     return timedelta(hours=settings()["worker.horizon_hours"])
+
+
+from . import api_care  # noqa: E402,F401  (registers the care routes on this blueprint)

@@ -72,6 +72,75 @@ PATHS = {
     },
 }
 
+_PATIENT = _param("id", "path", "The patient's id (yourself, or a patient whose caregiver you are).", {"type": "integer"})
+_OBJ = {"type": "object"}
+_ARRAY_OF = lambda key: {"type": "object", "properties": {key: {"type": "array", "items": _OBJ}}}  # noqa: E731
+
+PATHS.update({
+    "/api/v1/caregivers": {
+        "get": _op("Your caregivers and invitations", "200", _ARRAY_OF("caregivers")),
+        "post": _op("Invite a caregiver by email or phone; the invitation link ends in its token", "201", _OBJ,
+                    body={"type": "object", "properties": {"email": {"type": "string"}, "phone": {"type": "string"}}},
+                    errors=(400, 401)),
+    },
+    "/api/v1/caregivers/{id}": {"delete": _op("Revoke a caregiver or invitation at once", "200", _OBJ,
+                                              params=[_param("id", "path", "The id POST returned", {"type": "integer"})],
+                                              errors=(401, 404))},
+    "/api/v1/invitations/{token}/accept": {"post": _op("Accept an invitation, with the caregiver's own token", "200", _OBJ,
+                                                       params=[_param("token", "path", "From the invitation link")],
+                                                       errors=(401, 404, 409, 410))},
+    "/api/v1/patients": {"get": _op("The patients you may see", "200", _ARRAY_OF("patients"))},
+    "/api/v1/patients/{id}/doses": {"get": _op("That patient's doses ([from, to), status)", "200", _ARRAY_OF("doses"),
+                                               params=[_PATIENT], errors=(400, 401, 404))},
+    "/api/v1/patients/{id}/medications": {"get": _op("That patient's medications, with supply", "200",
+                                                     _ARRAY_OF("medications"), params=[_PATIENT], errors=(401, 404))},
+    "/api/v1/patients/{id}/doses/{dose_id}/confirm": {"post": _op(
+        '"I gave it": a caregiver confirms under the same rules; a reason lifts the minimum gap', "200", _OBJ,
+        body={"type": "object", "required": ["action"], "properties": {"action": {"enum": ["taken", "skip", "snooze"]},
+                                                                       "taken_at": {"type": "string"}, "reason": {"type": "string"}}},
+        params=[_PATIENT, _param("dose_id", "path", "The dose", {"type": "integer"})], errors=(400, 401, 404, 409))},
+    "/api/v1/patients/{id}/alert-settings": {"patch": _op(
+        "A caregiver's alert settings for one patient", "200", _OBJ,
+        body={"type": "object", "properties": {"medication_ids": {"type": ["array", "null"]},
+                                               "channel": {"enum": ["sms", "email", None]},
+                                               "all_medications": {"type": "boolean"}}},
+        params=[_PATIENT], errors=(400, 401, 404))},
+    "/api/v1/alerts": {"get": _op("Open and past alerts of the patients you may see, who was told, who acknowledged",
+                                  "200", _ARRAY_OF("alerts"))},
+    "/api/v1/alerts/{id}/ack": {"post": _op("Acknowledge an alert; its repeats stop", "200", _OBJ,
+                                            params=[_param("id", "path", "The alert", {"type": "integer"})],
+                                            errors=(401, 404))},
+    "/api/v1/medications/{id}/refills": {"post": _op("Record a refill; the medication with stock and days_left", "201",
+                                                     _REF["Medication"], params=[_ID],
+                                                     body={"type": "object", "required": ["quantity"], "properties": {
+                                                         "quantity": {"type": "number"}, "pharmacy": {"type": "string"}}},
+                                                     errors=(400, 401, 404))},
+    "/api/v1/medications/{id}/taper": {"post": _op(
+        "A taper plan: decreasing steps over at least min_taper_days; the medication ends after the last", "200",
+        _REF["Medication"], params=[_ID],
+        body={"type": "object", "required": ["steps"], "properties": {"steps": {"type": "array", "items": {
+            "type": "object", "properties": {"start_date": {"type": "string"}, "end_date": {"type": "string"},
+                                             "amount": {"type": "number"}, "times": {"type": "array"}}}}}},
+        errors=(400, 401, 404, 409))},
+    "/api/v1/medications/{id}/pause": {"post": _op("Pause reminders for today; recorded, and caregivers are told", "201",
+                                                   _OBJ, params=[_ID], errors=(401, 404))},
+    "/api/v1/pumps": {
+        "get": _op("Your intrathecal pumps", "200", _ARRAY_OF("pumps")),
+        "post": _op("Record a pump: medication, alarm_date, refill_by (default alarm_date - 5 days)", "201", _OBJ,
+                    body={"type": "object", "required": ["alarm_date"], "properties": {
+                        "medication": {"type": "integer"}, "alarm_date": {"type": "string", "format": "date"},
+                        "refill_by": {"type": "string", "format": "date"}}}, errors=(400, 401)),
+    },
+    "/api/v1/pumps/{id}/refills": {"post": _op("A refill is done: the new alarm date", "201", _OBJ,
+                                               params=[_param("id", "path", "The pump", {"type": "integer"})],
+                                               body={"type": "object", "required": ["alarm_date"],
+                                                     "properties": {"alarm_date": {"type": "string", "format": "date"}}},
+                                               errors=(400, 401, 404))},
+})
+PATHS["/api/v1/medications/{id}"]["delete"]["summary"] = (
+    "End a medication (history kept); a withdrawal-risk one answers 409: it needs a taper plan or a clinician")
+PATHS["/api/v1/medications/{id}"]["delete"]["responses"]["409"] = {"description": "Must not be stopped suddenly"}
+
 SCHEMAS = {
     "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
