@@ -1,7 +1,7 @@
 """The demo: a patient on baclofen, a caregiver and a clinician.
 
 Baclofen 10 mg at 08:00, 13:00 and 18:00 in America/New_York, marked withdrawal-risk, with the
-labelled oral maximum of 80 mg a day. So that a newcomer sees a reminder at once, today's plan is
+labelled oral maximum of 80 mg a day; the caregiver is linked to the patient. So that a newcomer sees a reminder at once, today's plan is
 its own regimen step with one extra dose a minute from now (regular times too close to it are
 left out today, so the minimum gap is kept); the regular step starts tomorrow.
 """
@@ -9,6 +9,7 @@ left out today, so the minimum gap is kept); the regular step starts tomorrow.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -50,9 +51,17 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
                 [medication_id, start.isoformat(), end.isoformat() if end else None, json.dumps(sorted(times)), to_iso(now)],
             )
         ledger.extend_medication(db, medication_id, now, now + timedelta(hours=settings["worker.horizon_hours"]))
+        # The caregiver has accepted the patient's invitation: two missed baclofen doses in a
+        # row reach them (the escalation ladder), three reach level 3.
+        db.execute(
+            "INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, "
+            "expires_at, accepted_at) VALUES (?, ?, 'caregiver@example.com', ?, 'active', ?, ?, ?)",
+            [ids["patient"], ids["caregiver"], secrets.token_hex(32), to_iso(now), to_iso(now), to_iso(now)],
+        )
     lines = [f"Demo ready. Open {settings['server.base_url']}/ and log in (password for all: {PASSWORD}):"]
     lines += [f"  {role:<9} {email}" for email, role, _, _ in USERS]
-    lines += [f"The patient takes baclofen 10 mg at 8:00 AM, 1:00 PM and 6:00 PM ({PATIENT_TZ});",
+    lines += [f"The patient takes baclofen 10 mg at 8:00 AM, 1:00 PM and 6:00 PM ({PATIENT_TZ}); the caregiver",
+              "follows them and hears about two missed doses in a row;",
               f"one extra dose is due at {first_dose} today, so a reminder appears within a minute at",
               f"{settings['server.base_url']}/dev/outbox.", f"Patient API token: {token}"]
     return "\n".join(lines)

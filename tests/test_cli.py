@@ -116,3 +116,14 @@ def test_run_serves_the_app_with_a_ticking_worker_and_ctrl_c_stops_both(config_f
     assert b"Traceback" not in output
     children = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True)
     assert children.stdout == b""
+
+
+def test_the_demo_caregiver_hears_when_the_demo_patient_misses_two_baclofen_doses(config_file):
+    path = config_file()
+    cli(path, "db", "upgrade")
+    cli(path, "clock", "set", "2026-03-07T12:00:00Z")
+    cli(path, "demo")
+    assert cli(path, "tick", "--until", "2026-03-08T12:00:00Z", "--step", "300").exit_code == 0
+    rows = json.loads(cli(path, "messages", "--json").output)
+    alerts = [r for r in rows if r["kind"] == "alert" and r["recipient"] == "caregiver@example.com"]
+    assert alerts and "missed 2 doses in a row of Baclofen" in alerts[0]["body"]
