@@ -1,4 +1,4 @@
-"""Benchmarks for reminder: worker tick cost, a burst of reminders, and confirm requests per second.
+"""Benchmarks for reminder: worker tick cost, a burst of reminders, confirm requests per second, SMS sent per second.
 
 Not part of the test suite. Run ``.venv/bin/python bench/bench.py`` (``make bench``); ``--quick``
 for a short run, ``--help`` for the knobs. It stops by itself, sends traffic only to 127.0.0.1,
@@ -20,6 +20,14 @@ and works on throw-away SQLite files in a temporary folder (removed at the end u
    request on a different pending due dose, from ``--threads`` client threads with keep-alive
    ``http.client`` connections; then the same client against a bare Flask ``/hello`` route on the
    same Werkzeug server (``bench/hello_app.py``).
+4. SMS (``--only sms`` runs just this): ``--sms-count`` patients (+1202555xxxx, channels ``["sms"]``)
+   with one reminder due at the same instant, in live mode through ``make_transport`` (the real
+   twilio client) to the tests' ``FakeTwilio`` run in its own process (``bench/fake_twilio.py``,
+   keep-alive). ``run_tick`` is called back to back, ``now`` advancing ``worker.tick_seconds`` each
+   call, until every reminder is recorded sent: with the rate cap off at each
+   ``--sms-concurrency`` (``notify.max_concurrent_sends``), with it on for each ``--sms-caps``
+   rate:count (reporting the most requests the fake saw in any 1 s window), and uncapped with the
+   fake answering after ``--sms-latency-ms`` to show that sends overlap.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import hashlib
 import http.client
 import itertools
 import json
+import logging
 import os
 import platform
 import re
@@ -52,10 +61,11 @@ os.environ.pop("REMINDER_CONFIG", None)  # the bench's settings are its own
 
 from werkzeug.security import generate_password_hash  # noqa: E402
 
-from reminder import accounts, config, db as dbmod, missed_dose, schedule, worker  # noqa: E402
+from reminder import accounts, config, db as dbmod, delivery, missed_dose, schedule, worker  # noqa: E402
 from reminder.clock import ManualClock  # noqa: E402
-from reminder.notify import OutboxTransport  # noqa: E402
+from reminder.notify import OutboxTransport, TransportError, make_transport  # noqa: E402
 from reminder.times import parse_instant, to_iso  # noqa: E402
+from reminder.web.ops import STALE_TICKS  # noqa: E402
 
 # ---------------------------------------------------------------- the scenario
 
@@ -249,8 +259,12 @@ def settings_for(path: str) -> dict:
     return config.load(None, {"database.path": path, "server.base_url": BASE_URL})
 
 
-def timed_tick(path: str, now: datetime, settings: dict) -> tuple[float, dict, dict]:
-    """One ``run_tick`` on a fresh connection; (seconds, counts, seconds per step)."""
+def timed_tick(path: str, now: datetime, settings: dict, transport=None) -> tuple[float, dict, dict]:
+    """One ``run_tick`` on a fresh connection; (seconds, counts, seconds per step).
+
+    ``transport`` defaults to a new ``OutboxTransport``; a live one is made once and reused, as
+    the worker makes it at start.
+    """
     spent: dict[str, float] = {}
 
     def timed(step):
@@ -274,7 +288,7 @@ def timed_tick(path: str, now: datetime, settings: dict) -> tuple[float, dict, d
     db = dbmod.connect(path)
     try:
         t0 = time.perf_counter()
-        counts = worker.run_tick(db, now, settings, OutboxTransport(settings))
+        counts = worker.run_tick(db, now, settings, transport or OutboxTransport(settings))
         took = time.perf_counter() - t0
     finally:
         for name, value in originals.items():
@@ -333,8 +347,10 @@ def bench_tick(bench: BenchDB, now: datetime, reps: int, expect_due: int, keep_l
     samples, steps, counts = [], {}, {}
     for rep in range(reps):
         took, counts, spent = timed_tick(bench.path, now, settings)
-        expected = {"generate": 0, "recover_interrupted": 0, "close_windows": 0, "prompt_due": expect_due,
-                    "deliver": expect_due}
+        # Every step finds nothing but the due doses' prompts and their delivery (steps added to the
+        # worker later included).
+        expected = {**{name: 0 for name in counts}, "generate": 0, "recover_interrupted": 0, "close_windows": 0,
+                    "prompt_due": expect_due, "deliver": expect_due}
         if counts != expected:
             raise SystemExit(f"tick at {to_iso(now)} did other work than planned: {counts}, expected {expected}")
         samples.append(took)
@@ -571,6 +587,216 @@ def reminder_command() -> list[str]:
     return [sys.executable, "-m", "reminder.cli"]
 
 
+# ---------------------------------------------------------------- SMS through a fake Twilio
+
+SMS_FROM = "+15005550006"
+SMS_BASE_URL = "https://reminder.example.org"  # live mode refuses a loopback base_url; nothing calls it here
+SMS_FULL = 10_000  # the burst the capped runs are extrapolated to
+
+
+class FakeTwilioProcess:
+    """``bench/fake_twilio.py`` (the tests' FakeTwilio) in a subprocess on 127.0.0.1."""
+
+    def __init__(self, log_path: str):
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fake_twilio.py")], cwd=str(ROOT),
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.url = self._answer()["url"]
+
+    def _answer(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            self.log.flush()
+            raise SystemExit(f"the fake Twilio exited:\n{Path(self.log.name).read_text()}")
+        return json.loads(line)
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.terminate()
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+def build_sms(path: str, count: int, days_back: int) -> BenchDB:
+    """``count`` patients in the due zone, each with one dose due at TICK_AT, SMS only, distinct +1 202 555 numbers."""
+    if count > SMS_FULL:
+        raise SystemExit(f"at most {SMS_FULL:,} SMS patients (one +1202555xxxx number each)")
+    bench = build(path, background=0, cohort=count, days_back=days_back, history=False)
+    db = dbmod.connect(path)
+    try:
+        with dbmod.immediate(db):
+            db.execute("UPDATE users SET phone = printf('+1202555%04d', id - 1), channels = '[\"sms\"]'")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+    return bench
+
+
+def sms_settings(path: str, fake_url: str, rate: float, concurrency: int) -> dict:
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from fakes import ACCOUNT_SID as FAKE_ACCOUNT_SID, AUTH_TOKEN as FAKE_AUTH_TOKEN
+
+    return config.load(None, {
+        "database.path": path, "server.base_url": SMS_BASE_URL, "notify.mode": "live",
+        "sms.account_sid": FAKE_ACCOUNT_SID, "sms.auth_token": FAKE_AUTH_TOKEN, "sms.from_number": SMS_FROM,
+        "sms.api_base_url": fake_url, "sms.max_per_second": rate, "notify.max_concurrent_sends": concurrency,
+        "email.host": "",
+    })
+
+
+class PoolDiscards(logging.Handler):
+    """Counts urllib3's "Connection pool is full, discarding connection" warnings (and keeps them off stderr)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record):
+        if "pool is full" in record.getMessage():
+            self.count += 1
+
+
+@dataclass
+class SmsRun:
+    messages: int
+    rate: float
+    concurrency: int
+    latency: float
+    wall: float  # first run_tick called -> every message recorded sent
+    ticks: list[tuple[float, dict, dict]]  # (seconds, counts, seconds per step) of each run_tick
+    arrivals: list[float]  # monotonic seconds, at the fake
+    connections: int  # TCP connections the fake accepted
+    peak_in_flight: int  # most requests the fake was handling at once
+    pool_discards: int
+    claims: list[tuple[int, int, float]]  # (tick number from 1, messages claimed, seconds) of each deliver call
+    send_errors: dict[str, int]  # TransportError reason -> how many sends raised it (each is retried later)
+
+    @property
+    def span(self) -> float:
+        return self.arrivals[-1] - self.arrivals[0] if len(self.arrivals) > 1 else 0.0
+
+    @property
+    def provider_rate(self) -> float:
+        return (len(self.arrivals) - 1) / self.span if self.span else 0.0
+
+    @property
+    def end_to_end_rate(self) -> float:
+        return self.messages / self.wall
+
+    @property
+    def longest_tick(self) -> float:
+        return max(seconds for seconds, _counts, _steps in self.ticks)
+
+    def max_in_window(self, width: float = 1.0) -> int:
+        best, j = 0, 0
+        for i, t in enumerate(self.arrivals):
+            while self.arrivals[j] <= t - width:
+                j += 1
+            best = max(best, i - j + 1)
+        return best
+
+    def step(self, name: str) -> float:
+        return sum(steps.get(name, 0.0) for _seconds, _counts, steps in self.ticks)
+
+    @property
+    def label_row(self) -> str:
+        cap = f"{self.rate:g}/s" if self.rate else "off"
+        latency = f", fake answers after {self.latency * 1000:.0f} ms" if self.latency else ""
+        return f"cap {cap}, {self.concurrency} concurrent sends{latency}"
+
+
+def sms_run(template: BenchDB, path: str, fake: FakeTwilioProcess, rate: float, concurrency: int,
+            latency: float = 0.0, max_ticks: int = 40) -> SmsRun:
+    """Copy ``template``; ``run_tick`` every ``worker.tick_seconds`` of simulated time until every reminder is sent."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    shutil.copyfile(template.path, path)
+    settings = sms_settings(path, fake.url, rate, concurrency)
+    transport = make_transport(settings)  # once, as the worker makes it at start
+    fake.ask(f"delay {latency}")
+    fake.ask("reset")
+    discards = PoolDiscards()
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    pool_log.addHandler(discards)
+    pool_log.propagate = False
+    count, ticks, now = template.patients, [], TICK_AT
+    claims: list[tuple[int, int, float]] = []
+    original_deliver = delivery.deliver
+
+    def traced_deliver(*call_args, **call_kwargs):
+        t0 = time.perf_counter()
+        found = original_deliver(*call_args, **call_kwargs)
+        claims.append((len(ticks) + 1, found, time.perf_counter() - t0))
+        return found
+
+    delivery.deliver = traced_deliver  # worker.deliver calls delivery.deliver: every call is recorded
+    send_errors: dict[str, int] = {}
+    errors_lock = threading.Lock()
+    router_send = transport.send
+
+    def counting_send(message):
+        try:
+            return router_send(message)
+        except TransportError as error:
+            cause = error.__cause__
+            detail = error.reason
+            if cause is not None:  # e.g. the urllib3 error behind "Twilio unreachable: ConnectionError"
+                detail += " <- " + re.sub(r"0x[0-9a-f]+|port=\d+", "...", str(cause))[:200]
+            with errors_lock:
+                send_errors[detail] = send_errors.get(detail, 0) + 1
+            raise
+
+    transport.send = counting_send
+    try:
+        started = time.perf_counter()
+        while True:
+            ticks.append(timed_tick(path, now, settings, transport))
+            check = sqlite3.connect(path)
+            statuses = dict(check.execute("SELECT status, count(*) FROM messages WHERE created_at >= ? GROUP BY status",
+                                          [to_iso(TICK_AT)]).fetchall())
+            check.close()
+            if statuses.get("sent", 0) >= count:
+                break
+            if set(statuses) - {"sent", "queued", "sending"} or len(ticks) >= max_ticks:
+                raise SystemExit(f"SMS run (cap {rate}, {concurrency} concurrent): after {len(ticks)} ticks "
+                                 f"messages are {statuses}; ticks {[t[1] for t in ticks]}")
+            now += timedelta(seconds=settings["worker.tick_seconds"])
+        wall = time.perf_counter() - started
+    finally:
+        delivery.deliver = original_deliver
+        pool_log.removeHandler(discards)
+        pool_log.propagate = True
+        session = getattr(getattr(getattr(transport.transports.get("sms"), "client", None), "http_client", None),
+                          "session", None)
+        if session is not None:
+            session.close()  # let the fake's threads for this run's kept-alive connections end
+    seen = fake.ask("dump")
+    arrivals = sorted(seen["arrivals"])
+    if len(arrivals) != count or len(set(seen["to"])) != count:
+        raise SystemExit(f"the fake got {len(arrivals)} requests for {len(set(seen['to']))} numbers, expected {count}")
+    return SmsRun(messages=count, rate=rate, concurrency=concurrency, latency=latency, wall=wall,
+                  ticks=ticks, arrivals=arrivals, connections=seen["connections"], peak_in_flight=seen["peak_in_flight"],
+                  pool_discards=discards.count, claims=claims, send_errors=send_errors)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
 # ---------------------------------------------------------------- output
 
 
@@ -610,6 +836,123 @@ def section(title: str) -> None:
     print(f"\n== {title} ==", flush=True)
 
 
+def sms_section(args, workdir: Path) -> tuple[list[SmsRun], dict]:
+    """Section 4: reminders per second from the worker to a fake Twilio, rate cap off and on."""
+    caps = []
+    for item in filter(None, (part.strip() for part in args.sms_caps.split(","))):
+        rate, _, count = item.partition(":")
+        caps.append((float(rate), int(count.replace("_", "")) if count else args.sms_count))
+    concurrencies = [int(c) for c in args.sms_concurrency.split(",") if c.strip()]
+    defaults = config.load(None, {})
+    tick_seconds, lease, batch = (defaults["worker.tick_seconds"], defaults["worker.send_lease_seconds"],
+                                  defaults["worker.batch_size"])
+    live = sms_settings(str(workdir / "unused.db"), "http://127.0.0.1:1", 1000, 8)
+
+    def sms_claim(rate: float, limit: int) -> int:
+        """What deliver claims of SMS per call (delivery._budgets, so it follows the product's rule)."""
+        return delivery._budgets({**live, "sms.max_per_second": rate}, limit)["sms"]
+
+    window = sms_claim(1000, 10**9) / 1000  # seconds of sending one claim holds, with the limit out of the way
+    section(f"4. SMS: {n(args.sms_count)} reminders due at once, worker -> real twilio client -> fake Twilio API "
+            "(own process, 127.0.0.1), rate cap off and on")
+    sizes = sorted({args.sms_count, *(count for _rate, count in caps),
+                    *([args.sms_latency_count] if args.sms_latency_ms else [])})
+    templates = {}
+    for size in sizes:
+        templates[size] = build_sms(str(workdir / f"sms-template-{size}.db"), size, args.days_back)
+    print(f"databases: {', '.join(n(s) for s in sizes)} patients in {DUE_ZONE}, each with a +1202555xxxx phone, "
+          f"channels [\"sms\"], one dose due at {to_iso(TICK_AT)}; built in "
+          f"{sum(t.build_seconds for t in templates.values()):.1f}s; each run works on a fresh copy")
+    print(f"settings : notify.mode live, sms.api_base_url = the fake, server.base_url {SMS_BASE_URL} (only put in "
+          f"the texts and StatusCallback), email.host empty; worker.tick_seconds "
+          f"{tick_seconds}, worker.batch_size {batch}, worker.send_lease_seconds {lease}. run_tick is called back "
+          f"to back on a fresh connection, `now` advanced {tick_seconds} s each call, until every reminder is "
+          "recorded sent; one transport (make_transport) per run, as the worker makes one at start", flush=True)
+
+    plan = [(0.0, c, args.sms_count, 0.0) for c in concurrencies]
+    plan += [(rate, concurrencies[0], count, 0.0) for rate, count in caps]
+    if args.sms_latency_ms:
+        plan += [(0.0, c, args.sms_latency_count, args.sms_latency_ms / 1000)
+                 for c in sorted({concurrencies[0], concurrencies[-1]})]
+    header = (f"{'run':<52} {'msgs':>6} {'ticks':>5} {'longest tick':>12} {'wall':>7} {'prompt':>7} {'deliver':>8} "
+              f"{'msg/s fake':>10} {'msg/s e2e':>9} {'max/1s':>6} {'in flight':>9} {'conns':>5} {'discards':>8} "
+              f"{'failed sends':>12}")
+    print(header)
+    print("-" * len(header), flush=True)
+    runs: list[SmsRun] = []
+    fake = FakeTwilioProcess(str(workdir / "fake-twilio.log"))
+    try:
+        for rate, concurrency, count, latency in plan:
+            r = sms_run(templates[count], str(workdir / "sms-run.db"), fake, rate, concurrency, latency)
+            runs.append(r)
+            print(f"{r.label_row:<52} {n(r.messages):>6} {len(r.ticks):>5} {r.longest_tick:>11.2f}s {r.wall:>6.2f}s "
+                  f"{r.step('prompt_due'):>6.2f}s {r.step('deliver'):>7.2f}s {r.provider_rate:>10,.0f} "
+                  f"{r.end_to_end_rate:>9,.0f} {r.max_in_window():>6} {r.peak_in_flight:>9} {r.connections:>5} "
+                  f"{r.pool_discards:>8} {sum(r.send_errors.values()):>12}", flush=True)
+    finally:
+        fake.close()
+    if not args.keep:
+        for template in templates.values():
+            os.remove(template.path)
+
+    print(f"  msg/s fake: (requests - 1) / (last - first arrival at the fake); msg/s e2e: messages / wall, wall = "
+          "first run_tick called until every message is recorded sent (incl. prompt_due queueing them); max/1s: most "
+          "requests arriving in any sliding 1 s window; in flight: most requests the fake was handling at once; "
+          "conns: TCP connections it accepted (keep-alive); discards: urllib3 'Connection pool is full, discarding "
+          "connection' warnings in the client; failed sends: TransportErrors (each retried by a later tick)")
+    for r in runs:
+        if r.send_errors:
+            print(f"  {r.label_row}: failed sends " + ", ".join(f"{count} x {reason!r}"
+                                                             for reason, count in sorted(r.send_errors.items())))
+    for r in runs:
+        if not r.rate:
+            continue
+        gaps = [b - a for a, b in zip(r.arrivals, r.arrivals[1:])]
+        full = SMS_FULL / r.rate
+        budget = sms_claim(r.rate, batch)
+        peak = r.max_in_window()
+        print(f"  cap {r.rate:g}/s: {n(r.messages)} messages, mean {r.provider_rate:.2f}/s at the fake, at most {peak} "
+              f"in any 1 s window ({'within the cap' if peak <= r.rate else f'cap + {peak - r.rate:g}'}), smallest "
+              f"gap between arrivals {min(gaps) * 1000:.1f} ms (the limiter's slots are {1000 / r.rate:.1f} ms apart); "
+              f"all {n(SMS_FULL)} would take {duration(full)} at this rate", flush=True)
+        per_tick = {}
+        for tick_no, found, seconds in r.claims:
+            per_tick.setdefault(tick_no, []).append((found, seconds))
+        described = "; ".join(
+            f"tick {tick_no} ({r.ticks[tick_no - 1][0]:.1f} s): " + ", ".join(f"{found} in {seconds:.1f} s"
+                                                                           for found, seconds in calls)
+            for tick_no, calls in per_tick.items())
+        print(f"    deliver's SMS claim per call (delivery._budgets): min(batch_size {batch}, {r.rate:g}/s x "
+              f"{window:g} s) = {budget}; "
+              f"deliver calls: {described}", flush=True)
+        if budget >= batch:
+            full_claims = sum(1 for _tick, found, _seconds in r.claims if found >= batch)
+            evidence = (f"here {full_claims} full claim(s), each followed at once by another deliver call in the same "
+                        "tick" if full_claims else f"this run's {n(r.messages)} fit in one claim")
+            print(f"    NOTE: the claim ({budget}) equals batch_size, and a deliver that returns batch_size is called "
+                  f"again at once by run_tick (deliver is in worker.DRAINED): {evidence}. With the defaults this holds "
+                  f"for any cap >= {batch / window:.1f}/s, so a capped burst does not spread over ticks: all "
+                  f"{n(SMS_FULL)} would go out inside ONE run_tick of ~{duration(full)} (worker.tick_seconds "
+                  f"{tick_seconds}; no other step runs meanwhile, and /healthz reports the worker stale after "
+                  f"{STALE_TICKS * tick_seconds} s without a heartbeat)", flush=True)
+    return runs, {"tick_seconds": tick_seconds, "batch": batch, "window": window}
+
+
+def sms_markdown(runs: list[SmsRun], info: dict) -> None:
+    print(f"| SMS: worker -> twilio client -> fake Twilio on 127.0.0.1 | Reminders | Ticks | Longest tick | "
+          "Msg/s at the fake | Msg/s end to end | Most in any 1 s | All 10,000 would take |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        full = SMS_FULL / (r.rate or r.end_to_end_rate)
+        print(f"| {r.label_row} | {n(r.messages)} | {len(r.ticks)} | {r.longest_tick:.1f} s | {r.provider_rate:,.0f} | "
+              f"{r.end_to_end_rate:,.0f} | {r.max_in_window()} | {duration(full)} |")
+    print(f"\nEvery patient has one SMS reminder due at the same instant; `reminder.worker.run_tick` is called until all "
+          f"are recorded sent, `now` advancing {info['tick_seconds']} s per call (default `worker.batch_size` "
+          f"{info['batch']}). The fake Twilio is the tests' `FakeTwilio` in its own process with keep-alive; it "
+          "answers at once unless a latency is given, so uncapped runs measure this machine's CPU "
+          f"({os.cpu_count()} CPUs shared by worker and fake).")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -626,13 +969,27 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="requests sent before timing, not counted")
     parser.add_argument("--threads", type=int, default=4, help="client threads, one keep-alive connection each")
     parser.add_argument("--http-time-limit", type=float, default=120.0, help="seconds at most per HTTP run")
+    parser.add_argument("--sms-count", type=int, default=10000,
+                        help="SMS reminders due at once for the uncapped runs of the SMS section (at most 10,000)")
+    parser.add_argument("--sms-concurrency", default="8,16,32",
+                        help="notify.max_concurrent_sends values for the uncapped runs (the first one for the rest)")
+    parser.add_argument("--sms-caps", default="100:2000,25:500",
+                        help="sms.max_per_second:messages runs with the cap on")
+    parser.add_argument("--sms-latency-ms", type=float, default=50,
+                        help="also run uncapped with the fake answering after this many ms (0: skip), to show "
+                             "sends overlap")
+    parser.add_argument("--sms-latency-count", type=int, default=1000, help="messages in each latency run")
+    parser.add_argument("--only", choices=["sms"], help="run only this section (sms: section 4)")
+    parser.add_argument("--no-sms", action="store_true", help="skip the SMS section")
     parser.add_argument("--quick", action="store_true",
-                        help="sizes 1000,10000, 3 reps, a burst of 2000, 500 requests")
+                        help="sizes 1000,10000, 3 reps, a burst of 2000, 500 requests; SMS: 2000 uncapped, caps "
+                             "100:500,25:125, latency runs of 300")
     parser.add_argument("--workdir", default=None, help="folder for the databases (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.reps, args.burst, args.burst_reps, args.requests, args.warmup = "1000,10000", 3, 2000, 2, 500, 50
+        args.sms_count, args.sms_caps, args.sms_latency_count = 2000, "100:500,25:125", 300
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     if any(size < args.due for size in sizes):
         parser.error("every size must be at least --due")
@@ -650,146 +1007,153 @@ def main() -> None:
     for line in machine_info():
         print(line)
     print(f"workdir : {workdir}")
-    print(f"scenario: baclofen 10 mg at {', '.join(TIMES)} local; patients in {DUE_ZONE} (the due cohort) and "
-          f"{', '.join(BACKGROUND_ZONES)}; tick at {to_iso(TICK_AT)} = 13:00 in {DUE_ZONE}; ledger from "
-          f"{args.days_back} day(s) back to 48 h ahead; past doses {'with' if not args.no_history else 'without'} "
-          "their messages, links and events", flush=True)
+    if args.only != "sms":
+        print(f"scenario: baclofen 10 mg at {', '.join(TIMES)} local; patients in {DUE_ZONE} (the due cohort) and "
+              f"{', '.join(BACKGROUND_ZONES)}; tick at {to_iso(TICK_AT)} = 13:00 in {DUE_ZONE}; ledger from "
+              f"{args.days_back} day(s) back to 48 h ahead; past doses {'with' if not args.no_history else 'without'} "
+              "their messages, links and events", flush=True)
 
     try:
-        # ------------------------------------------------ 1. tick cost vs patients
-        section(f"1. One worker tick (reminder.worker.run_tick), {args.due} doses due, median of {args.reps}")
-        header = (f"{'patients':>9} {'doses':>9} {'messages':>9} {'due':>5} {'build':>7} {'db MB':>7} "
-                  f"{'idle tick':>10} {'tick':>10} {'generate':>9} {'prompt':>9} {'deliver':>9} {'per due dose':>12}")
-        print(header)
-        print("-" * len(header), flush=True)
-        tick_rows = []
-        biggest = None
-        for size in sizes:
-            path = str(workdir / f"tick-{size}.db")
-            bench = build(path, background=size - args.due, cohort=args.due, days_back=args.days_back,
-                          history=not args.no_history)
-            idle = bench_tick(bench, TICK_AT - timedelta(minutes=1), args.reps, expect_due=0)
-            busy = bench_tick(bench, TICK_AT, args.reps, expect_due=args.due)
-            tick_rows.append((bench, idle, busy))
-            print(f"{n(size):>9} {n(bench.doses):>9} {n(bench.rows['messages']):>9} {args.due:>5} "
-                  f"{bench.build_seconds:>6.1f}s {bench.size_mb:>7.1f} {ms(idle.median):>10} {ms(busy.median):>10} "
-                  f"{ms(busy.steps['generate']):>9} {ms(busy.steps['prompt_due']):>9} {ms(busy.steps['deliver']):>9} "
-                  f"{ms(busy.median / args.due):>12}", flush=True)
-            if biggest is not None and not args.keep:
+        tick_rows, http_rows, sms_runs = [], [], []
+        if args.only != "sms":
+            # ------------------------------------------------ 1. tick cost vs patients
+            section(f"1. One worker tick (reminder.worker.run_tick), {args.due} doses due, median of {args.reps}")
+            header = (f"{'patients':>9} {'doses':>9} {'messages':>9} {'due':>5} {'build':>7} {'db MB':>7} "
+                      f"{'idle tick':>10} {'tick':>10} {'generate':>9} {'prompt':>9} {'deliver':>9} {'per due dose':>12}")
+            print(header)
+            print("-" * len(header), flush=True)
+            tick_rows = []
+            biggest = None
+            for size in sizes:
+                path = str(workdir / f"tick-{size}.db")
+                bench = build(path, background=size - args.due, cohort=args.due, days_back=args.days_back,
+                              history=not args.no_history)
+                idle = bench_tick(bench, TICK_AT - timedelta(minutes=1), args.reps, expect_due=0)
+                busy = bench_tick(bench, TICK_AT, args.reps, expect_due=args.due)
+                tick_rows.append((bench, idle, busy))
+                print(f"{n(size):>9} {n(bench.doses):>9} {n(bench.rows['messages']):>9} {args.due:>5} "
+                      f"{bench.build_seconds:>6.1f}s {bench.size_mb:>7.1f} {ms(idle.median):>10} {ms(busy.median):>10} "
+                      f"{ms(busy.steps['generate']):>9} {ms(busy.steps['prompt_due']):>9} {ms(busy.steps['deliver']):>9} "
+                      f"{ms(busy.median / args.due):>12}", flush=True)
+                if biggest is not None and not args.keep:
+                    os.remove(biggest.path)
+                biggest = bench
+            print("  idle tick: the same database one minute earlier, when nothing is due; generate/prompt/deliver: "
+                  "median seconds of those steps within the tick (recover_interrupted and close_windows found nothing)")
+            samples = "; ".join(f"{n(b.patients)}: " + ", ".join(f"{s * 1000:.1f}" for s in busy.samples)
+                                for b, _idle, busy in tick_rows)
+            print(f"  every tick sample (ms): {samples}", flush=True)
+
+            # Query plans of every statement one tick runs, on the largest database.
+            marks = high_water(biggest.path)
+            statements = collect_statements(lambda: timed_tick(biggest.path, TICK_AT, settings_for(biggest.path)))
+            undo(biggest.path, marks, biggest.due_ids)
+            flagged += print_plans(f"Query plans of the statements one tick runs ({n(biggest.patients)} patients):",
+                                   plans(biggest.path, statements))
+            if not args.keep:
                 os.remove(biggest.path)
-            biggest = bench
-        print("  idle tick: the same database one minute earlier, when nothing is due; generate/prompt/deliver: "
-              "median seconds of those steps within the tick (recover_interrupted and close_windows found nothing)")
-        samples = "; ".join(f"{n(b.patients)}: " + ", ".join(f"{s * 1000:.1f}" for s in busy.samples)
-                            for b, _idle, busy in tick_rows)
-        print(f"  every tick sample (ms): {samples}", flush=True)
 
-        # Query plans of every statement one tick runs, on the largest database.
-        marks = high_water(biggest.path)
-        statements = collect_statements(lambda: timed_tick(biggest.path, TICK_AT, settings_for(biggest.path)))
-        undo(biggest.path, marks, biggest.due_ids)
-        flagged += print_plans(f"Query plans of the statements one tick runs ({n(biggest.patients)} patients):",
-                               plans(biggest.path, statements))
-        if not args.keep:
-            os.remove(biggest.path)
+            # ------------------------------------------------ 2. a burst through the outbox
+            section(f"2. A burst: {n(args.burst)} reminders due at the same instant, through the outbox")
+            burst_path = str(workdir / "burst.db")
+            burst = build(burst_path, background=0, cohort=args.burst, days_back=args.days_back,
+                          history=not args.no_history)
+            print(f"database: {n(burst.patients)} patients all in {DUE_ZONE}, {n(burst.doses)} doses, built in "
+                  f"{burst.build_seconds:.1f}s")
+            result = bench_tick(burst, TICK_AT, args.burst_reps, expect_due=args.burst, keep_last=True)
+            sent = sqlite3.connect(burst_path).execute(
+                "SELECT count(*) FROM messages WHERE kind = 'reminder' AND status = 'sent' AND created_at = ?",
+                [to_iso(TICK_AT)]).fetchone()[0]
+            assert sent == args.burst, sent
+            header = f"{'reminders':>9} {'tick (until all sent)':>22} {'reminders/s':>12} {'prompt_due':>11} {'deliver':>9}"
+            print(header)
+            print("-" * len(header))
+            print(f"{n(args.burst):>9} {result.median:>21.2f}s {args.burst / result.median:>12,.0f} "
+                  f"{result.steps['prompt_due']:>10.2f}s {result.steps['deliver']:>8.2f}s")
+            print(f"  median of {args.burst_reps}: " + ", ".join(f"{s:.2f}s" for s in result.samples)
+                  + f"; all {n(sent)} recorded as sent; counts {json.dumps(result.counts)}", flush=True)
 
-        # ------------------------------------------------ 2. a burst through the outbox
-        section(f"2. A burst: {n(args.burst)} reminders due at the same instant, through the outbox")
-        burst_path = str(workdir / "burst.db")
-        burst = build(burst_path, background=0, cohort=args.burst, days_back=args.days_back,
-                      history=not args.no_history)
-        print(f"database: {n(burst.patients)} patients all in {DUE_ZONE}, {n(burst.doses)} doses, built in "
-              f"{burst.build_seconds:.1f}s")
-        result = bench_tick(burst, TICK_AT, args.burst_reps, expect_due=args.burst, keep_last=True)
-        sent = sqlite3.connect(burst_path).execute(
-            "SELECT count(*) FROM messages WHERE kind = 'reminder' AND status = 'sent' AND created_at = ?",
-            [to_iso(TICK_AT)]).fetchone()[0]
-        assert sent == args.burst, sent
-        header = f"{'reminders':>9} {'tick (until all sent)':>22} {'reminders/s':>12} {'prompt_due':>11} {'deliver':>9}"
-        print(header)
-        print("-" * len(header))
-        print(f"{n(args.burst):>9} {result.median:>21.2f}s {args.burst / result.median:>12,.0f} "
-              f"{result.steps['prompt_due']:>10.2f}s {result.steps['deliver']:>8.2f}s")
-        print(f"  median of {args.burst_reps}: " + ", ".join(f"{s:.2f}s" for s in result.samples)
-              + f"; all {n(sent)} recorded as sent; counts {json.dumps(result.counts)}", flush=True)
+            # ------------------------------------------------ 3. HTTP
+            section(f"3. HTTP requests/s: {args.threads} client threads (Python http.client, keep-alive), "
+                    f"{n(args.requests)} requests each run")
+            now_http = TICK_AT + timedelta(minutes=5)
+            ManualClock(lambda: dbmod.connect(burst_path)).set(now_http)
+            db = dbmod.connect(burst_path)
+            patients = burst.due_patients[: args.warmup + args.requests + 1]
+            dose_of = dict(db.execute(
+                "SELECT patient_id, id FROM doses WHERE scheduled_at = ? AND status = 'pending'", [to_iso(TICK_AT)]
+            ).fetchall())
+            with dbmod.immediate(db):
+                tokens = {pid: accounts.create_token(db, pid, now_http, label="bench") for pid in patients}
+            db.close()
+            jobs = [("POST", f"/api/v1/doses/{dose_of[pid]}/confirm", b'{"action": "taken"}',
+                     {"Content-Type": "application/json", "Authorization": f"Bearer {tokens[pid]}"}) for pid in patients]
+            trace_job = jobs.pop()  # one dose kept for the traced request below
 
-        # ------------------------------------------------ 3. HTTP
-        section(f"3. HTTP requests/s: {args.threads} client threads (Python http.client, keep-alive), "
-                f"{n(args.requests)} requests each run")
-        now_http = TICK_AT + timedelta(minutes=5)
-        ManualClock(lambda: dbmod.connect(burst_path)).set(now_http)
-        db = dbmod.connect(burst_path)
-        patients = burst.due_patients[: args.warmup + args.requests + 1]
-        dose_of = dict(db.execute(
-            "SELECT patient_id, id FROM doses WHERE scheduled_at = ? AND status = 'pending'", [to_iso(TICK_AT)]
-        ).fetchall())
-        with dbmod.immediate(db):
-            tokens = {pid: accounts.create_token(db, pid, now_http, label="bench") for pid in patients}
-        db.close()
-        jobs = [("POST", f"/api/v1/doses/{dose_of[pid]}/confirm", b'{"action": "taken"}',
-                 {"Content-Type": "application/json", "Authorization": f"Bearer {tokens[pid]}"}) for pid in patients]
-        trace_job = jobs.pop()  # one dose kept for the traced request below
+            config_path = workdir / "bench.toml"
+            port = free_port()
+            config_path.write_text(
+                f'[database]\npath = "{burst_path}"\n\n[clock]\nmode = "manual"\n\n'
+                f'[server]\nhost = "127.0.0.1"\nport = {port}\nbase_url = "{BASE_URL}"\nsecret_key = "bench"\n'
+            )
+            http_rows = []
+            server_args = [*reminder_command(), "--config", str(config_path), "serve", "--host", "127.0.0.1",
+                           "--port", str(port)]
+            with Server(server_args, port, "/api/v1/openapi.json", str(workdir / "serve.log")) as server:
+                load(port, jobs[: args.warmup], args.threads, args.http_time_limit, confirm_check)
+                confirm = load(port, jobs[args.warmup:], args.threads, args.http_time_limit, confirm_check,
+                               server.process.pid)
+            http_rows.append(("POST /api/v1/doses/{id}/confirm (reminder serve)", confirm))
+            check = sqlite3.connect(burst_path)
+            confirmed = check.execute("SELECT count(*) FROM doses WHERE source = 'api' AND status = 'taken'").fetchone()[0]
+            check.close()
 
-        config_path = workdir / "bench.toml"
-        port = free_port()
-        config_path.write_text(
-            f'[database]\npath = "{burst_path}"\n\n[clock]\nmode = "manual"\n\n'
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\nbase_url = "{BASE_URL}"\nsecret_key = "bench"\n'
-        )
-        http_rows = []
-        server_args = [*reminder_command(), "--config", str(config_path), "serve", "--host", "127.0.0.1",
-                       "--port", str(port)]
-        with Server(server_args, port, "/api/v1/openapi.json", str(workdir / "serve.log")) as server:
-            load(port, jobs[: args.warmup], args.threads, args.http_time_limit, confirm_check)
-            confirm = load(port, jobs[args.warmup:], args.threads, args.http_time_limit, confirm_check,
-                           server.process.pid)
-        http_rows.append(("POST /api/v1/doses/{id}/confirm (reminder serve)", confirm))
-        check = sqlite3.connect(burst_path)
-        confirmed = check.execute("SELECT count(*) FROM doses WHERE source = 'api' AND status = 'taken'").fetchone()[0]
-        check.close()
+            port = free_port()
+            hello_jobs = [("POST", "/hello", b'{"action": "taken"}',
+                           {"Content-Type": "application/json", "Authorization": "Bearer x"})] * (args.warmup + args.requests)
+            with Server([sys.executable, str(ROOT / "bench" / "hello_app.py"), "--port", str(port)], port, "/hello",
+                        str(workdir / "hello.log")) as server:
+                load(port, hello_jobs[: args.warmup], args.threads, args.http_time_limit, hello_check)
+                hello = load(port, hello_jobs[args.warmup:], args.threads, args.http_time_limit, hello_check,
+                             server.process.pid)
+            http_rows.append(("POST /hello (bare Flask, same server)", hello))
 
-        port = free_port()
-        hello_jobs = [("POST", "/hello", b'{"action": "taken"}',
-                       {"Content-Type": "application/json", "Authorization": "Bearer x"})] * (args.warmup + args.requests)
-        with Server([sys.executable, str(ROOT / "bench" / "hello_app.py"), "--port", str(port)], port, "/hello",
-                    str(workdir / "hello.log")) as server:
-            load(port, hello_jobs[: args.warmup], args.threads, args.http_time_limit, hello_check)
-            hello = load(port, hello_jobs[args.warmup:], args.threads, args.http_time_limit, hello_check,
-                         server.process.pid)
-        http_rows.append(("POST /hello (bare Flask, same server)", hello))
+            header = (f"{'endpoint':<50} {'requests':>8} {'ok':>6} {'req/s':>7} {'p50':>8} {'p95':>8} {'p99':>8} "
+                      f"{'conns':>5} {'server CPU/req':>14} {'client CPU':>10}")
+            print(header)
+            print("-" * len(header))
+            for name, r in http_rows:
+                per_req = f"{r.server_cpu / r.requests * 1000:.2f} ms" if r.server_cpu is not None and r.requests else "n/a"
+                print(f"{name:<50} {r.requests:>8} {r.ok:>6} {r.rps:>7.0f} {r.pct(0.5):>6.1f}ms {r.pct(0.95):>6.1f}ms "
+                      f"{r.pct(0.99):>6.1f}ms {r.connections:>5} {per_req:>14} {r.client_cpu:>9.1f}s")
+                if r.errors:
+                    print(f"  errors: {r.errors}")
+            print(f"  confirm: each request on a different pending due dose, with its patient's token; "
+                  f"{n(confirmed)} doses now recorded taken via the API (incl. {args.warmup} warm-up requests); "
+                  f"manual clock at {to_iso(now_http)}")
+            print(f"  client: Python http.client in this process ({args.threads} threads, GIL-bound; it shares the "
+                  f"{os.cpu_count()} CPUs with the server); wrk was not used", flush=True)
+            closes_every_time = all(r.connections >= r.requests for _name, r in http_rows)
+            if closes_every_time:
+                print("  conns: every response carried 'Connection: close' (Werkzeug's server does not keep connections "
+                      "alive), so each request opened a new TCP connection although the client keeps them", flush=True)
 
-        header = (f"{'endpoint':<50} {'requests':>8} {'ok':>6} {'req/s':>7} {'p50':>8} {'p95':>8} {'p99':>8} "
-                  f"{'conns':>5} {'server CPU/req':>14} {'client CPU':>10}")
-        print(header)
-        print("-" * len(header))
-        for name, r in http_rows:
-            per_req = f"{r.server_cpu / r.requests * 1000:.2f} ms" if r.server_cpu is not None and r.requests else "n/a"
-            print(f"{name:<50} {r.requests:>8} {r.ok:>6} {r.rps:>7.0f} {r.pct(0.5):>6.1f}ms {r.pct(0.95):>6.1f}ms "
-                  f"{r.pct(0.99):>6.1f}ms {r.connections:>5} {per_req:>14} {r.client_cpu:>9.1f}s")
-            if r.errors:
-                print(f"  errors: {r.errors}")
-        print(f"  confirm: each request on a different pending due dose, with its patient's token; "
-              f"{n(confirmed)} doses now recorded taken via the API (incl. {args.warmup} warm-up requests); "
-              f"manual clock at {to_iso(now_http)}")
-        print(f"  client: Python http.client in this process ({args.threads} threads, GIL-bound; it shares the "
-              f"{os.cpu_count()} CPUs with the server); wrk was not used", flush=True)
-        closes_every_time = all(r.connections >= r.requests for _name, r in http_rows)
-        if closes_every_time:
-            print("  conns: every response carried 'Connection: close' (Werkzeug's server does not keep connections "
-                  "alive), so each request opened a new TCP connection although the client keeps them", flush=True)
+            # Query plans of one confirm request, served in-process by the same app.
+            from reminder import create_app
 
-        # Query plans of one confirm request, served in-process by the same app.
-        from reminder import create_app
+            app = create_app(str(config_path))
+            method, path, body, headers = trace_job
 
-        app = create_app(str(config_path))
-        method, path, body, headers = trace_job
+            def one_confirm():
+                response = app.test_client().open(path, method=method, data=body, headers=headers)
+                assert response.status_code == 200, response.get_data(as_text=True)
 
-        def one_confirm():
-            response = app.test_client().open(path, method=method, data=body, headers=headers)
-            assert response.status_code == 200, response.get_data(as_text=True)
+            flagged += print_plans("Query plans of the statements one confirm request runs:",
+                                   plans(burst_path, collect_statements(one_confirm)))
 
-        flagged += print_plans("Query plans of the statements one confirm request runs:",
-                               plans(burst_path, collect_statements(one_confirm)))
+        # ------------------------------------------------ 4. SMS through a fake Twilio
+        if args.only == "sms" or not args.no_sms:
+            sms_runs, sms_info = sms_section(args, workdir)
 
         # ------------------------------------------------ summary
         total = time.perf_counter() - run_started
@@ -800,34 +1164,42 @@ def main() -> None:
                 print(f"  {line}")
         print("\nMarkdown for README's Performance section:\n")
         cpu = machine_info()[0].split(": ", 1)[1]
-        history_note = "" if args.no_history else ", with the past doses' messages, phone links and events"
-        print(f"Measured with `{command}` on {cpu}; Python {platform.python_version()}, SQLite "
-              f"{sqlite3.sqlite_version}. Every patient takes baclofen at 08:00, 13:00 and 18:00 local time; the "
-              f"ledger runs from {args.days_back} day(s) back to 48 h ahead{history_note}. A tick is one "
-              f"`reminder.worker.run_tick` on a fresh connection, median of {args.reps}; at the tick exactly "
-              f"{args.due} doses are due (a cohort in {DUE_ZONE}), the other patients live in six other zones and "
-              "have nothing due. The idle tick is the same database a minute earlier.\n")
-        print("| Patients | Doses in ledger | Due at the tick | Idle tick (nothing due) | Tick | Per due dose |")
-        print("|---:|---:|---:|---:|---:|---:|")
-        for bench, idle, busy in tick_rows:
-            print(f"| {n(bench.patients)} | {n(bench.doses)} | {args.due} | {ms(idle.median)} | {ms(busy.median)} | "
-                  f"{ms(busy.median / args.due)} |")
-        print()
-        print("| Burst through the outbox | One tick until all are sent | Reminders/s |")
-        print("|---|---:|---:|")
-        print(f"| {n(args.burst)} reminders due at once ({n(burst.patients)} patients in {DUE_ZONE}) | "
-              f"{result.median:.2f} s | {args.burst / result.median:,.0f} |")
-        print()
-        print(f"| HTTP: {args.threads} client threads (Python `http.client`), Werkzeug threaded server "
-              "| Requests | Requests/s | p50 | p95 | p99 |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, r in http_rows:
-            print(f"| `{name.split(' (')[0]}` ({name.split(' (')[1][:-1]}) | {n(r.requests)} | {r.rps:,.0f} | "
-                  f"{r.pct(0.5):.1f} ms | {r.pct(0.95):.1f} ms | {r.pct(0.99):.1f} ms |")
-        print(f"\nEach confirm is a different patient's due dose, with that patient's token, manual clock. Client "
-              f"and server share the {os.cpu_count()} CPUs."
-              + (" Werkzeug's server closes the connection after every response, so each request opens a new "
-                 "one." if closes_every_time else ""))
+        if args.only != "sms":
+            history_note = "" if args.no_history else ", with the past doses' messages, phone links and events"
+            print(f"Measured with `{command}` on {cpu}; Python {platform.python_version()}, SQLite "
+                  f"{sqlite3.sqlite_version}. Every patient takes baclofen at 08:00, 13:00 and 18:00 local time; the "
+                  f"ledger runs from {args.days_back} day(s) back to 48 h ahead{history_note}. A tick is one "
+                  f"`reminder.worker.run_tick` on a fresh connection, median of {args.reps}; at the tick exactly "
+                  f"{args.due} doses are due (a cohort in {DUE_ZONE}), the other patients live in six other zones and "
+                  "have nothing due. The idle tick is the same database a minute earlier.\n")
+            print("| Patients | Doses in ledger | Due at the tick | Idle tick (nothing due) | Tick | Per due dose |")
+            print("|---:|---:|---:|---:|---:|---:|")
+            for bench, idle, busy in tick_rows:
+                print(f"| {n(bench.patients)} | {n(bench.doses)} | {args.due} | {ms(idle.median)} | {ms(busy.median)} | "
+                      f"{ms(busy.median / args.due)} |")
+            print()
+            print("| Burst through the outbox | One tick until all are sent | Reminders/s |")
+            print("|---|---:|---:|")
+            print(f"| {n(args.burst)} reminders due at once ({n(burst.patients)} patients in {DUE_ZONE}) | "
+                  f"{result.median:.2f} s | {args.burst / result.median:,.0f} |")
+            print()
+            print(f"| HTTP: {args.threads} client threads (Python `http.client`), Werkzeug threaded server "
+                  "| Requests | Requests/s | p50 | p95 | p99 |")
+            print("|---|---:|---:|---:|---:|---:|")
+            for name, r in http_rows:
+                print(f"| `{name.split(' (')[0]}` ({name.split(' (')[1][:-1]}) | {n(r.requests)} | {r.rps:,.0f} | "
+                      f"{r.pct(0.5):.1f} ms | {r.pct(0.95):.1f} ms | {r.pct(0.99):.1f} ms |")
+            print(f"\nEach confirm is a different patient's due dose, with that patient's token, manual clock. Client "
+                  f"and server share the {os.cpu_count()} CPUs."
+                  + (" Werkzeug's server closes the connection after every response, so each request opens a new "
+                     "one." if closes_every_time else ""))
+        if sms_runs:
+            if args.only == "sms":
+                print(f"Measured with `{command}` on {cpu}; Python {platform.python_version()}, SQLite "
+                      f"{sqlite3.sqlite_version}, twilio {_version('twilio')}.\n")
+            else:
+                print()
+            sms_markdown(sms_runs, sms_info)
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

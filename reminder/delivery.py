@@ -106,13 +106,15 @@ def notify_address(db: Database, settings: dict, *, channel: str, recipient: str
 
 
 def deliver(db: Database, transport: Transport, now: datetime, settings: dict, limit: int,
-            elapsed: Callable[[], timedelta] = lambda: timedelta(0)) -> int:
+            elapsed: Callable[[], timedelta] = lambda: timedelta(0), budgets: dict[str, int] | None = None) -> int:
     """Send the queued messages that are due; return how many were attempted.
 
     ``now`` is the tick's instant and ``elapsed`` the real time spent in the tick so far: a
     claim is stamped with their sum, so a second worker judges the send lease correctly.
     SMS is claimed only as fast as ``sms.max_per_second`` lets it go out well within the lease,
-    so a burst waits in our queue, not in a provider's. Each outcome is recorded as soon as
+    so a burst waits in our queue, not in a provider's; ``budgets`` (channel -> messages left,
+    from ``tick_budgets``) carries that allowance across the calls of one tick, so a capped
+    burst spreads over ticks instead of stretching one. Each outcome is recorded as soon as
     its send returns, so a delivery report never arrives before its message's provider id.
     """
     claimed_at = now + elapsed()
@@ -120,14 +122,17 @@ def deliver(db: Database, transport: Transport, now: datetime, settings: dict, l
     with immediate(db):
         # A prompt still queued (a retry, a fallback) whose dose was answered, closed or
         # stopped meanwhile is not sent: it would invite a second dose.
+        # (Driven by the queued-messages index: it costs what is queued, not the ledger.)
         db.execute(
             "UPDATE messages SET status = 'cancelled', error = 'the dose was answered or closed before it went out' "
-            "WHERE status = 'queued' AND kind IN ('reminder', 'follow_up') AND dose_id IN "
-            "(SELECT d.id FROM doses d JOIN medications m ON m.id = d.medication_id "
-            "WHERE d.status != 'pending' OR m.ended_at IS NOT NULL) AND next_attempt_at <= ?",
+            "WHERE id IN (SELECT q.id FROM messages q JOIN doses d ON d.id = q.dose_id "
+            "JOIN medications m ON m.id = d.medication_id WHERE q.status = 'queued' AND q.next_attempt_at <= ? "
+            "AND q.kind IN ('reminder', 'follow_up') AND (d.status != 'pending' OR m.ended_at IS NOT NULL))",
             [to_iso(claimed_at)],
         )
-        for channel, budget in _budgets(settings, limit).items():
+        for channel, budget in _budgets(settings, limit, budgets).items():
+            if budget <= 0:
+                continue
             cursor = db.execute(
                 "UPDATE messages SET status = 'sending', claimed_at = ?, attempts = attempts + 1 "
                 "WHERE id IN (SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= ? AND channel = ? "
@@ -135,7 +140,10 @@ def deliver(db: Database, transport: Transport, now: datetime, settings: dict, l
                 [to_iso(claimed_at), to_iso(claimed_at), channel, budget],
             )
             columns = [d[0] for d in cursor.description]
-            rows += [dict(zip(columns, row)) for row in cursor.fetchall()]
+            claimed = [dict(zip(columns, row)) for row in cursor.fetchall()]
+            if budgets is not None and channel in budgets:
+                budgets[channel] -= len(claimed)
+            rows += claimed
     if not rows:
         return 0
     gate = SendGate(settings)
@@ -146,17 +154,25 @@ def deliver(db: Database, transport: Transport, now: datetime, settings: dict, l
             with immediate(db):
                 fell_back |= _record(db, futures[future], future.result(), now + elapsed(), settings)
     # A message that failed for good goes out on the other channel now, not a tick later.
-    return len(rows) + (deliver(db, transport, now, settings, limit, elapsed) if fell_back else 0)
+    return len(rows) + (deliver(db, transport, now, settings, limit, elapsed, budgets) if fell_back else 0)
 
 
-def _budgets(settings: dict, limit: int) -> dict[str, int]:
-    budgets = {channel: limit for channel in channels_available(settings)}
+def tick_budgets(settings: dict) -> dict[str, int]:
+    """How many SMS one tick may hand over: what the rate allows in a tick, and never more than
+    a quarter of the send lease (room for a second worker sharing the same rate)."""
     rate = settings["sms.max_per_second"]
-    if "sms" in budgets and rate:
-        # A quarter of the lease: room for a second worker sharing the same rate.
-        window = min(settings["worker.tick_seconds"], settings["worker.send_lease_seconds"] / 4)
-        budgets["sms"] = max(1, min(limit, int(rate * window)))
-    return budgets
+    if not rate or "sms" not in channels_available(settings):
+        return {}
+    window = min(settings["worker.tick_seconds"], settings["worker.send_lease_seconds"] / 4)
+    return {"sms": max(1, int(rate * window))}
+
+
+def _budgets(settings: dict, limit: int, budgets: dict[str, int] | None = None) -> dict[str, int]:
+    allowed = {channel: limit for channel in channels_available(settings)}
+    for channel, left in (budgets if budgets is not None else tick_budgets(settings)).items():
+        if channel in allowed:
+            allowed[channel] = min(limit, left)
+    return allowed
 
 
 class Cancelled(Exception):
@@ -168,9 +184,14 @@ class SendGate:
     its slot in the SMS rate (one row shared by every worker process) and, for a dose prompt,
     that the dose is still open."""
 
+    # Pace a little under the cap: a thread that wakes late sends right behind the next one,
+    # and the provider counts arrivals, not our slots.
+    HEADROOM = 0.9
+
     def __init__(self, settings: dict):
         self.path = settings["database.path"]
-        self.interval = 1 / settings["sms.max_per_second"] if settings["sms.max_per_second"] else 0.0
+        rate = settings["sms.max_per_second"]
+        self.interval = 1 / (rate * self.HEADROOM) if rate else 0.0
 
     def wait_for_sms_slot(self) -> None:
         if not self.interval:
@@ -202,10 +223,10 @@ class SendGate:
 def _send(transport: Transport, gate: SendGate, row: dict, claimed_at: datetime) -> str | TransportError | Cancelled:
     """One send, in a worker thread. Never raises: every failure becomes an outcome to record."""
     try:
-        if row["channel"] == "sms":
-            gate.wait_for_sms_slot()
         if row["kind"] in PROMPT_KINDS and row["dose_id"] and not gate.dose_open(row["dose_id"]):
             return Cancelled()
+        if row["channel"] == "sms":
+            gate.wait_for_sms_slot()
         validity = None
         if row["valid_until"]:
             validity = int((parse_instant(row["valid_until"]) - claimed_at).total_seconds())

@@ -265,6 +265,9 @@ def acknowledge(db: Database, token: str, now: datetime) -> dict:
             raise LookupError("unknown")
         if now >= parse_instant(rows[0]["expires_at"]):
             raise LookupError("expired")
+        # A caregiver whose link was revoked no longer speaks for the patient's alerts.
+        if not caregivers.can_see(db, rows[0]["user_id"], _patient_of(db, rows[0]["alert_id"])):
+            raise LookupError("unknown")
         acknowledge_by(db, rows[0]["alert_id"], rows[0]["user_id"], now)
         return next(db.query("SELECT * FROM alerts WHERE id = ?", [rows[0]["alert_id"]]))
 

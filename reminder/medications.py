@@ -225,6 +225,7 @@ def to_json(db: Database, medication_id: int) -> dict | None:
         "withdrawal_risk": bool(medication["withdrawal_risk"]),
         "max_daily_amount": medication["max_daily_amount"],
         **{key: medication[key] for key in RULE_LIMITS},
+        "min_taper_days": medication["min_taper_days"],
         "created_at": medication["created_at"],
         "ended_at": medication["ended_at"],
         "steps": steps,

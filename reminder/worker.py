@@ -39,6 +39,11 @@ class Tick:
     settings: dict
     transport: Transport
     started: float = field(default_factory=_time.monotonic)
+    budgets: dict = None  # SMS this tick may still hand over (delivery.tick_budgets)
+
+    def __post_init__(self):
+        if self.budgets is None:
+            self.budgets = delivery.tick_budgets(self.settings)
 
     @property
     def batch(self) -> int:
@@ -146,7 +151,7 @@ def upkeep(tick: Tick) -> int:
 
 
 def deliver(tick: Tick) -> int:
-    return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch, tick.elapsed)
+    return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch, tick.elapsed, tick.budgets)
 
 
 STEPS = (generate, finish_tapers, recover_interrupted, close_windows, prompt_due, escalate, follow_alerts, upkeep,

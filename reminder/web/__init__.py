@@ -32,7 +32,7 @@ class IdConverter(IntegerConverter):
 
 def init_app(app) -> None:
     app.url_map.converters["id"] = IdConverter
-    from . import api, auth, dose_link, errors, ops, patient, twilio_hooks
+    from . import api, auth, care, dose_link, errors, ops, patient, twilio_hooks
 
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in check_csrf below
     csrf.init_app(app)
@@ -40,6 +40,7 @@ def init_app(app) -> None:
     auth.login_manager.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(patient.bp)
+    app.register_blueprint(care.bp)
     app.register_blueprint(dose_link.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)

@@ -1,14 +1,15 @@
-"""The patient's pages: Today, a dose, history, medications and settings. Thin views."""
+"""The patient's pages: Today, a dose, history, medications (supply, pausing, tapers), pumps and
+settings. Thin views."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import accounts, delivery, ledger, medications
+from .. import accounts, caregivers, delivery, ledger, medications, pumps, supply, tapering
 from ..config import channels_available
 from ..messages import list_messages
 from ..db import get_db, immediate
@@ -37,20 +38,23 @@ def today_local():
 
 @bp.route("/")
 def today():
+    if current_user.role == "caregiver":  # a caregiver takes no doses: their start page is their patients
+        return redirect(url_for("care.my_patients"))
     day = today_local()
-    doses = _doses(current_user.id, "d.local_date = ?", [day.isoformat()])
+    doses = dose_rows(current_user.id, "d.local_date = ?", [day.isoformat()])
     failed = get_db().execute(
         "SELECT count(*) FROM messages WHERE user_id = ? AND status IN ('failed', 'undelivered') AND created_at >= ?",
         [current_user.id, to_iso(now() - timedelta(hours=24))],
     ).fetchone()[0]
-    return render_template("today.html", doses=doses, day=day, failed_messages=failed)
+    return render_template("today.html", doses=doses, day=day, failed_messages=failed,
+                           supply=supply_of(current_user.id))
 
 
 @bp.route("/history")
 def history():
     first = today_local() - timedelta(days=HISTORY_DAYS)
-    doses = _doses(current_user.id, "d.local_date >= ? AND d.scheduled_at <= ?",
-                   [first.isoformat(), now().strftime("%Y-%m-%dT%H:%M:%SZ")], newest_first=True)
+    doses = dose_rows(current_user.id, "d.local_date >= ? AND d.scheduled_at <= ?",
+                      [first.isoformat(), now().strftime("%Y-%m-%dT%H:%M:%SZ")], newest_first=True)
     return render_template("history.html", doses=doses, days=HISTORY_DAYS)
 
 
@@ -66,8 +70,15 @@ def dose(dose_id: int):
 def medication_list():
     db = get_db()
     items = [medications.to_json(db, i) for i in medications.patient_medication_ids(db, current_user.id, include_ended=True)]
+    stock = {item["id"]: item for item in supply_of(current_user.id)}
+    paused = {row[0] for row in db.execute(
+        "SELECT p.medication_id FROM pauses p JOIN medications m ON m.id = p.medication_id "
+        "WHERE m.patient_id = ? AND p.local_date = ?", [current_user.id, today_local().isoformat()])}
+    ends = dict(db.execute("SELECT id, ends_at FROM medications WHERE patient_id = ? AND ends_at IS NOT NULL",
+                           [current_user.id]).fetchall())
     return render_template("medications.html", active=[m for m in items if not m["ended_at"]],
-                           ended=[m for m in items if m["ended_at"]])
+                           ended=[m for m in items if m["ended_at"]], stock=stock, paused=paused,
+                           taper_ends={key: _local_day(value) for key, value in ends.items()})
 
 
 @bp.route("/medications/new", methods=["GET", "POST"])
@@ -106,10 +117,93 @@ def edit_medication(medication_id: int):
 
 @bp.route("/medications/<id:medication_id>/end", methods=["POST"])
 def end_medication(medication_id: int):
-    current = _own_medication(medication_id)
+    current = _open_medication(medication_id)
+    if current["withdrawal_risk"]:  # never simply switched off: explain, and offer a taper instead
+        return _taper_page(current, suggested_taper(current, today_local())), 409
     medications.end(get_db(), medication_id, today_local(), now(), request.form.get("reason", ""))
     flash(f"{current['name']} ended. Its history is kept.", "ok")
     return redirect(url_for("patient.medication_list"))
+
+
+@bp.route("/medications/<id:medication_id>/taper", methods=["GET", "POST"])
+def taper(medication_id: int):
+    """A taper plan typed as lines ``YYYY-MM-DD YYYY-MM-DD amount``, at the current times."""
+    current = _open_medication(medication_id)
+    if request.method == "GET":
+        return _taper_page(current, suggested_taper(current, today_local()))
+    text = request.form.get("steps", "")
+    try:
+        steps = tapering.parse_plan({"steps": taper_lines(text, current["times"])}, current, today_local())
+    except InputError as error:
+        flash(error.message, "error")
+        return _taper_page(current, text), error.status
+    tapering.apply_plan(get_db(), medication_id, steps, current_user.tz, now(), horizon())
+    flash(f"Taper plan saved: {len(steps)} step{'s' if len(steps) != 1 else ''} from {steps[0].start_date:%a %d %b}. "
+          f"{current['name']} ends after {steps[-1].end_date:%a %d %b}.", "ok")
+    return redirect(url_for("patient.medication_list"))
+
+
+@bp.route("/medications/<id:medication_id>/pause", methods=["POST"])
+def pause(medication_id: int):
+    """No reminders today for this medication; recorded, and the caregivers told."""
+    current = _open_medication(medication_id)
+    db = get_db()
+    told = len(caregivers.followers(db, current_user.id, medication_id, True))
+    if not medications.pause_today(db, settings(), medication_id, today_local(), current_user.id, now()):
+        flash(f"Reminders for {current['name']} are already paused today.", "info")
+    elif told:
+        flash(f"No more reminders for {current['name']} today. Your caregiver{'s were' if told > 1 else ' was'} "
+              "told about the pause.", "ok")
+    else:
+        flash(f"No more reminders for {current['name']} today. The pause is recorded.", "ok")
+    return redirect(url_for("patient.medication_list"))
+
+
+@bp.route("/medications/<id:medication_id>/refills", methods=["POST"])
+def medication_refill(medication_id: int):
+    current = _open_medication(medication_id)
+    try:
+        supply.record_refill(get_db(), medication_id, request.form.get("quantity", "").strip(),
+                             request.form.get("pharmacy"), current_user.id, now())
+    except InputError as error:
+        flash(error.message, "error")
+        return medication_list(), error.status
+    left = supply.days_left_for(get_db(), medication_id, now())
+    stock = get_db().execute("SELECT stock FROM medications WHERE id = ?", [medication_id]).fetchone()[0]
+    flash(f"Refill recorded for {current['name']}: {stock:g} in stock, {days_left_words(left)}.", "ok")
+    return redirect(url_for("patient.medication_list"))
+
+
+@bp.route("/pumps", methods=["GET", "POST"])
+def pump_list():
+    """Intrathecal pumps: record one, see its refill-by and alarm dates."""
+    db = get_db()
+    if request.method == "POST":
+        form = request.form
+        try:
+            pumps.create_pump(db, current_user.id, form.get("medication") or None, form.get("alarm_date", "").strip(),
+                              form.get("refill_by", "").strip() or None, current_user.id, now())
+        except InputError as error:
+            flash(error.message, "error")
+            return _pumps_page(form), error.status
+        flash("Pump recorded. You'll get refill reminders 14, 7, 3 and 1 days before its refill-by date.", "ok")
+        return redirect(url_for("patient.pump_list"))
+    return _pumps_page({})
+
+
+@bp.route("/pumps/<id:pump_id>/refills", methods=["POST"])
+def pump_refill(pump_id: int):
+    """A refill done: the new low-reservoir alarm date moves the refill-by date with it."""
+    pump = pumps.get_pump(get_db(), pump_id)
+    if pump is None or pump["patient_id"] != current_user.id:
+        abort(404)
+    try:
+        pumps.record_refill(get_db(), pump_id, request.form.get("alarm_date", "").strip(), current_user.id, now())
+    except InputError as error:
+        flash(error.message, "error")
+        return _pumps_page({}), error.status
+    flash(f"Pump refill recorded. Next refill by {_pump_dates(pump_id)}.", "ok")
+    return redirect(url_for("patient.pump_list"))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -137,6 +231,83 @@ def user_settings():
 def message_log():
     """What was sent to the patient and what happened to it."""
     return render_template("messages.html", messages=list_messages(get_db(), user_id=current_user.id, limit=100))
+
+
+def _taper_page(medication: dict, steps_text: str):
+    return render_template("taper.html", medication=medication, refusal=tapering.refusal(medication),
+                           steps=steps_text, daily_total=(medication["amount"] or 0) * len(medication["times"]))
+
+
+def _pumps_page(form):
+    db = get_db()
+    day = today_local()
+    rows = [pumps.pump_json(row, day) for row in pumps.pumps_of(db, current_user.id)]
+    choices = [medications.to_json(db, i) for i in medications.patient_medication_ids(db, current_user.id)]
+    return render_template("pumps.html", pumps=rows, medications=choices, form=form, today=day)
+
+
+def _pump_dates(pump_id: int) -> str:
+    pump = pumps.get_pump(get_db(), pump_id)
+    return f"{date.fromisoformat(pump['refill_by']):%a %d %b} (alarm date {date.fromisoformat(pump['alarm_date']):%a %d %b})"
+
+
+def suggested_taper(medication: dict, today: date) -> str:
+    """A starting plan to agree with the prescriber: two or three steps from tomorrow over the
+    medication's minimum taper, each dose a quarter (or third) lower than the one before."""
+    days = medication["min_taper_days"]
+    count = min(3, days)
+    start, lines = today + timedelta(days=1), []
+    for index in range(count):
+        end = start + timedelta(days=days // count + (1 if index < days % count else 0) - 1)
+        amount = float(f"{medication['amount'] * (count - index) / (count + 1):.3g}")
+        lines.append(f"{start.isoformat()} {end.isoformat()} {amount:g}")
+        start = end + timedelta(days=1)
+    return "\n".join(lines)
+
+
+def taper_lines(text: str, times: list[str]) -> list[dict]:
+    """The typed plan as ``parse_plan`` steps; InputError naming the first line that isn't
+    ``first-day last-day amount``."""
+    steps = []
+    for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
+        parts = line.split()
+        if len(parts) != 3:
+            raise InputError("steps", f"Step {number}: write the first day, the last day and the amount, "
+                                      "like 2026-03-08 2026-03-12 7.5")
+        steps.append({"start_date": parts[0], "end_date": parts[1], "amount": parts[2], "times": times})
+    if not steps:
+        raise InputError("steps", "Enter at least one step.")
+    return steps
+
+
+def supply_of(patient_id: int) -> list[dict]:
+    """The patient's active medications with a tracked stock: what is left and for how long."""
+    db = get_db()
+    current = now()
+    rows = db.query("SELECT * FROM medications WHERE patient_id = ? AND ended_at IS NULL AND stock IS NOT NULL "
+                    "ORDER BY name, id", [patient_id])
+    result = []
+    for row in rows:
+        left = supply.days_left_for(db, row["id"], current)
+        result.append({"id": row["id"], "name": row["name"], "stock": row["stock"], "days_left": left,
+                       "words": days_left_words(left), "low": left is not None and left <= supply.threshold_days(row)})
+    return result
+
+
+def days_left_words(days: float | None) -> str:
+    if days is None:
+        return "stock not tracked"
+    if days >= supply.LOOKAHEAD_DAYS:
+        return "enough for over a year"
+    if days < 1:
+        return "not enough for the next dose" if days == 0 else "less than a day left"
+    return f"about {int(days)} day{'s' if int(days) != 1 else ''} left"
+
+
+def _local_day(instant: str) -> str:
+    """The last local day before ``instant`` (a taper's end, stored as the next midnight)."""
+    local = parse_instant(instant).astimezone(ZoneInfo(current_user.tz)) - timedelta(seconds=1)
+    return f"{local:%a %d %b}"
 
 
 def _settings_page(form: dict, token: str | None):
@@ -169,6 +340,16 @@ def _own_medication(medication_id: int) -> dict:
     return medication
 
 
+def _open_medication(medication_id: int) -> dict:
+    """One of the patient's medications that has not ended, as ``to_json`` shows it plus its
+    ``min_taper_days`` (which ``to_json`` leaves out and ``tapering.parse_plan`` needs)."""
+    current = _own_medication(medication_id)
+    if current["ended_at"]:
+        abort(409, description=f"{current['name']} has ended.")
+    row = get_db().execute("SELECT min_taper_days FROM medications WHERE id = ?", [medication_id]).fetchone()
+    return {**current, "min_taper_days": row[0]}
+
+
 def _own_dose(dose_id: int) -> dict:
     dose = ledger.load_dose(get_db(), dose_id)
     if dose is None or dose["patient_id"] != current_user.id:
@@ -176,7 +357,9 @@ def _own_dose(dose_id: int) -> dict:
     return dose
 
 
-def _doses(patient_id: int, where: str, params: list, newest_first: bool = False) -> list[dict]:
+def dose_rows(patient_id: int, where: str, params: list, newest_first: bool = False) -> list[dict]:
+    """The patient's doses matching ``where``, each with its labels and whether it can be
+    confirmed now (``is_open``, ``is_due``); Today and the caregiver view show them."""
     rows = get_db().query(
         "SELECT d.*, m.name AS medication, m.strength, m.unit, m.on_time_minutes FROM doses d "
         "JOIN medications m ON m.id = d.medication_id "
