@@ -313,3 +313,69 @@ def caregivers_alerts_supply(db):
         );
         """
     )
+
+
+@migrations(name="0003_clinics_reports")
+def clinics_reports(db):
+    db.executescript(
+        """
+        CREATE TABLE clinics (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL CHECK (length(trim(name)) > 0),
+            join_code TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        -- A clinician belongs to one clinic.
+        ALTER TABLE users ADD COLUMN clinic_id INTEGER REFERENCES clinics(id);
+
+        -- A patient's link to a clinic; either side can end it. A clinician sees only patients
+        -- linked to their clinic.
+        CREATE TABLE clinic_links (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_id INTEGER NOT NULL REFERENCES users(id),
+            clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'ended')),
+            created_at TEXT NOT NULL,
+            ended_at TEXT,
+            ended_by INTEGER REFERENCES users(id)
+        );
+        CREATE UNIQUE INDEX clinic_links_one_active ON clinic_links (patient_id, clinic_id) WHERE status = 'active';
+        CREATE INDEX clinic_links_by_clinic ON clinic_links (clinic_id) WHERE status = 'active';
+
+        -- Every clinician view of a patient's data: who, what, when. The patient can read it.
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            actor_id INTEGER NOT NULL REFERENCES users(id),
+            patient_id INTEGER NOT NULL REFERENCES users(id),
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_by_patient ON audit_log (patient_id, at);
+
+        -- Side effects the patient taps, with the dose they followed.
+        CREATE TABLE side_effects (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_id INTEGER NOT NULL REFERENCES users(id),
+            medication_id INTEGER REFERENCES medications(id),
+            dose_id INTEGER REFERENCES doses(id),
+            kind TEXT NOT NULL CHECK (kind IN ('drowsiness', 'dizziness', 'weakness', 'headache', 'constipation',
+                                               'dry_mouth', 'mood_change', 'other')),
+            severity INTEGER NOT NULL CHECK (severity BETWEEN 1 AND 3),
+            note TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL
+        );
+        CREATE INDEX side_effects_by_patient ON side_effects (patient_id, at);
+
+        -- Who changed a medication or its regimen, and why (clinicians must give a reason).
+        CREATE TABLE medication_changes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            medication_id INTEGER NOT NULL REFERENCES medications(id),
+            actor_id INTEGER NOT NULL REFERENCES users(id),
+            reason TEXT NOT NULL DEFAULT '',
+            change TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX medication_changes_by_medication ON medication_changes (medication_id, at);
+        """
+    )

@@ -116,8 +116,13 @@ def active_link(db: Database, caregiver_id: int, patient_id: int) -> dict | None
 
 
 def can_see(db: Database, user_id: int, patient_id: int) -> bool:
-    """The patient themself, or a caregiver with an active link."""
-    return user_id == patient_id or active_link(db, user_id, patient_id) is not None
+    """The patient themself, a caregiver with an active link, or a clinician of a clinic the
+    patient is linked to."""
+    if user_id == patient_id or active_link(db, user_id, patient_id) is not None:
+        return True
+    from .clinics import clinician_sees
+
+    return clinician_sees(db, accounts.find_user(db, id=user_id) or {}, patient_id)
 
 
 def patients_of(db: Database, user_id: int) -> list[dict]:

@@ -165,15 +165,42 @@ def user_group():
 @click.option("--name", default="")
 @click.option("--phone", default=None)
 @click.option("--tz", default="UTC", show_default=True)
+@click.option("--clinic", "clinic_id", type=int, default=None, help="The clinic of a clinician.")
 @click.pass_obj
-def user_add(obj: Context, email, password, role, name, phone, tz):
+def user_add(obj: Context, email, password, role, name, phone, tz, clinic_id):
     """Create an account."""
+    database = obj.connect()
+    if clinic_id is not None and (role != "clinician" or not database.execute(
+            "SELECT 1 FROM clinics WHERE id = ?", [clinic_id]).fetchone()):
+        raise click.ClickException("--clinic needs --role clinician and an existing clinic id (reminder clinic add)")
     try:
-        user_id = accounts.create_user(obj.connect(), email=email, password=password, role=role, now=obj.clock().now(),
+        user_id = accounts.create_user(database, email=email, password=password, role=role, now=obj.clock().now(),
                                        name=name, phone=phone, tz=tz)
     except InputError as error:
         raise click.ClickException(error.message) from None
-    click.echo(f"user {user_id} created: {email} ({role})")
+    if clinic_id is not None:
+        database.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, user_id])
+    click.echo(f"user {user_id} created: {email} ({role}{f', clinic {clinic_id}' if clinic_id else ''})")
+
+
+@main.group("clinic")
+def clinic_group():
+    """Clinics."""
+
+
+@clinic_group.command("add")
+@click.option("--name", required=True)
+@click.pass_obj
+def clinic_add(obj: Context, name):
+    """Create a clinic; prints its id and the join code patients enter."""
+    from . import clinics
+
+    try:
+        clinic_id, code = clinics.create_clinic(obj.connect(), name, obj.clock().now())
+    except InputError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"clinic {clinic_id} created: {name}")
+    click.echo(f"join code: {code}")
 
 
 @main.group("token")

@@ -136,6 +136,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("email.from_address", "reminder@localhost", "The From address of reminder emails.", _text),
     Setting("email.timeout_seconds", 10, "Timeout for one SMTP conversation.", _positive),
     Setting(
+        "reports.adherent_cutoff",
+        0.8,
+        'Taking adherence at or above this counts as "adherent" in reports (80 %: PQA, MEMS literature).',
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1,
+    ),
+    Setting(
         "links.expire_hours",
         24,
         "Hours after a dose's window closes that its phone link keeps working.",

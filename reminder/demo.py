@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import accounts, ledger
+from . import accounts, clinics, ledger
 from .db import immediate
 from .times import to_iso
 
@@ -36,6 +36,9 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
         ids[role] = accounts.create_user(db, email=email, password=PASSWORD, role=role, now=now, name=name,
                                          phone=phone, tz=PATIENT_TZ)
     token = accounts.create_token(db, ids["patient"], now, label="demo")
+    clinic_id, code = clinics.create_clinic(db, "Demo Neurology Clinic", now)
+    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, ids["clinician"]])
+    clinics.join(db, ids["patient"], code, now)
     first_dose, today = _first_dose_time(now)
     with immediate(db):
         medication_id = db.execute(
@@ -61,7 +64,8 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
     lines = [f"Demo ready. Open {settings['server.base_url']}/ and log in (password for all: {PASSWORD}):"]
     lines += [f"  {role:<9} {email}" for email, role, _, _ in USERS]
     lines += [f"The patient takes baclofen 10 mg at 8:00 AM, 1:00 PM and 6:00 PM ({PATIENT_TZ}); the caregiver",
-              "follows them and hears about two missed doses in a row;",
+              "follows them and hears about two missed doses in a row; the patient is linked to the",
+              f"clinician's clinic (join code {code}), so the clinician sees them on the panel;",
               f"one extra dose is due at {first_dose} today, so a reminder appears within a minute at",
               f"{settings['server.base_url']}/dev/outbox.", f"Patient API token: {token}"]
     return "\n".join(lines)

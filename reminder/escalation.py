@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import caregivers, delivery, formulary
+from . import caregivers, clinics, delivery, formulary
 from .db import immediate
 from .links import digest
 from .times import clock_label, parse_instant, to_iso
@@ -132,6 +132,9 @@ def _escalate_medication(db: Database, medication_id: int, now: datetime, settin
     told = 0
     for caregiver, channel in caregivers.followers(db, medication["patient_id"], medication_id, risk):
         told += _tell(db, settings, alert_id, caregiver, channel, "alert", now)
+    if level == 3:  # the clinician level: the clinicians of the patient's clinics
+        for clinician in clinics.clinicians_for(db, medication["patient_id"]):
+            told += _tell(db, settings, alert_id, clinician, None, "alert", now)
     return told
 
 
@@ -226,8 +229,9 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
                            [digest(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id])
                 user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
                 link = caregivers.active_link(db, user_id, _patient_of(db, alert_id))
-                if link is not None:  # a revoked caregiver hears nothing more
-                    _send(db, settings, alert_id, user, link["channel"], "alert_repeat", now, token)
+                if link is not None or clinics.clinician_sees(db, user, _patient_of(db, alert_id)):
+                    # a revoked caregiver or an unlinked clinic hears nothing more
+                    _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_repeat", now, token)
     return len(due)
 
 
@@ -251,9 +255,9 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
         for alert_id, patient_id in rows:
             for user_id, in db.execute("SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]).fetchall():
                 link = caregivers.active_link(db, user_id, patient_id)
-                if link is not None:
-                    user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-                    _send(db, settings, alert_id, user, link["channel"], "alert_resolved", now)
+                user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+                if link is not None or clinics.clinician_sees(db, user, patient_id):
+                    _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_resolved", now)
     return len(rows)
 
 

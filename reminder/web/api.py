@@ -187,4 +187,4 @@ def _horizon() -> timedelta:
     return timedelta(hours=settings()["worker.horizon_hours"])
 
 
-from . import api_care  # noqa: E402,F401  (registers the care routes on this blueprint)
+from . import api_care, api_clinic  # noqa: E402,F401  (register their routes on this blueprint)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import abort, g, jsonify, request
+from flask import abort, g, jsonify, request  # noqa: F401
 
-from .. import accounts, caregivers, delivery, escalation, ledger, medications, pumps, supply, tapering
+from .. import caregivers, delivery, escalation, ledger, medications, pumps, reports, supply, tapering
 from ..db import get_db, immediate
 from ..errors import InputError
 from . import now, settings
@@ -21,9 +21,9 @@ def _user() -> dict:
 
 
 def _visible_patient(patient_id: int) -> dict:
-    if not caregivers.can_see(get_db(), _user()["id"], patient_id):
-        abort(404, description="No such patient.")
-    return accounts.find_user(get_db(), id=patient_id)
+    from .api_clinic import clinician_patient
+
+    return clinician_patient(patient_id, f"viewed {request.path.rsplit('/', 1)[-1]}")
 
 
 # ---------------------------------------------------------------- caregivers
@@ -67,7 +67,24 @@ def accept_invitation(token: str):
 
 @bp.route("/patients", methods=["GET"])
 def list_patients():
-    return jsonify({"patients": caregivers.patients_of(get_db(), _user()["id"])})
+    """A clinician's panel (search ``q``, ``sort``, ``page``, ``per_page``); for anyone else
+    the patients they may see."""
+    user = _user()
+    if user["role"] == "clinician":
+        if not user["clinic_id"]:
+            return jsonify({"patients": [], "total": 0, "page": 1, "per_page": 50, "sort": "risk"})
+        args = request.args
+        sort = args.get("sort", "risk")
+        if sort not in reports.PANEL_SORTS:
+            raise InputError("sort", f"sort must be one of {', '.join(sorted(reports.PANEL_SORTS))}.")
+        try:
+            page, per_page = int(args.get("page", 1)), int(args.get("per_page", 50))
+        except ValueError:
+            raise InputError("page", "page and per_page must be whole numbers.") from None
+        if not (1 <= page <= 100000 and 1 <= per_page <= 500):
+            raise InputError("page", "page must be at least 1 and per_page between 1 and 500.")
+        return jsonify(reports.panel(get_db(), user["clinic_id"], now(), args.get("q", ""), sort, page, per_page))
+    return jsonify({"patients": caregivers.patients_of(get_db(), user["id"])})
 
 
 @bp.route("/patients/<id:patient_id>/medications", methods=["GET"])

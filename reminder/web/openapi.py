@@ -137,6 +137,51 @@ PATHS.update({
                                                      "properties": {"alarm_date": {"type": "string", "format": "date"}}},
                                                errors=(400, 401, 404))},
 })
+_DATES = [_param("from", "query", "First local date, YYYY-MM-DD (default: 29 days before to)"),
+          _param("to", "query", "Last local date, YYYY-MM-DD, included (default: today)")]
+PATHS.update({
+    "/api/v1/me/clinics": {
+        "get": _op("The clinics you are linked to", "200", _ARRAY_OF("clinics")),
+        "post": _op("Join a clinic with its code", "201", _OBJ, body={"type": "object", "required": ["code"],
+                                                                     "properties": {"code": {"type": "string"}}},
+                    errors=(400, 401, 404, 409)),
+    },
+    "/api/v1/me/clinics/{id}": {"delete": _op("Leave a clinic", "200", _OBJ,
+                                              params=[_param("id", "path", "The clinic", {"type": "integer"})],
+                                              errors=(401, 404))},
+    "/api/v1/me/audit": {"get": _op("Your audit log: every clinician view of your data", "200", _ARRAY_OF("audit"))},
+    "/api/v1/patients/{id}/report": {"get": _op(
+        "Adherence metrics per medication with definitions and parameters, calendar, chronology, steps, alerts and "
+        "side effects (audited)", "200", _OBJ, params=[_PATIENT, *_DATES], errors=(400, 401, 404))},
+    "/api/v1/patients/{id}/report.csv": {"get": {"summary": "The dose ledger of the period as CSV (audited)",
+                                                 "parameters": [_PATIENT, *_DATES],
+                                                 "responses": {"200": {"description": "text/csv"},
+                                                               "404": {"description": "Not a patient you may see"}}}},
+    "/api/v1/patients/{id}/fhir": {"get": {"summary": "A FHIR R4 Bundle: Patient, MedicationRequest, "
+                                                      "MedicationAdministration, RelatedPerson, Communication (audited)",
+                                           "parameters": [_PATIENT, *_DATES],
+                                           "responses": {"200": {"description": "application/fhir+json"},
+                                                         "404": {"description": "Not a patient you may see"}}}},
+    "/api/v1/patients/{id}/medications/{medication_id}": {
+        "patch": _op("A clinician changes a linked patient's medication; reason required and recorded", "200",
+                     _REF["Medication"], params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"})],
+                     body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+                     errors=(400, 401, 404)),
+        "delete": _op("A clinician stops a linked patient's medication with a reason (their confirmation)", "200",
+                      _REF["Medication"], params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"}),
+                                                  _param("reason", "query", "Why it is stopped")],
+                      errors=(400, 401, 404)),
+    },
+    "/api/v1/side-effects": {"post": _op("Log a side effect, with the dose it followed", "201", _OBJ, body={
+        "type": "object", "required": ["kind", "severity"], "properties": {
+            "kind": {"enum": ["drowsiness", "dizziness", "weakness", "headache", "constipation", "dry_mouth",
+                              "mood_change", "other"]},
+            "severity": {"type": "integer", "minimum": 1, "maximum": 3}, "note": {"type": "string"},
+            "dose_id": {"type": "integer"}}}, errors=(400, 401, 404))},
+})
+PATHS["/api/v1/patients"]["get"]["summary"] = (
+    "A clinician's panel (q, sort=risk|name|adherence_7d|adherence_30d|last_taken, page, per_page); "
+    "otherwise the patients you may see")
 PATHS["/api/v1/medications/{id}"]["delete"]["summary"] = (
     "End a medication (history kept); a withdrawal-risk one answers 409: it needs a taper plan or a clinician")
 PATHS["/api/v1/medications/{id}"]["delete"]["responses"]["409"] = {"description": "Must not be stopped suddenly"}

@@ -1,0 +1,91 @@
+"""Clinics: their clinicians, the patients linked to them, and the audit log of every view.
+
+A clinician sees a patient only while the patient is linked to the clinician's clinic; either
+side can end the link. Every clinician view of a patient's data is written to ``audit_log``,
+which the patient can read.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from .db import immediate
+from .errors import InputError
+from .times import to_iso
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+
+def create_clinic(db: Database, name: str, now: datetime) -> tuple[int, str]:
+    """A new clinic and its join code (8 characters, easy to read out)."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise InputError("name", "A clinic needs a name of at most 100 characters.")
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+    cursor = db.execute("INSERT INTO clinics (name, join_code, created_at) VALUES (?, ?, ?)",
+                        [name.strip(), code, to_iso(now)])
+    return cursor.lastrowid, code
+
+
+def join(db: Database, patient_id: int, code, now: datetime) -> dict:
+    """The patient links to the clinic with this code; returns the clinic."""
+    if not isinstance(code, str) or not code.strip():
+        raise InputError("code", "Enter the clinic's code.")
+    with immediate(db):
+        rows = list(db.query("SELECT * FROM clinics WHERE join_code = ?", [code.strip().upper()]))
+        if not rows:
+            raise InputError("code", "No clinic has this code. Check it with your clinic.", status=404)
+        clinic = rows[0]
+        if db.execute("SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
+                      [patient_id, clinic["id"]]).fetchone():
+            raise InputError("code", f"You are already linked to {clinic['name']}.", status=409)
+        db.execute("INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
+                   [patient_id, clinic["id"], to_iso(now)])
+    return {"id": clinic["id"], "name": clinic["name"]}
+
+
+def leave(db: Database, patient_id: int, clinic_id: int, actor_id: int, now: datetime) -> bool:
+    """End the link (the patient, or a clinician of that clinic); False when there is none."""
+    with immediate(db):
+        cursor = db.execute(
+            "UPDATE clinic_links SET status = 'ended', ended_at = ?, ended_by = ? "
+            "WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
+            [to_iso(now), actor_id, patient_id, clinic_id],
+        )
+    return cursor.rowcount == 1
+
+
+def clinics_of(db: Database, patient_id: int) -> list[dict]:
+    return list(db.query(
+        "SELECT c.id, c.name, l.created_at AS linked_at FROM clinic_links l JOIN clinics c ON c.id = l.clinic_id "
+        "WHERE l.patient_id = ? AND l.status = 'active' ORDER BY c.name", [patient_id]))
+
+
+def clinician_sees(db: Database, clinician: dict, patient_id: int) -> bool:
+    """A clinician sees a patient while the patient is linked to the clinician's clinic."""
+    if clinician.get("role") != "clinician" or not clinician.get("clinic_id"):
+        return False
+    return db.execute("SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
+                      [patient_id, clinician["clinic_id"]]).fetchone() is not None
+
+
+def clinicians_for(db: Database, patient_id: int) -> list[dict]:
+    """Clinicians of every clinic the patient is linked to (who hear level-3 alerts)."""
+    return list(db.query(
+        "SELECT u.* FROM users u JOIN clinic_links l ON l.clinic_id = u.clinic_id AND l.status = 'active' "
+        "WHERE l.patient_id = ? AND u.role = 'clinician' ORDER BY u.id", [patient_id]))
+
+
+def audit(db: Database, actor_id: int, patient_id: int, action: str, now: datetime, detail: str = "") -> None:
+    """Record a clinician's view or change of a patient's data (who, what, when)."""
+    db.execute("INSERT INTO audit_log (actor_id, patient_id, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+               [actor_id, patient_id, action, detail[:500], to_iso(now)])
+
+
+def audit_of(db: Database, patient_id: int, limit: int = 500) -> list[dict]:
+    return list(db.query(
+        "SELECT a.id, a.at, a.action, a.detail, u.name AS actor_name, u.email AS actor_email, c.name AS clinic "
+        "FROM audit_log a JOIN users u ON u.id = a.actor_id LEFT JOIN clinics c ON c.id = u.clinic_id "
+        "WHERE a.patient_id = ? ORDER BY a.id DESC LIMIT ?", [patient_id, limit]))

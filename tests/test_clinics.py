@@ -1,0 +1,151 @@
+"""Clinics through the API: joining, the panel, the report and its exports, side effects,
+the audit log, and clinicians' changes; a clinician of clinic A never reaches clinic B's patients."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+
+from conftest import doses, make_medication, make_patient, messages
+from reminder import accounts, clinics, ledger
+from reminder.times import parse_instant
+
+SNOOZE = timedelta(minutes=15)
+
+
+def bearer(db, user_id):
+    return {"Authorization": f"Bearer {accounts.create_token(db, user_id, parse_instant('2026-03-07T12:00:00Z'))}"}
+
+
+@pytest.fixture
+def clinic(db, client, patient, clock):
+    """Clinic A with a clinician and the patient (baclofen) linked by code; clinic B with its own."""
+    make_medication(db, patient)
+    a_id, a_code = clinics.create_clinic(db, "Clinic A", clock.now())
+    b_id, _ = clinics.create_clinic(db, "Clinic B", clock.now())
+    doctor = make_patient(db, email="doc@a.example", role="clinician", name="Dr A", phone=None)
+    stranger = make_patient(db, email="doc@b.example", role="clinician", name="Dr B", phone=None)
+    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [a_id, doctor])
+    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [b_id, stranger])
+    patient_api = bearer(db, patient)
+    joined = client.post("/api/v1/me/clinics", json={"code": a_code.lower()}, headers=patient_api)
+    assert joined.status_code == 201 and joined.json["name"] == "Clinic A"
+    return {"a": a_id, "code": a_code, "doctor": doctor, "doctor_api": bearer(db, doctor),
+            "stranger_api": bearer(db, stranger), "patient": patient, "patient_api": patient_api}
+
+
+def simulate(db, patient, clock, tick_until, until="2026-03-10T12:00:00Z"):
+    """Take the 08:00 doses on time, the 18:00 ones 90 minutes late, miss the 13:00 ones."""
+    current = clock.now()
+    end = parse_instant(until)
+    while current < end:
+        current += timedelta(minutes=30)
+        tick_until(current.strftime("%Y-%m-%dT%H:%M:%SZ"), step=1800)
+        for dose in doses(db, status="pending"):
+            due = parse_instant(dose["scheduled_at"])
+            late = {"08:00": timedelta(0), "18:00": timedelta(minutes=90)}.get(dose["local_time"])
+            if late is not None and due + late == current:
+                ledger.answer_dose(db, dose["id"], ledger.Answer("taken", "web", patient), current, SNOOZE)
+
+
+def test_joining_twice_or_with_a_bad_code_is_refused(client, clinic):
+    again = client.post("/api/v1/me/clinics", json={"code": clinic["code"]}, headers=clinic["patient_api"])
+    assert again.status_code == 409
+    assert client.post("/api/v1/me/clinics", json={"code": "NOPE"}, headers=clinic["patient_api"]).status_code == 404
+    assert client.post("/api/v1/me/clinics", json={}, headers=clinic["patient_api"]).status_code == 400
+    assert [c["name"] for c in client.get("/api/v1/me/clinics", headers=clinic["patient_api"]).json["clinics"]] == ["Clinic A"]
+
+
+def test_the_panel_lists_the_clinics_patients_with_their_summary(db, client, clinic, clock, tick_until):
+    simulate(db, clinic["patient"], clock, tick_until)
+    panel = client.get("/api/v1/patients", headers=clinic["doctor_api"]).json
+    assert panel["total"] == 1
+    [row] = panel["patients"]
+    assert row["id"] == clinic["patient"] and row["withdrawal_risk_medications"] == "Baclofen"
+    assert 0 < row["adherence_7d"] < 1 and row["last_taken_at"]
+    assert client.get("/api/v1/patients", headers=clinic["stranger_api"]).json["total"] == 0
+    assert client.get("/api/v1/patients?sort=shoe", headers=clinic["doctor_api"]).status_code == 400
+    assert client.get("/api/v1/patients?q=nobody", headers=clinic["doctor_api"]).json["total"] == 0
+
+
+def test_the_report_has_every_metric_with_its_definition_and_is_audited(db, client, clinic, clock, tick_until):
+    simulate(db, clinic["patient"], clock, tick_until)
+    url = f"/api/v1/patients/{clinic['patient']}/report?from=2026-03-07&to=2026-03-09"
+    report = client.get(url, headers=clinic["doctor_api"]).json
+    [baclofen] = report["medications"]
+    m = baclofen["metrics"]
+    for key in ("taking_adherence", "timing_adherence", "correct_dosing_days", "drug_holidays", "longest_gap_hours"):
+        assert key in m
+    assert report["definitions"] and all(report["definitions"].values())
+    # 08:00 on time, 13:00 missed, 18:00 late: 2 of 3 taken, 1 of 3 on time
+    assert m["counts"]["taken_on_time"] >= 2 and m["counts"]["taken_late"] >= 2 and m["counts"]["missed"] >= 2
+    assert baclofen["calendar"][0]["date"] == "2026-03-07"
+    audit = client.get("/api/v1/me/audit", headers=clinic["patient_api"]).json["audit"]
+    assert audit[0]["action"] == "viewed report" and audit[0]["actor_email"] == "doc@a.example"
+    assert client.get(url, headers=clinic["stranger_api"]).status_code == 404
+    assert client.get(f"/api/v1/patients/{clinic['patient']}/report?from=2026-03-09&to=2026-03-01",
+                      headers=clinic["doctor_api"]).status_code == 400
+
+
+def test_the_csv_export_is_the_ledger_of_the_period(db, client, clinic, clock, tick_until):
+    simulate(db, clinic["patient"], clock, tick_until)
+    response = client.get(f"/api/v1/patients/{clinic['patient']}/report.csv?from=2026-03-08&to=2026-03-08",
+                          headers=clinic["doctor_api"])
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [(r["local_time"], r["status"]) for r in rows] == [("08:00", "taken"), ("13:00", "missed"), ("18:00", "taken")]
+    assert client.get(f"/api/v1/patients/{clinic['patient']}/report.csv", headers=clinic["stranger_api"]).status_code == 404
+
+
+def test_every_patient_route_is_closed_to_another_clinics_clinician(db, client, clinic):
+    patient, dose = clinic["patient"], doses(db)[0]["id"]
+    medication = doses(db)[0]["medication_id"]
+    for method, path in (("get", f"/api/v1/patients/{patient}/doses"), ("get", f"/api/v1/patients/{patient}/medications"),
+                         ("get", f"/api/v1/patients/{patient}/report"), ("get", f"/api/v1/patients/{patient}/report.csv"),
+                         ("get", f"/api/v1/patients/{patient}/fhir"),
+                         ("post", f"/api/v1/patients/{patient}/doses/{dose}/confirm"),
+                         ("patch", f"/api/v1/patients/{patient}/medications/{medication}"),
+                         ("delete", f"/api/v1/patients/{patient}/medications/{medication}?reason=x")):
+        kwargs = {"json": {"action": "taken", "reason": "x"}} if method in ("post", "patch") else {}
+        assert getattr(client, method)(path, headers=clinic["stranger_api"], **kwargs).status_code == 404, path
+    assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
+
+
+def test_side_effects_are_logged_with_their_dose_and_bad_ones_refused(db, client, clinic):
+    dose = doses(db)[0]["id"]
+    logged = client.post("/api/v1/side-effects", json={"kind": "drowsiness", "severity": 2, "note": "after lunch",
+                                                       "dose_id": dose}, headers=clinic["patient_api"])
+    assert logged.status_code == 201 and logged.json["medication_id"] == doses(db)[0]["medication_id"]
+    for bad, field in (({"kind": "itch", "severity": 1}, "kind"), ({"kind": "headache", "severity": 4}, "severity"),
+                       ({"kind": "headache", "severity": 1, "dose_id": 999999}, "dose_id")):
+        response = client.post("/api/v1/side-effects", json=bad, headers=clinic["patient_api"])
+        assert 400 <= response.status_code < 500 and response.json["error"]["field"] == field
+    assert db.execute("SELECT count(*) FROM side_effects").fetchone()[0] == 1
+    report = client.get(f"/api/v1/patients/{clinic['patient']}/report", headers=clinic["doctor_api"]).json
+    assert [s["kind"] for s in report["side_effects"]] == ["drowsiness"]
+
+
+def test_a_clinician_stops_baclofen_with_a_reason_and_it_is_recorded(db, client, clinic):
+    medication = doses(db)[0]["medication_id"]
+    path = f"/api/v1/patients/{clinic['patient']}/medications/{medication}"
+    assert client.delete(path, headers=clinic["doctor_api"]).status_code == 400  # no reason
+    assert client.delete(path, headers=clinic["patient_api"]).status_code == 404  # patients use the taper route
+    stopped = client.delete(path + "?reason=hallucinations%20at%20this%20dose", headers=clinic["doctor_api"])
+    assert stopped.status_code == 200 and stopped.json["ended_at"]
+    change = db.execute("SELECT actor_id, reason FROM medication_changes").fetchone()
+    assert change == (clinic["doctor"], "hallucinations at this dose")
+
+
+def test_level_3_alerts_reach_the_clinic_once_linked(db, client, clinic, tick_until):
+    tick_until("2026-03-08T05:31:00Z", step=600)  # three baclofen doses missed
+    told = [m for m in messages(db, "alert") if m["user_id"] == clinic["doctor"]]
+    assert len(told) == 1 and told[0]["body"].startswith("URGENT")
+
+
+def test_leaving_the_clinic_closes_the_clinicians_view(db, client, clinic):
+    assert client.delete(f"/api/v1/me/clinics/{clinic['a']}", headers=clinic["patient_api"]).status_code == 200
+    assert client.get(f"/api/v1/patients/{clinic['patient']}/report", headers=clinic["doctor_api"]).status_code == 404
+    assert client.get("/api/v1/patients", headers=clinic["doctor_api"]).json["total"] == 0
