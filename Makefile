@@ -33,6 +33,7 @@ test: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench_reports.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

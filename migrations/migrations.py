@@ -366,6 +366,8 @@ def clinics_reports(db):
             at TEXT NOT NULL
         );
         CREATE INDEX side_effects_by_patient ON side_effects (patient_id, at);
+        -- The clinic panel's 7- and 30-day adherence reads only this index (no table lookups).
+        CREATE INDEX doses_for_panel ON doses (scheduled_at, patient_id, status, taken_at) WHERE status != 'pending';
 
         -- Who changed a medication or its regimen, and why (clinicians must give a reason).
         CREATE TABLE medication_changes (

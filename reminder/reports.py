@@ -133,44 +133,45 @@ def panel(db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = 
     open alerts, withdrawal-risk medications, the last taken dose and refills or pumps due
     soon; patients at risk first (open level-3 alerts, then withdrawal-risk misses, then low
     adherence). One grouped query per column, so thousands of patients stay fast."""
-    since_30, since_7, soon = to_iso(now - timedelta(days=30)), to_iso(now - timedelta(days=7)), (now + timedelta(days=7)).date().isoformat()
+    since_30, since_7 = to_iso(now - timedelta(days=30)), to_iso(now - timedelta(days=7))
+    soon = (now + timedelta(days=7)).date().isoformat()
     like = f"%{q.strip().lower()}%" if q else "%"
+    params = {"clinic": clinic_id, "like": like, "since_30": since_30, "since_7": since_7, "now": to_iso(now), "soon": soon}
+    linked = "SELECT patient_id FROM clinic_links WHERE clinic_id = :clinic AND status = 'active'"
     rows = list(db.query(
-        """
-        WITH linked AS (
-            SELECT u.id, u.name, u.email FROM clinic_links l JOIN users u ON u.id = l.patient_id
-            WHERE l.clinic_id = :clinic AND l.status = 'active' AND (lower(u.name) LIKE :like OR lower(u.email) LIKE :like)
-        ), closed AS (
-            SELECT d.patient_id,
-                   sum(d.status = 'taken') AS taken_30, count(*) AS closed_30,
-                   sum(d.status = 'taken' AND d.scheduled_at >= :since_7) AS taken_7,
-                   sum(d.scheduled_at >= :since_7) AS closed_7,
-                   sum(d.status != 'taken' AND d.scheduled_at >= :since_7 AND m.withdrawal_risk = 1) AS risk_misses_7,
-                   max(d.taken_at) AS last_taken_at
-            FROM doses d JOIN medications m ON m.id = d.medication_id
-            WHERE d.patient_id IN (SELECT id FROM linked) AND d.scheduled_at >= :since_30 AND d.scheduled_at <= :now
-              AND d.status != 'pending'
-            GROUP BY d.patient_id
-        ), open_alerts AS (
-            SELECT patient_id, count(*) AS open_alerts, max(level) AS top_level FROM alerts
-            WHERE status = 'open' AND patient_id IN (SELECT id FROM linked) GROUP BY patient_id
-        ), risky AS (
-            SELECT patient_id, group_concat(name, ', ') AS withdrawal_risk_medications FROM medications
-            WHERE withdrawal_risk = 1 AND ended_at IS NULL AND patient_id IN (SELECT id FROM linked) GROUP BY patient_id
-        ), pumps_due AS (
-            SELECT patient_id, min(refill_by) AS pump_refill_by FROM pumps
-            WHERE patient_id IN (SELECT id FROM linked) AND refill_by <= :soon GROUP BY patient_id
-        )
-        SELECT linked.*, coalesce(c.taken_7, 0) AS taken_7, coalesce(c.closed_7, 0) AS closed_7,
-               coalesce(c.taken_30, 0) AS taken_30, coalesce(c.closed_30, 0) AS closed_30,
-               coalesce(c.risk_misses_7, 0) AS risk_misses_7, c.last_taken_at,
-               coalesce(a.open_alerts, 0) AS open_alerts, coalesce(a.top_level, 0) AS top_level,
-               r.withdrawal_risk_medications, p.pump_refill_by
-        FROM linked LEFT JOIN closed c ON c.patient_id = linked.id LEFT JOIN open_alerts a ON a.patient_id = linked.id
-        LEFT JOIN risky r ON r.patient_id = linked.id LEFT JOIN pumps_due p ON p.patient_id = linked.id
-        """,
-        {"clinic": clinic_id, "like": like, "since_30": since_30, "since_7": since_7, "now": to_iso(now), "soon": soon},
-    ))
+        f"SELECT u.id, u.name, u.email FROM users u WHERE u.id IN ({linked}) "
+        "AND (lower(u.name) LIKE :like OR lower(u.email) LIKE :like)", params))
+    # Each summary column is one grouped query over an index, merged here by patient id:
+    # joining the grouped results in SQL made SQLite compare every row with every row.
+    columns = {
+        "closed": db.query(
+            "SELECT patient_id, sum(status = 'taken') AS taken_30, count(*) AS closed_30, "
+            "sum(status = 'taken' AND scheduled_at >= :since_7) AS taken_7, sum(scheduled_at >= :since_7) AS closed_7, "
+            f"max(taken_at) AS last_taken_at FROM doses INDEXED BY doses_for_panel WHERE scheduled_at >= :since_30 "
+            f"AND scheduled_at <= :now AND status != 'pending' AND patient_id IN ({linked}) GROUP BY patient_id", params),
+        "risk": db.query(
+            "SELECT d.patient_id, count(*) AS risk_misses_7 FROM doses d JOIN medications m ON m.id = d.medication_id "
+            "AND m.withdrawal_risk = 1 WHERE d.scheduled_at >= :since_7 AND d.scheduled_at <= :now "
+            f"AND d.status IN ('missed', 'skipped', 'unknown') AND d.patient_id IN ({linked}) GROUP BY d.patient_id", params),
+        "alerts": db.query(
+            "SELECT patient_id, count(*) AS open_alerts, max(level) AS top_level FROM alerts "
+            f"WHERE status = 'open' AND patient_id IN ({linked}) GROUP BY patient_id", params),
+        "medications": db.query(
+            "SELECT patient_id, group_concat(name, ', ') AS withdrawal_risk_medications FROM medications "
+            f"WHERE withdrawal_risk = 1 AND ended_at IS NULL AND patient_id IN ({linked}) GROUP BY patient_id", params),
+        "pumps": db.query(
+            f"SELECT patient_id, min(refill_by) AS pump_refill_by FROM pumps WHERE patient_id IN ({linked}) "
+            "AND refill_by <= :soon GROUP BY patient_id", params),
+    }
+    by_patient: dict[int, dict] = {}
+    for found in columns.values():
+        for row in found:
+            by_patient.setdefault(row.pop("patient_id"), {}).update(row)
+    defaults = {"taken_7": 0, "closed_7": 0, "taken_30": 0, "closed_30": 0, "risk_misses_7": 0, "last_taken_at": None,
+                "open_alerts": 0, "top_level": 0, "withdrawal_risk_medications": None, "pump_refill_by": None}
+    for row in rows:
+        row.update(defaults)
+        row.update({k: v for k, v in by_patient.get(row["id"], {}).items() if v is not None})
     for row in rows:
         row["adherence_7d"] = round(row["taken_7"] / row["closed_7"], 4) if row["closed_7"] else None
         row["adherence_30d"] = round(row["taken_30"] / row["closed_30"], 4) if row["closed_30"] else None
