@@ -137,8 +137,10 @@ def panel(db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = 
     soon = (now + timedelta(days=7)).date().isoformat()
     like = f"%{q.strip().lower()}%" if q else "%"
     params = {"clinic": clinic_id, "like": like, "since_30": since_30, "since_7": since_7, "now": to_iso(now), "soon": soon}
-    linked = ("SELECT l.patient_id FROM clinic_links l JOIN users s ON s.id = l.patient_id WHERE l.clinic_id = :clinic "
-              "AND l.status = 'active' AND (lower(s.name) LIKE :like OR lower(s.email) LIKE :like)")
+    linked = "SELECT patient_id FROM clinic_links WHERE clinic_id = :clinic AND status = 'active'"
+    if q:
+        linked = ("SELECT l.patient_id FROM clinic_links l JOIN users s ON s.id = l.patient_id WHERE l.clinic_id = :clinic "
+                  "AND l.status = 'active' AND (lower(s.name) LIKE :like OR lower(s.email) LIKE :like)")
     rows = list(db.query(f"SELECT u.id, u.name, u.email FROM users u WHERE u.id IN ({linked})", params))
     # Each summary column is one grouped query over an index, merged here by patient id:
     # joining the grouped results in SQL made SQLite compare every row with every row.
