@@ -278,3 +278,36 @@ def test_pumps_are_recorded_with_a_default_refill_by_and_refilled(db, client, fa
     assert client.post("/api/v1/pumps", json={"alarm_date": "soon"}, headers=family["patient_api"]).status_code == 400
     assert client.post(f"/api/v1/pumps/{made.json['id']}/refills", json={"alarm_date": "2026-05-20"},
                        headers=family["carer_api"]).status_code == 404
+
+
+def test_end_to_end_by_email_missed_doses_acknowledge_link_and_the_run_ending(db, live_app, live_tick, smtp_server, clock):
+    """Baclofen three times a day, two doses missed: the caregiver's email arrives at a real SMTP
+    server, they acknowledge through its link, a dose is taken, and they are told the run ended."""
+    patient = make_patient(db)
+    db.execute("UPDATE users SET channels = '[\"email\"]' WHERE id = ?", [patient])
+    make_medication(db, patient)
+    carer = make_patient(db, email="carer@example.com", phone=None, role="caregiver", name="Casey")
+    db.execute("INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at, "
+               "accepted_at) VALUES (?, ?, 'carer@example.com', 'x', 'active', '2026-03-07T12:00:00Z', "
+               "'2026-03-21T12:00:00Z', '2026-03-07T12:00:00Z')", [patient, carer])
+    at = parse_instant("2026-03-07T12:00:00Z")
+    while at < parse_instant("2026-03-07T20:31:00Z"):
+        at += timedelta(minutes=5)
+        live_tick(at)
+    to_carer = [m for m in smtp_server.messages if m["To"] == "carer@example.com"]
+    assert len(to_carer) == 1 and to_carer[0]["Subject"] == "Medication alert: please read"
+    text = to_carer[0].get_body(("plain",)).get_content()
+    assert "missed 2 doses in a row of Baclofen" in text
+    link = re.search(r"https://reminder\.example\.org(/a/[\w-]+)", text).group(1)
+    web = live_app.test_client()
+    assert web.post(link, data={"csrf_token": csrf(web, link)}).status_code == 200
+    assert db.execute("SELECT status, acknowledged_by FROM alerts").fetchone() == ("acknowledged", carer)
+    evening = doses(db, local_date="2026-03-07", local_time="18:00")[0]["id"]
+    from reminder import ledger
+
+    ledger.answer_dose(db, evening, ledger.Answer("taken", "web", patient), parse_instant("2026-03-07T23:02:00Z"),
+                       timedelta(minutes=15))
+    live_tick("2026-03-07T23:03:00Z")
+    resolved = [m for m in smtp_server.messages if m["To"] == "carer@example.com" and m["Subject"].startswith("Resolved")]
+    assert len(resolved) == 1
+    assert "run of missed doses has ended" in resolved[0].get_body(("plain",)).get_content()
