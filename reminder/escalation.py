@@ -296,16 +296,19 @@ def alert_for_token(db: Database, token: str, now: datetime) -> dict:
     return rows[0]
 
 
-def alerts_for(db: Database, patient_ids: list[int], limit: int = 200) -> list[dict]:
-    """Alerts of these patients, newest first, each with who was told and who acknowledged."""
+def alerts_for(db: Database, patient_ids: list[int], limit: int = 200, start: str | None = None,
+               end: str | None = None) -> list[dict]:
+    """Alerts of these patients (created in [start, end) when given), newest first, each with
+    who was told and who acknowledged."""
     if not patient_ids:
         return []
     marks = ", ".join("?" for _ in patient_ids)
+    period = " AND a.created_at >= ? AND a.created_at < ?" if start and end else ""
     alerts = list(db.query(
         f"SELECT a.*, u.name AS acknowledged_by_name, p.name AS patient_name, m.name AS medication_name "
         f"FROM alerts a LEFT JOIN users u ON u.id = a.acknowledged_by JOIN users p ON p.id = a.patient_id "
-        f"LEFT JOIN medications m ON m.id = a.medication_id WHERE a.patient_id IN ({marks}) "
-        f"ORDER BY a.id DESC LIMIT ?", [*patient_ids, limit]))
+        f"LEFT JOIN medications m ON m.id = a.medication_id WHERE a.patient_id IN ({marks}){period} "
+        f"ORDER BY a.id DESC LIMIT ?", [*patient_ids, *([start, end] if period else []), limit]))
     for alert in alerts:
         alert["told"] = list(db.query(
             "SELECT r.user_id, u.name, u.email, r.notified_at, r.repeats FROM alert_recipients r "

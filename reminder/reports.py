@@ -41,8 +41,7 @@ def build(db: Database, patient_id: int, first_day: date, last_day: date, now: d
         if not rows and medication["ended_at"] and medication["ended_at"] < start:
             continue
         medications.append(_medication_section(db, medication, rows, first_day, last_day, tz, now, settings))
-    alerts = [escalation.alert_json(a) for a in escalation.alerts_for(db, [patient_id], 1000)
-              if start <= a["created_at"] < end]
+    alerts = [escalation.alert_json(a) for a in escalation.alerts_for(db, [patient_id], 100_000, start, end)]
     side_effects = list(db.query(
         "SELECT s.id, s.at, s.kind, s.severity, s.note, s.dose_id, s.medication_id, m.name AS medication "
         "FROM side_effects s LEFT JOIN medications m ON m.id = s.medication_id "

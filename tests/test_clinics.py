@@ -149,3 +149,15 @@ def test_leaving_the_clinic_closes_the_clinicians_view(db, client, clinic):
     assert client.delete(f"/api/v1/me/clinics/{clinic['a']}", headers=clinic["patient_api"]).status_code == 200
     assert client.get(f"/api/v1/patients/{clinic['patient']}/report", headers=clinic["doctor_api"]).status_code == 404
     assert client.get("/api/v1/patients", headers=clinic["doctor_api"]).json["total"] == 0
+
+
+def test_a_caregiver_cannot_pull_the_clinical_report_or_exports(db, client, clinic):
+    carer = make_patient(db, email="carer@example.com", role="caregiver", phone=None)
+    db.execute("INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at) "
+               "VALUES (?, ?, 'carer@example.com', 'y', 'active', '2026-03-07T12:00:00Z', '2026-03-21T12:00:00Z')",
+               [clinic["patient"], carer])
+    carer_api = bearer(db, carer)
+    for suffix in ("report", "report.csv", "fhir"):
+        assert client.get(f"/api/v1/patients/{clinic['patient']}/{suffix}", headers=carer_api).status_code == 404
+    assert client.get(f"/api/v1/patients/{clinic['patient']}/doses", headers=carer_api).status_code == 200
+    assert client.get(f"/api/v1/patients/{clinic['patient']}/report", headers=clinic["patient_api"]).status_code == 200

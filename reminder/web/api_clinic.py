@@ -25,11 +25,16 @@ def _user() -> dict:
     return g.api_user
 
 
-def clinician_patient(patient_id: int, action: str) -> dict:
-    """The patient, if the caller may see them; a clinician's view is audited."""
+def clinician_patient(patient_id: int, action: str, clinical: bool = False) -> dict:
+    """The patient, if the caller may see them; a clinician's view is audited. ``clinical``
+    routes (the report and its exports) are for the patient and their clinicians only: they
+    carry every caregiver's contact details."""
     from .. import caregivers
 
-    if not caregivers.can_see(get_db(), _user()["id"], patient_id):
+    caller = _user()
+    allowed = (caller["id"] == patient_id or clinics.clinician_sees(get_db(), caller, patient_id)) if clinical \
+        else caregivers.can_see(get_db(), caller["id"], patient_id)
+    if not allowed:
         abort(404, description="No such patient.")
     if _user()["role"] == "clinician" and _user()["id"] != patient_id:
         with immediate(get_db()):
@@ -78,14 +83,14 @@ def my_audit():
 
 @bp.route("/patients/<id:patient_id>/report", methods=["GET"])
 def report(patient_id: int):
-    patient = clinician_patient(patient_id, "viewed report")
+    patient = clinician_patient(patient_id, "viewed report", clinical=True)
     first, last = report_period(patient)
     return jsonify(reports.build(get_db(), patient_id, first, last, now(), settings()))
 
 
 @bp.route("/patients/<id:patient_id>/report.csv", methods=["GET"])
 def report_csv(patient_id: int):
-    patient = clinician_patient(patient_id, "exported CSV")
+    patient = clinician_patient(patient_id, "exported CSV", clinical=True)
     first, last = report_period(patient)
     filename = f"doses-{patient_id}-{first}-{last}.csv"
     return Response(reports.ledger_csv(get_db(), patient_id, first, last), mimetype="text/csv",
@@ -94,7 +99,7 @@ def report_csv(patient_id: int):
 
 @bp.route("/patients/<id:patient_id>/fhir", methods=["GET"])
 def report_fhir(patient_id: int):
-    patient = clinician_patient(patient_id, "exported FHIR")
+    patient = clinician_patient(patient_id, "exported FHIR", clinical=True)
     from .. import fhir
 
     first, last = report_period(patient)
