@@ -133,7 +133,7 @@ def definitions(p: Parameters) -> dict[str, str]:
         "discontinued": f"Discontinuation: no dose taken for ≥ {p.discontinuation_days} days before the end "
                         "of the period, or the medication ended; a clinician-ordered stop is censored, not "
                         "counted as non-persistence",
-        "adherent": f"Adherent: taking adherence ≥ {cutoff} (a convention, set per clinic)",
+        "adherent": f"Adherent: taking adherence ≥ {cutoff} (a convention: the reports.adherent_cutoff setting)",
     }
 
 

@@ -161,3 +161,9 @@ def test_a_caregiver_cannot_pull_the_clinical_report_or_exports(db, client, clin
         assert client.get(f"/api/v1/patients/{clinic['patient']}/{suffix}", headers=carer_api).status_code == 404
     assert client.get(f"/api/v1/patients/{clinic['patient']}/doses", headers=carer_api).status_code == 200
     assert client.get(f"/api/v1/patients/{clinic['patient']}/report", headers=clinic["patient_api"]).status_code == 200
+
+
+def test_odd_digits_in_a_side_effect_are_a_400(db, client, clinic):
+    for bad in ({"kind": "headache", "severity": "²"}, {"kind": "headache", "severity": 1, "dose_id": "²"}):
+        response = client.post("/api/v1/side-effects", json=bad, headers=clinic["patient_api"])
+        assert 400 <= response.status_code < 500

@@ -120,7 +120,7 @@ def record_side_effect(patient_id: int, data: dict) -> dict:
     kind, severity, note, dose_id = data.get("kind"), data.get("severity"), data.get("note") or "", data.get("dose_id")
     if kind not in SIDE_EFFECTS:
         raise InputError("kind", f"kind must be one of {', '.join(SIDE_EFFECTS)}.")
-    if isinstance(severity, str) and severity.isdigit():
+    if isinstance(severity, str) and severity.isascii() and severity.isdigit():
         severity = int(severity)
     if not isinstance(severity, int) or isinstance(severity, bool) or not 1 <= severity <= 3:
         raise InputError("severity", "severity must be 1 (mild), 2 or 3 (severe).")
@@ -128,7 +128,8 @@ def record_side_effect(patient_id: int, data: dict) -> dict:
         raise InputError("note", "note must be plain text of at most 500 characters.")
     medication_id = None
     if dose_id not in (None, ""):
-        dose = ledger.load_dose(get_db(), int(dose_id)) if str(dose_id).isdigit() and int(dose_id) < 2**63 else None
+        text = str(dose_id)
+        dose = ledger.load_dose(get_db(), int(text)) if text.isascii() and text.isdigit() and int(text) < 2**63 else None
         if dose is None or dose["patient_id"] != patient_id:
             raise InputError("dose_id", "No such dose.", status=404)
         dose_id, medication_id = dose["id"], dose["medication_id"]

@@ -40,6 +40,8 @@ def today_local():
 def today():
     if current_user.role == "caregiver":  # a caregiver takes no doses: their start page is their patients
         return redirect(url_for("care.my_patients"))
+    if current_user.role == "clinician":  # nor does a clinician: theirs is the clinic's panel
+        return redirect(url_for("clinic.panel"))
     day = today_local()
     doses = dose_rows(current_user.id, "d.local_date = ?", [day.isoformat()])
     failed = get_db().execute(
