@@ -9,72 +9,18 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Page, expect
 
+from browser_kit import artifacts, assert_fits_phone, browser, live_server, phone  # noqa: F401 (fixtures)
 from conftest import PASSWORD, doses, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PHONE = {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True,
-         "device_scale_factor": 2, "locale": "en-US"}
-MIN_TAP_TARGET = 44  # px, the height every button, button-like link and form field must reach
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 ONE_PM_DOSE = "2026-03-07T18:00:00Z"  # 13:00 in New York (EST, the day before the DST switch)
 ONE_PM_WINDOW_CLOSED = "2026-03-07T20:31:00Z"  # its window closes at 15:30 New York = 20:30Z
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(headless=True, executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def live_server(app):
-    """The app on a free local port; message links point at it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["REMINDER"]["server.base_url"] = url  # before any message is created
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server",
-                              daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def phone(browser, live_server):
-    """Open a new phone: a fresh browser context (no cookies) at 360x640 with touch; returns its page."""
-    contexts = []
-
-    def open_phone() -> Page:
-        context = browser.new_context(base_url=live_server, **PHONE)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_phone
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
 
 
 # ---------------------------------------------------------------- helpers
@@ -116,36 +62,6 @@ def dose_row(db, dose_id: int) -> dict:
 
 def taken_events(db, dose_id: int) -> int:
     return db.execute("SELECT count(*) FROM dose_events WHERE dose_id = ? AND kind = 'taken'", [dose_id]).fetchone()[0]
-
-
-LAYOUT_PROBLEMS = """() => {
-  const width = window.innerWidth;
-  const problems = [];
-  const controls = 'button, a.button, input, select, textarea, nav a, summary';
-  for (const el of document.querySelectorAll(controls)) {
-    if (el.type === 'hidden') continue;
-    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
-    // A checkbox is tapped through its label, which toggles it: the label is the target.
-    const target = (el.type === 'checkbox' || el.type === 'radio') && el.closest('label') ? el.closest('label') : el;
-    const box = target.getBoundingClientRect();
-    const field = ['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName);
-    const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (field ? '[' + el.type + ']' : '')
-      + (field ? '' : ' "' + el.innerText.trim().slice(0, 40) + '"');
-    if (box.height < %d) problems.push(name + ' is ' + box.height.toFixed(1) + 'px high');
-    if (box.left < -0.5 || box.right > width + 0.5) problems.push(name + ' sticks out: ' + box.left.toFixed(1) + '..' + box.right.toFixed(1));
-  }
-  return problems;
-}""" % MIN_TAP_TARGET
-
-
-def assert_fits_phone(page: Page) -> None:
-    """No sideways scrolling at 360px, and every tap target at least 44px high."""
-    page.wait_for_load_state()
-    width = page.evaluate("window.innerWidth")
-    assert width == 360, f"{page.url}: the layout viewport is {width}px, not the phone's 360px"
-    scroll_width = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= width, f"{page.url} scrolls sideways: {scroll_width}px of content on a {width}px screen"
-    assert page.evaluate(LAYOUT_PROBLEMS) == [], f"{page.url} has tap targets that don't fit a phone"
 
 
 # ---------------------------------------------------------------- tests
