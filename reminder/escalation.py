@@ -195,9 +195,11 @@ def _send(db, settings, alert_id, user, channel, kind, now, token=None) -> None:
 
 
 def raise_alert(db: Database, settings: dict, *, patient_id: int, medication_id: int | None, kind: str,
-                run_key: str, summary: str, now: datetime, level: int = 2, repeat_hours: float = 4) -> int:
+                run_key: str, summary: str, now: datetime, level: int = 2, repeat_hours: float = 4,
+                clinicians: bool = False) -> int:
     """Open an alert (once per patient, kind, key and level) and tell the patient's caregivers
-    who follow the medication, each once. Returns how many were told. Inside a transaction."""
+    who follow the medication, each once, and with ``clinicians`` the clinicians of the
+    patient's clinics. Returns how many were told. Inside a transaction."""
     db.execute(
         "INSERT OR IGNORE INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, summary, "
         "created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -206,8 +208,12 @@ def raise_alert(db: Database, settings: dict, *, patient_id: int, medication_id:
     )
     alert_id = db.execute("SELECT id FROM alerts WHERE patient_id = ? AND kind = ? AND run_key = ? AND level = ?",
                           [patient_id, kind, run_key, level]).fetchone()[0]
-    return sum(_tell(db, settings, alert_id, caregiver, channel, "alert", now)
+    told = sum(_tell(db, settings, alert_id, caregiver, channel, "alert", now)
                for caregiver, channel in caregivers.followers(db, patient_id, medication_id, True))
+    if clinicians:
+        told += sum(_tell(db, settings, alert_id, clinician, None, "alert", now)
+                    for clinician in clinics.clinicians_for(db, patient_id))
+    return told
 
 
 def repeat(db: Database, now: datetime, settings: dict) -> int:

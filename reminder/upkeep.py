@@ -60,7 +60,7 @@ def run(db: Database, now: datetime, settings: dict) -> int:
     def pump_overdue(db, item):
         escalation.raise_alert(
             db, settings, patient_id=item["patient_id"], medication_id=item["medication_id"], kind="pump",
-            run_key=f"{item['pump_id']}:{item['alarm_date']}", now=now,
+            run_key=f"{item['pump_id']}:{item['alarm_date']}", now=now, clinicians=True,
             summary=f"URGENT: {_patient(db, item['patient_id'])}'s intrathecal pump reached its low-reservoir alarm "
                     f"date ({item['alarm_date']}) with no refill recorded. Running out can cause severe withdrawal: "
                     "contact the pump clinic or prescriber now.")

@@ -167,3 +167,11 @@ def test_odd_digits_in_a_side_effect_are_a_400(db, client, clinic):
     for bad in ({"kind": "headache", "severity": "²"}, {"kind": "headache", "severity": 1, "dose_id": "²"}):
         response = client.post("/api/v1/side-effects", json=bad, headers=clinic["patient_api"])
         assert 400 <= response.status_code < 500
+
+
+def test_an_overdue_pump_refill_reaches_the_clinic(db, client, clinic, tick):
+    made = client.post("/api/v1/pumps", json={"alarm_date": "2026-03-08"}, headers=clinic["patient_api"])
+    assert made.status_code == 201
+    tick("2026-03-08T12:00:00Z")  # the alarm date has come with no refill recorded
+    told = [m for m in messages(db, "alert") if m["user_id"] == clinic["doctor"] and "intrathecal pump" in m["body"]]
+    assert len(told) == 1 and told[0]["body"].startswith("URGENT")
