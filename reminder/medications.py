@@ -93,19 +93,27 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
     return medication_id
 
 
-def update(db: Database, medication_id: int, data: dict, today: date, now: datetime, horizon: timedelta) -> None:
+def update(db: Database, medication_id: int, data: dict, today: date, now: datetime, horizon: timedelta,
+           by_clinician: bool = False) -> None:
     """Apply a partial change, all or nothing (a bad field raises InputError, nothing written).
 
     A new dose plan (times, days, amount or start date) becomes a new step from its start: today
     by default, or the current plan's start while that is still ahead. Earlier steps end the day
     before it, so no day is left without doses; steps that never started are dropped. Only
     future doses nobody was reminded of are rewritten: history is never touched.
+
+    On a withdrawal-risk medication, only a clinician may take the mark off or lower the daily
+    dose or the dosing days: for a patient that would be a sudden stop by another name, so it
+    is refused (409) in favour of a taper plan.
     """
     with immediate(db):
         current = to_json(db, medication_id)
         default_start = max(today, date.fromisoformat(current["start_date"])) if current["start_date"] else today
         spec = parse_medication({**current, **data, "start_date": data.get("start_date") or default_start.isoformat()},
                                 today)
+        if current["withdrawal_risk"] and not by_clinician:
+            spec.withdrawal_risk = True
+            _refuse_a_cut(current, spec)
         new_start = max(today, spec.start_date)
         plan_changed = "start_date" in data or (spec.times, spec.days, spec.amount) != (
             current["times"], current["days"], current["amount"])
@@ -131,6 +139,15 @@ def update(db: Database, medication_id: int, data: dict, today: date, now: datet
             _add_step(db, medication_id, spec, new_start, now)
         if plan_changed or rule_changed:
             ledger.rewrite_future(db, medication_id, now, horizon)
+
+
+def _refuse_a_cut(current: dict, spec: MedicationInput) -> None:
+    before = (current["amount"] or 0) * len(current["times"])
+    after = spec.amount * len(spec.times)
+    fewer_days = spec.days is not None and (current["days"] is None or not set(current["days"]) <= set(spec.days))
+    if after < before - 1e-9 or fewer_days:
+        raise InputError(None, f"{current['name']} must not be cut down suddenly: lower it with a taper plan, or ask "
+                               "your clinician to change the dose.", status=409)
 
 
 def end(db: Database, medication_id: int, today: date, now: datetime, reason: str = "",

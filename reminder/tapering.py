@@ -23,6 +23,8 @@ from .schedule import resolve
 from .times import to_iso
 
 MAX_TAPER_STEPS = 20
+MAX_CUT_PER_STEP = 0.5  # no step lowers the daily total by more than half of the one before
+MAX_TAPER_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
         if after.start_date != before.end_date + timedelta(days=1):
             raise InputError("start_date", f"Steps must follow each other day after day: {after.start_date} "
                                            f"does not follow {before.end_date}.")
+    if (steps[-1].end_date - today).days > MAX_TAPER_DAYS:
+        raise InputError("end_date", f"A taper plan ends within {MAX_TAPER_DAYS} days.")
     current_total = (current["amount"] or 0) * len(current["times"])
     totals = [current_total] + [step.daily_total for step in steps]
     if any(later >= earlier for earlier, later in zip(totals, totals[1:])):
@@ -79,6 +83,9 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
     if days < current["min_taper_days"]:
         raise InputError("end_date", f"A taper of {current['name']} must last at least {current['min_taper_days']} "
                                      f"days; this one lasts {days}.")
+    if len(steps) < 2 or any(later < earlier * (1 - MAX_CUT_PER_STEP) for earlier, later in zip(totals, totals[1:])):
+        raise InputError("amount", "Taper in at least two steps, each lowering the daily total by at most half "
+                                   f"(now {current_total:g} {current['unit']} a day).")
     return steps
 
 

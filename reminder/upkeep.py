@@ -46,7 +46,7 @@ def run(db: Database, now: datetime, settings: dict) -> int:
     def running_out(db, item):
         escalation.raise_alert(
             db, settings, patient_id=item["patient_id"], medication_id=item["medication_id"], kind="supply",
-            run_key=to_iso(now), now=now,
+            run_key=f"{item['medication_id']}:{to_iso(now)}", now=now,
             summary=f"{_patient(db, item['patient_id'])} will run out of {item['name']} in about "
                     f"{_days(item['days_left'])} and no refill is recorded. {item['name']} must not be stopped "
                     "suddenly: help them get a refill, or contact their prescriber.")

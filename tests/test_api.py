@@ -306,8 +306,11 @@ def test_an_earlier_time_must_fall_before_the_next_dose_and_may_be_after_midnigh
     assert ok.status_code == 200 and ok.json["dose"]["taken_at"] == "2026-03-08T05:15:00Z"
 
 
+PLAIN = {**BACLOFEN, "name": "Paracetamol", "withdrawal_risk": False, "max_daily_amount": None}
+
+
 def test_a_new_plan_from_a_later_date_leaves_no_day_without_doses(api, db, patient):
-    medication = api.post("/medications", json=BACLOFEN).json["id"]
+    medication = api.post("/medications", json=PLAIN).json["id"]
     assert api.patch(f"/medications/{medication}", json={"amount": 5, "start_date": "2026-03-10"}).status_code == 200
     by_day = {}
     for dose in doses(db):
@@ -319,7 +322,7 @@ def test_a_new_plan_from_a_later_date_leaves_no_day_without_doses(api, db, patie
 
 
 def test_editing_a_medication_that_has_not_started_keeps_its_start(api, db, patient):
-    medication = api.post("/medications", json={**BACLOFEN, "start_date": "2026-03-09"}).json["id"]
+    medication = api.post("/medications", json={**PLAIN, "start_date": "2026-03-09"}).json["id"]
     assert api.patch(f"/medications/{medication}", json={"amount": 5}).status_code == 200
     assert {d["local_date"] for d in doses(db)} >= {"2026-03-09"}
     assert min(d["local_date"] for d in doses(db)) == "2026-03-09"
@@ -359,3 +362,24 @@ def test_an_out_of_range_taken_at_is_a_400(api, db, patient, clock):
     clock.set(parse_instant("2026-03-07T13:10:00Z"))
     response = api.post(f"/doses/{_first(db)['id']}/confirm", json={"action": "taken", "taken_at": "9999-12-31T23:59:59-01:00"})
     assert response.status_code == 400 and response.json["error"]["field"] == "taken_at"
+
+
+@pytest.mark.parametrize("change", [
+    {"amount": 5},
+    {"times": ["08:00"]},
+    {"days": ["mon"]},
+    {"name": "Muscle relaxant", "withdrawal_risk": False, "amount": 0.001},
+])
+def test_a_withdrawal_risk_medication_cannot_be_cut_down_by_an_edit(api, db, patient, change):
+    medication = api.post("/medications", json=BACLOFEN).json["id"]
+    before = [(d["id"], d["amount"]) for d in doses(db)]
+    refused = api.patch(f"/medications/{medication}", json=change)
+    assert refused.status_code == 409 and "taper plan" in refused.json["error"]["message"]
+    assert [(d["id"], d["amount"]) for d in doses(db)] == before
+
+
+def test_renaming_a_withdrawal_risk_medication_keeps_its_mark(api, db, patient):
+    medication = api.post("/medications", json=BACLOFEN).json["id"]
+    renamed = api.patch(f"/medications/{medication}", json={"name": "Muscle relaxant", "withdrawal_risk": False})
+    assert renamed.status_code == 200 and renamed.json["withdrawal_risk"] is True
+    assert api.delete(f"/medications/{medication}").status_code == 409

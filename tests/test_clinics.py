@@ -175,3 +175,8 @@ def test_an_overdue_pump_refill_reaches_the_clinic(db, client, clinic, tick):
     tick("2026-03-08T12:00:00Z")  # the alarm date has come with no refill recorded
     told = [m for m in messages(db, "alert") if m["user_id"] == clinic["doctor"] and "intrathecal pump" in m["body"]]
     assert len(told) == 1 and told[0]["body"].startswith("URGENT")
+
+
+def test_a_report_period_far_in_the_future_is_a_400(client, clinic):
+    response = client.get(f"/api/v1/patients/{clinic['patient']}/report?to=9999-12-31", headers=clinic["doctor_api"])
+    assert response.status_code == 400

@@ -212,6 +212,8 @@ TAPER = {"steps": [
     ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "start_date": "2026-03-16"}]}, "start_date"),  # a gap
     ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "amount": 10}]}, "amount"),  # rises again
     ({"steps": [{**TAPER["steps"][0], "start_date": "2026-03-01"}, TAPER["steps"][1]]}, "start_date"),  # past
+    ({"steps": [{**TAPER["steps"][0], "end_date": "2026-03-30", "amount": 0.01, "times": ["08:00"]}]}, "amount"),  # one cliff
+    ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "end_date": "9999-12-31"}]}, "end_date"),  # absurd end
 ])
 def test_a_bad_taper_plan_is_refused_and_changes_nothing(db, client, family, change, field):
     medication = doses(db)[0]["medication_id"]
@@ -311,3 +313,13 @@ def test_end_to_end_by_email_missed_doses_acknowledge_link_and_the_run_ending(db
     resolved = [m for m in smtp_server.messages if m["To"] == "carer@example.com" and m["Subject"].startswith("Resolved")]
     assert len(resolved) == 1
     assert "run of missed doses has ended" in resolved[0].get_body(("plain",)).get_content()
+
+
+def test_two_medications_running_out_together_each_alert_the_caregiver(db, client, family, tick):
+    first = doses(db)[0]["medication_id"]
+    second = make_medication(db, family["patient"], name="Clonazepam", times=["08:00", "20:00"], amount=1,
+                             max_daily_amount=None)
+    db.execute("UPDATE medications SET stock = 2, units_per_dose = 1 WHERE id IN (?, ?)", [first, second])
+    tick("2026-03-07T12:10:00Z")
+    bodies = [m["body"] for m in messages(db, "alert") if m["user_id"] == family["carer"]]
+    assert any("Baclofen" in b for b in bodies) and any("Clonazepam" in b for b in bodies)

@@ -212,7 +212,7 @@ def test_healthz_reports_a_stale_worker_with_503(client, tick, clock):
 def test_a_schedule_change_rewrites_only_future_unreminded_doses(db, patient, tick, settings, clock):
     from reminder import medications
 
-    medication = make_medication(db, patient)
+    medication = make_medication(db, patient, name="Paracetamol", withdrawal_risk=False, max_daily_amount=None)
     tick("2026-03-07T18:00:00Z")  # the 13:00 dose was reminded; 08:00 closed as unknown
     history = {d["id"]: d for d in doses(db) if d["scheduled_at"] <= "2026-03-07T18:00:00Z"}
     today = medications.zone_today("America/New_York", clock.now())

@@ -5,7 +5,7 @@ clinician view of a patient's data is written to the audit log."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, timedelta  # noqa: F401
 from zoneinfo import ZoneInfo
 
 from flask import Response, abort, g, jsonify, request
@@ -52,6 +52,8 @@ def report_period(patient: dict) -> tuple[date, date]:
         raise InputError("from", "from and to are local dates, YYYY-MM-DD.") from None
     if first > last:
         raise InputError("from", "from must not be after to.")
+    if last > today + timedelta(days=366) or first < date(2000, 1, 1):
+        raise InputError("to", "from and to must be real dates around now.")
     if (last - first).days >= MAX_REPORT_DAYS:
         raise InputError("from", f"A report covers at most {MAX_REPORT_DAYS} days.")
     return first, last
@@ -163,7 +165,7 @@ def clinician_change(patient_id: int, medication_id: int):
         medications.end(get_db(), medication_id, today, now(), f"clinician: {reason.strip()}", clinician_confirmed=True)
     else:
         _only(data, medications.INPUT_FIELDS)
-        medications.update(get_db(), medication_id, data, today, now(), _horizon())
+        medications.update(get_db(), medication_id, data, today, now(), _horizon(), by_clinician=True)
     with immediate(get_db()):
         get_db().execute("INSERT INTO medication_changes (medication_id, actor_id, reason, change, at) VALUES (?, ?, ?, ?, ?)",
                          [medication_id, _user()["id"], reason.strip(), json.dumps(data or {"ended": True}), to_iso(now())])

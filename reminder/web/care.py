@@ -282,7 +282,7 @@ def acknowledge(alert_id: int):
     row = db.execute("SELECT patient_id FROM alerts WHERE id = ?", [alert_id]).fetchone()
     told = row and db.execute("SELECT 1 FROM alert_recipients WHERE alert_id = ? AND user_id = ?",
                               [alert_id, current_user.id]).fetchone()
-    if not told or caregivers.active_link(db, current_user.id, row[0]) is None:
+    if not told or not caregivers.can_see(db, current_user.id, row[0]):
         abort(404)
     with immediate(db):
         status = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
@@ -332,7 +332,7 @@ def _alert_for_token(token: str) -> dict:
         if str(error) == "expired":
             abort(410, description="This link has expired. Log in to see your alerts.")
         abort(404, description="This link doesn't match any alert. Check that it was copied whole.")
-    if caregivers.active_link(db, alert["recipient_id"], alert["patient_id"]) is None:
+    if not caregivers.can_see(db, alert["recipient_id"], alert["patient_id"]):
         abort(404, description="This link doesn't match any alert. Check that it was copied whole.")
     return alert
 
