@@ -180,3 +180,13 @@ def test_an_overdue_pump_refill_reaches_the_clinic(db, client, clinic, tick):
 def test_a_report_period_far_in_the_future_is_a_400(client, clinic):
     response = client.get(f"/api/v1/patients/{clinic['patient']}/report?to=9999-12-31", headers=clinic["doctor_api"])
     assert response.status_code == 400
+
+
+def test_a_clinician_records_a_linked_patients_pump_and_another_clinic_cannot(db, client, clinic):
+    path = f"/api/v1/patients/{clinic['patient']}/pumps"
+    made = client.post(path, json={"alarm_date": "2026-04-01"}, headers=clinic["doctor_api"])
+    assert made.status_code == 201 and made.json["refill_by"] == "2026-03-27"
+    assert [p["id"] for p in client.get("/api/v1/pumps", headers=clinic["patient_api"]).json["pumps"]] == [made.json["id"]]
+    assert client.post(path, json={"alarm_date": "2026-04-01"}, headers=clinic["stranger_api"]).status_code == 404
+    assert client.get(path, headers=clinic["stranger_api"]).status_code == 404
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'recorded a pump'").fetchone()[0] == 1

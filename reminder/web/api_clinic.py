@@ -170,3 +170,24 @@ def clinician_change(patient_id: int, medication_id: int):
         get_db().execute("INSERT INTO medication_changes (medication_id, actor_id, reason, change, at) VALUES (?, ?, ?, ?, ?)",
                          [medication_id, _user()["id"], reason.strip(), json.dumps(data or {"ended": True}), to_iso(now())])
     return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
+
+
+@bp.route("/patients/<id:patient_id>/pumps", methods=["GET", "POST"])
+def patient_pumps(patient_id: int):
+    """A patient's pumps, read by whoever may see the patient; recorded by the patient or one of
+    their clinicians (issue 4: "a patient, or their clinician, records a pump")."""
+    from .. import pumps
+
+    if request.method == "POST":
+        if _user()["id"] != patient_id and not clinics.clinician_sees(get_db(), _user(), patient_id):
+            abort(404, description="No such patient.")
+        patient = clinician_patient(patient_id, "recorded a pump")
+        data = _json_body()
+        _only(data, {"medication", "alarm_date", "refill_by"})
+        pump_id = pumps.create_pump(get_db(), patient_id, data.get("medication"), data.get("alarm_date"),
+                                    data.get("refill_by"), _user()["id"], now())
+        today = now().astimezone(ZoneInfo(patient["tz"])).date()
+        return jsonify(pumps.pump_json(pumps.get_pump(get_db(), pump_id), today)), 201
+    patient = clinician_patient(patient_id, "viewed pumps")
+    today = now().astimezone(ZoneInfo(patient["tz"])).date()
+    return jsonify({"pumps": [pumps.pump_json(row, today) for row in pumps.pumps_of(get_db(), patient_id)]})

@@ -172,6 +172,13 @@ PATHS.update({
                                                   _param("reason", "query", "Why it is stopped")],
                       errors=(400, 401, 404)),
     },
+    "/api/v1/patients/{id}/pumps": {
+        "get": _op("That patient's pumps", "200", _ARRAY_OF("pumps"), params=[_PATIENT], errors=(401, 404)),
+        "post": _op("The patient or their clinician records a pump (refill_by defaults to alarm_date - 5 days)", "201",
+                    _OBJ, params=[_PATIENT], body={"type": "object", "required": ["alarm_date"], "properties": {
+                        "medication": {"type": "integer"}, "alarm_date": {"type": "string", "format": "date"},
+                        "refill_by": {"type": "string", "format": "date"}}}, errors=(400, 401, 404)),
+    },
     "/api/v1/side-effects": {"post": _op("Log a side effect, with the dose it followed", "201", _OBJ, body={
         "type": "object", "required": ["kind", "severity"], "properties": {
             "kind": {"enum": ["drowsiness", "dizziness", "weakness", "headache", "constipation", "dry_mouth",
