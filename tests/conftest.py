@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from reminder import accounts, create_app, db as dbmod, medications, worker
+from reminder import accounts, create_app, db as dbmod, ledger, medications, worker
 from reminder.clock import ManualClock
 from reminder.notify import make_transport
 from reminder.times import parse_instant, to_iso
@@ -196,4 +196,23 @@ def messages(db, kind=None) -> list[dict]:
     return list(db.query(sql, [kind] if kind else []))
 
 
-__all__ = ["START", "PASSWORD", "make_patient", "make_patients", "make_medication", "csrf", "doses", "messages", "to_iso"]
+def live_through(db, clock, tick, patient_id: int, until: str, plan, step: int = 1800) -> None:
+    """Tick every ``step`` seconds up to ``until``; after each tick the patient answers their
+    due doses as ``plan(dose)`` says: minutes late to take it, "skip", or None (left to be missed)."""
+    current, end = clock.now(), parse_instant(until)
+    while current < end:
+        current = min(current + timedelta(seconds=step), end)
+        tick(current)
+        for dose in db.query("SELECT * FROM doses WHERE patient_id = ? AND status = 'pending' AND scheduled_at <= ?",
+                             [patient_id, to_iso(current)]):
+            late = plan(dose)
+            if late == "skip":
+                answer = ledger.Answer("skip", "web", patient_id, reason="too drowsy")
+            elif late is not None and current >= parse_instant(dose["scheduled_at"]) + timedelta(minutes=late):
+                answer = ledger.Answer("taken", "web", patient_id)
+            else:
+                continue
+            ledger.answer_dose(db, dose["id"], answer, current, timedelta(minutes=10))
+
+
+__all__ = ["START", "PASSWORD", "make_patient", "make_patients", "make_medication", "live_through", "csrf", "doses", "messages", "to_iso"]

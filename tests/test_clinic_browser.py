@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from browser_kit import PHONE, artifacts, assert_fits_phone, browser, live_server, phone  # noqa: F401 (fixtures)
-from conftest import PASSWORD, START, doses, make_medication, make_patient
-from reminder import clinics, escalation, ledger, medications
+from conftest import PASSWORD, START, doses, live_through, make_medication, make_patient
+from reminder import clinics, escalation, medications
 from reminder.db import immediate
 from reminder.times import parse_instant, to_iso
 
@@ -62,25 +62,6 @@ def clinic_with_doctor(db) -> tuple[int, str]:
     doctor = make_patient(db, email=DOCTOR, name="Dr. Lin", role="clinician", phone=None)
     db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, doctor])
     return clinic_id, code
-
-
-def live_through(db, clock, tick, patient_id: int, until: str, plan, step: int = 1800) -> None:
-    """Tick every ``step`` seconds up to ``until``; after each tick the patient answers their
-    due doses as ``plan(dose)`` says: minutes late to take it, "skip", or None (left to be missed)."""
-    current, end = clock.now(), parse_instant(until)
-    while current < end:
-        current = min(current + timedelta(seconds=step), end)
-        tick(current)
-        for dose in db.query("SELECT * FROM doses WHERE patient_id = ? AND status = 'pending' AND scheduled_at <= ?",
-                             [patient_id, to_iso(current)]):
-            late = plan(dose)
-            if late == "skip":
-                answer = ledger.Answer("skip", "web", patient_id, reason="too drowsy")
-            elif late is not None and current >= parse_instant(dose["scheduled_at"]) + timedelta(minutes=late):
-                answer = ledger.Answer("taken", "web", patient_id)
-            else:
-                continue
-            ledger.answer_dose(db, dose["id"], answer, current, timedelta(minutes=10))
 
 
 def a_month_of_baclofen(dose: dict):

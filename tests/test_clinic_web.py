@@ -14,9 +14,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from conftest import START, csrf, doses, make_medication, make_patient, make_patients
-from reminder import charts, clinics, ledger, links, metrics, reports
-from reminder.times import parse_instant, to_iso
+from conftest import START, csrf, doses, live_through, make_medication, make_patient, make_patients
+from reminder import charts, clinics, links, metrics, reports
+from reminder.times import to_iso
 
 SVG = "{http://www.w3.org/2000/svg}"
 DOCTOR = "doc@example.com"
@@ -46,25 +46,6 @@ def two_clinics(db):
         clinics.join(db, patient, code, START)
     return {"doctor": doctor, "ours": ours, "theirs": theirs, "clinic_a": clinic_a, "code_a": code_a,
             "code_b": code_b}
-
-
-def live_through(db, clock, tick, patient_id: int, until: str, plan, step: int = 1800) -> None:
-    """Tick every ``step`` seconds up to ``until``; after each tick the patient answers their
-    due doses as ``plan(dose)`` says: minutes late to take it, "skip", or None (left to be missed)."""
-    current, end = clock.now(), parse_instant(until)
-    while current < end:
-        current = min(current + timedelta(seconds=step), end)
-        tick(current)
-        for dose in db.query("SELECT * FROM doses WHERE patient_id = ? AND status = 'pending' AND scheduled_at <= ?",
-                             [patient_id, to_iso(current)]):
-            late = plan(dose)
-            if late == "skip":
-                answer = ledger.Answer("skip", "web", patient_id, reason="too drowsy")
-            elif late is not None and current >= parse_instant(dose["scheduled_at"]) + timedelta(minutes=late):
-                answer = ledger.Answer("taken", "web", patient_id)
-            else:
-                continue
-            ledger.answer_dose(db, dose["id"], answer, current, timedelta(minutes=10))
 
 
 def some_misses(dose: dict):
