@@ -631,3 +631,19 @@ def test_the_caregiver_view_shows_the_patients_pumps(db, pat, carol, browser_of)
     post(browser_of("pat@example.com"), "/pumps", "/pumps", alarm_date="2026-03-20")
     page = html(carol[1].get(f"/patients/{pat}"))
     assert "Refill by Sun 15 Mar (in 8 days)" in page and "Low-reservoir alarm Fri 20 Mar" in page
+
+
+def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db, patient):
+    from conftest import PASSWORD, csrf, make_medication, make_patient
+
+    make_medication(db, patient)
+    carer = make_patient(db, email="watch@example.com", role="caregiver", phone=None)
+    db.execute("INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at) "
+               "VALUES (?, ?, 'watch@example.com', 'z', 'active', '2026-03-07T12:00:00Z', '2026-03-21T12:00:00Z')",
+               [patient, carer])
+    db.execute("INSERT INTO messages (user_id, channel, recipient, kind, body, status, error, created_at) "
+               "VALUES (?, 'sms', '+15005550006', 'reminder', 'x', 'failed', 'Twilio 400 21211', '2026-03-07T11:00:00Z')",
+               [patient])
+    client.post("/login", data={"csrf_token": csrf(client, "/login"), "email": "watch@example.com", "password": PASSWORD})
+    page = client.get(f"/patients/{patient}").get_data(as_text=True)
+    assert "1 message to" in page and "could not be delivered in the last 24 hours" in page

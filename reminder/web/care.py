@@ -19,7 +19,7 @@ from flask_login import current_user, login_required, login_user
 from .. import accounts, caregivers, delivery, escalation, ledger, medications, pumps
 from ..db import get_db, immediate
 from ..errors import InputError
-from ..times import clock_label, parse_instant, zone_names
+from ..times import clock_label, parse_instant, to_iso, zone_names
 from . import now, settings
 from .auth import User
 from .dose_link import DECISION_STATUS, snooze_length
@@ -258,6 +258,10 @@ def _patient_page(patient: dict, decision=None, dose_id: int | None = None, erro
         medications=[medications.to_json(db, i) for i in medications.patient_medication_ids(db, patient["id"])],
         link=caregivers.link_json(caregivers.active_link(db, current_user.id, patient["id"])),
         other_zone=patient["tz"] != current_user.tz,
+        # Messages that could not reach the patient in the last day: the caregiver should know.
+        undelivered=db.execute(
+            "SELECT count(*) FROM messages WHERE user_id = ? AND status IN ('failed', 'undelivered') AND created_at >= ?",
+            [patient["id"], to_iso(now() - timedelta(hours=24))]).fetchone()[0],
     )
 
 
