@@ -32,7 +32,7 @@ class IdConverter(IntegerConverter):
 
 def init_app(app) -> None:
     app.url_map.converters["id"] = IdConverter
-    from . import api, auth, care, clinic, dose_link, errors, ops, patient, twilio_hooks
+    from . import admin, api, auth, care, clinic, dose_link, errors, ops, patient, twilio_hooks
 
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in check_csrf below
     csrf.init_app(app)
@@ -42,6 +42,7 @@ def init_app(app) -> None:
     app.register_blueprint(patient.bp)
     app.register_blueprint(care.bp)
     app.register_blueprint(clinic.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(dose_link.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
