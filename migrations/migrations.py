@@ -342,6 +342,21 @@ def clinics_reports(db):
         CREATE UNIQUE INDEX clinic_links_one_active ON clinic_links (patient_id, clinic_id) WHERE status = 'active';
         CREATE INDEX clinic_links_by_clinic ON clinic_links (clinic_id) WHERE status = 'active';
 
+        -- A clinician invites a patient to link to the clinic; the patient accepts through the link.
+        CREATE TABLE clinic_invitations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+            invited_by INTEGER NOT NULL REFERENCES users(id),
+            invite_email TEXT,
+            invite_phone TEXT,
+            token_hash TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL DEFAULT 'invited' CHECK (status IN ('invited', 'accepted')),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            accepted_by INTEGER REFERENCES users(id),
+            CHECK (invite_email IS NOT NULL OR invite_phone IS NOT NULL)
+        );
+
         -- Every clinician view of a patient's data: who, what, when. The patient can read it.
         CREATE TABLE audit_log (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

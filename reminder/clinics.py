@@ -8,7 +8,7 @@ which the patient can read.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -44,6 +44,62 @@ def join(db: Database, patient_id: int, code, now: datetime) -> dict:
         db.execute("INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
                    [patient_id, clinic["id"], to_iso(now)])
     return {"id": clinic["id"], "name": clinic["name"]}
+
+
+INVITATION_DAYS = 14
+
+
+def invite(db: Database, clinician: dict, *, email: str | None, phone: str | None, now: datetime) -> tuple[int, str]:
+    """A clinician invites a patient to link to their clinic; returns the id and the link token.
+    Call inside the transaction that queues the invitation message."""
+    from . import accounts
+    from .links import digest
+
+    if clinician.get("role") != "clinician" or not clinician.get("clinic_id"):
+        raise InputError(None, "Only a clinic's clinicians invite patients to it.", status=403)
+    email = accounts.check_email(email) if email else None
+    phone = accounts.check_phone(phone) if phone else None
+    if not email and not phone:
+        raise InputError("email", "Give the patient's email or mobile number.")
+    token = secrets.token_urlsafe(16)
+    cursor = db.execute(
+        "INSERT INTO clinic_invitations (clinic_id, invited_by, invite_email, invite_phone, token_hash, created_at, "
+        "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [clinician["clinic_id"], clinician["id"], email, phone, digest(token), to_iso(now),
+         to_iso(now + timedelta(days=INVITATION_DAYS))],
+    )
+    return cursor.lastrowid, token
+
+
+def invitation(db: Database, token: str, now: datetime) -> dict:
+    """The open clinic invitation behind ``token``, with the clinic's name; InputError otherwise."""
+    from .links import digest
+    from .times import parse_instant
+
+    rows = list(db.query("SELECT i.*, c.name AS clinic_name FROM clinic_invitations i JOIN clinics c ON c.id = i.clinic_id "
+                         "WHERE i.token_hash = ?", [digest(token or "")]))
+    if not rows:
+        raise InputError(None, "This invitation link doesn't match an invitation.", status=404)
+    if rows[0]["status"] == "accepted":
+        raise InputError(None, "This invitation was already accepted.", status=409)
+    if now >= parse_instant(rows[0]["expires_at"]):
+        raise InputError(None, "This invitation has expired: ask your clinic for a new one.", status=410)
+    return rows[0]
+
+
+def accept_invitation(db: Database, token: str, patient: dict, now: datetime) -> dict:
+    """The patient accepts: linked to the clinic. Returns the clinic."""
+    if patient.get("role") != "patient":
+        raise InputError(None, "Only a patient can link to a clinic.", status=403)
+    with immediate(db):
+        found = invitation(db, token, now)
+        db.execute("UPDATE clinic_invitations SET status = 'accepted', accepted_by = ? WHERE id = ? AND status = 'invited'",
+                   [patient["id"], found["id"]])
+        if not db.execute("SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
+                          [patient["id"], found["clinic_id"]]).fetchone():
+            db.execute("INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
+                       [patient["id"], found["clinic_id"], to_iso(now)])
+    return {"id": found["clinic_id"], "name": found["clinic_name"]}
 
 
 def leave(db: Database, patient_id: int, clinic_id: int, actor_id: int, now: datetime) -> bool:

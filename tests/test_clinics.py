@@ -190,3 +190,37 @@ def test_a_clinician_records_a_linked_patients_pump_and_another_clinic_cannot(db
     assert client.post(path, json={"alarm_date": "2026-04-01"}, headers=clinic["stranger_api"]).status_code == 404
     assert client.get(path, headers=clinic["stranger_api"]).status_code == 404
     assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'recorded a pump'").fetchone()[0] == 1
+
+
+def test_a_clinician_invites_a_patient_who_accepts_by_link(db, client, clinic):
+    other = make_patient(db, email="new@example.com", phone=None)
+    other_api = bearer(db, other)
+    sent = client.post("/api/v1/clinic/invitations", json={"email": "new@example.com"}, headers=clinic["doctor_api"])
+    assert sent.status_code == 201
+    [message] = messages(db, "clinic_invitation")
+    assert message["recipient"] == "new@example.com" and "Clinic A" in message["body"]
+    token = message["body"].rsplit("/clinic-invitations/", 1)[1].split()[0]
+    assert client.get(f"/clinic-invitations/{token}").status_code == 200  # a look changes nothing
+    assert db.execute("SELECT count(*) FROM clinic_links WHERE patient_id = ?", [other]).fetchone()[0] == 0
+    accepted = client.post(f"/api/v1/clinic-invitations/{token}/accept", headers=other_api)
+    assert accepted.status_code == 201 and accepted.json["name"] == "Clinic A"
+    assert client.post(f"/api/v1/clinic-invitations/{token}/accept", headers=other_api).status_code == 409
+    assert other in [p["id"] for p in client.get("/api/v1/patients", headers=clinic["doctor_api"]).json["patients"]]
+    assert client.post("/api/v1/clinic/invitations", json={"email": "x@example.com"},
+                       headers=clinic["patient_api"]).status_code == 403
+    assert client.post("/api/v1/clinic-invitations/nonsense/accept", headers=other_api).status_code == 404
+
+
+def test_a_patient_accepts_a_clinic_invitation_on_its_page(db, client, clinic):
+    from conftest import PASSWORD, csrf
+
+    make_patient(db, email="web@example.com", phone=None)
+    client.post("/api/v1/clinic/invitations", json={"email": "web@example.com"}, headers=clinic["doctor_api"])
+    token = messages(db, "clinic_invitation")[0]["body"].rsplit("/clinic-invitations/", 1)[1].split()[0]
+    assert "Log in" in client.get(f"/clinic-invitations/{token}").get_data(as_text=True)
+    client.post("/login", data={"csrf_token": csrf(client, "/login"), "email": "web@example.com", "password": PASSWORD})
+    page = f"/clinic-invitations/{token}"
+    assert "Link my account to Clinic A" in client.get(page).get_data(as_text=True)
+    assert client.post(page, data={"csrf_token": csrf(client, page)}).status_code == 302
+    assert db.execute("SELECT count(*) FROM clinic_links l JOIN users u ON u.id = l.patient_id "
+                      "WHERE u.email = 'web@example.com' AND l.status = 'active'").fetchone()[0] == 1

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, abort, g, jsonify, request
 
-from .. import clinics, ledger, medications, reports
+from .. import clinics, delivery, ledger, medications, reports
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import parse_date, to_iso
@@ -191,3 +191,26 @@ def patient_pumps(patient_id: int):
     patient = clinician_patient(patient_id, "viewed pumps")
     today = now().astimezone(ZoneInfo(patient["tz"])).date()
     return jsonify({"pumps": [pumps.pump_json(row, today) for row in pumps.pumps_of(get_db(), patient_id)]})
+
+
+@bp.route("/clinic/invitations", methods=["POST"])
+def invite_patient():
+    """A clinician invites a patient to the clinic; the message's link ends in the token."""
+    data = _json_body()
+    _only(data, {"email", "phone"})
+    db, clinician = get_db(), _user()
+    with immediate(db):
+        invitation_id, token = clinics.invite(db, clinician, email=data.get("email"), phone=data.get("phone"), now=now())
+        clinic = db.execute("SELECT name FROM clinics WHERE id = ?", [clinician["clinic_id"]]).fetchone()[0]
+        channel, recipient = ("email", data.get("email")) if data.get("email") else ("sms", data.get("phone"))
+        row = db.execute("SELECT invite_email, invite_phone FROM clinic_invitations WHERE id = ?", [invitation_id]).fetchone()
+        recipient = row[0] if channel == "email" else row[1]
+        delivery.notify_address(db, settings(), channel=channel, recipient=recipient, kind="clinic_invitation", now=now(),
+                                context={"name": "", "clinic_name": clinic,
+                                         "link": f"{settings()['server.base_url']}/clinic-invitations/{token}"})
+    return jsonify({"id": invitation_id, "status": "invited"}), 201
+
+
+@bp.route("/clinic-invitations/<token>/accept", methods=["POST"])
+def accept_clinic_invitation(token: str):
+    return jsonify(clinics.accept_invitation(get_db(), token, _user(), now())), 201

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
 
-from .. import accounts, caregivers, delivery, escalation, ledger, medications, pumps
+from .. import accounts, caregivers, clinics, delivery, escalation, ledger, medications, pumps
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import clock_label, parse_instant, to_iso, zone_names
@@ -362,3 +362,23 @@ def _label(instant: str | None, tz: ZoneInfo) -> str:
         return ""
     local = parse_instant(instant).astimezone(tz)
     return f"{local:%a %d %b} {clock_label(local.time())}"
+
+
+@bp.route("/clinic-invitations/<token>", methods=["GET", "POST"])
+def clinic_invitation(token: str):
+    """A clinic's invitation: anyone may look (a GET changes nothing); a logged-in patient
+    accepts it with one tap and is linked to the clinic."""
+    try:
+        found = clinics.invitation(get_db(), token, now())
+    except InputError as error:
+        return render_template("error.html", title="Invitation", message=error.message), error.status
+    if request.method == "POST":
+        if not current_user.is_authenticated:
+            abort(401)
+        try:
+            clinic = clinics.accept_invitation(get_db(), token, current_user.row, now())
+        except InputError as error:
+            return render_template("error.html", title="Invitation", message=error.message), error.status
+        flash(f"You are now linked to {clinic['name']}. You can end the link on the Clinics page.", "ok")
+        return redirect(url_for("clinic.my_clinics"))
+    return render_template("clinic_invitation.html", invitation=found)

@@ -286,3 +286,4 @@ def _local_path(path: str | None) -> str:
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
         return url_for("patient.today")
     return path
+

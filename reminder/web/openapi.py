@@ -179,6 +179,13 @@ PATHS.update({
                         "medication": {"type": "integer"}, "alarm_date": {"type": "string", "format": "date"},
                         "refill_by": {"type": "string", "format": "date"}}}, errors=(400, 401, 404)),
     },
+    "/api/v1/clinic/invitations": {"post": _op(
+        "A clinician invites a patient (email or phone); the invitation link ends in its token", "201", _OBJ,
+        body={"type": "object", "properties": {"email": {"type": "string"}, "phone": {"type": "string"}}},
+        errors=(400, 401, 403))},
+    "/api/v1/clinic-invitations/{token}/accept": {"post": _op(
+        "The patient accepts a clinic's invitation, with their own token", "201", _OBJ,
+        params=[_param("token", "path", "From the invitation link")], errors=(401, 403, 404, 409, 410))},
     "/api/v1/side-effects": {"post": _op("Log a side effect, with the dose it followed", "201", _OBJ, body={
         "type": "object", "required": ["kind", "severity"], "properties": {
             "kind": {"enum": ["drowsiness", "dizziness", "weakness", "headache", "constipation", "dry_mouth",
