@@ -159,6 +159,10 @@ def panel(db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = 
         "medications": db.query(
             "SELECT patient_id, group_concat(name, ', ') AS withdrawal_risk_medications FROM medications "
             f"WHERE withdrawal_risk = 1 AND ended_at IS NULL AND patient_id IN ({linked}) GROUP BY patient_id", params),
+        # A refill reminder went out and no refill is recorded since (supply.py clears the mark).
+        "refills": db.query(
+            "SELECT patient_id, group_concat(name, ', ') AS refills_due FROM medications WHERE ended_at IS NULL "
+            f"AND refill_reminded_at IS NOT NULL AND patient_id IN ({linked}) GROUP BY patient_id", params),
         "pumps": db.query(
             f"SELECT patient_id, min(refill_by) AS pump_refill_by FROM pumps WHERE patient_id IN ({linked}) "
             "AND refill_by <= :soon GROUP BY patient_id", params),
@@ -168,7 +172,8 @@ def panel(db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = 
         for row in found:
             by_patient.setdefault(row.pop("patient_id"), {}).update(row)
     defaults = {"taken_7": 0, "closed_7": 0, "taken_30": 0, "closed_30": 0, "risk_misses_7": 0, "last_taken_at": None,
-                "open_alerts": 0, "top_level": 0, "withdrawal_risk_medications": None, "pump_refill_by": None}
+                "open_alerts": 0, "top_level": 0, "withdrawal_risk_medications": None, "pump_refill_by": None,
+                "refills_due": None}
     for row in rows:
         row.update(defaults)
         row.update({k: v for k, v in by_patient.get(row["id"], {}).items() if v is not None})

@@ -224,3 +224,12 @@ def test_a_patient_accepts_a_clinic_invitation_on_its_page(db, client, clinic):
     assert client.post(page, data={"csrf_token": csrf(client, page)}).status_code == 302
     assert db.execute("SELECT count(*) FROM clinic_links l JOIN users u ON u.id = l.patient_id "
                       "WHERE u.email = 'web@example.com' AND l.status = 'active'").fetchone()[0] == 1
+
+
+def test_the_panel_shows_tablet_refills_and_pump_refills_due_soon(db, client, clinic, tick):
+    medication = doses(db)[0]["medication_id"]
+    db.execute("UPDATE medications SET stock = 12, units_per_dose = 1 WHERE id = ?", [medication])  # 4 days left
+    client.post("/api/v1/pumps", json={"alarm_date": "2026-03-12"}, headers=clinic["patient_api"])
+    tick("2026-03-07T12:10:00Z")  # upkeep sends the refill reminder
+    [row] = client.get("/api/v1/patients", headers=clinic["doctor_api"]).json["patients"]
+    assert row["refills_due"] == "Baclofen" and row["pump_refill_by"] == "2026-03-07"
