@@ -411,11 +411,13 @@ def test_the_dose_page_offers_the_side_effect_taps_to_its_patient_only(client, d
     assert response.status_code == 302 and response.location == f"/doses/{dose['id']}"
     assert [(r["kind"], r["severity"], r["dose_id"]) for r in side_effects(db)] == [("dizziness", 3, dose["id"])]
 
-    # The phone link's page, opened without logging in, has no taps (they post to a logged-in route).
+    # The phone link's page, opened without logging in, posts its taps to the link itself: the
+    # token says whose dose it is, never the logged-in route.
     token = links.issue(db, dose["id"], clock.now() + timedelta(hours=24), clock.now())
     anonymous = client.application.test_client()
     page = anonymous.get(f"/d/{token}")
-    assert page.status_code == 200 and 'id="side-effects"' not in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and f'action="/d/{token}/side-effects"' in html and 'action="/side-effects"' not in html
 
 
 @pytest.mark.parametrize("fields, status, message", [

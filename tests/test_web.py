@@ -264,3 +264,20 @@ def test_sessions_survive_a_restart_because_the_generated_key_is_kept(db_path, p
     after = fresh_app().test_client()  # the server restarted
     after.set_cookie("session", before.get_cookie("session").value)
     assert after.get("/").status_code == 200
+
+
+def test_a_side_effect_can_be_tapped_on_the_phone_link_page(client, db, patient, tick):
+    token = reminded_link(db, patient, tick)
+    page = client.get(f"/d/{token}").get_data(as_text=True)
+    assert f'action="/d/{token}/side-effects"' in page
+    logged = client.post(f"/d/{token}/side-effects", data={"csrf_token": csrf(client, f"/d/{token}"),
+                                                           "kind": "dizziness", "severity": "2", "note": ""})
+    assert logged.status_code == 302
+    row = db.execute("SELECT patient_id, kind, severity, dose_id FROM side_effects").fetchone()
+    assert row == (patient, "dizziness", 2, doses(db, local_time="08:00")[0]["id"])
+    bad = client.post(f"/d/{token}/side-effects", data={"csrf_token": csrf(client, f"/d/{token}"), "kind": "itch",
+                                                        "severity": "2"})
+    assert bad.status_code == 400
+    assert client.post("/d/nonsense/side-effects", data={"csrf_token": csrf(client, "/login"), "kind": "dizziness",
+                                                         "severity": "2"}).status_code == 404
+    assert db.execute("SELECT count(*) FROM side_effects").fetchone()[0] == 1

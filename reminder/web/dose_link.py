@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request
 
 from .. import ledger, links, missed_dose, schedule
 from ..db import get_db
@@ -40,6 +40,24 @@ def show(token: str):
 def answer(token: str):
     dose_id = _dose_for_token(token)
     return answer_and_render(dose_id, source="link", actor_id=None, form_action=request.path)
+
+
+@bp.route("/d/<token>/side-effects", methods=["POST"])
+def side_effect(token: str):
+    """A side effect tapped on the phone-link page, after that link's dose (no login)."""
+    from .api_clinic import record_side_effect
+
+    dose_id = _dose_for_token(token)
+    dose = ledger.load_dose(get_db(), dose_id)
+    severity = request.form.get("severity", "")
+    try:
+        record_side_effect(dose["patient_id"], {
+            "kind": request.form.get("kind"), "note": request.form.get("note", ""), "dose_id": dose_id,
+            "severity": int(severity) if severity.isascii() and severity.isdigit() else severity or None})
+    except InputError as error:
+        return render_dose(dose_id, f"/d/{token}", error=error.message), error.status
+    flash("Noted. Thank you: your clinic sees it on your report.", "ok")
+    return redirect(f"/d/{token}")
 
 
 def answer_and_render(dose_id: int, source: str, actor_id: int | None, form_action: str):
