@@ -228,14 +228,15 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
             row = db.execute("SELECT alert_repeat_hours FROM medications WHERE id = ?", [medication_id]).fetchone()
             hours = row[0] if row else Ladder().repeat_hours
             db.execute("UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id])
+            patient_id = _patient_of(db, alert_id)
             for user_id, in db.execute("SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]).fetchall():
                 token = secrets.token_urlsafe(16)
                 db.execute("UPDATE alert_recipients SET repeats = repeats + 1, token_hash = ?, expires_at = ? "
                            "WHERE alert_id = ? AND user_id = ?",
                            [digest(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id])
                 user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-                link = caregivers.active_link(db, user_id, _patient_of(db, alert_id))
-                if link is not None or clinics.clinician_sees(db, user, _patient_of(db, alert_id)):
+                link = caregivers.active_link(db, user_id, patient_id)
+                if link is not None or clinics.clinician_sees(db, user, patient_id):
                     # a revoked caregiver or an unlinked clinic hears nothing more
                     _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_repeat", now, token)
     return len(due)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from . import escalation, ledger, metrics, supply
+from .schedule import resolve
 from .times import parse_instant, to_iso
 
 PANEL_SORTS = {"risk", "name", "adherence_7d", "adherence_30d", "last_taken"}
@@ -22,9 +23,6 @@ CSV_COLUMNS = ("local_date", "local_time", "medication", "amount", "unit", "stat
 
 def period_bounds(first_day: date, last_day: date, tz: ZoneInfo) -> tuple[str, str]:
     """UTC instants [start, end) of local days ``first_day`` to ``last_day`` included."""
-    from .schedule import resolve
-    from datetime import time
-
     return to_iso(resolve(first_day, time(0), tz)), to_iso(resolve(last_day + timedelta(days=1), time(0), tz))
 
 
