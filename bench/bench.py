@@ -51,7 +51,8 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,9 +60,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.pop("REMINDER_CONFIG", None)  # the bench's settings are its own
 
+import contextlib  # noqa: E402
+
 from werkzeug.security import generate_password_hash  # noqa: E402
 
-from reminder import accounts, config, db as dbmod, delivery, missed_dose, schedule, worker  # noqa: E402
+from reminder import accounts, config, delivery, missed_dose, schedule, worker  # noqa: E402
+from reminder import db as dbmod  # noqa: E402
 from reminder.clock import ManualClock  # noqa: E402
 from reminder.notify import OutboxTransport, TransportError, make_transport  # noqa: E402
 from reminder.times import parse_instant, to_iso  # noqa: E402
@@ -72,8 +76,14 @@ from reminder.web.ops import STALE_TICKS  # noqa: E402
 TICK_AT = parse_instant("2026-06-10T07:30:00Z")  # a Wednesday; no DST change within days in any zone below
 DUE_ZONE = "Asia/Kolkata"  # 13:00 there is exactly TICK_AT
 # At TICK_AT none of these is at 08:00, 13:00 or 18:00, so no dose of theirs falls due.
-BACKGROUND_ZONES = ("Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles",
-                    "Asia/Tokyo", "Australia/Sydney")
+BACKGROUND_ZONES = (
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+)
 TIMES = ("08:00", "13:00", "18:00")
 AMOUNT = 10.0
 AHEAD = timedelta(hours=48)  # the ledger reaches this far past the tick: generate has nothing to do
@@ -92,15 +102,31 @@ class ZonePlan:
 
 def zone_plan(tz_name: str, start: datetime, end: datetime) -> ZonePlan:
     tz = ZoneInfo(tz_name)
-    steps = [schedule.Step(id=None, start_date=(start - timedelta(days=30)).date(), end_date=None,
-                           times=tuple(dtime.fromisoformat(t) for t in TIMES), amount=AMOUNT)]
+    steps = [
+        schedule.Step(
+            id=None,
+            start_date=(start - timedelta(days=30)).date(),
+            end_date=None,
+            times=tuple(dtime.fromisoformat(t) for t in TIMES),
+            amount=AMOUNT,
+        )
+    ]
     plan = ZonePlan(tz_name)
     for occurrence in schedule.occurrences_between(steps, tz, start, end):
         following = schedule.next_occurrence(steps, tz, occurrence.scheduled_at)
-        closes = missed_dose.window_closes_at(occurrence.scheduled_at,
-                                              following.scheduled_at if following else None, RULE)
-        plan.doses.append((occurrence.local_date.isoformat(), occurrence.local_time.strftime("%H:%M"),
-                           to_iso(occurrence.scheduled_at), to_iso(closes), occurrence.scheduled_at, closes))
+        closes = missed_dose.window_closes_at(
+            occurrence.scheduled_at, following.scheduled_at if following else None, RULE
+        )
+        plan.doses.append(
+            (
+                occurrence.local_date.isoformat(),
+                occurrence.local_time.strftime("%H:%M"),
+                to_iso(occurrence.scheduled_at),
+                to_iso(closes),
+                occurrence.scheduled_at,
+                closes,
+            )
+        )
     return plan
 
 
@@ -177,36 +203,126 @@ def build(path: str, background: int, cohort: int, days_back: int, history: bool
                         status, prompts, source = "taken", 1, "link"
                         taken = min(at + timedelta(minutes=(patient_id + k) % 25), now - timedelta(minutes=1))
                         taken_at = confirmed_at = to_iso(taken)
-                    yield (dose_id, patient_id, medication_id, step_id, local_date, local_time, tz, at_text, closes_text,
-                           AMOUNT, status, taken_at, confirmed_at, source, None, None, at_text, prompts, None, created)
+                    yield (
+                        dose_id,
+                        patient_id,
+                        medication_id,
+                        step_id,
+                        local_date,
+                        local_time,
+                        tz,
+                        at_text,
+                        closes_text,
+                        AMOUNT,
+                        status,
+                        taken_at,
+                        confirmed_at,
+                        source,
+                        None,
+                        None,
+                        at_text,
+                        prompts,
+                        None,
+                        created,
+                    )
                     if history:
                         token = f"bench{dose_id:017d}"
-                        messages.append((patient_id, "outbox", phone, "reminder", dose_id, "",
-                                         f"Time for your {local_time} dose.\nTap to confirm: {BASE_URL}/d/{token}",
-                                         "sent", f"outbox-{dose_id}", None, 1, at_text, at_text, at_text, at_text))
-                        links.append((dose_id, hashlib.sha256(token.encode()).hexdigest(),
-                                      to_iso(closes + timedelta(hours=24)), at_text))
+                        messages.append(
+                            (
+                                patient_id,
+                                "outbox",
+                                phone,
+                                "reminder",
+                                dose_id,
+                                "",
+                                f"Time for your {local_time} dose.\nTap to confirm: {BASE_URL}/d/{token}",
+                                "sent",
+                                f"outbox-{dose_id}",
+                                None,
+                                1,
+                                at_text,
+                                at_text,
+                                at_text,
+                                at_text,
+                            )
+                        )
+                        links.append(
+                            (
+                                dose_id,
+                                hashlib.sha256(token.encode()).hexdigest(),
+                                to_iso(closes + timedelta(hours=24)),
+                                at_text,
+                            )
+                        )
                         if status == "missed":
-                            messages.append((patient_id, "outbox", phone, "skip_notice", dose_id, "",
-                                             f"Your {local_time} dose was missed. Skip it: take your next dose at its "
-                                             "usual time. Do not take two doses.", "sent", f"outbox-{dose_id}-s",
-                                             None, 1, closes_text, closes_text, closes_text, closes_text))
-                        detail = {"source": "worker", "code": "window_closed"} if status == "missed" else \
-                            {"source": "link", "code": status, "previous_status": "pending"}
-                        events.append((dose_id, closes_text if status == "missed" else confirmed_at, None, status,
-                                       json.dumps(detail)))
+                            messages.append(
+                                (
+                                    patient_id,
+                                    "outbox",
+                                    phone,
+                                    "skip_notice",
+                                    dose_id,
+                                    "",
+                                    f"Your {local_time} dose was missed. Skip it: take your next dose at its "
+                                    "usual time. Do not take two doses.",
+                                    "sent",
+                                    f"outbox-{dose_id}-s",
+                                    None,
+                                    1,
+                                    closes_text,
+                                    closes_text,
+                                    closes_text,
+                                    closes_text,
+                                )
+                            )
+                        detail = (
+                            {"source": "worker", "code": "window_closed"}
+                            if status == "missed"
+                            else {"source": "link", "code": status, "previous_status": "pending"}
+                        )
+                        events.append(
+                            (
+                                dose_id,
+                                closes_text if status == "missed" else confirmed_at,
+                                None,
+                                status,
+                                json.dumps(detail),
+                            )
+                        )
                 else:
                     if at == now:
                         due_ids.append(dose_id)
-                    yield (dose_id, patient_id, medication_id, step_id, local_date, local_time, tz, at_text, closes_text,
-                           AMOUNT, "pending", None, None, None, None, None, None, 0, at_text, created)
+                    yield (
+                        dose_id,
+                        patient_id,
+                        medication_id,
+                        step_id,
+                        local_date,
+                        local_time,
+                        tz,
+                        at_text,
+                        closes_text,
+                        AMOUNT,
+                        "pending",
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        0,
+                        at_text,
+                        created,
+                    )
 
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO users (id, email, password_hash, role, name, phone, tz, created_at) "
         "VALUES (?, ?, ?, 'patient', ?, ?, ?, ?)",
-        ((i, f"p{i}@bench.example", PASSWORD_HASH, f"Patient {i}", f"+4477{i:08d}", tz, created)
-         for i, tz in enumerate(zones, start=1)),
+        (
+            (i, f"p{i}@bench.example", PASSWORD_HASH, f"Patient {i}", f"+4477{i:08d}", tz, created)
+            for i, tz in enumerate(zones, start=1)
+        ),
     )
     conn.executemany(
         "INSERT INTO medications (id, patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, "
@@ -236,20 +352,34 @@ def build(path: str, background: int, cohort: int, days_back: int, history: bool
 
     # The scenario holds: exactly the cohort is due, nothing to close, nothing to generate.
     stamp = to_iso(now)
-    due = conn.execute("SELECT count(*) FROM doses WHERE status = 'pending' AND next_prompt_at <= ? "
-                       "AND window_closes_at > ?", [stamp, stamp]).fetchone()[0]
-    to_close = conn.execute("SELECT count(*) FROM doses WHERE status = 'pending' AND window_closes_at <= ?",
-                            [stamp]).fetchone()[0]
-    to_generate = conn.execute("SELECT count(*) FROM medications WHERE generated_until < ?",
-                               [to_iso(now + min(worker.ledger.MIN_AHEAD, AHEAD))]).fetchone()[0]
+    due = conn.execute(
+        "SELECT count(*) FROM doses WHERE status = 'pending' AND next_prompt_at <= ? AND window_closes_at > ?",
+        [stamp, stamp],
+    ).fetchone()[0]
+    to_close = conn.execute(
+        "SELECT count(*) FROM doses WHERE status = 'pending' AND window_closes_at <= ?", [stamp]
+    ).fetchone()[0]
+    to_generate = conn.execute(
+        "SELECT count(*) FROM medications WHERE generated_until < ?",
+        [to_iso(now + min(worker.ledger.MIN_AHEAD, AHEAD))],
+    ).fetchone()[0]
     assert due == cohort == len(due_ids), (due, cohort, len(due_ids))
     assert to_close == 0 and to_generate == 0, (to_close, to_generate)
-    rows = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("users", "doses", "messages", "dose_links", "dose_events")}
+    rows = {
+        table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("users", "doses", "messages", "dose_links", "dose_events")
+    }
     db.close()
-    return BenchDB(path=path, patients=total, doses=rows["doses"], rows=rows, due_ids=due_ids,
-                   due_patients=sorted(cohort_ids), build_seconds=time.perf_counter() - started,
-                   size_mb=os.path.getsize(path) / 1e6)
+    return BenchDB(
+        path=path,
+        patients=total,
+        doses=rows["doses"],
+        rows=rows,
+        due_ids=due_ids,
+        due_patients=sorted(cohort_ids),
+        build_seconds=time.perf_counter() - started,
+        size_mb=os.path.getsize(path) / 1e6,
+    )
 
 
 # ---------------------------------------------------------------- timing ticks
@@ -281,8 +411,11 @@ def timed_tick(path: str, now: datetime, settings: dict, transport=None) -> tupl
     # Swap the step functions for timed ones in every module-level tuple of steps (STEPS, and any
     # tuple run_tick tests membership in, such as DRAINED), so run_tick behaves exactly as before.
     wrapped = {step: timed(step) for step in worker.STEPS}
-    originals = {name: value for name, value in vars(worker).items()
-                 if isinstance(value, tuple) and value and all(callable(v) and v in wrapped for v in value)}
+    originals = {
+        name: value
+        for name, value in vars(worker).items()
+        if isinstance(value, tuple) and value and all(callable(v) and v in wrapped for v in value)
+    }
     for name, value in originals.items():
         setattr(worker, name, tuple(wrapped[v] for v in value))
     db = dbmod.connect(path)
@@ -300,8 +433,10 @@ def timed_tick(path: str, now: datetime, settings: dict, transport=None) -> tupl
 def high_water(path: str) -> dict:
     db = dbmod.connect(path)
     try:
-        return {table: db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
-                for table in ("messages", "dose_links", "dose_events")}
+        return {
+            table: db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+            for table in ("messages", "dose_links", "dose_events")
+        }
     finally:
         db.close()
 
@@ -309,8 +444,10 @@ def high_water(path: str) -> dict:
 def fingerprint(path: str) -> list:
     db = dbmod.connect(path)
     try:
-        return db.execute("SELECT status, count(*), sum(prompt_count), count(next_prompt_at), count(reminded_at) "
-                          "FROM doses GROUP BY status ORDER BY status").fetchall()
+        return db.execute(
+            "SELECT status, count(*), sum(prompt_count), count(next_prompt_at), count(reminded_at) "
+            "FROM doses GROUP BY status ORDER BY status"
+        ).fetchall()
     finally:
         db.close()
 
@@ -349,8 +486,14 @@ def bench_tick(bench: BenchDB, now: datetime, reps: int, expect_due: int, keep_l
         took, counts, spent = timed_tick(bench.path, now, settings)
         # Every step finds nothing but the due doses' prompts and their delivery (steps added to the
         # worker later included).
-        expected = {**{name: 0 for name in counts}, "generate": 0, "recover_interrupted": 0, "close_windows": 0,
-                    "prompt_due": expect_due, "deliver": expect_due}
+        expected = {
+            **{name: 0 for name in counts},
+            "generate": 0,
+            "recover_interrupted": 0,
+            "close_windows": 0,
+            "prompt_due": expect_due,
+            "deliver": expect_due,
+        }
         if counts != expected:
             raise SystemExit(f"tick at {to_iso(now)} did other work than planned: {counts}, expected {expected}")
         samples.append(took)
@@ -417,8 +560,11 @@ def print_plans(title: str, rows: list[tuple[str, str]]) -> list[str]:
     print(f"\n{title}")
     flagged = []
     for shape, plan in rows:
-        scans = [part for part in plan.split("; ") if part.startswith("SCAN ")
-                 and not any(f"SCAN {t}" in part for t in SMALL_TABLES)]
+        scans = [
+            part
+            for part in plan.split("; ")
+            if part.startswith("SCAN ") and not any(f"SCAN {t}" in part for t in SMALL_TABLES)
+        ]
         mark = "  <-- SCAN" if scans else ""
         print(f"  {shape[:110]}{'...' if len(shape) > 110 else ''}")
         print(f"      plan: {plan}{mark}")
@@ -450,9 +596,10 @@ class Server:
 
     def __init__(self, args: list[str], port: int, ready_path: str, log_path: str):
         self.port, self.ready_path, self.log_path = port, ready_path, log_path
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                                        stdin=subprocess.DEVNULL)
+        self.log = open(log_path, "w")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(
+            args, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(ROOT), stdin=subprocess.DEVNULL
+        )
 
     def __enter__(self):
         deadline = time.monotonic() + 60
@@ -503,8 +650,14 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
 
 
-def load(port: int, jobs: list[tuple[str, str, bytes, dict]], threads: int, time_limit: float,
-         check, server_pid: int | None = None) -> LoadResult:
+def load(
+    port: int,
+    jobs: list[tuple[str, str, bytes, dict]],
+    threads: int,
+    time_limit: float,
+    check,
+    server_pid: int | None = None,
+) -> LoadResult:
     """Send every job once from ``threads`` threads, each with its own keep-alive connection."""
     counter = itertools.count()
     lock = threading.Lock()
@@ -564,9 +717,16 @@ def load(port: int, jobs: list[tuple[str, str, bytes, dict]], threads: int, time
         thread.join(time_limit + 60)
     seconds = time.perf_counter() - started
     server_after = cpu_seconds(server_pid) if server_pid else None
-    return LoadResult(done["sent"], seconds, done["ok"], errors, latencies, done["connections"],
-                      time.process_time() - cpu_before,
-                      server_after - server_before if server_before is not None and server_after is not None else None)
+    return LoadResult(
+        done["sent"],
+        seconds,
+        done["ok"],
+        errors,
+        latencies,
+        done["connections"],
+        time.process_time() - cpu_before,
+        server_after - server_before if server_before is not None and server_after is not None else None,
+    )
 
 
 def confirm_check(status: int, data: bytes) -> str | None:
@@ -598,9 +758,15 @@ class FakeTwilioProcess:
     """``bench/fake_twilio.py`` (the tests' FakeTwilio) in a subprocess on 127.0.0.1."""
 
     def __init__(self, log_path: str):
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fake_twilio.py")], cwd=str(ROOT),
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.log = open(log_path, "w")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "fake_twilio.py")],
+            cwd=str(ROOT),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
         self.url = self._answer()["url"]
 
     def _answer(self) -> dict:
@@ -645,14 +811,24 @@ def build_sms(path: str, count: int, days_back: int) -> BenchDB:
 def sms_settings(path: str, fake_url: str, rate: float, concurrency: int) -> dict:
     if str(ROOT / "tests") not in sys.path:
         sys.path.insert(0, str(ROOT / "tests"))
-    from fakes import ACCOUNT_SID as FAKE_ACCOUNT_SID, AUTH_TOKEN as FAKE_AUTH_TOKEN
+    from fakes import ACCOUNT_SID as FAKE_ACCOUNT_SID
+    from fakes import AUTH_TOKEN as FAKE_AUTH_TOKEN
 
-    return config.load(None, {
-        "database.path": path, "server.base_url": SMS_BASE_URL, "notify.mode": "live",
-        "sms.account_sid": FAKE_ACCOUNT_SID, "sms.auth_token": FAKE_AUTH_TOKEN, "sms.from_number": SMS_FROM,
-        "sms.api_base_url": fake_url, "sms.max_per_second": rate, "notify.max_concurrent_sends": concurrency,
-        "email.host": "",
-    })
+    return config.load(
+        None,
+        {
+            "database.path": path,
+            "server.base_url": SMS_BASE_URL,
+            "notify.mode": "live",
+            "sms.account_sid": FAKE_ACCOUNT_SID,
+            "sms.auth_token": FAKE_AUTH_TOKEN,
+            "sms.from_number": SMS_FROM,
+            "sms.api_base_url": fake_url,
+            "sms.max_per_second": rate,
+            "notify.max_concurrent_sends": concurrency,
+            "email.host": "",
+        },
+    )
 
 
 class PoolDiscards(logging.Handler):
@@ -716,8 +892,15 @@ class SmsRun:
         return f"cap {cap}, {self.concurrency} concurrent sends{latency}"
 
 
-def sms_run(template: BenchDB, path: str, fake: FakeTwilioProcess, rate: float, concurrency: int,
-            latency: float = 0.0, max_ticks: int = 40) -> SmsRun:
+def sms_run(
+    template: BenchDB,
+    path: str,
+    fake: FakeTwilioProcess,
+    rate: float,
+    concurrency: int,
+    latency: float = 0.0,
+    max_ticks: int = 40,
+) -> SmsRun:
     """Copy ``template``; ``run_tick`` every ``worker.tick_seconds`` of simulated time until every reminder is sent."""
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
@@ -764,31 +947,48 @@ def sms_run(template: BenchDB, path: str, fake: FakeTwilioProcess, rate: float, 
         while True:
             ticks.append(timed_tick(path, now, settings, transport))
             check = sqlite3.connect(path)
-            statuses = dict(check.execute("SELECT status, count(*) FROM messages WHERE created_at >= ? GROUP BY status",
-                                          [to_iso(TICK_AT)]).fetchall())
+            statuses = dict(
+                check.execute(
+                    "SELECT status, count(*) FROM messages WHERE created_at >= ? GROUP BY status", [to_iso(TICK_AT)]
+                ).fetchall()
+            )
             check.close()
             if statuses.get("sent", 0) >= count:
                 break
             if set(statuses) - {"sent", "queued", "sending"} or len(ticks) >= max_ticks:
-                raise SystemExit(f"SMS run (cap {rate}, {concurrency} concurrent): after {len(ticks)} ticks "
-                                 f"messages are {statuses}; ticks {[t[1] for t in ticks]}")
+                raise SystemExit(
+                    f"SMS run (cap {rate}, {concurrency} concurrent): after {len(ticks)} ticks "
+                    f"messages are {statuses}; ticks {[t[1] for t in ticks]}"
+                )
             now += timedelta(seconds=settings["worker.tick_seconds"])
         wall = time.perf_counter() - started
     finally:
         delivery.deliver = original_deliver
         pool_log.removeHandler(discards)
         pool_log.propagate = True
-        session = getattr(getattr(getattr(transport.transports.get("sms"), "client", None), "http_client", None),
-                          "session", None)
+        session = getattr(
+            getattr(getattr(transport.transports.get("sms"), "client", None), "http_client", None), "session", None
+        )
         if session is not None:
             session.close()  # let the fake's threads for this run's kept-alive connections end
     seen = fake.ask("dump")
     arrivals = sorted(seen["arrivals"])
     if len(arrivals) != count or len(set(seen["to"])) != count:
         raise SystemExit(f"the fake got {len(arrivals)} requests for {len(set(seen['to']))} numbers, expected {count}")
-    return SmsRun(messages=count, rate=rate, concurrency=concurrency, latency=latency, wall=wall,
-                  ticks=ticks, arrivals=arrivals, connections=seen["connections"], peak_in_flight=seen["peak_in_flight"],
-                  pool_discards=discards.count, claims=claims, send_errors=send_errors)
+    return SmsRun(
+        messages=count,
+        rate=rate,
+        concurrency=concurrency,
+        latency=latency,
+        wall=wall,
+        ticks=ticks,
+        arrivals=arrivals,
+        connections=seen["connections"],
+        peak_in_flight=seen["peak_in_flight"],
+        pool_discards=discards.count,
+        claims=claims,
+        send_errors=send_errors,
+    )
 
 
 def duration(seconds: float) -> str:
@@ -802,19 +1002,22 @@ def duration(seconds: float) -> str:
 
 def machine_info() -> list[str]:
     cpu = ""
-    try:
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), "")
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     return [
         f"machine : {platform.system()} {platform.release()} {platform.machine()}, {os.cpu_count()} CPUs "
         f"(nproc {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()})"
         + (f", {cpu}" if cpu else ""),
         f"python  : {platform.python_version()} ({sys.executable})",
         f"sqlite  : {sqlite3.sqlite_version} (journal WAL, synchronous NORMAL, as reminder.db.connect sets)",
-        f"flask   : {_version('flask')}, "
-        f"werkzeug {_version('werkzeug')}",
+        f"flask   : {_version('flask')}, werkzeug {_version('werkzeug')}",
     ]
 
 
@@ -844,8 +1047,11 @@ def sms_section(args, workdir: Path) -> tuple[list[SmsRun], dict]:
         caps.append((float(rate), int(count.replace("_", "")) if count else args.sms_count))
     concurrencies = [int(c) for c in args.sms_concurrency.split(",") if c.strip()]
     defaults = config.load(None, {})
-    tick_seconds, lease, batch = (defaults["worker.tick_seconds"], defaults["worker.send_lease_seconds"],
-                                  defaults["worker.batch_size"])
+    tick_seconds, lease, batch = (
+        defaults["worker.tick_seconds"],
+        defaults["worker.send_lease_seconds"],
+        defaults["worker.batch_size"],
+    )
     live = sms_settings(str(workdir / "unused.db"), "http://127.0.0.1:1", 1000, 8)
 
     def sms_claim(rate: float, limit: int) -> int:
@@ -853,30 +1059,42 @@ def sms_section(args, workdir: Path) -> tuple[list[SmsRun], dict]:
         return delivery._budgets({**live, "sms.max_per_second": rate}, limit)["sms"]
 
     window = sms_claim(1000, 10**9) / 1000  # seconds of sending one claim holds, with the limit out of the way
-    section(f"4. SMS: {n(args.sms_count)} reminders due at once, worker -> real twilio client -> fake Twilio API "
-            "(own process, 127.0.0.1), rate cap off and on")
-    sizes = sorted({args.sms_count, *(count for _rate, count in caps),
-                    *([args.sms_latency_count] if args.sms_latency_ms else [])})
+    section(
+        f"4. SMS: {n(args.sms_count)} reminders due at once, worker -> real twilio client -> fake Twilio API "
+        "(own process, 127.0.0.1), rate cap off and on"
+    )
+    sizes = sorted(
+        {args.sms_count, *(count for _rate, count in caps), *([args.sms_latency_count] if args.sms_latency_ms else [])}
+    )
     templates = {}
     for size in sizes:
         templates[size] = build_sms(str(workdir / f"sms-template-{size}.db"), size, args.days_back)
-    print(f"databases: {', '.join(n(s) for s in sizes)} patients in {DUE_ZONE}, each with a +1202555xxxx phone, "
-          f"channels [\"sms\"], one dose due at {to_iso(TICK_AT)}; built in "
-          f"{sum(t.build_seconds for t in templates.values()):.1f}s; each run works on a fresh copy")
-    print(f"settings : notify.mode live, sms.api_base_url = the fake, server.base_url {SMS_BASE_URL} (only put in "
-          f"the texts and StatusCallback), email.host empty; worker.tick_seconds "
-          f"{tick_seconds}, worker.batch_size {batch}, worker.send_lease_seconds {lease}. run_tick is called back "
-          f"to back on a fresh connection, `now` advanced {tick_seconds} s each call, until every reminder is "
-          "recorded sent; one transport (make_transport) per run, as the worker makes one at start", flush=True)
+    print(
+        f"databases: {', '.join(n(s) for s in sizes)} patients in {DUE_ZONE}, each with a +1202555xxxx phone, "
+        f'channels ["sms"], one dose due at {to_iso(TICK_AT)}; built in '
+        f"{sum(t.build_seconds for t in templates.values()):.1f}s; each run works on a fresh copy"
+    )
+    print(
+        f"settings : notify.mode live, sms.api_base_url = the fake, server.base_url {SMS_BASE_URL} (only put in "
+        f"the texts and StatusCallback), email.host empty; worker.tick_seconds "
+        f"{tick_seconds}, worker.batch_size {batch}, worker.send_lease_seconds {lease}. run_tick is called back "
+        f"to back on a fresh connection, `now` advanced {tick_seconds} s each call, until every reminder is "
+        "recorded sent; one transport (make_transport) per run, as the worker makes one at start",
+        flush=True,
+    )
 
     plan = [(0.0, c, args.sms_count, 0.0) for c in concurrencies]
     plan += [(rate, concurrencies[0], count, 0.0) for rate, count in caps]
     if args.sms_latency_ms:
-        plan += [(0.0, c, args.sms_latency_count, args.sms_latency_ms / 1000)
-                 for c in sorted({concurrencies[0], concurrencies[-1]})]
-    header = (f"{'run':<52} {'msgs':>6} {'ticks':>5} {'longest tick':>12} {'wall':>7} {'prompt':>7} {'deliver':>8} "
-              f"{'msg/s fake':>10} {'msg/s e2e':>9} {'max/1s':>6} {'in flight':>9} {'conns':>5} {'discards':>8} "
-              f"{'failed sends':>12}")
+        plan += [
+            (0.0, c, args.sms_latency_count, args.sms_latency_ms / 1000)
+            for c in sorted({concurrencies[0], concurrencies[-1]})
+        ]
+    header = (
+        f"{'run':<52} {'msgs':>6} {'ticks':>5} {'longest tick':>12} {'wall':>7} {'prompt':>7} {'deliver':>8} "
+        f"{'msg/s fake':>10} {'msg/s e2e':>9} {'max/1s':>6} {'in flight':>9} {'conns':>5} {'discards':>8} "
+        f"{'failed sends':>12}"
+    )
     print(header)
     print("-" * len(header), flush=True)
     runs: list[SmsRun] = []
@@ -885,72 +1103,98 @@ def sms_section(args, workdir: Path) -> tuple[list[SmsRun], dict]:
         for rate, concurrency, count, latency in plan:
             r = sms_run(templates[count], str(workdir / "sms-run.db"), fake, rate, concurrency, latency)
             runs.append(r)
-            print(f"{r.label_row:<52} {n(r.messages):>6} {len(r.ticks):>5} {r.longest_tick:>11.2f}s {r.wall:>6.2f}s "
-                  f"{r.step('prompt_due'):>6.2f}s {r.step('deliver'):>7.2f}s {r.provider_rate:>10,.0f} "
-                  f"{r.end_to_end_rate:>9,.0f} {r.max_in_window():>6} {r.peak_in_flight:>9} {r.connections:>5} "
-                  f"{r.pool_discards:>8} {sum(r.send_errors.values()):>12}", flush=True)
+            print(
+                f"{r.label_row:<52} {n(r.messages):>6} {len(r.ticks):>5} {r.longest_tick:>11.2f}s {r.wall:>6.2f}s "
+                f"{r.step('prompt_due'):>6.2f}s {r.step('deliver'):>7.2f}s {r.provider_rate:>10,.0f} "
+                f"{r.end_to_end_rate:>9,.0f} {r.max_in_window():>6} {r.peak_in_flight:>9} {r.connections:>5} "
+                f"{r.pool_discards:>8} {sum(r.send_errors.values()):>12}",
+                flush=True,
+            )
     finally:
         fake.close()
     if not args.keep:
         for template in templates.values():
             os.remove(template.path)
 
-    print(f"  msg/s fake: (requests - 1) / (last - first arrival at the fake); msg/s e2e: messages / wall, wall = "
-          "first run_tick called until every message is recorded sent (incl. prompt_due queueing them); max/1s: most "
-          "requests arriving in any sliding 1 s window; in flight: most requests the fake was handling at once; "
-          "conns: TCP connections it accepted (keep-alive); discards: urllib3 'Connection pool is full, discarding "
-          "connection' warnings in the client; failed sends: TransportErrors (each retried by a later tick)")
+    print(
+        "  msg/s fake: (requests - 1) / (last - first arrival at the fake); msg/s e2e: messages / wall, wall = "
+        "first run_tick called until every message is recorded sent (incl. prompt_due queueing them); max/1s: most "
+        "requests arriving in any sliding 1 s window; in flight: most requests the fake was handling at once; "
+        "conns: TCP connections it accepted (keep-alive); discards: urllib3 'Connection pool is full, discarding "
+        "connection' warnings in the client; failed sends: TransportErrors (each retried by a later tick)"
+    )
     for r in runs:
         if r.send_errors:
-            print(f"  {r.label_row}: failed sends " + ", ".join(f"{count} x {reason!r}"
-                                                             for reason, count in sorted(r.send_errors.items())))
+            print(
+                f"  {r.label_row}: failed sends "
+                + ", ".join(f"{count} x {reason!r}" for reason, count in sorted(r.send_errors.items()))
+            )
     for r in runs:
         if not r.rate:
             continue
-        gaps = [b - a for a, b in zip(r.arrivals, r.arrivals[1:])]
+        gaps = [b - a for a, b in zip(r.arrivals, r.arrivals[1:], strict=False)]
         full = SMS_FULL / r.rate
         budget = sms_claim(r.rate, batch)
         peak = r.max_in_window()
-        print(f"  cap {r.rate:g}/s: {n(r.messages)} messages, mean {r.provider_rate:.2f}/s at the fake, at most {peak} "
-              f"in any 1 s window ({'within the cap' if peak <= r.rate else f'cap + {peak - r.rate:g}'}), smallest "
-              f"gap between arrivals {min(gaps) * 1000:.1f} ms (the limiter's slots are {1000 / r.rate:.1f} ms apart); "
-              f"all {n(SMS_FULL)} would take {duration(full)} at this rate", flush=True)
+        print(
+            f"  cap {r.rate:g}/s: {n(r.messages)} messages, mean {r.provider_rate:.2f}/s at the fake, at most {peak} "
+            f"in any 1 s window ({'within the cap' if peak <= r.rate else f'cap + {peak - r.rate:g}'}), smallest "
+            f"gap between arrivals {min(gaps) * 1000:.1f} ms (the limiter's slots are {1000 / r.rate:.1f} ms apart); "
+            f"all {n(SMS_FULL)} would take {duration(full)} at this rate",
+            flush=True,
+        )
         per_tick = {}
         for tick_no, found, seconds in r.claims:
             per_tick.setdefault(tick_no, []).append((found, seconds))
         described = "; ".join(
-            f"tick {tick_no} ({r.ticks[tick_no - 1][0]:.1f} s): " + ", ".join(f"{found} in {seconds:.1f} s"
-                                                                           for found, seconds in calls)
-            for tick_no, calls in per_tick.items())
-        print(f"    deliver's SMS claim per call (delivery._budgets): min(batch_size {batch}, {r.rate:g}/s x "
-              f"{window:g} s) = {budget}; "
-              f"deliver calls: {described}", flush=True)
+            f"tick {tick_no} ({r.ticks[tick_no - 1][0]:.1f} s): "
+            + ", ".join(f"{found} in {seconds:.1f} s" for found, seconds in calls)
+            for tick_no, calls in per_tick.items()
+        )
+        print(
+            f"    deliver's SMS claim per call (delivery._budgets): min(batch_size {batch}, {r.rate:g}/s x "
+            f"{window:g} s) = {budget}; "
+            f"deliver calls: {described}",
+            flush=True,
+        )
         if budget >= batch:
             full_claims = sum(1 for _tick, found, _seconds in r.claims if found >= batch)
-            evidence = (f"here {full_claims} full claim(s), each followed at once by another deliver call in the same "
-                        "tick" if full_claims else f"this run's {n(r.messages)} fit in one claim")
-            print(f"    NOTE: the claim ({budget}) equals batch_size, and a deliver that returns batch_size is called "
-                  f"again at once by run_tick (deliver is in worker.DRAINED): {evidence}. With the defaults this holds "
-                  f"for any cap >= {batch / window:.1f}/s, so a capped burst does not spread over ticks: all "
-                  f"{n(SMS_FULL)} would go out inside ONE run_tick of ~{duration(full)} (worker.tick_seconds "
-                  f"{tick_seconds}; no other step runs meanwhile, and /healthz reports the worker stale after "
-                  f"{STALE_TICKS * tick_seconds} s without a heartbeat)", flush=True)
+            evidence = (
+                f"here {full_claims} full claim(s), each followed at once by another deliver call in the same tick"
+                if full_claims
+                else f"this run's {n(r.messages)} fit in one claim"
+            )
+            print(
+                f"    NOTE: the claim ({budget}) equals batch_size, and a deliver that returns batch_size is called "
+                f"again at once by run_tick (deliver is in worker.DRAINED): {evidence}. With the defaults this holds "
+                f"for any cap >= {batch / window:.1f}/s, so a capped burst does not spread over ticks: all "
+                f"{n(SMS_FULL)} would go out inside ONE run_tick of ~{duration(full)} (worker.tick_seconds "
+                f"{tick_seconds}; no other step runs meanwhile, and /healthz reports the worker stale after "
+                f"{STALE_TICKS * tick_seconds} s without a heartbeat)",
+                flush=True,
+            )
     return runs, {"tick_seconds": tick_seconds, "batch": batch, "window": window}
 
 
 def sms_markdown(runs: list[SmsRun], info: dict) -> None:
-    print(f"| SMS: worker -> twilio client -> fake Twilio on 127.0.0.1 | Reminders | Ticks | Longest tick | "
-          "Msg/s at the fake | Msg/s end to end | Most in any 1 s | All 10,000 would take |")
+    print(
+        "| SMS: worker -> twilio client -> fake Twilio on 127.0.0.1 | Reminders | Ticks | Longest tick | "
+        "Msg/s at the fake | Msg/s end to end | Most in any 1 s | All 10,000 would take |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         full = SMS_FULL / (r.rate or r.end_to_end_rate)
-        print(f"| {r.label_row} | {n(r.messages)} | {len(r.ticks)} | {r.longest_tick:.1f} s | {r.provider_rate:,.0f} | "
-              f"{r.end_to_end_rate:,.0f} | {r.max_in_window()} | {duration(full)} |")
-    print(f"\nEvery patient has one SMS reminder due at the same instant; `reminder.worker.run_tick` is called until all "
-          f"are recorded sent, `now` advancing {info['tick_seconds']} s per call (default `worker.batch_size` "
-          f"{info['batch']}). The fake Twilio is the tests' `FakeTwilio` in its own process with keep-alive; it "
-          "answers at once unless a latency is given, so uncapped runs measure this machine's CPU "
-          f"({os.cpu_count()} CPUs shared by worker and fake).")
+        print(
+            f"| {r.label_row} | {n(r.messages)} | {len(r.ticks)} | {r.longest_tick:.1f} s | {r.provider_rate:,.0f} | "
+            f"{r.end_to_end_rate:,.0f} | {r.max_in_window()} | {duration(full)} |"
+        )
+    print(
+        f"\nEvery patient has one SMS reminder due at the same instant; `reminder.worker.run_tick` is called until all "
+        f"are recorded sent, `now` advancing {info['tick_seconds']} s per call (default `worker.batch_size` "
+        f"{info['batch']}). The fake Twilio is the tests' `FakeTwilio` in its own process with keep-alive; it "
+        "answers at once unless a latency is given, so uncapped runs measure this machine's CPU "
+        f"({os.cpu_count()} CPUs shared by worker and fake)."
+    )
 
 
 # ---------------------------------------------------------------- main
@@ -969,26 +1213,47 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="requests sent before timing, not counted")
     parser.add_argument("--threads", type=int, default=4, help="client threads, one keep-alive connection each")
     parser.add_argument("--http-time-limit", type=float, default=120.0, help="seconds at most per HTTP run")
-    parser.add_argument("--sms-count", type=int, default=10000,
-                        help="SMS reminders due at once for the uncapped runs of the SMS section (at most 10,000)")
-    parser.add_argument("--sms-concurrency", default="8,16,32",
-                        help="notify.max_concurrent_sends values for the uncapped runs (the first one for the rest)")
-    parser.add_argument("--sms-caps", default="100:2000,25:500",
-                        help="sms.max_per_second:messages runs with the cap on")
-    parser.add_argument("--sms-latency-ms", type=float, default=50,
-                        help="also run uncapped with the fake answering after this many ms (0: skip), to show "
-                             "sends overlap")
+    parser.add_argument(
+        "--sms-count",
+        type=int,
+        default=10000,
+        help="SMS reminders due at once for the uncapped runs of the SMS section (at most 10,000)",
+    )
+    parser.add_argument(
+        "--sms-concurrency",
+        default="8,16,32",
+        help="notify.max_concurrent_sends values for the uncapped runs (the first one for the rest)",
+    )
+    parser.add_argument(
+        "--sms-caps", default="100:2000,25:500", help="sms.max_per_second:messages runs with the cap on"
+    )
+    parser.add_argument(
+        "--sms-latency-ms",
+        type=float,
+        default=50,
+        help="also run uncapped with the fake answering after this many ms (0: skip), to show sends overlap",
+    )
     parser.add_argument("--sms-latency-count", type=int, default=1000, help="messages in each latency run")
     parser.add_argument("--only", choices=["sms"], help="run only this section (sms: section 4)")
     parser.add_argument("--no-sms", action="store_true", help="skip the SMS section")
-    parser.add_argument("--quick", action="store_true",
-                        help="sizes 1000,10000, 3 reps, a burst of 2000, 500 requests; SMS: 2000 uncapped, caps "
-                             "100:500,25:125, latency runs of 300")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="sizes 1000,10000, 3 reps, a burst of 2000, 500 requests; SMS: 2000 uncapped, caps "
+        "100:500,25:125, latency runs of 300",
+    )
     parser.add_argument("--workdir", default=None, help="folder for the databases (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.reps, args.burst, args.burst_reps, args.requests, args.warmup = "1000,10000", 3, 2000, 2, 500, 50
+        args.sizes, args.reps, args.burst, args.burst_reps, args.requests, args.warmup = (
+            "1000,10000",
+            3,
+            2000,
+            2,
+            500,
+            50,
+        )
         args.sms_count, args.sms_caps, args.sms_latency_count = 2000, "100:500,25:125", 300
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     if any(size < args.due for size in sizes):
@@ -1008,86 +1273,132 @@ def main() -> None:
         print(line)
     print(f"workdir : {workdir}")
     if args.only != "sms":
-        print(f"scenario: baclofen 10 mg at {', '.join(TIMES)} local; patients in {DUE_ZONE} (the due cohort) and "
-              f"{', '.join(BACKGROUND_ZONES)}; tick at {to_iso(TICK_AT)} = 13:00 in {DUE_ZONE}; ledger from "
-              f"{args.days_back} day(s) back to 48 h ahead; past doses {'with' if not args.no_history else 'without'} "
-              "their messages, links and events", flush=True)
+        print(
+            f"scenario: baclofen 10 mg at {', '.join(TIMES)} local; patients in {DUE_ZONE} (the due cohort) and "
+            f"{', '.join(BACKGROUND_ZONES)}; tick at {to_iso(TICK_AT)} = 13:00 in {DUE_ZONE}; ledger from "
+            f"{args.days_back} day(s) back to 48 h ahead; past doses {'with' if not args.no_history else 'without'} "
+            "their messages, links and events",
+            flush=True,
+        )
 
     try:
         tick_rows, http_rows, sms_runs = [], [], []
         if args.only != "sms":
             # ------------------------------------------------ 1. tick cost vs patients
             section(f"1. One worker tick (reminder.worker.run_tick), {args.due} doses due, median of {args.reps}")
-            header = (f"{'patients':>9} {'doses':>9} {'messages':>9} {'due':>5} {'build':>7} {'db MB':>7} "
-                      f"{'idle tick':>10} {'tick':>10} {'generate':>9} {'prompt':>9} {'deliver':>9} {'per due dose':>12}")
+            header = (
+                f"{'patients':>9} {'doses':>9} {'messages':>9} {'due':>5} {'build':>7} {'db MB':>7} "
+                f"{'idle tick':>10} {'tick':>10} {'generate':>9} {'prompt':>9} {'deliver':>9} {'per due dose':>12}"
+            )
             print(header)
             print("-" * len(header), flush=True)
             tick_rows = []
             biggest = None
             for size in sizes:
                 path = str(workdir / f"tick-{size}.db")
-                bench = build(path, background=size - args.due, cohort=args.due, days_back=args.days_back,
-                              history=not args.no_history)
+                bench = build(
+                    path,
+                    background=size - args.due,
+                    cohort=args.due,
+                    days_back=args.days_back,
+                    history=not args.no_history,
+                )
                 idle = bench_tick(bench, TICK_AT - timedelta(minutes=1), args.reps, expect_due=0)
                 busy = bench_tick(bench, TICK_AT, args.reps, expect_due=args.due)
                 tick_rows.append((bench, idle, busy))
-                print(f"{n(size):>9} {n(bench.doses):>9} {n(bench.rows['messages']):>9} {args.due:>5} "
-                      f"{bench.build_seconds:>6.1f}s {bench.size_mb:>7.1f} {ms(idle.median):>10} {ms(busy.median):>10} "
-                      f"{ms(busy.steps['generate']):>9} {ms(busy.steps['prompt_due']):>9} {ms(busy.steps['deliver']):>9} "
-                      f"{ms(busy.median / args.due):>12}", flush=True)
+                print(
+                    f"{n(size):>9} {n(bench.doses):>9} {n(bench.rows['messages']):>9} {args.due:>5} "
+                    f"{bench.build_seconds:>6.1f}s {bench.size_mb:>7.1f} {ms(idle.median):>10} {ms(busy.median):>10} "
+                    f"{ms(busy.steps['generate']):>9} {ms(busy.steps['prompt_due']):>9} {ms(busy.steps['deliver']):>9} "
+                    f"{ms(busy.median / args.due):>12}",
+                    flush=True,
+                )
                 if biggest is not None and not args.keep:
                     os.remove(biggest.path)
                 biggest = bench
-            print("  idle tick: the same database one minute earlier, when nothing is due; generate/prompt/deliver: "
-                  "median seconds of those steps within the tick (recover_interrupted and close_windows found nothing)")
-            samples = "; ".join(f"{n(b.patients)}: " + ", ".join(f"{s * 1000:.1f}" for s in busy.samples)
-                                for b, _idle, busy in tick_rows)
+            print(
+                "  idle tick: the same database one minute earlier, when nothing is due; generate/prompt/deliver: "
+                "median seconds of those steps within the tick (recover_interrupted and close_windows found nothing)"
+            )
+            samples = "; ".join(
+                f"{n(b.patients)}: " + ", ".join(f"{s * 1000:.1f}" for s in busy.samples)
+                for b, _idle, busy in tick_rows
+            )
             print(f"  every tick sample (ms): {samples}", flush=True)
 
             # Query plans of every statement one tick runs, on the largest database.
             marks = high_water(biggest.path)
             statements = collect_statements(lambda: timed_tick(biggest.path, TICK_AT, settings_for(biggest.path)))
             undo(biggest.path, marks, biggest.due_ids)
-            flagged += print_plans(f"Query plans of the statements one tick runs ({n(biggest.patients)} patients):",
-                                   plans(biggest.path, statements))
+            flagged += print_plans(
+                f"Query plans of the statements one tick runs ({n(biggest.patients)} patients):",
+                plans(biggest.path, statements),
+            )
             if not args.keep:
                 os.remove(biggest.path)
 
             # ------------------------------------------------ 2. a burst through the outbox
             section(f"2. A burst: {n(args.burst)} reminders due at the same instant, through the outbox")
             burst_path = str(workdir / "burst.db")
-            burst = build(burst_path, background=0, cohort=args.burst, days_back=args.days_back,
-                          history=not args.no_history)
-            print(f"database: {n(burst.patients)} patients all in {DUE_ZONE}, {n(burst.doses)} doses, built in "
-                  f"{burst.build_seconds:.1f}s")
+            burst = build(
+                burst_path, background=0, cohort=args.burst, days_back=args.days_back, history=not args.no_history
+            )
+            print(
+                f"database: {n(burst.patients)} patients all in {DUE_ZONE}, {n(burst.doses)} doses, built in "
+                f"{burst.build_seconds:.1f}s"
+            )
             result = bench_tick(burst, TICK_AT, args.burst_reps, expect_due=args.burst, keep_last=True)
-            sent = sqlite3.connect(burst_path).execute(
-                "SELECT count(*) FROM messages WHERE kind = 'reminder' AND status = 'sent' AND created_at = ?",
-                [to_iso(TICK_AT)]).fetchone()[0]
+            sent = (
+                sqlite3.connect(burst_path)
+                .execute(
+                    "SELECT count(*) FROM messages WHERE kind = 'reminder' AND status = 'sent' AND created_at = ?",
+                    [to_iso(TICK_AT)],
+                )
+                .fetchone()[0]
+            )
             assert sent == args.burst, sent
-            header = f"{'reminders':>9} {'tick (until all sent)':>22} {'reminders/s':>12} {'prompt_due':>11} {'deliver':>9}"
+            header = (
+                f"{'reminders':>9} {'tick (until all sent)':>22} {'reminders/s':>12} {'prompt_due':>11} {'deliver':>9}"
+            )
             print(header)
             print("-" * len(header))
-            print(f"{n(args.burst):>9} {result.median:>21.2f}s {args.burst / result.median:>12,.0f} "
-                  f"{result.steps['prompt_due']:>10.2f}s {result.steps['deliver']:>8.2f}s")
-            print(f"  median of {args.burst_reps}: " + ", ".join(f"{s:.2f}s" for s in result.samples)
-                  + f"; all {n(sent)} recorded as sent; counts {json.dumps(result.counts)}", flush=True)
+            print(
+                f"{n(args.burst):>9} {result.median:>21.2f}s {args.burst / result.median:>12,.0f} "
+                f"{result.steps['prompt_due']:>10.2f}s {result.steps['deliver']:>8.2f}s"
+            )
+            print(
+                f"  median of {args.burst_reps}: "
+                + ", ".join(f"{s:.2f}s" for s in result.samples)
+                + f"; all {n(sent)} recorded as sent; counts {json.dumps(result.counts)}",
+                flush=True,
+            )
 
             # ------------------------------------------------ 3. HTTP
-            section(f"3. HTTP requests/s: {args.threads} client threads (Python http.client, keep-alive), "
-                    f"{n(args.requests)} requests each run")
+            section(
+                f"3. HTTP requests/s: {args.threads} client threads (Python http.client, keep-alive), "
+                f"{n(args.requests)} requests each run"
+            )
             now_http = TICK_AT + timedelta(minutes=5)
             ManualClock(lambda: dbmod.connect(burst_path)).set(now_http)
             db = dbmod.connect(burst_path)
             patients = burst.due_patients[: args.warmup + args.requests + 1]
-            dose_of = dict(db.execute(
-                "SELECT patient_id, id FROM doses WHERE scheduled_at = ? AND status = 'pending'", [to_iso(TICK_AT)]
-            ).fetchall())
+            dose_of = dict(
+                db.execute(
+                    "SELECT patient_id, id FROM doses WHERE scheduled_at = ? AND status = 'pending'", [to_iso(TICK_AT)]
+                ).fetchall()
+            )
             with dbmod.immediate(db):
                 tokens = {pid: accounts.create_token(db, pid, now_http, label="bench") for pid in patients}
             db.close()
-            jobs = [("POST", f"/api/v1/doses/{dose_of[pid]}/confirm", b'{"action": "taken"}',
-                     {"Content-Type": "application/json", "Authorization": f"Bearer {tokens[pid]}"}) for pid in patients]
+            jobs = [
+                (
+                    "POST",
+                    f"/api/v1/doses/{dose_of[pid]}/confirm",
+                    b'{"action": "taken"}',
+                    {"Content-Type": "application/json", "Authorization": f"Bearer {tokens[pid]}"},
+                )
+                for pid in patients
+            ]
             trace_job = jobs.pop()  # one dose kept for the traced request below
 
             config_path = workdir / "bench.toml"
@@ -1097,46 +1408,82 @@ def main() -> None:
                 f'[server]\nhost = "127.0.0.1"\nport = {port}\nbase_url = "{BASE_URL}"\nsecret_key = "bench"\n'
             )
             http_rows = []
-            server_args = [*reminder_command(), "--config", str(config_path), "serve", "--host", "127.0.0.1",
-                           "--port", str(port)]
+            server_args = [
+                *reminder_command(),
+                "--config",
+                str(config_path),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ]
             with Server(server_args, port, "/api/v1/openapi.json", str(workdir / "serve.log")) as server:
                 load(port, jobs[: args.warmup], args.threads, args.http_time_limit, confirm_check)
-                confirm = load(port, jobs[args.warmup:], args.threads, args.http_time_limit, confirm_check,
-                               server.process.pid)
+                confirm = load(
+                    port, jobs[args.warmup :], args.threads, args.http_time_limit, confirm_check, server.process.pid
+                )
             http_rows.append(("POST /api/v1/doses/{id}/confirm (reminder serve)", confirm))
             check = sqlite3.connect(burst_path)
-            confirmed = check.execute("SELECT count(*) FROM doses WHERE source = 'api' AND status = 'taken'").fetchone()[0]
+            confirmed = check.execute(
+                "SELECT count(*) FROM doses WHERE source = 'api' AND status = 'taken'"
+            ).fetchone()[0]
             check.close()
 
             port = free_port()
-            hello_jobs = [("POST", "/hello", b'{"action": "taken"}',
-                           {"Content-Type": "application/json", "Authorization": "Bearer x"})] * (args.warmup + args.requests)
-            with Server([sys.executable, str(ROOT / "bench" / "hello_app.py"), "--port", str(port)], port, "/hello",
-                        str(workdir / "hello.log")) as server:
+            hello_jobs = [
+                (
+                    "POST",
+                    "/hello",
+                    b'{"action": "taken"}',
+                    {"Content-Type": "application/json", "Authorization": "Bearer x"},
+                )
+            ] * (args.warmup + args.requests)
+            with Server(
+                [sys.executable, str(ROOT / "bench" / "hello_app.py"), "--port", str(port)],
+                port,
+                "/hello",
+                str(workdir / "hello.log"),
+            ) as server:
                 load(port, hello_jobs[: args.warmup], args.threads, args.http_time_limit, hello_check)
-                hello = load(port, hello_jobs[args.warmup:], args.threads, args.http_time_limit, hello_check,
-                             server.process.pid)
+                hello = load(
+                    port, hello_jobs[args.warmup :], args.threads, args.http_time_limit, hello_check, server.process.pid
+                )
             http_rows.append(("POST /hello (bare Flask, same server)", hello))
 
-            header = (f"{'endpoint':<50} {'requests':>8} {'ok':>6} {'req/s':>7} {'p50':>8} {'p95':>8} {'p99':>8} "
-                      f"{'conns':>5} {'server CPU/req':>14} {'client CPU':>10}")
+            header = (
+                f"{'endpoint':<50} {'requests':>8} {'ok':>6} {'req/s':>7} {'p50':>8} {'p95':>8} {'p99':>8} "
+                f"{'conns':>5} {'server CPU/req':>14} {'client CPU':>10}"
+            )
             print(header)
             print("-" * len(header))
             for name, r in http_rows:
-                per_req = f"{r.server_cpu / r.requests * 1000:.2f} ms" if r.server_cpu is not None and r.requests else "n/a"
-                print(f"{name:<50} {r.requests:>8} {r.ok:>6} {r.rps:>7.0f} {r.pct(0.5):>6.1f}ms {r.pct(0.95):>6.1f}ms "
-                      f"{r.pct(0.99):>6.1f}ms {r.connections:>5} {per_req:>14} {r.client_cpu:>9.1f}s")
+                per_req = (
+                    f"{r.server_cpu / r.requests * 1000:.2f} ms" if r.server_cpu is not None and r.requests else "n/a"
+                )
+                print(
+                    f"{name:<50} {r.requests:>8} {r.ok:>6} {r.rps:>7.0f} {r.pct(0.5):>6.1f}ms {r.pct(0.95):>6.1f}ms "
+                    f"{r.pct(0.99):>6.1f}ms {r.connections:>5} {per_req:>14} {r.client_cpu:>9.1f}s"
+                )
                 if r.errors:
                     print(f"  errors: {r.errors}")
-            print(f"  confirm: each request on a different pending due dose, with its patient's token; "
-                  f"{n(confirmed)} doses now recorded taken via the API (incl. {args.warmup} warm-up requests); "
-                  f"manual clock at {to_iso(now_http)}")
-            print(f"  client: Python http.client in this process ({args.threads} threads, GIL-bound; it shares the "
-                  f"{os.cpu_count()} CPUs with the server); wrk was not used", flush=True)
+            print(
+                f"  confirm: each request on a different pending due dose, with its patient's token; "
+                f"{n(confirmed)} doses now recorded taken via the API (incl. {args.warmup} warm-up requests); "
+                f"manual clock at {to_iso(now_http)}"
+            )
+            print(
+                f"  client: Python http.client in this process ({args.threads} threads, GIL-bound; it shares the "
+                f"{os.cpu_count()} CPUs with the server); wrk was not used",
+                flush=True,
+            )
             closes_every_time = all(r.connections >= r.requests for _name, r in http_rows)
             if closes_every_time:
-                print("  conns: every response carried 'Connection: close' (Werkzeug's server does not keep connections "
-                      "alive), so each request opened a new TCP connection although the client keeps them", flush=True)
+                print(
+                    "  conns: every response carried 'Connection: close' (Werkzeug's server does not keep connections "
+                    "alive), so each request opened a new TCP connection although the client keeps them",
+                    flush=True,
+                )
 
             # Query plans of one confirm request, served in-process by the same app.
             from reminder import create_app
@@ -1148,8 +1495,10 @@ def main() -> None:
                 response = app.test_client().open(path, method=method, data=body, headers=headers)
                 assert response.status_code == 200, response.get_data(as_text=True)
 
-            flagged += print_plans("Query plans of the statements one confirm request runs:",
-                                   plans(burst_path, collect_statements(one_confirm)))
+            flagged += print_plans(
+                "Query plans of the statements one confirm request runs:",
+                plans(burst_path, collect_statements(one_confirm)),
+            )
 
         # ------------------------------------------------ 4. SMS through a fake Twilio
         if args.only == "sms" or not args.no_sms:
@@ -1166,37 +1515,54 @@ def main() -> None:
         cpu = machine_info()[0].split(": ", 1)[1]
         if args.only != "sms":
             history_note = "" if args.no_history else ", with the past doses' messages, phone links and events"
-            print(f"Measured with `{command}` on {cpu}; Python {platform.python_version()}, SQLite "
-                  f"{sqlite3.sqlite_version}. Every patient takes baclofen at 08:00, 13:00 and 18:00 local time; the "
-                  f"ledger runs from {args.days_back} day(s) back to 48 h ahead{history_note}. A tick is one "
-                  f"`reminder.worker.run_tick` on a fresh connection, median of {args.reps}; at the tick exactly "
-                  f"{args.due} doses are due (a cohort in {DUE_ZONE}), the other patients live in six other zones and "
-                  "have nothing due. The idle tick is the same database a minute earlier.\n")
+            print(
+                f"Measured with `{command}` on {cpu}; Python {platform.python_version()}, SQLite "
+                f"{sqlite3.sqlite_version}. Every patient takes baclofen at 08:00, 13:00 and 18:00 local time; the "
+                f"ledger runs from {args.days_back} day(s) back to 48 h ahead{history_note}. A tick is one "
+                f"`reminder.worker.run_tick` on a fresh connection, median of {args.reps}; at the tick exactly "
+                f"{args.due} doses are due (a cohort in {DUE_ZONE}), the other patients live in six other zones and "
+                "have nothing due. The idle tick is the same database a minute earlier.\n"
+            )
             print("| Patients | Doses in ledger | Due at the tick | Idle tick (nothing due) | Tick | Per due dose |")
             print("|---:|---:|---:|---:|---:|---:|")
             for bench, idle, busy in tick_rows:
-                print(f"| {n(bench.patients)} | {n(bench.doses)} | {args.due} | {ms(idle.median)} | {ms(busy.median)} | "
-                      f"{ms(busy.median / args.due)} |")
+                print(
+                    f"| {n(bench.patients)} | {n(bench.doses)} | {args.due} | {ms(idle.median)} | {ms(busy.median)} | "
+                    f"{ms(busy.median / args.due)} |"
+                )
             print()
             print("| Burst through the outbox | One tick until all are sent | Reminders/s |")
             print("|---|---:|---:|")
-            print(f"| {n(args.burst)} reminders due at once ({n(burst.patients)} patients in {DUE_ZONE}) | "
-                  f"{result.median:.2f} s | {args.burst / result.median:,.0f} |")
+            print(
+                f"| {n(args.burst)} reminders due at once ({n(burst.patients)} patients in {DUE_ZONE}) | "
+                f"{result.median:.2f} s | {args.burst / result.median:,.0f} |"
+            )
             print()
-            print(f"| HTTP: {args.threads} client threads (Python `http.client`), Werkzeug threaded server "
-                  "| Requests | Requests/s | p50 | p95 | p99 |")
+            print(
+                f"| HTTP: {args.threads} client threads (Python `http.client`), Werkzeug threaded server "
+                "| Requests | Requests/s | p50 | p95 | p99 |"
+            )
             print("|---|---:|---:|---:|---:|---:|")
             for name, r in http_rows:
-                print(f"| `{name.split(' (')[0]}` ({name.split(' (')[1][:-1]}) | {n(r.requests)} | {r.rps:,.0f} | "
-                      f"{r.pct(0.5):.1f} ms | {r.pct(0.95):.1f} ms | {r.pct(0.99):.1f} ms |")
-            print(f"\nEach confirm is a different patient's due dose, with that patient's token, manual clock. Client "
-                  f"and server share the {os.cpu_count()} CPUs."
-                  + (" Werkzeug's server closes the connection after every response, so each request opens a new "
-                     "one." if closes_every_time else ""))
+                print(
+                    f"| `{name.split(' (')[0]}` ({name.split(' (')[1][:-1]}) | {n(r.requests)} | {r.rps:,.0f} | "
+                    f"{r.pct(0.5):.1f} ms | {r.pct(0.95):.1f} ms | {r.pct(0.99):.1f} ms |"
+                )
+            print(
+                f"\nEach confirm is a different patient's due dose, with that patient's token, manual clock. Client "
+                f"and server share the {os.cpu_count()} CPUs."
+                + (
+                    " Werkzeug's server closes the connection after every response, so each request opens a new one."
+                    if closes_every_time
+                    else ""
+                )
+            )
         if sms_runs:
             if args.only == "sms":
-                print(f"Measured with `{command}` on {cpu}; Python {platform.python_version()}, SQLite "
-                      f"{sqlite3.sqlite_version}, twilio {_version('twilio')}.\n")
+                print(
+                    f"Measured with `{command}` on {cpu}; Python {platform.python_version()}, SQLite "
+                    f"{sqlite3.sqlite_version}, twilio {_version('twilio')}.\n"
+                )
             else:
                 print()
             sms_markdown(sms_runs, sms_info)

@@ -82,8 +82,12 @@ def main() -> None:
         elif command == "dump":
             with fake.lock, lock:
                 sent = list(fake.sent)
-                answer = {"arrivals": [s.at for s in sent], "to": [s.params.get("To") for s in sent],
-                          "connections": stats["connections"], "peak_in_flight": stats["peak_in_flight"]}
+                answer = {
+                    "arrivals": [s.at for s in sent],
+                    "to": [s.params.get("To") for s in sent],
+                    "connections": stats["connections"],
+                    "peak_in_flight": stats["peak_in_flight"],
+                }
             print(json.dumps(answer), flush=True)
         elif command == "quit":
             break

@@ -6,9 +6,8 @@ import hashlib
 import json
 import re
 import secrets
-from datetime import datetime
-
 import sqlite3
+from datetime import datetime
 
 import phonenumbers
 from sqlite_utils import Database
@@ -22,8 +21,12 @@ MIN_PASSWORD = 8
 _EMAIL = re.compile(r"^[^@\s,;<>\"()]+@[^@\s,;<>\"()]+\.[^@\s,;<>\"()]+$")
 # Numbers that can receive a text (NANP numbers cannot be told apart, and 500 numbers are
 # Twilio's test numbers).
-TEXTABLE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-            phonenumbers.PhoneNumberType.PERSONAL_NUMBER, phonenumbers.PhoneNumberType.VOIP}
+TEXTABLE = {
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    phonenumbers.PhoneNumberType.VOIP,
+}
 CHANNELS = ("sms", "email")
 TOKEN_PREFIX = "rmd_"
 
@@ -71,8 +74,17 @@ def check_tz(name) -> str:
     return name
 
 
-def create_user(db: Database, *, email: str, password: str, role: str, now: datetime,
-                name: str = "", phone: str | None = None, tz: str = "UTC") -> int:
+def create_user(
+    db: Database,
+    *,
+    email: str,
+    password: str,
+    role: str,
+    now: datetime,
+    name: str = "",
+    phone: str | None = None,
+    tz: str = "UTC",
+) -> int:
     """Create a user; raise InputError for a bad or taken field. Writes nothing on error."""
     email = check_email(email)
     if role not in ROLES:
@@ -145,7 +157,11 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
     if "channels" in changes or "phone" in checked:
         current = find_user(db, id=user_id)
         phone = checked["phone"] if "phone" in checked else current["phone"]
-        chosen = changes["channels"] if "channels" in changes else (json.loads(current["channels"]) if current["channels"] else None)
+        chosen = (
+            changes["channels"]
+            if "channels" in changes
+            else (json.loads(current["channels"]) if current["channels"] else None)
+        )
         if chosen is not None:
             checked["channels"] = check_channels(chosen, phone)
     if checked:

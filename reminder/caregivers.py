@@ -62,8 +62,10 @@ def accept(db: Database, token: str, caregiver_id: int, now: datetime) -> dict:
         link = invitation(db, token, now)
         if caregiver_id == link["patient_id"]:
             raise InputError(None, "You cannot be your own caregiver.", status=409)
-        if db.execute("SELECT 1 FROM care_links WHERE patient_id = ? AND caregiver_id = ? AND status = 'active'",
-                      [link["patient_id"], caregiver_id]).fetchone():
+        if db.execute(
+            "SELECT 1 FROM care_links WHERE patient_id = ? AND caregiver_id = ? AND status = 'active'",
+            [link["patient_id"], caregiver_id],
+        ).fetchone():
             raise InputError(None, "You are already a caregiver of this patient.", status=409)
         db.execute(
             "UPDATE care_links SET status = 'active', caregiver_id = ?, accepted_at = ? WHERE id = ? AND status = 'invited'",
@@ -93,7 +95,9 @@ def update_settings(db: Database, patient_id: int, caregiver_id: int, data: dict
         if ids is not None:
             own = {row[0] for row in db.execute("SELECT id FROM medications WHERE patient_id = ?", [patient_id])}
             if not isinstance(ids, list) or not all(isinstance(i, int) and i in own for i in ids):
-                raise InputError("medication_ids", "medication_ids must list this patient's medication ids, or be null for all.")
+                raise InputError(
+                    "medication_ids", "medication_ids must list this patient's medication ids, or be null for all."
+                )
             ids = json.dumps(sorted(ids))
         changes["medication_ids"] = ids
     if "channel" in data:
@@ -105,13 +109,19 @@ def update_settings(db: Database, patient_id: int, caregiver_id: int, data: dict
             raise InputError("all_medications", "all_medications must be true or false.")
         changes["all_medications"] = int(data["all_medications"])
     if changes:
-        db.execute(f"UPDATE care_links SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
-                   [*changes.values(), link["id"]])
+        db.execute(
+            f"UPDATE care_links SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+            [*changes.values(), link["id"]],
+        )
 
 
 def active_link(db: Database, caregiver_id: int, patient_id: int) -> dict | None:
-    rows = list(db.query("SELECT * FROM care_links WHERE caregiver_id = ? AND patient_id = ? AND status = 'active'",
-                         [caregiver_id, patient_id]))
+    rows = list(
+        db.query(
+            "SELECT * FROM care_links WHERE caregiver_id = ? AND patient_id = ? AND status = 'active'",
+            [caregiver_id, patient_id],
+        )
+    )
     return rows[0] if rows else None
 
 
@@ -127,11 +137,13 @@ def can_see(db: Database, user_id: int, patient_id: int) -> bool:
 
 def patients_of(db: Database, user_id: int) -> list[dict]:
     """The patients ``user_id`` may see: themself if a patient, and every active link."""
-    rows = list(db.query(
-        "SELECT u.id, u.name, u.email, u.tz FROM users u JOIN care_links c ON c.patient_id = u.id "
-        "WHERE c.caregiver_id = ? AND c.status = 'active' ORDER BY u.name, u.id",
-        [user_id],
-    ))
+    rows = list(
+        db.query(
+            "SELECT u.id, u.name, u.email, u.tz FROM users u JOIN care_links c ON c.patient_id = u.id "
+            "WHERE c.caregiver_id = ? AND c.status = 'active' ORDER BY u.name, u.id",
+            [user_id],
+        )
+    )
     me = accounts.find_user(db, id=user_id)
     if me and me["role"] == "patient":
         rows.insert(0, {key: me[key] for key in ("id", "name", "email", "tz")})
@@ -140,23 +152,37 @@ def patients_of(db: Database, user_id: int) -> list[dict]:
 
 def links_of(db: Database, patient_id: int) -> list[dict]:
     """A patient's caregivers and invitations, newest first, as the API shows them."""
-    return [link_json(row) for row in db.query(
-        "SELECT c.*, u.name AS caregiver_name, u.email AS caregiver_email FROM care_links c "
-        "LEFT JOIN users u ON u.id = c.caregiver_id WHERE c.patient_id = ? ORDER BY c.id DESC", [patient_id])]
+    return [
+        link_json(row)
+        for row in db.query(
+            "SELECT c.*, u.name AS caregiver_name, u.email AS caregiver_email FROM care_links c "
+            "LEFT JOIN users u ON u.id = c.caregiver_id WHERE c.patient_id = ? ORDER BY c.id DESC",
+            [patient_id],
+        )
+    ]
 
 
 def link_json(row: dict) -> dict:
     return {
-        "id": row["id"], "status": row["status"], "invite_email": row["invite_email"],
-        "invite_phone": row["invite_phone"], "caregiver_id": row["caregiver_id"],
-        "caregiver_name": row.get("caregiver_name"), "caregiver_email": row.get("caregiver_email"),
+        "id": row["id"],
+        "status": row["status"],
+        "invite_email": row["invite_email"],
+        "invite_phone": row["invite_phone"],
+        "caregiver_id": row["caregiver_id"],
+        "caregiver_name": row.get("caregiver_name"),
+        "caregiver_email": row.get("caregiver_email"),
         "medication_ids": json.loads(row["medication_ids"]) if row["medication_ids"] else None,
-        "channel": row["channel"], "all_medications": bool(row["all_medications"]),
-        "created_at": row["created_at"], "accepted_at": row["accepted_at"], "revoked_at": row["revoked_at"],
+        "channel": row["channel"],
+        "all_medications": bool(row["all_medications"]),
+        "created_at": row["created_at"],
+        "accepted_at": row["accepted_at"],
+        "revoked_at": row["revoked_at"],
     }
 
 
-def followers(db: Database, patient_id: int, medication_id: int | None, withdrawal_risk: bool) -> list[tuple[dict, str | None]]:
+def followers(
+    db: Database, patient_id: int, medication_id: int | None, withdrawal_risk: bool
+) -> list[tuple[dict, str | None]]:
     """Caregivers to tell about this patient's medication: (user row, channel override).
 
     Only active links that follow the medication; a medication without withdrawal risk only

@@ -84,35 +84,66 @@ def calendar_heatmap(medication: dict, chart_id: str) -> str:
     monday = first - timedelta(days=first.weekday())
     grid_h = HEAD_H + ((last - monday).days // 7 + 1) * CELL_H
     hatch = f"url(#{chart_id}-hatch)"
-    legend, legend_h = svg.legend([(_swatch(fill), words) for fill, words in DAY_CLASSES.values()]
-                                  + [(_swatch(hatch, MISSED, 2), "drug holiday (≥ 3 days, none taken)")],
-                                  grid_h + 12, WIDTH)
+    legend, legend_h = svg.legend(
+        [(_swatch(fill), words) for fill, words in DAY_CLASSES.values()]
+        + [(_swatch(hatch, MISSED, 2), "drug holiday (≥ 3 days, none taken)")],
+        grid_h + 12,
+        WIDTH,
+    )
     parts = [svg.hatch(f"{chart_id}-hatch", MISSED)]
     for column, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")):
         parts.append(svg.text(WEEK_LABEL_W + (column + 0.5) * CELL_W, 15, name, anchor="middle", fill=MUTED))
     for week in range((last - monday).days // 7 + 1):
-        parts.append(svg.text(WEEK_LABEL_W - 8, HEAD_H + (week + 0.5) * CELL_H + 4, _short(monday + timedelta(weeks=week)),
-                              anchor="end", fill=MUTED))
+        parts.append(
+            svg.text(
+                WEEK_LABEL_W - 8,
+                HEAD_H + (week + 0.5) * CELL_H + 4,
+                _short(monday + timedelta(weeks=week)),
+                anchor="end",
+                fill=MUTED,
+            )
+        )
     for index, day in enumerate(days):
         parts.append(_day_cell(day, monday, day["date"] in pending, hatch, with_month=index == 0))
-    return svg.document(chart_id, WIDTH, grid_h + legend_h + 12, f"{medication['name']}: doses taken each day",
-                        _calendar_summary(days, pending), parts + legend)
+    return svg.document(
+        chart_id,
+        WIDTH,
+        grid_h + legend_h + 12,
+        f"{medication['name']}: doses taken each day",
+        _calendar_summary(days, pending),
+        parts + legend,
+    )
 
 
 def _day_cell(day: dict, monday: date, has_pending: bool, hatch: str, with_month: bool) -> str:
     local = date.fromisoformat(day["date"])
     offset = (local - monday).days
     x, y = WEEK_LABEL_W + (offset % 7) * CELL_W, HEAD_H + (offset // 7) * CELL_H
-    parts = [svg.rect(x + 1, y + 1, CELL_W - 2, CELL_H - 2, fill=DAY_CLASSES[_day_class(day, has_pending)][0],
-                      stroke=GRID)]
+    parts = [
+        svg.rect(x + 1, y + 1, CELL_W - 2, CELL_H - 2, fill=DAY_CLASSES[_day_class(day, has_pending)][0], stroke=GRID)
+    ]
     if day["holiday"]:
         parts.append(svg.rect(x + 2, y + 2, CELL_W - 4, CELL_H - 4, fill=hatch, stroke=MISSED, stroke_width=2))
-    parts.append(svg.text(x + 6, y + 13, _short(local) if local.day == 1 or with_month else str(local.day),
-                          fill=MUTED, font_size=10))
+    parts.append(
+        svg.text(
+            x + 6, y + 13, _short(local) if local.day == 1 or with_month else str(local.day), fill=MUTED, font_size=10
+        )
+    )
     ratio = f"{day['taken']}/{day['prescribed']}" if day["prescribed"] else "–"
-    parts.append(svg.text(x + CELL_W / 2, y + CELL_H - 9, ratio, anchor="middle", font_size=14, font_weight=700,
-                          fill=INK if day["prescribed"] else MUTED, paint_order="stroke", stroke="#fff",
-                          stroke_width=3))
+    parts.append(
+        svg.text(
+            x + CELL_W / 2,
+            y + CELL_H - 9,
+            ratio,
+            anchor="middle",
+            font_size=14,
+            font_weight=700,
+            fill=INK if day["prescribed"] else MUTED,
+            paint_order="stroke",
+            stroke="#fff",
+            stroke_width=3,
+        )
+    )
     words = f"{local:%a %d %b}: {ratio if day['prescribed'] else 'nothing scheduled'}"
     return svg.titled(words + (", drug holiday" if day["holiday"] else ""), "".join(parts))
 
@@ -130,8 +161,10 @@ def _day_class(day: dict, has_pending: bool) -> str:
 def _calendar_summary(days: list[dict], pending: set[str]) -> str:
     kinds = [_day_class(day, day["date"] in pending) for day in days]
     holidays = [day["date"] for day in days if day["holiday"]]
-    text = (f"{len(days)} days from {_long(days[0]['date'])} to {_long(days[-1]['date'])}: every dose taken on "
-            f"{kinds.count('all')} days, some on {kinds.count('some')}, none on {kinds.count('none')}")
+    text = (
+        f"{len(days)} days from {_long(days[0]['date'])} to {_long(days[-1]['date'])}: every dose taken on "
+        f"{kinds.count('all')} days, some on {kinds.count('some')}, none on {kinds.count('none')}"
+    )
     if kinds.count("open"):
         text += f", {kinds.count('open')} with doses still to come"
     if kinds.count("free"):
@@ -150,7 +183,10 @@ def _swatch(fill: str, stroke: str = GRID, width: float = 1) -> str:
 
 HOUR_H, PLOT_TOP = 10, 8
 MARKERS = {  # status -> shape and colour, at the scheduled time
-    "skipped": (svg.square, SKIPPED), "missed": (svg.cross, MISSED), "unknown": (svg.ring, UNKNOWN)}
+    "skipped": (svg.square, SKIPPED),
+    "missed": (svg.cross, MISSED),
+    "unknown": (svg.ring, UNKNOWN),
+}
 
 
 def chronology_plot(medication: dict, first_day: date, last_day: date, chart_id: str) -> str:
@@ -172,18 +208,35 @@ def chronology_plot(medication: dict, first_day: date, last_day: date, chart_id:
         counts[kind] += 1
         parts.append(marker)
     parts += _date_labels(axis, bottom)
-    legend, legend_h = svg.legend([
-        (svg.rect(0, -5, 14, 10, fill="#ddf4ff", stroke="#54aeff", stroke_width=0.5), f"scheduled ±{on_time} min"),
-        (svg.dot(7, 0, 4.5, ON_TIME), "taken on time"), (svg.diamond(7, 0, 5.5, LATE), "taken late or early"),
-        *((shape(7, 0, 4.5, colour), words) for (shape, colour), words in zip(
-            MARKERS.values(), ("skipped", "missed", "not confirmed"))),
-    ], bottom + 30, WIDTH)
+    legend, legend_h = svg.legend(
+        [
+            (svg.rect(0, -5, 14, 10, fill="#ddf4ff", stroke="#54aeff", stroke_width=0.5), f"scheduled ±{on_time} min"),
+            (svg.dot(7, 0, 4.5, ON_TIME), "taken on time"),
+            (svg.diamond(7, 0, 5.5, LATE), "taken late or early"),
+            *(
+                (shape(7, 0, 4.5, colour), words)
+                for (shape, colour), words in zip(
+                    MARKERS.values(), ("skipped", "missed", "not confirmed"), strict=False
+                )
+            ),
+        ],
+        bottom + 30,
+        WIDTH,
+    )
     times = sorted({t for step in medication["steps"] for t in step["times"]})
-    summary = (f"{counts['on_time'] + counts['late']} doses taken, {counts['late']} of them more than {on_time} min "
-               f"from the scheduled time; {counts['skipped']} skipped, {counts['missed']} missed, "
-               f"{counts['unknown']} not confirmed. Scheduled at {', '.join(times) or 'no fixed times'}.")
-    return svg.document(chart_id, WIDTH, bottom + 30 + legend_h + 6,
-                        f"{medication['name']}: time of day each dose was taken", summary, parts + legend)
+    summary = (
+        f"{counts['on_time'] + counts['late']} doses taken, {counts['late']} of them more than {on_time} min "
+        f"from the scheduled time; {counts['skipped']} skipped, {counts['missed']} missed, "
+        f"{counts['unknown']} not confirmed. Scheduled at {', '.join(times) or 'no fixed times'}."
+    )
+    return svg.document(
+        chart_id,
+        WIDTH,
+        bottom + 30 + legend_h + 6,
+        f"{medication['name']}: time of day each dose was taken",
+        summary,
+        parts + legend,
+    )
 
 
 def _bands(steps: list[dict], axis: Axis, on_time: int) -> list[str]:
@@ -232,8 +285,15 @@ ALERT_TOP = EFFECT_TOP + EVENT_LANE
 STRIP_BOTTOM = ALERT_TOP + EVENT_LANE
 
 
-def steps_strip(medication: dict, side_effects: list[dict], alerts: list[dict], first_day: date, last_day: date,
-                tz: str, chart_id: str) -> str:
+def steps_strip(
+    medication: dict,
+    side_effects: list[dict],
+    alerts: list[dict],
+    first_day: date,
+    last_day: date,
+    tz: str,
+    chart_id: str,
+) -> str:
     """The amount per dose of each regimen step as bars on the chronology's time axis, with
     the side effects (a circle, its number the severity) and the alerts (a triangle, its
     number the level) below, at the local day and time they happened. Side effects and alerts
@@ -244,31 +304,57 @@ def steps_strip(medication: dict, side_effects: list[dict], alerts: list[dict], 
     warnings = sorted((a for a in alerts if a.get("medication_id") in ours), key=lambda a: a["created_at"])
     steps = _steps_in(medication["steps"], axis)
     top_amount = max((step["amount"] for _, _, step in steps), default=0) or 1
-    parts = _strip_frame(axis) + [_step_bar(start, end, step, axis, top_amount, medication["unit"])
-                                  for start, end, step in steps]
-    parts += _events(axis, zone, [(s["at"], f"{s['kind'].replace('_', ' ')}, {SEVERITY_WORDS[s['severity']]}",
-                                   _numbered_dot, s["severity"]) for s in effects], EFFECT_TOP + EVENT_LANE / 2 - 2)
-    parts += _events(axis, zone, [(a["created_at"], f"level {a['level']} alert", _numbered_triangle, a["level"])
-                                  for a in warnings], ALERT_TOP + EVENT_LANE / 2)
+    parts = _strip_frame(axis) + [
+        _step_bar(start, end, step, axis, top_amount, medication["unit"]) for start, end, step in steps
+    ]
+    parts += _events(
+        axis,
+        zone,
+        [
+            (s["at"], f"{s['kind'].replace('_', ' ')}, {SEVERITY_WORDS[s['severity']]}", _numbered_dot, s["severity"])
+            for s in effects
+        ],
+        EFFECT_TOP + EVENT_LANE / 2 - 2,
+    )
+    parts += _events(
+        axis,
+        zone,
+        [(a["created_at"], f"level {a['level']} alert", _numbered_triangle, a["level"]) for a in warnings],
+        ALERT_TOP + EVENT_LANE / 2,
+    )
     parts += _date_labels(axis, STRIP_BOTTOM)
-    legend, legend_h = svg.legend([
-        (svg.rect(0, -6, 14, 12, fill=STEP_FILL, stroke=STEP_LINE), "amount per dose (bar height)"),
-        (_numbered_dot(8, 0, 2), "side effect, severity 1 mild – 3 severe"),
-        (_numbered_triangle(8, 0, 3), "alert, level 1–3"),
-    ], STRIP_BOTTOM + 30, WIDTH)
-    return svg.document(chart_id, WIDTH, STRIP_BOTTOM + 30 + legend_h + 6,
-                        f"{medication['name']}: dose steps, side effects and alerts",
-                        _strip_summary(steps, effects, warnings, medication["unit"], zone), parts + legend)
+    legend, legend_h = svg.legend(
+        [
+            (svg.rect(0, -6, 14, 12, fill=STEP_FILL, stroke=STEP_LINE), "amount per dose (bar height)"),
+            (_numbered_dot(8, 0, 2), "side effect, severity 1 mild – 3 severe"),
+            (_numbered_triangle(8, 0, 3), "alert, level 1–3"),
+        ],
+        STRIP_BOTTOM + 30,
+        WIDTH,
+    )
+    return svg.document(
+        chart_id,
+        WIDTH,
+        STRIP_BOTTOM + 30 + legend_h + 6,
+        f"{medication['name']}: dose steps, side effects and alerts",
+        _strip_summary(steps, effects, warnings, medication["unit"], zone),
+        parts + legend,
+    )
 
 
 def _strip_frame(axis: Axis) -> list[str]:
     """The strip's box, its three lanes and their names."""
     right = WIDTH - axis.right
-    parts = [svg.rect(axis.left, STEP_TOP, right - axis.left, STRIP_BOTTOM - STEP_TOP, fill="#fff", stroke=GRID),
-             svg.line(axis.left, EFFECT_TOP - 3, right, EFFECT_TOP - 3, stroke=GRID, stroke_width=0.5),
-             svg.line(axis.left, ALERT_TOP, right, ALERT_TOP, stroke=GRID, stroke_width=0.5)]
-    for label, y in (("dose", STEP_TOP + STEP_LANE / 2), ("side effects", EFFECT_TOP + EVENT_LANE / 2),
-                     ("alerts", ALERT_TOP + EVENT_LANE / 2)):
+    parts = [
+        svg.rect(axis.left, STEP_TOP, right - axis.left, STRIP_BOTTOM - STEP_TOP, fill="#fff", stroke=GRID),
+        svg.line(axis.left, EFFECT_TOP - 3, right, EFFECT_TOP - 3, stroke=GRID, stroke_width=0.5),
+        svg.line(axis.left, ALERT_TOP, right, ALERT_TOP, stroke=GRID, stroke_width=0.5),
+    ]
+    for label, y in (
+        ("dose", STEP_TOP + STEP_LANE / 2),
+        ("side effects", EFFECT_TOP + EVENT_LANE / 2),
+        ("alerts", ALERT_TOP + EVENT_LANE / 2),
+    ):
         parts.append(svg.text(axis.left - 6, y + 4, label, anchor="end", fill=MUTED, font_size=10))
     return parts + _day_grid(axis, STEP_TOP, STRIP_BOTTOM)
 
@@ -298,12 +384,25 @@ def _events(axis: Axis, zone: ZoneInfo, events: list[tuple], y: float) -> list[s
 
 
 def _strip_summary(steps, effects, alerts, unit: str, zone: ZoneInfo) -> str:
-    text = "Dose steps: " + ("; ".join(
-        f"{step['amount']:g} {unit} at {', '.join(step['times'])} from {_long(start.isoformat())}"
-        f"{' to ' + _long(end.isoformat()) if step['end_date'] else ''}" for start, end, step in steps) or "none") + "."
-    listed = [f"{s['kind'].replace('_', ' ')} ({SEVERITY_WORDS[s['severity']]}) on {_when(s['at'], zone)}"
-              for s in effects[:5]]
-    text += f" {len(effects)} side effect{'s' if len(effects) != 1 else ''}" + (f": {'; '.join(listed)}" if listed else "")
+    text = (
+        "Dose steps: "
+        + (
+            "; ".join(
+                f"{step['amount']:g} {unit} at {', '.join(step['times'])} from {_long(start.isoformat())}"
+                f"{' to ' + _long(end.isoformat()) if step['end_date'] else ''}"
+                for start, end, step in steps
+            )
+            or "none"
+        )
+        + "."
+    )
+    listed = [
+        f"{s['kind'].replace('_', ' ')} ({SEVERITY_WORDS[s['severity']]}) on {_when(s['at'], zone)}"
+        for s in effects[:5]
+    ]
+    text += f" {len(effects)} side effect{'s' if len(effects) != 1 else ''}" + (
+        f": {'; '.join(listed)}" if listed else ""
+    )
     text += ", and more." if len(effects) > 5 else "."
     levels = [a["level"] for a in alerts]
     text += f" {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"

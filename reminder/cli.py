@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import click
 
-from . import accounts, config, db, demo as demo_module, messages, worker
+from . import accounts, config, db, messages, worker
+from . import demo as demo_module
 from .clock import ManualClock, make_clock
 from .errors import InputError
 from .notify import make_transport
@@ -170,12 +171,14 @@ def user_group():
 def user_add(obj: Context, email, password, role, name, phone, tz, clinic_id):
     """Create an account."""
     database = obj.connect()
-    if clinic_id is not None and (role != "clinician" or not database.execute(
-            "SELECT 1 FROM clinics WHERE id = ?", [clinic_id]).fetchone()):
+    if clinic_id is not None and (
+        role != "clinician" or not database.execute("SELECT 1 FROM clinics WHERE id = ?", [clinic_id]).fetchone()
+    ):
         raise click.ClickException("--clinic needs --role clinician and an existing clinic id (reminder clinic add)")
     try:
-        user_id = accounts.create_user(database, email=email, password=password, role=role, now=obj.clock().now(),
-                                       name=name, phone=phone, tz=tz)
+        user_id = accounts.create_user(
+            database, email=email, password=password, role=role, now=obj.clock().now(), name=name, phone=phone, tz=tz
+        )
     except InputError as error:
         raise click.ClickException(error.message) from None
     if clinic_id is not None:

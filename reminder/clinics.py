@@ -24,8 +24,9 @@ def create_clinic(db: Database, name: str, now: datetime) -> tuple[int, str]:
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise InputError("name", "A clinic needs a name of at most 100 characters.")
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
-    cursor = db.execute("INSERT INTO clinics (name, join_code, created_at) VALUES (?, ?, ?)",
-                        [name.strip(), code, to_iso(now)])
+    cursor = db.execute(
+        "INSERT INTO clinics (name, join_code, created_at) VALUES (?, ?, ?)", [name.strip(), code, to_iso(now)]
+    )
     return cursor.lastrowid, code
 
 
@@ -38,11 +39,15 @@ def join(db: Database, patient_id: int, code, now: datetime) -> dict:
         if not rows:
             raise InputError("code", "No clinic has this code. Check it with your clinic.", status=404)
         clinic = rows[0]
-        if db.execute("SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
-                      [patient_id, clinic["id"]]).fetchone():
+        if db.execute(
+            "SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
+            [patient_id, clinic["id"]],
+        ).fetchone():
             raise InputError("code", f"You are already linked to {clinic['name']}.", status=409)
-        db.execute("INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
-                   [patient_id, clinic["id"], to_iso(now)])
+        db.execute(
+            "INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
+            [patient_id, clinic["id"], to_iso(now)],
+        )
     return {"id": clinic["id"], "name": clinic["name"]}
 
 
@@ -65,8 +70,15 @@ def invite(db: Database, clinician: dict, *, email: str | None, phone: str | Non
     cursor = db.execute(
         "INSERT INTO clinic_invitations (clinic_id, invited_by, invite_email, invite_phone, token_hash, created_at, "
         "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [clinician["clinic_id"], clinician["id"], email, phone, digest(token), to_iso(now),
-         to_iso(now + timedelta(days=INVITATION_DAYS))],
+        [
+            clinician["clinic_id"],
+            clinician["id"],
+            email,
+            phone,
+            digest(token),
+            to_iso(now),
+            to_iso(now + timedelta(days=INVITATION_DAYS)),
+        ],
     )
     return cursor.lastrowid, token
 
@@ -76,8 +88,13 @@ def invitation(db: Database, token: str, now: datetime) -> dict:
     from .links import digest
     from .times import parse_instant
 
-    rows = list(db.query("SELECT i.*, c.name AS clinic_name FROM clinic_invitations i JOIN clinics c ON c.id = i.clinic_id "
-                         "WHERE i.token_hash = ?", [digest(token or "")]))
+    rows = list(
+        db.query(
+            "SELECT i.*, c.name AS clinic_name FROM clinic_invitations i JOIN clinics c ON c.id = i.clinic_id "
+            "WHERE i.token_hash = ?",
+            [digest(token or "")],
+        )
+    )
     if not rows:
         raise InputError(None, "This invitation link doesn't match an invitation.", status=404)
     if rows[0]["status"] == "accepted":
@@ -93,12 +110,18 @@ def accept_invitation(db: Database, token: str, patient: dict, now: datetime) ->
         raise InputError(None, "Only a patient can link to a clinic.", status=403)
     with immediate(db):
         found = invitation(db, token, now)
-        db.execute("UPDATE clinic_invitations SET status = 'accepted', accepted_by = ? WHERE id = ? AND status = 'invited'",
-                   [patient["id"], found["id"]])
-        if not db.execute("SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
-                          [patient["id"], found["clinic_id"]]).fetchone():
-            db.execute("INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
-                       [patient["id"], found["clinic_id"], to_iso(now)])
+        db.execute(
+            "UPDATE clinic_invitations SET status = 'accepted', accepted_by = ? WHERE id = ? AND status = 'invited'",
+            [patient["id"], found["id"]],
+        )
+        if not db.execute(
+            "SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
+            [patient["id"], found["clinic_id"]],
+        ).fetchone():
+            db.execute(
+                "INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
+                [patient["id"], found["clinic_id"], to_iso(now)],
+            )
     return {"id": found["clinic_id"], "name": found["clinic_name"]}
 
 
@@ -114,34 +137,53 @@ def leave(db: Database, patient_id: int, clinic_id: int, actor_id: int, now: dat
 
 
 def clinics_of(db: Database, patient_id: int) -> list[dict]:
-    return list(db.query(
-        "SELECT c.id, c.name, l.created_at AS linked_at FROM clinic_links l JOIN clinics c ON c.id = l.clinic_id "
-        "WHERE l.patient_id = ? AND l.status = 'active' ORDER BY c.name", [patient_id]))
+    return list(
+        db.query(
+            "SELECT c.id, c.name, l.created_at AS linked_at FROM clinic_links l JOIN clinics c ON c.id = l.clinic_id "
+            "WHERE l.patient_id = ? AND l.status = 'active' ORDER BY c.name",
+            [patient_id],
+        )
+    )
 
 
 def clinician_sees(db: Database, clinician: dict, patient_id: int) -> bool:
     """A clinician sees a patient while the patient is linked to the clinician's clinic."""
     if clinician.get("role") != "clinician" or not clinician.get("clinic_id"):
         return False
-    return db.execute("SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
-                      [patient_id, clinician["clinic_id"]]).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
+            [patient_id, clinician["clinic_id"]],
+        ).fetchone()
+        is not None
+    )
 
 
 def clinicians_for(db: Database, patient_id: int) -> list[dict]:
     """Clinicians of every clinic the patient is linked to (who hear level-3 alerts)."""
-    return list(db.query(
-        "SELECT u.* FROM users u JOIN clinic_links l ON l.clinic_id = u.clinic_id AND l.status = 'active' "
-        "WHERE l.patient_id = ? AND u.role = 'clinician' ORDER BY u.id", [patient_id]))
+    return list(
+        db.query(
+            "SELECT u.* FROM users u JOIN clinic_links l ON l.clinic_id = u.clinic_id AND l.status = 'active' "
+            "WHERE l.patient_id = ? AND u.role = 'clinician' ORDER BY u.id",
+            [patient_id],
+        )
+    )
 
 
 def audit(db: Database, actor_id: int, patient_id: int, action: str, now: datetime, detail: str = "") -> None:
     """Record a clinician's view or change of a patient's data (who, what, when)."""
-    db.execute("INSERT INTO audit_log (actor_id, patient_id, action, detail, at) VALUES (?, ?, ?, ?, ?)",
-               [actor_id, patient_id, action, detail[:500], to_iso(now)])
+    db.execute(
+        "INSERT INTO audit_log (actor_id, patient_id, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+        [actor_id, patient_id, action, detail[:500], to_iso(now)],
+    )
 
 
 def audit_of(db: Database, patient_id: int, limit: int = 500) -> list[dict]:
-    return list(db.query(
-        "SELECT a.id, a.at, a.action, a.detail, u.name AS actor_name, u.email AS actor_email, c.name AS clinic "
-        "FROM audit_log a JOIN users u ON u.id = a.actor_id LEFT JOIN clinics c ON c.id = u.clinic_id "
-        "WHERE a.patient_id = ? ORDER BY a.id DESC LIMIT ?", [patient_id, limit]))
+    return list(
+        db.query(
+            "SELECT a.id, a.at, a.action, a.detail, u.name AS actor_name, u.email AS actor_email, c.name AS clinic "
+            "FROM audit_log a JOIN users u ON u.id = a.actor_id LEFT JOIN clinics c ON c.id = u.clinic_id "
+            "WHERE a.patient_id = ? ORDER BY a.id DESC LIMIT ?",
+            [patient_id, limit],
+        )
+    )

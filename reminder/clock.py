@@ -7,8 +7,9 @@ set it with ``reminder clock set`` and move it with ``reminder tick --until``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlite_utils import Database
 
@@ -26,7 +27,7 @@ class ClockNotSet(Exception):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc).replace(microsecond=0)
+        return datetime.now(UTC).replace(microsecond=0)
 
 
 class ManualClock:

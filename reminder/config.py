@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class ConfigError(Exception):
@@ -52,7 +53,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database.path", "reminder.db", "SQLite file, relative to the working folder.", _text),
     Setting("server.host", "127.0.0.1", "Address `reminder serve` and `reminder run` listen on.", _text),
     Setting("server.port", 8000, "Port `reminder serve` and `reminder run` listen on.", _positive),
-    Setting("server.base_url", "http://127.0.0.1:8000", "Public address put in message links, without a trailing slash.", _url),
+    Setting(
+        "server.base_url",
+        "http://127.0.0.1:8000",
+        "Public address put in message links, without a trailing slash.",
+        _url,
+    ),
     Setting(
         "server.public_url",
         "",
@@ -88,7 +94,12 @@ SETTINGS: tuple[Setting, ...] = (
         "How late a tick may start and still run (APScheduler's default of 1 s drops ticks).",
         _positive,
     ),
-    Setting("worker.horizon_hours", 72, "How far ahead doses are generated (at least 48).", lambda v: _positive(v) and v >= 48),
+    Setting(
+        "worker.horizon_hours",
+        72,
+        "How far ahead doses are generated (at least 48).",
+        lambda v: _positive(v) and v >= 48,
+    ),
     Setting("worker.follow_up_minutes", 30, "Minutes after a reminder before its one follow-up.", _positive),
     Setting("worker.snooze_minutes", 15, "Minutes a Snooze tap postpones the reminder.", _positive),
     Setting("worker.batch_size", 500, "Most doses or messages one tick step handles at once.", _positive),
@@ -114,11 +125,25 @@ SETTINGS: tuple[Setting, ...] = (
         _flag,
     ),
     Setting("sms.account_sid", "", "Twilio account SID (AC...). Empty: no SMS channel.", _text),
-    Setting("sms.auth_token", "", "Twilio auth token; prefer the TWILIO_AUTH_TOKEN environment variable.", _text,
-            env="TWILIO_AUTH_TOKEN"),
-    Setting("sms.from_number", "", "Sending number in E.164 (+1...), or leave empty and set messaging_service_sid.", _text),
-    Setting("sms.messaging_service_sid", "", "Twilio Messaging Service SID (MG...), used instead of from_number.", _text),
-    Setting("sms.api_base_url", "https://api.twilio.com", "Twilio's API address; a staging or test double can stand in.", _url),
+    Setting(
+        "sms.auth_token",
+        "",
+        "Twilio auth token; prefer the TWILIO_AUTH_TOKEN environment variable.",
+        _text,
+        env="TWILIO_AUTH_TOKEN",
+    ),
+    Setting(
+        "sms.from_number", "", "Sending number in E.164 (+1...), or leave empty and set messaging_service_sid.", _text
+    ),
+    Setting(
+        "sms.messaging_service_sid", "", "Twilio Messaging Service SID (MG...), used instead of from_number.", _text
+    ),
+    Setting(
+        "sms.api_base_url",
+        "https://api.twilio.com",
+        "Twilio's API address; a staging or test double can stand in.",
+        _url,
+    ),
     Setting("sms.timeout_seconds", 10, "HTTP timeout for one request to Twilio.", _positive),
     Setting(
         "sms.max_per_second",
@@ -131,8 +156,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("email.port", 587, "SMTP port.", _positive),
     Setting("email.security", "starttls", '"starttls", "ssl" or "none".', lambda v: v in ("starttls", "ssl", "none")),
     Setting("email.username", "", "SMTP login; empty for none.", _text),
-    Setting("email.password", "", "SMTP password; prefer the REMINDER_SMTP_PASSWORD environment variable.", _text,
-            env="REMINDER_SMTP_PASSWORD"),
+    Setting(
+        "email.password",
+        "",
+        "SMTP password; prefer the REMINDER_SMTP_PASSWORD environment variable.",
+        _text,
+        env="REMINDER_SMTP_PASSWORD",
+    ),
     Setting("email.from_address", "reminder@localhost", "The From address of reminder emails.", _text),
     Setting("email.timeout_seconds", 10, "Timeout for one SMTP conversation.", _positive),
     Setting(
@@ -198,8 +228,10 @@ def _check_channels(values: dict[str, Any]) -> None:
     if values["notify.mode"] == "live" and not (values["sms.account_sid"] or values["email.host"]):
         raise ConfigError('notify.mode = "live" needs [sms] account_sid or [email] host')
     if values["notify.mode"] == "live" and "://127.0.0.1" in values["server.base_url"] + values["server.public_url"]:
-        raise ConfigError('server.base_url must be the public address with notify.mode = "live": '
-                          "links and delivery reports cannot reach 127.0.0.1")
+        raise ConfigError(
+            'server.base_url must be the public address with notify.mode = "live": '
+            "links and delivery reports cannot reach 127.0.0.1"
+        )
     if values["notify.mode"] == "live" and values["server.dev_mode"]:
         # /dev/outbox shows every patient's working links to anyone: never with real patients.
         raise ConfigError('server.dev_mode cannot be on with notify.mode = "live"')

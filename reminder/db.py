@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from flask import current_app, g
 from sqlite_utils import Database

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlite_utils import Database
 
 from . import messages
-from .config import channels_available
 from .clock import wall_seconds
+from .config import channels_available
 from .db import connect, immediate
 from .errors import InputError
 from .notify import OutgoingMessage, Transport, TransportError
@@ -67,8 +67,18 @@ def routes(user: dict, settings: dict) -> list[tuple[str, str]]:
     return [(channel, address(user, channel)) for channel in chosen]
 
 
-def notify(db: Database, settings: dict, *, user: dict, kind: str, context: dict, now: datetime,
-           dose_id: int | None = None, valid_until: datetime | None = None, only: str | None = None) -> int:
+def notify(
+    db: Database,
+    settings: dict,
+    *,
+    user: dict,
+    kind: str,
+    context: dict,
+    now: datetime,
+    dose_id: int | None = None,
+    valid_until: datetime | None = None,
+    only: str | None = None,
+) -> int:
     """Queue a ``kind`` message to ``user`` on each of their routes; return how many were queued.
 
     ``only`` narrows to one channel (a caregiver's choice for one patient) when it can reach
@@ -82,21 +92,43 @@ def notify(db: Database, settings: dict, *, user: dict, kind: str, context: dict
         db.execute(
             "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, body, status, error, created_at, "
             "valid_until) VALUES (?, ?, '', ?, ?, '', 'failed', ?, ?, ?)",
-            [user["id"], chosen_channels(user)[0], kind, dose_id, "no channel can reach you: check your settings",
-             to_iso(now), to_iso(valid_until) if valid_until else None],
+            [
+                user["id"],
+                chosen_channels(user)[0],
+                kind,
+                dose_id,
+                "no channel can reach you: check your settings",
+                to_iso(now),
+                to_iso(valid_until) if valid_until else None,
+            ],
         )
         return 0
-    if only and channels_available(settings) != ("outbox",) and can_reach(user, only) and only in channels_available(settings):
+    if (
+        only
+        and channels_available(settings) != ("outbox",)
+        and can_reach(user, only)
+        and only in channels_available(settings)
+    ):
         chosen = [(only, address(user, only))]
     for channel, recipient in chosen:
-        messages.queue(db, user_id=user["id"], channel=channel, recipient=recipient, kind=kind, context=context,
-                       now=now, dose_id=dose_id, valid_until=valid_until)
+        messages.queue(
+            db,
+            user_id=user["id"],
+            channel=channel,
+            recipient=recipient,
+            kind=kind,
+            context=context,
+            now=now,
+            dose_id=dose_id,
+            valid_until=valid_until,
+        )
         queued += 1
     return queued
 
 
-def notify_address(db: Database, settings: dict, *, channel: str, recipient: str, kind: str, context: dict,
-                   now: datetime) -> int:
+def notify_address(
+    db: Database, settings: dict, *, channel: str, recipient: str, kind: str, context: dict, now: datetime
+) -> int:
     """Queue a message to someone who has no account yet (an invitation)."""
     if channels_available(settings) == ("outbox",):
         channel = "outbox"
@@ -105,8 +137,15 @@ def notify_address(db: Database, settings: dict, *, channel: str, recipient: str
     return messages.queue(db, user_id=None, channel=channel, recipient=recipient, kind=kind, context=context, now=now)
 
 
-def deliver(db: Database, transport: Transport, now: datetime, settings: dict, limit: int,
-            elapsed: Callable[[], timedelta] = lambda: timedelta(0), budgets: dict[str, int] | None = None) -> int:
+def deliver(
+    db: Database,
+    transport: Transport,
+    now: datetime,
+    settings: dict,
+    limit: int,
+    elapsed: Callable[[], timedelta] = lambda: timedelta(0),
+    budgets: dict[str, int] | None = None,
+) -> int:
     """Send the queued messages that are due; return how many were attempted.
 
     ``now`` is the tick's instant and ``elapsed`` the real time spent in the tick so far: a
@@ -140,7 +179,7 @@ def deliver(db: Database, transport: Transport, now: datetime, settings: dict, l
                 [to_iso(claimed_at), to_iso(claimed_at), channel, budget],
             )
             columns = [d[0] for d in cursor.description]
-            claimed = [dict(zip(columns, row)) for row in cursor.fetchall()]
+            claimed = [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
             if budgets is not None and channel in budgets:
                 budgets[channel] -= len(claimed)
             rows += claimed
@@ -201,9 +240,11 @@ class SendGate:
             with immediate(db):
                 row = db.execute("SELECT last_run_at FROM worker_marks WHERE name = 'sms_rate'").fetchone()
                 slot = max(float(row[0]) if row else 0.0, wall_seconds())
-                db.execute("INSERT INTO worker_marks (name, last_run_at) VALUES ('sms_rate', ?) "
-                           "ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at",
-                           [repr(slot + self.interval)])
+                db.execute(
+                    "INSERT INTO worker_marks (name, last_run_at) VALUES ('sms_rate', ?) "
+                    "ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at",
+                    [repr(slot + self.interval)],
+                )
         finally:
             db.close()
         delay = slot - wall_seconds()
@@ -213,8 +254,11 @@ class SendGate:
     def dose_open(self, dose_id: int) -> bool:
         db = connect(self.path)
         try:
-            row = db.execute("SELECT d.status = 'pending' AND m.ended_at IS NULL FROM doses d "
-                             "JOIN medications m ON m.id = d.medication_id WHERE d.id = ?", [dose_id]).fetchone()
+            row = db.execute(
+                "SELECT d.status = 'pending' AND m.ended_at IS NULL FROM doses d "
+                "JOIN medications m ON m.id = d.medication_id WHERE d.id = ?",
+                [dose_id],
+            ).fetchone()
         finally:
             db.close()
         return bool(row and row[0])
@@ -230,8 +274,9 @@ def _send(transport: Transport, gate: SendGate, row: dict, claimed_at: datetime)
         validity = None
         if row["valid_until"]:
             validity = int((parse_instant(row["valid_until"]) - claimed_at).total_seconds())
-        message = OutgoingMessage(row["id"], row["channel"], row["recipient"], row["kind"], row["subject"],
-                                  row["body"], row["html"], validity)
+        message = OutgoingMessage(
+            row["id"], row["channel"], row["recipient"], row["kind"], row["subject"], row["body"], row["html"], validity
+        )
         return transport.send(message)
     except TransportError as error:
         return error
@@ -242,8 +287,11 @@ def _send(transport: Transport, gate: SendGate, row: dict, claimed_at: datetime)
 def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, now: datetime, settings: dict) -> bool:
     """Write one send's outcome; return whether a fallback message was queued."""
     if isinstance(outcome, Cancelled):
-        db.execute("UPDATE messages SET status = 'cancelled', error = 'the dose was answered or closed before it went out' "
-                   "WHERE id = ? AND status = 'sending'", [row["id"]])
+        db.execute(
+            "UPDATE messages SET status = 'cancelled', error = 'the dose was answered or closed before it went out' "
+            "WHERE id = ? AND status = 'sending'",
+            [row["id"]],
+        )
         return False
     if not isinstance(outcome, TransportError):
         db.execute(
@@ -254,10 +302,7 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
         return False
     retry_at = now + min(RETRY_BASE * 2 ** (row["attempts"] - 1), MAX_BACKOFF)
     # A dose prompt is retried for as long as its window is open; anything else a few times.
-    if row["valid_until"]:
-        retry = retry_at < parse_instant(row["valid_until"])
-    else:
-        retry = row["attempts"] < MAX_ATTEMPTS
+    retry = retry_at < parse_instant(row["valid_until"]) if row["valid_until"] else row["attempts"] < MAX_ATTEMPTS
     if not outcome.permanent and retry:
         # A failed send may still have reached the phone (a timeout after the provider took
         # it), so a retried reminder is worded as a repeat: "if you already took it, don't
@@ -267,19 +312,37 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
         db.execute(
             "UPDATE messages SET status = 'queued', error = ?, error_code = ?, next_attempt_at = ?, kind = ?, "
             "subject = ?, body = ?, html = ? WHERE id = ? AND status = 'sending'",
-            [outcome.reason, outcome.code, to_iso(retry_at), kind, content.subject, content.body, content.html, row["id"]],
+            [
+                outcome.reason,
+                outcome.code,
+                to_iso(retry_at),
+                kind,
+                content.subject,
+                content.body,
+                content.html,
+                row["id"],
+            ],
         )
         return False
     reason = outcome.reason if outcome.permanent else f"gave up after {row['attempts']} tries: {outcome.reason}"
     return mark_failed(db, row, "failed", reason, outcome.code, now, settings, opted_out=outcome.opted_out) is not None
 
 
-def mark_failed(db: Database, row: dict, status: str, reason: str | None, code: str | None, now: datetime,
-                settings: dict, opted_out: bool = False) -> int | None:
+def mark_failed(
+    db: Database,
+    row: dict,
+    status: str,
+    reason: str | None,
+    code: str | None,
+    now: datetime,
+    settings: dict,
+    opted_out: bool = False,
+) -> int | None:
     """Record a message as failed or undelivered for good, and queue it on another channel;
     return the id of that fallback message, if any."""
-    db.execute("UPDATE messages SET status = ?, error = ?, error_code = ? WHERE id = ?",
-               [status, reason, code, row["id"]])
+    db.execute(
+        "UPDATE messages SET status = ?, error = ?, error_code = ? WHERE id = ?", [status, reason, code, row["id"]]
+    )
     if opted_out and row["user_id"]:
         set_sms_opt_out(db, row["user_id"], now)
     return fall_back(db, row, now, settings)
@@ -291,30 +354,51 @@ def fall_back(db: Database, row: dict, now: datetime, settings: dict) -> int | N
         return None
     user = _user(db, row["user_id"])
     root = row["fallback_of"] or row["id"]
-    tried = {r[0] for r in db.execute(
-        "SELECT channel FROM messages WHERE id = ? OR fallback_of = ? OR (user_id = ? AND dose_id IS ? "
-        "AND created_at = (SELECT created_at FROM messages WHERE id = ?))",
-        [root, root, row["user_id"], row["dose_id"], root],
-    ).fetchall()}
+    tried = {
+        r[0]
+        for r in db.execute(
+            "SELECT channel FROM messages WHERE id = ? OR fallback_of = ? OR (user_id = ? AND dose_id IS ? "
+            "AND created_at = (SELECT created_at FROM messages WHERE id = ?))",
+            [root, root, row["user_id"], row["dose_id"], root],
+        ).fetchall()
+    }
     available = channels_available(settings)
     for channel in CHANNELS:
         if channel in available and channel not in tried and can_reach(user, channel):
             return messages.queue(
-                db, user_id=user["id"], channel=channel, recipient=address(user, channel), kind=row["kind"],
-                context=json.loads(row["context"]), now=now, dose_id=row["dose_id"],
-                valid_until=parse_instant(row["valid_until"]) if row["valid_until"] else None, fallback_of=root,
+                db,
+                user_id=user["id"],
+                channel=channel,
+                recipient=address(user, channel),
+                kind=row["kind"],
+                context=json.loads(row["context"]),
+                now=now,
+                dose_id=row["dose_id"],
+                valid_until=parse_instant(row["valid_until"]) if row["valid_until"] else None,
+                fallback_of=root,
             )
     return None
 
 
 # Twilio's MessageStatus values, by how far along they are; ours never moves backwards.
-PROVIDER_PROGRESS = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4,
-                     "read": 4, "undelivered": 5, "failed": 5, "canceled": 5}
+PROVIDER_PROGRESS = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 4,
+    "undelivered": 5,
+    "failed": 5,
+    "canceled": 5,
+}
 FAILED_STATUSES = {"undelivered": "undelivered", "failed": "failed", "canceled": "failed"}
 
 
-def apply_provider_status(db: Database, provider_id: str, status: str, error_code: str | None, now: datetime,
-                          settings: dict) -> bool:
+def apply_provider_status(
+    db: Database, provider_id: str, status: str, error_code: str | None, now: datetime, settings: dict
+) -> bool:
     """Record a delivery report (a Twilio status callback); return whether a message matched.
 
     Reports can arrive out of order: a late "sent" never undoes "delivered". An undelivered or
@@ -327,16 +411,19 @@ def apply_provider_status(db: Database, provider_id: str, status: str, error_cod
         found = cursor.fetchone()
         if found is None:
             return False
-        row = dict(zip([d[0] for d in cursor.description], found))
+        row = dict(zip([d[0] for d in cursor.description], found, strict=False))
         if PROVIDER_PROGRESS.get(row["provider_status"], -1) >= PROVIDER_PROGRESS[status]:
             return True
         db.execute("UPDATE messages SET provider_status = ? WHERE id = ?", [status, row["id"]])
         if status in ("delivered", "read"):
             db.execute("UPDATE messages SET status = 'delivered' WHERE id = ?", [row["id"]])
         elif status in FAILED_STATUSES:
-            reason = f"{settings_label(row['channel'])} reported {status}" + (f" (error {error_code})" if error_code else "")
-            mark_failed(db, row, FAILED_STATUSES[status], reason, error_code, now, settings,
-                        opted_out=error_code == "21610")
+            reason = f"{settings_label(row['channel'])} reported {status}" + (
+                f" (error {error_code})" if error_code else ""
+            )
+            mark_failed(
+                db, row, FAILED_STATUSES[status], reason, error_code, now, settings, opted_out=error_code == "21610"
+            )
     return True
 
 
@@ -351,4 +438,4 @@ def set_sms_opt_out(db: Database, user_id: int, now: datetime | None) -> None:
 
 def _user(db: Database, user_id: int) -> dict:
     cursor = db.execute("SELECT * FROM users WHERE id = ?", [user_id])
-    return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+    return dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=False))

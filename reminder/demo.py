@@ -33,8 +33,9 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
     """Create the demo accounts and medication; return the text to print."""
     ids = {}
     for email, role, name, phone in USERS:
-        ids[role] = accounts.create_user(db, email=email, password=PASSWORD, role=role, now=now, name=name,
-                                         phone=phone, tz=PATIENT_TZ)
+        ids[role] = accounts.create_user(
+            db, email=email, password=PASSWORD, role=role, now=now, name=name, phone=phone, tz=PATIENT_TZ
+        )
     token = accounts.create_token(db, ids["patient"], now, label="demo")
     clinic_id, code = clinics.create_clinic(db, "Demo Neurology Clinic", now)
     db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, ids["clinician"]])
@@ -51,7 +52,13 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
             db.execute(
                 "INSERT INTO regimen_steps (medication_id, start_date, end_date, times, amount, created_at) "
                 "VALUES (?, ?, ?, ?, 10, ?)",
-                [medication_id, start.isoformat(), end.isoformat() if end else None, json.dumps(sorted(times)), to_iso(now)],
+                [
+                    medication_id,
+                    start.isoformat(),
+                    end.isoformat() if end else None,
+                    json.dumps(sorted(times)),
+                    to_iso(now),
+                ],
             )
         ledger.extend_medication(db, medication_id, now, now + timedelta(hours=settings["worker.horizon_hours"]))
         # The caregiver has accepted the patient's invitation: two missed baclofen doses in a
@@ -63,11 +70,14 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
         )
     lines = [f"Demo ready. Open {settings['server.base_url']}/ and log in (password for all: {PASSWORD}):"]
     lines += [f"  {role:<9} {email}" for email, role, _, _ in USERS]
-    lines += [f"The patient takes baclofen 10 mg at 8:00 AM, 1:00 PM and 6:00 PM ({PATIENT_TZ}); the caregiver",
-              "follows them and hears about two missed doses in a row; the patient is linked to the",
-              f"clinician's clinic (join code {code}), so the clinician sees them on the panel;",
-              f"one extra dose is due at {first_dose} today, so a reminder appears within a minute at",
-              f"{settings['server.base_url']}/dev/outbox.", f"Patient API token: {token}"]
+    lines += [
+        f"The patient takes baclofen 10 mg at 8:00 AM, 1:00 PM and 6:00 PM ({PATIENT_TZ}); the caregiver",
+        "follows them and hears about two missed doses in a row; the patient is linked to the",
+        f"clinician's clinic (join code {code}), so the clinician sees them on the panel;",
+        f"one extra dose is due at {first_dose} today, so a reminder appears within a minute at",
+        f"{settings['server.base_url']}/dev/outbox.",
+        f"Patient API token: {token}",
+    ]
     return "\n".join(lines)
 
 

@@ -83,15 +83,20 @@ def current_run(db: Database, medication_id: int, now: datetime) -> Run:
         if status in NOT_TAKEN:
             length, start = length + 1, (dose_id, parse_instant(scheduled_at))
     if last_taken is None:
-        row = db.execute("SELECT max(taken_at) FROM doses WHERE medication_id = ? AND status = 'taken'",
-                         [medication_id]).fetchone()
+        row = db.execute(
+            "SELECT max(taken_at) FROM doses WHERE medication_id = ? AND status = 'taken'", [medication_id]
+        ).fetchone()
         last_taken = parse_instant(row[0]) if row[0] else None
     return Run(length, start[0] if start else None, start[1] if start else None, last_taken)
 
 
 def ladder_of(medication: dict) -> Ladder:
-    return Ladder(medication["caregiver_alert_run"], medication["clinician_alert_run"],
-                  medication["clinician_alert_hours"], medication["alert_repeat_hours"])
+    return Ladder(
+        medication["caregiver_alert_run"],
+        medication["clinician_alert_run"],
+        medication["clinician_alert_hours"],
+        medication["alert_repeat_hours"],
+    )
 
 
 # ---------------------------------------------------------------- worker steps
@@ -100,12 +105,15 @@ def ladder_of(medication: dict) -> Ladder:
 def escalate(db: Database, now: datetime, settings: dict) -> int:
     """Raise the alerts due for every medication with a recent miss; return how many people were told."""
     since = to_iso(now - RECENT)
-    medication_ids = [row[0] for row in db.execute(
-        "SELECT DISTINCT d.medication_id FROM doses d JOIN medications m ON m.id = d.medication_id "
-        "WHERE d.status IN ('missed', 'skipped', 'unknown') AND d.scheduled_at > ? AND d.scheduled_at <= ? "
-        "AND m.ended_at IS NULL",
-        [since, to_iso(now)],
-    )]
+    medication_ids = [
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT d.medication_id FROM doses d JOIN medications m ON m.id = d.medication_id "
+            "WHERE d.status IN ('missed', 'skipped', 'unknown') AND d.scheduled_at > ? AND d.scheduled_at <= ? "
+            "AND m.ended_at IS NULL",
+            [since, to_iso(now)],
+        )
+    ]
     told = 0
     for medication_id in medication_ids:
         with immediate(db):
@@ -114,8 +122,13 @@ def escalate(db: Database, now: datetime, settings: dict) -> int:
 
 
 def _escalate_medication(db: Database, medication_id: int, now: datetime, settings: dict) -> int:
-    medication = next(db.query("SELECT m.*, u.name AS patient_name, u.email AS patient_email, u.tz AS tz "
-                               "FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?", [medication_id]))
+    medication = next(
+        db.query(
+            "SELECT m.*, u.name AS patient_name, u.email AS patient_email, u.tz AS tz "
+            "FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
+            [medication_id],
+        )
+    )
     run = current_run(db, medication_id, now)
     if run.length == 0:
         return 0
@@ -127,8 +140,11 @@ def _escalate_medication(db: Database, medication_id: int, now: datetime, settin
         return 0
     alert_id = _open_alert(db, medication, run, level, hours, now)
     if level == 3:  # the level-2 alert of this run stops repeating: level 3 supersedes it
-        db.execute("UPDATE alerts SET next_repeat_at = NULL WHERE patient_id = ? AND kind = 'missed_run' "
-                   "AND run_key = ? AND level = 2", [medication["patient_id"], str(run.start_dose_id)])
+        db.execute(
+            "UPDATE alerts SET next_repeat_at = NULL WHERE patient_id = ? AND kind = 'missed_run' "
+            "AND run_key = ? AND level = 2",
+            [medication["patient_id"], str(run.start_dose_id)],
+        )
     told = 0
     for caregiver, channel in caregivers.followers(db, medication["patient_id"], medication_id, risk):
         told += _tell(db, settings, alert_id, caregiver, channel, "alert", now)
@@ -143,11 +159,21 @@ def _open_alert(db: Database, medication: dict, run: Run, level: int, hours: flo
     db.execute(
         "INSERT OR IGNORE INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, summary, "
         "created_at, next_repeat_at) VALUES (?, ?, 'missed_run', ?, ?, ?, ?, ?, ?)",
-        [medication["patient_id"], medication["id"], level, str(run.start_dose_id), int(level == 3), summary,
-         to_iso(now), to_iso(now + timedelta(hours=medication["alert_repeat_hours"]))],
+        [
+            medication["patient_id"],
+            medication["id"],
+            level,
+            str(run.start_dose_id),
+            int(level == 3),
+            summary,
+            to_iso(now),
+            to_iso(now + timedelta(hours=medication["alert_repeat_hours"])),
+        ],
     )
-    return db.execute("SELECT id FROM alerts WHERE patient_id = ? AND kind = 'missed_run' AND run_key = ? AND level = ?",
-                      [medication["patient_id"], str(run.start_dose_id), level]).fetchone()[0]
+    return db.execute(
+        "SELECT id FROM alerts WHERE patient_id = ? AND kind = 'missed_run' AND run_key = ? AND level = ?",
+        [medication["patient_id"], str(run.start_dose_id), level],
+    ).fetchone()[0]
 
 
 def _summary(medication: dict, run: Run, level: int, hours: float | None) -> str:
@@ -160,13 +186,19 @@ def _summary(medication: dict, run: Run, level: int, hours: float | None) -> str
     risk = formulary.risk_text(medication["name"]) if medication["withdrawal_risk"] else ""
     if level == 3:
         hours_text = f", about {int(hours)} hours without a dose taken" if hours is not None and hours >= 24 else ""
-        return (f"URGENT: {who} has not taken {medication['name']}: {doses}{hours_text}.{since} {risk} "
-                "Contact their prescriber now.").replace("  ", " ")
-    return (f"{who} has missed {doses} of {medication['name']}.{since} {risk} "
-            "Please check on them and contact their prescriber if you are worried.").replace("  ", " ")
+        return (
+            f"URGENT: {who} has not taken {medication['name']}: {doses}{hours_text}.{since} {risk} "
+            "Contact their prescriber now."
+        ).replace("  ", " ")
+    return (
+        f"{who} has missed {doses} of {medication['name']}.{since} {risk} "
+        "Please check on them and contact their prescriber if you are worried."
+    ).replace("  ", " ")
 
 
-def _tell(db: Database, settings: dict, alert_id: int, user: dict, channel: str | None, kind: str, now: datetime) -> int:
+def _tell(
+    db: Database, settings: dict, alert_id: int, user: dict, channel: str | None, kind: str, now: datetime
+) -> int:
     """Tell ``user`` about an alert once (returns 1), or nothing if they were already told (0)."""
     token = secrets.token_urlsafe(16)
     cursor = db.execute(
@@ -189,30 +221,60 @@ RESOLUTIONS = {
 
 def _send(db, settings, alert_id, user, channel, kind, now, token=None) -> None:
     summary, alert_kind = db.execute("SELECT summary, kind FROM alerts WHERE id = ?", [alert_id]).fetchone()
-    context = {"name": user["name"], "summary": summary, "resolution": RESOLUTIONS.get(alert_kind, "This has ended."),
-               "link": f"{settings['server.base_url']}/a/{token}" if token else ""}
+    context = {
+        "name": user["name"],
+        "summary": summary,
+        "resolution": RESOLUTIONS.get(alert_kind, "This has ended."),
+        "link": f"{settings['server.base_url']}/a/{token}" if token else "",
+    }
     delivery.notify(db, settings, user=user, kind=kind, context=context, now=now, only=channel)
 
 
-def raise_alert(db: Database, settings: dict, *, patient_id: int, medication_id: int | None, kind: str,
-                run_key: str, summary: str, now: datetime, level: int = 2, repeat_hours: float = 4,
-                clinicians: bool = False) -> int:
+def raise_alert(
+    db: Database,
+    settings: dict,
+    *,
+    patient_id: int,
+    medication_id: int | None,
+    kind: str,
+    run_key: str,
+    summary: str,
+    now: datetime,
+    level: int = 2,
+    repeat_hours: float = 4,
+    clinicians: bool = False,
+) -> int:
     """Open an alert (once per patient, kind, key and level) and tell the patient's caregivers
     who follow the medication, each once, and with ``clinicians`` the clinicians of the
     patient's clinics. Returns how many were told. Inside a transaction."""
     db.execute(
         "INSERT OR IGNORE INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, summary, "
         "created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [patient_id, medication_id, kind, level, run_key, int(level == 3), summary, to_iso(now),
-         to_iso(now + timedelta(hours=repeat_hours))],
+        [
+            patient_id,
+            medication_id,
+            kind,
+            level,
+            run_key,
+            int(level == 3),
+            summary,
+            to_iso(now),
+            to_iso(now + timedelta(hours=repeat_hours)),
+        ],
     )
-    alert_id = db.execute("SELECT id FROM alerts WHERE patient_id = ? AND kind = ? AND run_key = ? AND level = ?",
-                          [patient_id, kind, run_key, level]).fetchone()[0]
-    told = sum(_tell(db, settings, alert_id, caregiver, channel, "alert", now)
-               for caregiver, channel in caregivers.followers(db, patient_id, medication_id, True))
+    alert_id = db.execute(
+        "SELECT id FROM alerts WHERE patient_id = ? AND kind = ? AND run_key = ? AND level = ?",
+        [patient_id, kind, run_key, level],
+    ).fetchone()[0]
+    told = sum(
+        _tell(db, settings, alert_id, caregiver, channel, "alert", now)
+        for caregiver, channel in caregivers.followers(db, patient_id, medication_id, True)
+    )
     if clinicians:
-        told += sum(_tell(db, settings, alert_id, clinician, None, "alert", now)
-                    for clinician in clinics.clinicians_for(db, patient_id))
+        told += sum(
+            _tell(db, settings, alert_id, clinician, None, "alert", now)
+            for clinician in clinics.clinicians_for(db, patient_id)
+        )
     return told
 
 
@@ -227,13 +289,19 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
         for alert_id, medication_id in due:
             row = db.execute("SELECT alert_repeat_hours FROM medications WHERE id = ?", [medication_id]).fetchone()
             hours = row[0] if row else Ladder().repeat_hours
-            db.execute("UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id])
+            db.execute(
+                "UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id]
+            )
             patient_id = _patient_of(db, alert_id)
-            for user_id, in db.execute("SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]).fetchall():
+            for (user_id,) in db.execute(
+                "SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]
+            ).fetchall():
                 token = secrets.token_urlsafe(16)
-                db.execute("UPDATE alert_recipients SET repeats = repeats + 1, token_hash = ?, expires_at = ? "
-                           "WHERE alert_id = ? AND user_id = ?",
-                           [digest(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id])
+                db.execute(
+                    "UPDATE alert_recipients SET repeats = repeats + 1, token_hash = ?, expires_at = ? "
+                    "WHERE alert_id = ? AND user_id = ?",
+                    [digest(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],
+                )
                 user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
                 link = caregivers.active_link(db, user_id, patient_id)
                 if link is not None or clinics.clinician_sees(db, user, patient_id):
@@ -260,7 +328,9 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
             [to_iso(now)],
         ).fetchall()
         for alert_id, patient_id in rows:
-            for user_id, in db.execute("SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]).fetchall():
+            for (user_id,) in db.execute(
+                "SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]
+            ).fetchall():
                 link = caregivers.active_link(db, user_id, patient_id)
                 user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
                 if link is not None or clinics.clinician_sees(db, user, patient_id):
@@ -293,9 +363,13 @@ def acknowledge_by(db: Database, alert_id: int, user_id: int, now: datetime) -> 
 
 
 def alert_for_token(db: Database, token: str, now: datetime) -> dict:
-    rows = list(db.query(
-        "SELECT a.*, r.user_id AS recipient_id, r.expires_at AS link_expires_at FROM alert_recipients r "
-        "JOIN alerts a ON a.id = r.alert_id WHERE r.token_hash = ?", [digest(token or "")]))
+    rows = list(
+        db.query(
+            "SELECT a.*, r.user_id AS recipient_id, r.expires_at AS link_expires_at FROM alert_recipients r "
+            "JOIN alerts a ON a.id = r.alert_id WHERE r.token_hash = ?",
+            [digest(token or "")],
+        )
+    )
     if not rows:
         raise LookupError("unknown")
     if now >= parse_instant(rows[0]["link_expires_at"]):
@@ -303,33 +377,56 @@ def alert_for_token(db: Database, token: str, now: datetime) -> dict:
     return rows[0]
 
 
-def alerts_for(db: Database, patient_ids: list[int], limit: int = 200, start: str | None = None,
-               end: str | None = None) -> list[dict]:
+def alerts_for(
+    db: Database, patient_ids: list[int], limit: int = 200, start: str | None = None, end: str | None = None
+) -> list[dict]:
     """Alerts of these patients (created in [start, end) when given), newest first, each with
     who was told and who acknowledged."""
     if not patient_ids:
         return []
     marks = ", ".join("?" for _ in patient_ids)
     period = " AND a.created_at >= ? AND a.created_at < ?" if start and end else ""
-    alerts = list(db.query(
-        f"SELECT a.*, u.name AS acknowledged_by_name, p.name AS patient_name, m.name AS medication_name "
-        f"FROM alerts a LEFT JOIN users u ON u.id = a.acknowledged_by JOIN users p ON p.id = a.patient_id "
-        f"LEFT JOIN medications m ON m.id = a.medication_id WHERE a.patient_id IN ({marks}){period} "
-        f"ORDER BY a.id DESC LIMIT ?", [*patient_ids, *([start, end] if period else []), limit]))
+    alerts = list(
+        db.query(
+            f"SELECT a.*, u.name AS acknowledged_by_name, p.name AS patient_name, m.name AS medication_name "
+            f"FROM alerts a LEFT JOIN users u ON u.id = a.acknowledged_by JOIN users p ON p.id = a.patient_id "
+            f"LEFT JOIN medications m ON m.id = a.medication_id WHERE a.patient_id IN ({marks}){period} "
+            f"ORDER BY a.id DESC LIMIT ?",
+            [*patient_ids, *([start, end] if period else []), limit],
+        )
+    )
     for alert in alerts:
-        alert["told"] = list(db.query(
-            "SELECT r.user_id, u.name, u.email, r.notified_at, r.repeats FROM alert_recipients r "
-            "JOIN users u ON u.id = r.user_id WHERE r.alert_id = ? ORDER BY r.id", [alert["id"]]))
+        alert["told"] = list(
+            db.query(
+                "SELECT r.user_id, u.name, u.email, r.notified_at, r.repeats FROM alert_recipients r "
+                "JOIN users u ON u.id = r.user_id WHERE r.alert_id = ? ORDER BY r.id",
+                [alert["id"]],
+            )
+        )
     return alerts
 
 
 def alert_json(alert: dict) -> dict:
-    keys = ("id", "patient_id", "medication_id", "kind", "level", "for_clinician", "status", "summary",
-            "created_at", "acknowledged_at", "acknowledged_by", "resolved_at")
+    keys = (
+        "id",
+        "patient_id",
+        "medication_id",
+        "kind",
+        "level",
+        "for_clinician",
+        "status",
+        "summary",
+        "created_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_at",
+    )
     body = {key: alert[key] for key in keys}
     body["for_clinician"] = bool(body["for_clinician"])
-    body["told"] = [{"user_id": t["user_id"], "name": t["name"], "notified_at": t["notified_at"], "repeats": t["repeats"]}
-                    for t in alert.get("told", [])]
+    body["told"] = [
+        {"user_id": t["user_id"], "name": t["name"], "notified_at": t["notified_at"], "repeats": t["repeats"]}
+        for t in alert.get("told", [])
+    ]
     return body
 
 

@@ -67,8 +67,9 @@ FINAL = tuple(ADMINISTRATION_STATUS)
 MISSED_REASON = "missed: no answer before the window closed"
 UNKNOWN_NOTE = "outcome unknown: no reminder could be sent before the window closed"
 ALERT_CATEGORY = CodeableConcept(
-    coding=[Coding(system="http://terminology.hl7.org/CodeSystem/communication-category", code="alert",
-                   display="Alert")],
+    coding=[
+        Coding(system="http://terminology.hl7.org/CodeSystem/communication-category", code="alert", display="Alert")
+    ],
     text="medication adherence alert",
 )
 
@@ -86,18 +87,22 @@ def bundle(db: Database, patient_id: int, first_day: date, last_day: date, now: 
 
     caregivers = {}  # caregiver user id -> Reference to their RelatedPerson
     for link in db.query(
-            "SELECT c.id, c.accepted_at, c.created_at, u.id AS user_id, u.name, u.email FROM care_links c "
-            "JOIN users u ON u.id = c.caregiver_id WHERE c.patient_id = ? AND c.status = 'active' ORDER BY c.id",
-            [patient_id]):
+        "SELECT c.id, c.accepted_at, c.created_at, u.id AS user_id, u.name, u.email FROM care_links c "
+        "JOIN users u ON u.id = c.caregiver_id WHERE c.patient_id = ? AND c.status = 'active' ORDER BY c.id",
+        [patient_id],
+    ):
         if link["user_id"] in caregivers:
             continue
         url = export.add("caregiver", link["id"], _related_person(link, patient_ref, tz))
         caregivers[link["user_id"]] = Reference(reference=url, display=link["name"] or link["email"])
 
-    doses = list(db.query(
-        f"SELECT * FROM doses WHERE patient_id = ? AND local_date BETWEEN ? AND ? "
-        f"AND status IN ({', '.join('?' for _ in FINAL)}) ORDER BY scheduled_at, id",
-        [patient_id, first_day.isoformat(), last_day.isoformat(), *FINAL]))
+    doses = list(
+        db.query(
+            f"SELECT * FROM doses WHERE patient_id = ? AND local_date BETWEEN ? AND ? "
+            f"AND status IN ({', '.join('?' for _ in FINAL)}) ORDER BY scheduled_at, id",
+            [patient_id, first_day.isoformat(), last_day.isoformat(), *FINAL],
+        )
+    )
     with_doses = {dose["medication_id"] for dose in doses}
     requests = {}  # medication id -> (Reference to its MedicationRequest, its CodeableConcept, its unit)
     for medication in db.query("SELECT * FROM medications WHERE patient_id = ? ORDER BY created_at, id", [patient_id]):
@@ -113,10 +118,17 @@ def bundle(db: Database, patient_id: int, first_day: date, last_day: date, now: 
         performer = _performer(db, dose, patient_id, patient_ref, caregivers) if dose["status"] == "taken" else None
         export.add("dose", dose["id"], _administration(dose, unit, concept, request_ref, patient_ref, performer, tz))
 
-    for alert in db.query("SELECT * FROM alerts WHERE patient_id = ? AND created_at >= ? AND created_at < ? "
-                          "ORDER BY created_at, id", [patient_id, start, end]):
-        told = list(db.query("SELECT u.id, u.name, u.email, u.role FROM alert_recipients r JOIN users u ON u.id = r.user_id "
-                             "WHERE r.alert_id = ? ORDER BY r.id", [alert["id"]]))
+    for alert in db.query(
+        "SELECT * FROM alerts WHERE patient_id = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id",
+        [patient_id, start, end],
+    ):
+        told = list(
+            db.query(
+                "SELECT u.id, u.name, u.email, u.role FROM alert_recipients r JOIN users u ON u.id = r.user_id "
+                "WHERE r.alert_id = ? ORDER BY r.id",
+                [alert["id"]],
+            )
+        )
         if not told:
             continue  # raised, but nobody was there to tell: not a communication that was sent
         about = requests[alert["medication_id"]][0] if alert["medication_id"] in requests else None
@@ -210,14 +222,16 @@ def _request_status(medication: dict) -> str:
     return "completed" if medication["end_reason"] == "taper finished" else "stopped"
 
 
-def _medication_request(db: Database, medication: dict, concept: CodeableConcept, patient_ref: Reference,
-                        tz: ZoneInfo) -> MedicationRequest:
+def _medication_request(
+    db: Database, medication: dict, concept: CodeableConcept, patient_ref: Reference, tz: ZoneInfo
+) -> MedicationRequest:
     status = _request_status(medication)
     steps = ledger.steps_of(db, medication["id"])
     return MedicationRequest(
         status=status,
         statusReason=CodeableConcept(text=_text(medication["end_reason"]))
-        if status != "active" and _text(medication["end_reason"]) else None,
+        if status != "active" and _text(medication["end_reason"])
+        else None,
         intent="order",
         medicationCodeableConcept=concept,
         subject=patient_ref,
@@ -230,32 +244,50 @@ def _dosage(sequence: int, step, medication: dict, tz: ZoneInfo) -> Dosage:
     unit = medication["unit"]
     times = [t.strftime("%H:%M") for t in step.times]
     days = [DAY_CODES[d] for d in sorted(step.days)] if step.days else None
-    text = (f"{step.amount:g} {unit} at {', '.join(times)} ({tz.key} time), "
-            f"{'on ' + ', '.join(days) if days else 'every day'}, from {step.start_date}"
-            + (f" to {step.end_date}" if step.end_date else ""))
+    text = (
+        f"{step.amount:g} {unit} at {', '.join(times)} ({tz.key} time), "
+        f"{'on ' + ', '.join(days) if days else 'every day'}, from {step.start_date}"
+        + (f" to {step.end_date}" if step.end_date else "")
+    )
     max_daily = medication["max_daily_amount"]
     return Dosage(
         sequence=sequence,
         text=text,
-        timing=Timing(repeat=TimingRepeat(
-            boundsPeriod=Period(start=step.start_date, end=step.end_date),
-            frequency=len(step.times), period=1, periodUnit="d",
-            dayOfWeek=days,
-            timeOfDay=list(step.times),  # floating local times: FHIR `time` carries no zone
-        )),
+        timing=Timing(
+            repeat=TimingRepeat(
+                boundsPeriod=Period(start=step.start_date, end=step.end_date),
+                frequency=len(step.times),
+                period=1,
+                periodUnit="d",
+                dayOfWeek=days,
+                timeOfDay=list(step.times),  # floating local times: FHIR `time` carries no zone
+            )
+        ),
         doseAndRate=[DosageDoseAndRate(doseQuantity=_quantity(step.amount, unit))],
-        maxDosePerPeriod=Ratio(numerator=_quantity(max_daily, unit),
-                               denominator=Quantity(value=1, unit="d", system=UCUM, code="d")) if max_daily else None,
+        maxDosePerPeriod=Ratio(
+            numerator=_quantity(max_daily, unit), denominator=Quantity(value=1, unit="d", system=UCUM, code="d")
+        )
+        if max_daily
+        else None,
     )
 
 
-def _administration(dose: dict, unit: str, concept: CodeableConcept, request_ref: Reference, patient_ref: Reference,
-                    performer: Reference | None, tz: ZoneInfo) -> MedicationAdministration:
+def _administration(
+    dose: dict,
+    unit: str,
+    concept: CodeableConcept,
+    request_ref: Reference,
+    patient_ref: Reference,
+    performer: Reference | None,
+    tz: ZoneInfo,
+) -> MedicationAdministration:
     status = dose["status"]
     reason = None
     if status == "skipped":
         who = "caregiver" if dose["source"] == "caregiver" else "patient"
-        reason = f"skipped by {who}: {_text(dose['skip_reason'])}" if _text(dose["skip_reason"]) else f"skipped by {who}"
+        reason = (
+            f"skipped by {who}: {_text(dose['skip_reason'])}" if _text(dose["skip_reason"]) else f"skipped by {who}"
+        )
     elif status == "missed":
         reason = MISSED_REASON
     taken = status == "taken"
@@ -272,8 +304,9 @@ def _administration(dose: dict, unit: str, concept: CodeableConcept, request_ref
     )
 
 
-def _communication(alert: dict, told: list[dict], caregivers: dict, patient_ref: Reference, about: Reference | None,
-                   tz: ZoneInfo) -> Communication:
+def _communication(
+    alert: dict, told: list[dict], caregivers: dict, patient_ref: Reference, about: Reference | None, tz: ZoneInfo
+) -> Communication:
     recipients = []
     for user in told:
         if user["id"] in caregivers:

@@ -64,7 +64,7 @@ def _medication(db: Database, medication_id: int) -> dict:
     )
     columns = [d[0] for d in row.description]
     values = row.fetchone()
-    return dict(zip(columns, values)) if values else None
+    return dict(zip(columns, values, strict=False)) if values else None
 
 
 # ---------------------------------------------------------------- generating doses ahead
@@ -118,10 +118,17 @@ def extend_medication(db: Database, medication_id: int, now: datetime, until: da
         )
         rows.append(
             [
-                medication["patient_id"], medication_id, occurrence.step_id,
-                occurrence.local_date.isoformat(), occurrence.local_time.strftime("%H:%M"),
-                medication["tz"], to_iso(occurrence.scheduled_at), to_iso(closes),
-                occurrence.amount, to_iso(occurrence.scheduled_at), to_iso(now),
+                medication["patient_id"],
+                medication_id,
+                occurrence.step_id,
+                occurrence.local_date.isoformat(),
+                occurrence.local_time.strftime("%H:%M"),
+                medication["tz"],
+                to_iso(occurrence.scheduled_at),
+                to_iso(closes),
+                occurrence.amount,
+                to_iso(occurrence.scheduled_at),
+                to_iso(now),
             ]
         )
     before = db.conn.total_changes
@@ -161,8 +168,7 @@ def drop_future(db: Database, medication_id: int, now: datetime) -> None:
 
 def stop_prompts(db: Database, medication_id: int) -> None:
     """No more reminders or follow-ups for this medication's open doses (it was ended)."""
-    db.execute("UPDATE doses SET next_prompt_at = NULL WHERE medication_id = ? AND status = 'pending'",
-               [medication_id])
+    db.execute("UPDATE doses SET next_prompt_at = NULL WHERE medication_id = ? AND status = 'pending'", [medication_id])
 
 
 def _recompute_open_windows(db: Database, medication_id: int) -> None:
@@ -205,8 +211,13 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
         facts = dose_facts(db, dose, medication)
         if answer.action == "taken":
             decision = missed_dose.decide_taken(
-                facts, now, rule_of(medication), tz, _other_intakes(db, dose),
-                medication["max_daily_amount"], answer.reported_at,
+                facts,
+                now,
+                rule_of(medication),
+                tz,
+                _other_intakes(db, dose),
+                medication["max_daily_amount"],
+                answer.reported_at,
                 answer.reason if answer.override_gap else None,
             )
         elif answer.action == "skip":
@@ -223,9 +234,14 @@ def _record(db: Database, dose: dict, decision: Decision, answer: Answer, now: d
             "UPDATE doses SET status = ?, taken_at = ?, confirmed_at = ?, source = ?, actor_id = ?, "
             "skip_reason = ?, next_prompt_at = NULL WHERE id = ? AND status = ?",
             [
-                decision.outcome, to_iso(decision.taken_at) if decision.taken_at else None, to_iso(now),
-                answer.source, answer.actor_id, answer.reason if decision.outcome == "skipped" else None,
-                dose["id"], dose["status"],
+                decision.outcome,
+                to_iso(decision.taken_at) if decision.taken_at else None,
+                to_iso(now),
+                answer.source,
+                answer.actor_id,
+                answer.reason if decision.outcome == "skipped" else None,
+                dose["id"],
+                dose["status"],
             ],
         )
         if decision.outcome == "taken":
@@ -252,7 +268,7 @@ def add_event(db: Database, dose_id: int, now: datetime, actor_id: int | None, k
 def load_dose(db: Database, dose_id: int) -> dict | None:
     cursor = db.execute("SELECT * FROM doses WHERE id = ?", [dose_id])
     row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    return dict(zip([d[0] for d in cursor.description], row, strict=False)) if row else None
 
 
 def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> missed_dose.Dose:

@@ -45,8 +45,20 @@ class MedicationInput:
     rule: dict = field(default_factory=dict)
 
 
-INPUT_FIELDS = frozenset({"name", "amount", "times", "strength", "unit", "days", "start_date", "withdrawal_risk",
-                          "max_daily_amount", *RULE_LIMITS})
+INPUT_FIELDS = frozenset(
+    {
+        "name",
+        "amount",
+        "times",
+        "strength",
+        "unit",
+        "days",
+        "start_date",
+        "withdrawal_risk",
+        "max_daily_amount",
+        *RULE_LIMITS,
+    }
+)
 
 
 def parse_medication(data: dict, today: date) -> MedicationInput:
@@ -82,10 +94,22 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
     with immediate(db):
         cursor = db.execute(
             "INSERT INTO medications (patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, "
-            "created_at, generated_until" + "".join(f", {k}" for k in spec.rule) + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?"
-            + ", ?" * len(spec.rule) + ")",
-            [patient_id, spec.name, spec.strength, spec.unit, int(spec.withdrawal_risk), spec.max_daily_amount,
-             to_iso(now), to_iso(now), *spec.rule.values()],
+            "created_at, generated_until"
+            + "".join(f", {k}" for k in spec.rule)
+            + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?"
+            + ", ?" * len(spec.rule)
+            + ")",
+            [
+                patient_id,
+                spec.name,
+                spec.strength,
+                spec.unit,
+                int(spec.withdrawal_risk),
+                spec.max_daily_amount,
+                to_iso(now),
+                to_iso(now),
+                *spec.rule.values(),
+            ],
         )
         medication_id = cursor.lastrowid
         _add_step(db, medication_id, spec, spec.start_date, now)
@@ -93,8 +117,15 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
     return medication_id
 
 
-def update(db: Database, medication_id: int, data: dict, today: date, now: datetime, horizon: timedelta,
-           by_clinician: bool = False) -> None:
+def update(
+    db: Database,
+    medication_id: int,
+    data: dict,
+    today: date,
+    now: datetime,
+    horizon: timedelta,
+    by_clinician: bool = False,
+) -> None:
     """Apply a partial change, all or nothing (a bad field raises InputError, nothing written).
 
     A new dose plan (times, days, amount or start date) becomes a new step from its start: today
@@ -109,20 +140,32 @@ def update(db: Database, medication_id: int, data: dict, today: date, now: datet
     with immediate(db):
         current = to_json(db, medication_id)
         default_start = max(today, date.fromisoformat(current["start_date"])) if current["start_date"] else today
-        spec = parse_medication({**current, **data, "start_date": data.get("start_date") or default_start.isoformat()},
-                                today)
+        spec = parse_medication(
+            {**current, **data, "start_date": data.get("start_date") or default_start.isoformat()}, today
+        )
         if current["withdrawal_risk"] and not by_clinician:
             spec.withdrawal_risk = True
             _refuse_a_cut(current, spec)
         new_start = max(today, spec.start_date)
         plan_changed = "start_date" in data or (spec.times, spec.days, spec.amount) != (
-            current["times"], current["days"], current["amount"])
+            current["times"],
+            current["days"],
+            current["amount"],
+        )
         rule_changed = any(spec.rule.get(key, current[key]) != current[key] for key in RULE_LIMITS)
         db.execute(
             "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?"
-            + "".join(f", {k} = ?" for k in spec.rule) + " WHERE id = ?",
-            [spec.name, spec.strength, spec.unit, int(spec.withdrawal_risk), spec.max_daily_amount,
-             *spec.rule.values(), medication_id],
+            + "".join(f", {k} = ?" for k in spec.rule)
+            + " WHERE id = ?",
+            [
+                spec.name,
+                spec.strength,
+                spec.unit,
+                int(spec.withdrawal_risk),
+                spec.max_daily_amount,
+                *spec.rule.values(),
+                medication_id,
+            ],
         )
         if plan_changed:
             ledger.drop_future(db, medication_id, now)
@@ -146,12 +189,17 @@ def _refuse_a_cut(current: dict, spec: MedicationInput) -> None:
     after = spec.amount * len(spec.times)
     fewer_days = spec.days is not None and (current["days"] is None or not set(current["days"]) <= set(spec.days))
     if after < before - 1e-9 or fewer_days:
-        raise InputError(None, f"{current['name']} must not be cut down suddenly: lower it with a taper plan, or ask "
-                               "your clinician to change the dose.", status=409)
+        raise InputError(
+            None,
+            f"{current['name']} must not be cut down suddenly: lower it with a taper plan, or ask "
+            "your clinician to change the dose.",
+            status=409,
+        )
 
 
-def end(db: Database, medication_id: int, today: date, now: datetime, reason: str = "",
-        clinician_confirmed: bool = False) -> None:
+def end(
+    db: Database, medication_id: int, today: date, now: datetime, reason: str = "", clinician_confirmed: bool = False
+) -> None:
     """Stop reminding. The ledger keeps every dose already reminded or answered.
 
     A withdrawal-risk medication is never simply switched off: without a clinician's
@@ -176,8 +224,9 @@ def end(db: Database, medication_id: int, today: date, now: datetime, reason: st
         ledger.stop_prompts(db, medication_id)
 
 
-def pause_today(db: Database, settings: dict, medication_id: int, local_date: date, actor_id: int,
-                now: datetime) -> bool:
+def pause_today(
+    db: Database, settings: dict, medication_id: int, local_date: date, actor_id: int, now: datetime
+) -> bool:
     """No reminders for this medication on ``local_date``; recorded, and its caregivers told.
 
     The doses stay in the ledger and can still be confirmed; unanswered they close as
@@ -192,25 +241,49 @@ def pause_today(db: Database, settings: dict, medication_id: int, local_date: da
         )
         if cursor.rowcount == 0:
             return False
-        db.execute("UPDATE doses SET next_prompt_at = NULL WHERE medication_id = ? AND local_date = ? AND status = 'pending'",
-                   [medication_id, local_date.isoformat()])
-        medication = next(db.query("SELECT m.*, u.name AS patient_name, u.email AS patient_email FROM medications m "
-                                   "JOIN users u ON u.id = m.patient_id WHERE m.id = ?", [medication_id]))
+        db.execute(
+            "UPDATE doses SET next_prompt_at = NULL WHERE medication_id = ? AND local_date = ? AND status = 'pending'",
+            [medication_id, local_date.isoformat()],
+        )
+        medication = next(
+            db.query(
+                "SELECT m.*, u.name AS patient_name, u.email AS patient_email FROM medications m "
+                "JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
+                [medication_id],
+            )
+        )
         who = medication["patient_name"] or medication["patient_email"]
-        summary = (f"{who} paused reminders for {medication['name']} on {local_date:%a %d %b}. "
-                   + ("It must not be stopped suddenly; check in with them. " if medication["withdrawal_risk"] else ""))
+        summary = f"{who} paused reminders for {medication['name']} on {local_date:%a %d %b}. " + (
+            "It must not be stopped suddenly; check in with them. " if medication["withdrawal_risk"] else ""
+        )
         for caregiver, channel in caregivers.followers(db, medication["patient_id"], medication_id, True):
-            delivery.notify(db, settings, user=caregiver, kind="notice", now=now, only=channel,
-                            context={"name": caregiver["name"], "summary": summary.strip(),
-                                     "subject": f"{who} paused reminders for today"})
+            delivery.notify(
+                db,
+                settings,
+                user=caregiver,
+                kind="notice",
+                now=now,
+                only=channel,
+                context={
+                    "name": caregiver["name"],
+                    "summary": summary.strip(),
+                    "subject": f"{who} paused reminders for today",
+                },
+            )
     return True
 
 
 def _add_step(db: Database, medication_id: int, spec: MedicationInput, start: date, now: datetime) -> None:
     db.execute(
         "INSERT INTO regimen_steps (medication_id, start_date, times, days, amount, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [medication_id, start.isoformat(), json.dumps(sorted(spec.times)),
-         json.dumps(spec.days) if spec.days is not None else None, spec.amount, to_iso(now)],
+        [
+            medication_id,
+            start.isoformat(),
+            json.dumps(sorted(spec.times)),
+            json.dumps(spec.days) if spec.days is not None else None,
+            spec.amount,
+            to_iso(now),
+        ],
     )
 
 
@@ -221,11 +294,16 @@ def to_json(db: Database, medication_id: int) -> dict | None:
     values = row.fetchone()
     if values is None:
         return None
-    medication = dict(zip(columns, values))
+    medication = dict(zip(columns, values, strict=False))
     steps = [
-        {"id": s.id, "start_date": s.start_date.isoformat(), "end_date": s.end_date.isoformat() if s.end_date else None,
-         "times": [t.strftime("%H:%M") for t in s.times], "days": sorted(s.days) if s.days is not None else None,
-         "amount": s.amount}
+        {
+            "id": s.id,
+            "start_date": s.start_date.isoformat(),
+            "end_date": s.end_date.isoformat() if s.end_date else None,
+            "times": [t.strftime("%H:%M") for t in s.times],
+            "days": sorted(s.days) if s.days is not None else None,
+            "amount": s.amount,
+        }
         for s in ledger.steps_of(db, medication_id)
     ]
     current = max(steps, key=lambda s: (s["start_date"], s["id"])) if steps else {}
@@ -273,7 +351,9 @@ def _text(data: dict, key: str, required: bool = False, limit: int = 200) -> str
     return value
 
 
-def _number(data: dict, key: str, low: float, high: float, required: bool = False, exclusive_low: bool = False) -> float | None:
+def _number(
+    data: dict, key: str, low: float, high: float, required: bool = False, exclusive_low: bool = False
+) -> float | None:
     value = data.get(key)
     if value is None or value == "":
         if required:
@@ -317,7 +397,9 @@ def _times(value) -> list[str]:
         try:
             times.append(parse_hhmm(item).strftime("%H:%M"))
         except ValueError:
-            raise InputError("times", f"{item!r} is not a time of day: use 24-hour HH:MM, like 08:00 or 18:30.") from None
+            raise InputError(
+                "times", f"{item!r} is not a time of day: use 24-hour HH:MM, like 08:00 or 18:30."
+            ) from None
     if len(set(times)) != len(times):
         raise InputError("times", "The same time is listed twice.")
     return sorted(times)
@@ -329,7 +411,7 @@ def _days(value) -> list[int] | None:
     if isinstance(value, str):
         value = value.replace(",", " ").split()
     if not isinstance(value, list):
-        raise InputError("days", "days must be a list of weekdays, like [\"mon\", \"thu\"].")
+        raise InputError("days", 'days must be a list of weekdays, like ["mon", "thu"].')
     days = set()
     for item in value:
         if isinstance(item, str) and item.strip().lower()[:3] in DAY_NAMES:
@@ -350,4 +432,3 @@ def _date(key: str, value) -> date:
 
 def zone_today(tz: str, now: datetime) -> date:
     return now.astimezone(ZoneInfo(tz)).date()
-

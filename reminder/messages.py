@@ -19,8 +19,12 @@ from sqlite_utils import Database
 from .times import to_iso
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
-                   autoescape=select_autoescape(["html"]), keep_trailing_newline=False)
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    undefined=StrictUndefined,
+    autoescape=select_autoescape(["html"]),
+    keep_trailing_newline=False,
+)
 
 
 @dataclass(frozen=True)
@@ -39,27 +43,67 @@ def render(template: str, context: dict) -> str:
 def compose(kind: str, channel: str, context: dict) -> Content:
     """The subject, text and HTML of a ``kind`` message on ``channel``."""
     if channel == "email":
-        return Content(render(f"{kind}.subject.txt", context), render(f"{kind}.email.txt", context),
-                       render(f"{kind}.email.html", context))
+        return Content(
+            render(f"{kind}.subject.txt", context),
+            render(f"{kind}.email.txt", context),
+            render(f"{kind}.email.html", context),
+        )
     return Content("", render(f"{kind}.sms.txt", context))
 
 
-def queue(db: Database, *, user_id: int | None, channel: str, recipient: str, kind: str, context: dict,
-          now: datetime, dose_id: int | None = None, valid_until: datetime | None = None,
-          fallback_of: int | None = None) -> int:
+def queue(
+    db: Database,
+    *,
+    user_id: int | None,
+    channel: str,
+    recipient: str,
+    kind: str,
+    context: dict,
+    now: datetime,
+    dose_id: int | None = None,
+    valid_until: datetime | None = None,
+    fallback_of: int | None = None,
+) -> int:
     """Record a message to be sent; call inside the transaction that caused it."""
     content = compose(kind, channel, context)
     cursor = db.execute(
         "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, subject, body, html, context, "
         "valid_until, fallback_of, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [user_id, channel, recipient, kind, dose_id, content.subject, content.body, content.html,
-         json.dumps(context), to_iso(valid_until) if valid_until else None, fallback_of, to_iso(now), to_iso(now)],
+        [
+            user_id,
+            channel,
+            recipient,
+            kind,
+            dose_id,
+            content.subject,
+            content.body,
+            content.html,
+            json.dumps(context),
+            to_iso(valid_until) if valid_until else None,
+            fallback_of,
+            to_iso(now),
+            to_iso(now),
+        ],
     )
     return cursor.lastrowid
 
 
-JSON_FIELDS = ("id", "channel", "recipient", "kind", "dose_id", "subject", "body", "status", "provider_id",
-               "error", "error_code", "attempts", "created_at", "sent_at")
+JSON_FIELDS = (
+    "id",
+    "channel",
+    "recipient",
+    "kind",
+    "dose_id",
+    "subject",
+    "body",
+    "status",
+    "provider_id",
+    "error",
+    "error_code",
+    "attempts",
+    "created_at",
+    "sent_at",
+)
 
 
 def as_json(row: dict) -> dict:

@@ -116,23 +116,23 @@ def definitions(p: Parameters) -> dict[str, str]:
     cutoff = f"{p.adherent_cutoff * 100:g}%"
     return {
         "window": "Window: from the local day of the first taken dose to the end of the period, or to the "
-                  "discontinuation if earlier (ABC taxonomy: implementation)",
+        "discontinuation if earlier (ABC taxonomy: implementation)",
         "counts": "Counts: doses in the window by outcome; pending doses (no outcome yet) are counted apart "
-                  "and left out of every ratio",
+        "and left out of every ratio",
         "taking_adherence": "Taking adherence: doses taken ÷ doses scheduled, between the first taken dose "
-                            "and the end of the period",
+        "and the end of the period",
         "timing_adherence": f"Timing adherence: doses taken within ±{p.on_time_minutes} min of the scheduled "
-                            "time ÷ doses scheduled",
+        "time ÷ doses scheduled",
         "correct_dosing_days": "Correct dosing days: local days with every scheduled dose taken ÷ local days "
-                               "with doses scheduled (a day with a dose still pending is left out)",
+        "with doses scheduled (a day with a dose still pending is left out)",
         "drug_holidays": f"Drug holidays: runs of ≥ {p.holiday_days} consecutive local days with doses "
-                         "scheduled and none taken (count, and the longest in days)",
+        "scheduled and none taken (count, and the longest in days)",
         "longest_gap_hours": "Longest gap: the longest time between two consecutive taken doses, in hours",
         "days_covered": "Days covered (PDC-style): local days with supply on hand ÷ days in the window, "
-                        "only where refills are recorded",
+        "only where refills are recorded",
         "discontinued": f"Discontinuation: no dose taken for ≥ {p.discontinuation_days} days before the end "
-                        "of the period, or the medication ended; a clinician-ordered stop is censored, not "
-                        "counted as non-persistence",
+        "of the period, or the medication ended; a clinician-ordered stop is censored, not "
+        "counted as non-persistence",
         "adherent": f"Adherent: taking adherence ≥ {cutoff} (a convention: the reports.adherent_cutoff setting)",
     }
 
@@ -186,13 +186,20 @@ def medication_report(
     window_end = discontinued_on or end
     window = [d for d in observed if start <= d.local_date <= window_end]
     metrics = _implementation(window, start, window_end, parameters, covered_days)
-    return MedicationReport(**base, **metrics, window_first_day=start, window_last_day=window_end,
-                            discontinued=discontinued_on is not None, discontinued_on=discontinued_on,
-                            censored=censored)
+    return MedicationReport(
+        **base,
+        **metrics,
+        window_first_day=start,
+        window_last_day=window_end,
+        discontinued=discontinued_on is not None,
+        discontinued_on=discontinued_on,
+        censored=censored,
+    )
 
 
-def _discontinuation(taken: list[LedgerDose], end: date, ended: bool, by_clinician: bool, tz: ZoneInfo,
-                     p: Parameters) -> tuple[date | None, bool]:
+def _discontinuation(
+    taken: list[LedgerDose], end: date, ended: bool, by_clinician: bool, tz: ZoneInfo, p: Parameters
+) -> tuple[date | None, bool]:
     """The last day of therapy, or None while the patient persists; and whether it is censored.
     The patient's silence comes first: a clinician who stops a drug the patient had already
     stopped does not turn that non-persistence into a censored observation."""
@@ -223,8 +230,9 @@ def count(doses: list[LedgerDose], parameters: Parameters = Parameters()) -> Cou
     )
 
 
-def _implementation(window: list[LedgerDose], start: date, end: date, p: Parameters,
-                    covered_days: set[date] | None) -> dict:
+def _implementation(
+    window: list[LedgerDose], start: date, end: date, p: Parameters, covered_days: set[date] | None
+) -> dict:
     counts = count(window, p)
     days = _days(start, end)
     by_day = _by_day(window)
@@ -248,8 +256,9 @@ def _implementation(window: list[LedgerDose], start: date, end: date, p: Paramet
     )
 
 
-def calendar(doses: list[LedgerDose], first_day: date, last_day: date,
-             parameters: Parameters = Parameters()) -> list[dict]:
+def calendar(
+    doses: list[LedgerDose], first_day: date, last_day: date, parameters: Parameters = Parameters()
+) -> list[dict]:
     """One cell per local day from ``first_day`` to ``last_day``, for the heatmap:
     ``{"date", "taken", "prescribed", "holiday"}``. ``prescribed`` counts every dose scheduled
     that day, pending included (today shows 1/3 before its later doses are due). ``holiday``
@@ -262,8 +271,12 @@ def calendar(doses: list[LedgerDose], first_day: date, last_day: date,
     started = [day for day in days if first_taken is not None and day >= first_taken]
     holiday = {day for run in _holidays(started, by_day, parameters.holiday_days) for day in run}
     return [
-        {"date": day, "taken": _taken(by_day.get(day, [])), "prescribed": len(by_day.get(day, [])),
-         "holiday": day in holiday}
+        {
+            "date": day,
+            "taken": _taken(by_day.get(day, [])),
+            "prescribed": len(by_day.get(day, [])),
+            "holiday": day in holiday,
+        }
         for day in days
     ]
 
@@ -303,7 +316,7 @@ def _holidays(days: list[date], by_day: dict[date, list[LedgerDose]], min_days: 
 
 def _longest_gap_hours(doses: list[LedgerDose]) -> float | None:
     intakes = sorted(d.taken_at for d in doses if d.status == "taken")
-    gaps = [later - earlier for earlier, later in zip(intakes, intakes[1:])]
+    gaps = [later - earlier for earlier, later in zip(intakes, intakes[1:], strict=False)]
     return max(gaps).total_seconds() / 3600 if gaps else None
 
 

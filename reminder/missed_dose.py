@@ -242,7 +242,9 @@ def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decisi
     )
 
 
-def _check_reported_time(dose: Dose, reported_at: datetime, now: datetime, rule: DoseRule, tz: ZoneInfo) -> Decision | None:
+def _check_reported_time(
+    dose: Dose, reported_at: datetime, now: datetime, rule: DoseRule, tz: ZoneInfo
+) -> Decision | None:
     if reported_at >= now:  # "I already took it at ..." is a time before now, or it is a tap now
         return Decision("bad_time", "That time is not in the past. Enter the time you took it.")
     if reported_at < dose.scheduled_at - rule.on_time:
@@ -250,8 +252,11 @@ def _check_reported_time(dose: Dose, reported_at: datetime, now: datetime, rule:
         return Decision("bad_time", f"That time is before this dose was due ({due}). Nothing was recorded.")
     if dose.next_scheduled_at is not None and reported_at >= dose.next_scheduled_at:
         following = clock_label(dose.next_scheduled_at.astimezone(tz).time())
-        return Decision("bad_time", f"That is after your next dose was due ({following}): record it on that dose "
-                                    "instead. Nothing was recorded.")
+        return Decision(
+            "bad_time",
+            f"That is after your next dose was due ({following}): record it on that dose "
+            "instead. Nothing was recorded.",
+        )
     return None
 
 

@@ -13,8 +13,8 @@ resets it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -64,8 +64,9 @@ def is_overdue(alarm_date: date, today: date, sent: list[int]) -> bool:
 # ---------------------------------------------------------------- recording
 
 
-def create_pump(db: Database, patient_id: int, medication_id, alarm_date, refill_by, actor_id: int | None,
-                now: datetime) -> int:
+def create_pump(
+    db: Database, patient_id: int, medication_id, alarm_date, refill_by, actor_id: int | None, now: datetime
+) -> int:
     """Record a pump; returns its id.
 
     ``alarm_date`` is required, not in the past and at most a year ahead; ``refill_by`` defaults
@@ -106,15 +107,18 @@ def record_refill(db: Database, pump_id: int, new_alarm_date, actor_id: int | No
             "VALUES (?, ?, ?, ?, ?)",
             [pump_id, to_iso(now), pump["alarm_date"], alarm.isoformat(), actor_id],
         )
-        db.execute("UPDATE pumps SET alarm_date = ?, refill_by = ?, reminders_sent = '[]' WHERE id = ?",
-                   [alarm.isoformat(), (alarm - offset).isoformat(), pump_id])
+        db.execute(
+            "UPDATE pumps SET alarm_date = ?, refill_by = ?, reminders_sent = '[]' WHERE id = ?",
+            [alarm.isoformat(), (alarm - offset).isoformat(), pump_id],
+        )
 
 
 # ---------------------------------------------------------------- reminders and escalation
 
 
-def reminders_due(db: Database, now: datetime, tz_of: Callable[[int], ZoneInfo],
-                  on_claim: ClaimHook | None = None) -> list[dict]:
+def reminders_due(
+    db: Database, now: datetime, tz_of: Callable[[int], ZoneInfo], on_claim: ClaimHook | None = None
+) -> list[dict]:
     """Claim the refill reminders due now, at most one per pump.
 
     ``tz_of(patient_id)`` is the patient's zone. Each item is ``{"pump_id", "patient_id",
@@ -136,8 +140,9 @@ def reminders_due(db: Database, now: datetime, tz_of: Callable[[int], ZoneInfo],
     return _claim(db, found, on_claim)
 
 
-def overdue(db: Database, now: datetime, tz_of: Callable[[int], ZoneInfo],
-            on_claim: ClaimHook | None = None) -> list[dict]:
+def overdue(
+    db: Database, now: datetime, tz_of: Callable[[int], ZoneInfo], on_claim: ClaimHook | None = None
+) -> list[dict]:
     """Claim the pumps whose alarm date has come (in the patient's zone) with no refill recorded,
     each once per alarm date. Items are ``{"pump_id", "patient_id", "medication_id",
     "medication_name", "alarm_date", "refill_by", "days_overdue"}``; ``on_claim`` as in
@@ -148,8 +153,13 @@ def overdue(db: Database, now: datetime, tz_of: Callable[[int], ZoneInfo],
         today = now.astimezone(tz_of(pump["patient_id"])).date()
         alarm, sent = parse_date(pump["alarm_date"]), _sent(pump)
         if is_overdue(alarm, today, sent):
-            found.append((pump, sorted({*sent, OVERDUE_MARK}, reverse=True),
-                          {**_item(pump), "days_overdue": (today - alarm).days}))
+            found.append(
+                (
+                    pump,
+                    sorted({*sent, OVERDUE_MARK}, reverse=True),
+                    {**_item(pump), "days_overdue": (today - alarm).days},
+                )
+            )
     return _claim(db, found, on_claim)
 
 
@@ -203,17 +213,24 @@ def pump_json(row: dict, today: date | None = None) -> dict:
 
 
 def _pumps_where(db: Database, condition: str, params: list) -> list[dict]:
-    return list(db.query(
-        "SELECT p.*, m.name AS medication_name FROM pumps p LEFT JOIN medications m ON m.id = p.medication_id "
-        f"WHERE {condition} ORDER BY p.refill_by, p.id",
-        params,
-    ))
+    return list(
+        db.query(
+            "SELECT p.*, m.name AS medication_name FROM pumps p LEFT JOIN medications m ON m.id = p.medication_id "
+            f"WHERE {condition} ORDER BY p.refill_by, p.id",
+            params,
+        )
+    )
 
 
 def _item(pump: dict) -> dict:
-    return {"pump_id": pump["id"], "patient_id": pump["patient_id"], "medication_id": pump["medication_id"],
-            "medication_name": pump["medication_name"], "alarm_date": pump["alarm_date"],
-            "refill_by": pump["refill_by"]}
+    return {
+        "pump_id": pump["id"],
+        "patient_id": pump["patient_id"],
+        "medication_id": pump["medication_id"],
+        "medication_name": pump["medication_name"],
+        "alarm_date": pump["alarm_date"],
+        "refill_by": pump["refill_by"],
+    }
 
 
 def _sent(pump: dict) -> list[int]:
@@ -247,8 +264,9 @@ def _patient_medication(db: Database, patient_id: int, medication_id) -> int | N
         medication_id = int(medication_id)
     row = None
     if isinstance(medication_id, int) and not isinstance(medication_id, bool) and 0 < medication_id < 2**63:
-        row = db.execute("SELECT id FROM medications WHERE id = ? AND patient_id = ?",
-                         [medication_id, patient_id]).fetchone()
+        row = db.execute(
+            "SELECT id FROM medications WHERE id = ? AND patient_id = ?", [medication_id, patient_id]
+        ).fetchone()
     if row is None:
         raise InputError("medication", "medication must be the id of one of the patient's medications.")
     return row[0]

@@ -17,8 +17,20 @@ from .schedule import resolve
 from .times import parse_instant, to_iso
 
 PANEL_SORTS = {"risk", "name", "adherence_7d", "adherence_30d", "last_taken"}
-CSV_COLUMNS = ("local_date", "local_time", "medication", "amount", "unit", "status", "scheduled_at", "taken_at",
-               "confirmed_at", "source", "actor_id", "skip_reason")
+CSV_COLUMNS = (
+    "local_date",
+    "local_time",
+    "medication",
+    "amount",
+    "unit",
+    "status",
+    "scheduled_at",
+    "taken_at",
+    "confirmed_at",
+    "source",
+    "actor_id",
+    "skip_reason",
+)
 
 
 def period_bounds(first_day: date, last_day: date, tz: ZoneInfo) -> tuple[str, str]:
@@ -32,18 +44,27 @@ def build(db: Database, patient_id: int, first_day: date, last_day: date, now: d
     tz = ZoneInfo(patient["tz"])
     start, end = period_bounds(first_day, last_day, tz)
     medications = []
-    for medication in db.query("SELECT * FROM medications WHERE patient_id = ? ORDER BY withdrawal_risk DESC, name",
-                               [patient_id]):
-        rows = list(db.query("SELECT * FROM doses WHERE medication_id = ? AND local_date BETWEEN ? AND ? "
-                             "ORDER BY scheduled_at", [medication["id"], first_day.isoformat(), last_day.isoformat()]))
+    for medication in db.query(
+        "SELECT * FROM medications WHERE patient_id = ? ORDER BY withdrawal_risk DESC, name", [patient_id]
+    ):
+        rows = list(
+            db.query(
+                "SELECT * FROM doses WHERE medication_id = ? AND local_date BETWEEN ? AND ? ORDER BY scheduled_at",
+                [medication["id"], first_day.isoformat(), last_day.isoformat()],
+            )
+        )
         if not rows and medication["ended_at"] and medication["ended_at"] < start:
             continue
         medications.append(_medication_section(db, medication, rows, first_day, last_day, tz, now, settings))
     alerts = [escalation.alert_json(a) for a in escalation.alerts_for(db, [patient_id], 100_000, start, end)]
-    side_effects = list(db.query(
-        "SELECT s.id, s.at, s.kind, s.severity, s.note, s.dose_id, s.medication_id, m.name AS medication "
-        "FROM side_effects s LEFT JOIN medications m ON m.id = s.medication_id "
-        "WHERE s.patient_id = ? AND s.at >= ? AND s.at < ? ORDER BY s.at", [patient_id, start, end]))
+    side_effects = list(
+        db.query(
+            "SELECT s.id, s.at, s.kind, s.severity, s.note, s.dose_id, s.medication_id, m.name AS medication "
+            "FROM side_effects s LEFT JOIN medications m ON m.id = s.medication_id "
+            "WHERE s.patient_id = ? AND s.at >= ? AND s.at < ? ORDER BY s.at",
+            [patient_id, start, end],
+        )
+    )
     parameters = metrics.Parameters(adherent_cutoff=settings["reports.adherent_cutoff"])
     return {
         "patient": {"id": patient["id"], "name": patient["name"], "email": patient["email"], "tz": patient["tz"]},
@@ -57,27 +78,62 @@ def build(db: Database, patient_id: int, first_day: date, last_day: date, now: d
 
 
 def _medication_section(db, medication, rows, first_day, last_day, tz, now, settings) -> dict:
-    parameters = metrics.Parameters(on_time_minutes=medication["on_time_minutes"],
-                                    adherent_cutoff=settings["reports.adherent_cutoff"])
-    doses = [metrics.LedgerDose(parse_instant(r["scheduled_at"]), date.fromisoformat(r["local_date"]), r["status"],
-                                parse_instant(r["taken_at"]) if r["taken_at"] else None, r["amount"]) for r in rows]
+    parameters = metrics.Parameters(
+        on_time_minutes=medication["on_time_minutes"], adherent_cutoff=settings["reports.adherent_cutoff"]
+    )
+    doses = [
+        metrics.LedgerDose(
+            parse_instant(r["scheduled_at"]),
+            date.fromisoformat(r["local_date"]),
+            r["status"],
+            parse_instant(r["taken_at"]) if r["taken_at"] else None,
+            r["amount"],
+        )
+        for r in rows
+    ]
     ended_on = parse_instant(medication["ended_at"]).astimezone(tz).date() if medication["ended_at"] else None
     report = metrics.medication_report(
-        doses, first_day, last_day, tz, parameters, ended_on=ended_on,
+        doses,
+        first_day,
+        last_day,
+        tz,
+        parameters,
+        ended_on=ended_on,
         ended_by_clinician=(medication["end_reason"] or "").startswith("clinician"),
         covered_days=covered_days(db, medication, first_day, last_day, tz),
     )
     skip_reasons = [r["skip_reason"] for r in rows if r["status"] == "skipped" and r["skip_reason"]]
-    steps = [{"start_date": s.start_date.isoformat(), "end_date": s.end_date.isoformat() if s.end_date else None,
-              "amount": s.amount, "times": [t.strftime("%H:%M") for t in s.times]}
-             for s in ledger.steps_of(db, medication["id"])]
+    steps = [
+        {
+            "start_date": s.start_date.isoformat(),
+            "end_date": s.end_date.isoformat() if s.end_date else None,
+            "amount": s.amount,
+            "times": [t.strftime("%H:%M") for t in s.times],
+        }
+        for s in ledger.steps_of(db, medication["id"])
+    ]
     return {
-        "id": medication["id"], "name": medication["name"], "strength": medication["strength"],
-        "unit": medication["unit"], "withdrawal_risk": bool(medication["withdrawal_risk"]),
-        "ended_at": medication["ended_at"], "metrics": metrics.as_json(report), "skip_reasons": skip_reasons,
-        "calendar": [{**day, "date": day["date"].isoformat()} for day in metrics.calendar(doses, first_day, last_day, parameters)],
-        "chronology": [{"scheduled_at": r["scheduled_at"], "local_date": r["local_date"], "local_time": r["local_time"],
-                        "status": r["status"], "taken_local": _local_hhmm(r["taken_at"], tz)} for r in rows],
+        "id": medication["id"],
+        "name": medication["name"],
+        "strength": medication["strength"],
+        "unit": medication["unit"],
+        "withdrawal_risk": bool(medication["withdrawal_risk"]),
+        "ended_at": medication["ended_at"],
+        "metrics": metrics.as_json(report),
+        "skip_reasons": skip_reasons,
+        "calendar": [
+            {**day, "date": day["date"].isoformat()} for day in metrics.calendar(doses, first_day, last_day, parameters)
+        ],
+        "chronology": [
+            {
+                "scheduled_at": r["scheduled_at"],
+                "local_date": r["local_date"],
+                "local_time": r["local_time"],
+                "status": r["status"],
+                "taken_local": _local_hhmm(r["taken_at"], tz),
+            }
+            for r in rows
+        ],
         "steps": steps,
         "days_left": supply.days_left_for(db, medication["id"], now),
     }
@@ -87,8 +143,9 @@ def covered_days(db: Database, medication: dict, first_day: date, last_day: date
     """Days with supply on hand from recorded refills (PDC-style): each refill covers its units
     over the regimen's daily use, starting on its day or when the previous supply runs out.
     None when no refill is recorded (the report then says PDC is not computed)."""
-    refills = db.execute("SELECT recorded_at, quantity FROM refills WHERE medication_id = ? ORDER BY recorded_at",
-                         [medication["id"]]).fetchall()
+    refills = db.execute(
+        "SELECT recorded_at, quantity FROM refills WHERE medication_id = ? ORDER BY recorded_at", [medication["id"]]
+    ).fetchall()
     if not refills:
         return None
     steps = ledger.steps_of(db, medication["id"])
@@ -117,15 +174,17 @@ def ledger_csv(db: Database, patient_id: int, first_day: date, last_day: date) -
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in db.query(
-            "SELECT d.*, m.name AS medication, m.unit FROM doses d JOIN medications m ON m.id = d.medication_id "
-            "WHERE d.patient_id = ? AND d.local_date BETWEEN ? AND ? ORDER BY d.scheduled_at",
-            [patient_id, first_day.isoformat(), last_day.isoformat()]):
+        "SELECT d.*, m.name AS medication, m.unit FROM doses d JOIN medications m ON m.id = d.medication_id "
+        "WHERE d.patient_id = ? AND d.local_date BETWEEN ? AND ? ORDER BY d.scheduled_at",
+        [patient_id, first_day.isoformat(), last_day.isoformat()],
+    ):
         writer.writerow([row[column] if row[column] is not None else "" for column in CSV_COLUMNS])
     return out.getvalue()
 
 
-def panel(db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = "risk", page: int = 1,
-          per_page: int = 50) -> dict:
+def panel(
+    db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = "risk", page: int = 1, per_page: int = 50
+) -> dict:
     """A clinic's patients with their summary: 7- and 30-day taking adherence (closed doses),
     open alerts, withdrawal-risk medications, the last taken dose and refills or pumps due
     soon; patients at risk first (open level-3 alerts, then withdrawal-risk misses, then low
@@ -133,11 +192,20 @@ def panel(db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = 
     since_30, since_7 = to_iso(now - timedelta(days=30)), to_iso(now - timedelta(days=7))
     soon = (now + timedelta(days=7)).date().isoformat()
     like = f"%{q.strip().lower()}%" if q else "%"
-    params = {"clinic": clinic_id, "like": like, "since_30": since_30, "since_7": since_7, "now": to_iso(now), "soon": soon}
+    params = {
+        "clinic": clinic_id,
+        "like": like,
+        "since_30": since_30,
+        "since_7": since_7,
+        "now": to_iso(now),
+        "soon": soon,
+    }
     linked = "SELECT patient_id FROM clinic_links WHERE clinic_id = :clinic AND status = 'active'"
     if q:
-        linked = ("SELECT l.patient_id FROM clinic_links l JOIN users s ON s.id = l.patient_id WHERE l.clinic_id = :clinic "
-                  "AND l.status = 'active' AND (lower(s.name) LIKE :like OR lower(s.email) LIKE :like)")
+        linked = (
+            "SELECT l.patient_id FROM clinic_links l JOIN users s ON s.id = l.patient_id WHERE l.clinic_id = :clinic "
+            "AND l.status = 'active' AND (lower(s.name) LIKE :like OR lower(s.email) LIKE :like)"
+        )
     rows = list(db.query(f"SELECT u.id, u.name, u.email FROM users u WHERE u.id IN ({linked})", params))
     # Each summary column is one grouped query over an index, merged here by patient id:
     # joining the grouped results in SQL made SQLite compare every row with every row.
@@ -146,32 +214,54 @@ def panel(db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = 
             "SELECT patient_id, sum(status = 'taken') AS taken_30, count(*) AS closed_30, "
             "sum(status = 'taken' AND scheduled_at >= :since_7) AS taken_7, sum(scheduled_at >= :since_7) AS closed_7, "
             f"max(taken_at) AS last_taken_at FROM doses INDEXED BY doses_for_panel WHERE scheduled_at >= :since_30 "
-            f"AND scheduled_at <= :now AND status != 'pending' AND patient_id IN ({linked}) GROUP BY patient_id", params),
+            f"AND scheduled_at <= :now AND status != 'pending' AND patient_id IN ({linked}) GROUP BY patient_id",
+            params,
+        ),
         "risk": db.query(
             "SELECT d.patient_id, count(*) AS risk_misses_7 FROM doses d JOIN medications m ON m.id = d.medication_id "
             "AND m.withdrawal_risk = 1 WHERE d.scheduled_at >= :since_7 AND d.scheduled_at <= :now "
-            f"AND d.status IN ('missed', 'skipped', 'unknown') AND d.patient_id IN ({linked}) GROUP BY d.patient_id", params),
+            f"AND d.status IN ('missed', 'skipped', 'unknown') AND d.patient_id IN ({linked}) GROUP BY d.patient_id",
+            params,
+        ),
         "alerts": db.query(
             "SELECT patient_id, count(*) AS open_alerts, max(level) AS top_level FROM alerts "
-            f"WHERE status = 'open' AND patient_id IN ({linked}) GROUP BY patient_id", params),
+            f"WHERE status = 'open' AND patient_id IN ({linked}) GROUP BY patient_id",
+            params,
+        ),
         "medications": db.query(
             "SELECT patient_id, group_concat(name, ', ') AS withdrawal_risk_medications FROM medications "
-            f"WHERE withdrawal_risk = 1 AND ended_at IS NULL AND patient_id IN ({linked}) GROUP BY patient_id", params),
+            f"WHERE withdrawal_risk = 1 AND ended_at IS NULL AND patient_id IN ({linked}) GROUP BY patient_id",
+            params,
+        ),
         # A refill reminder went out and no refill is recorded since (supply.py clears the mark).
         "refills": db.query(
             "SELECT patient_id, group_concat(name, ', ') AS refills_due FROM medications WHERE ended_at IS NULL "
-            f"AND refill_reminded_at IS NOT NULL AND patient_id IN ({linked}) GROUP BY patient_id", params),
+            f"AND refill_reminded_at IS NOT NULL AND patient_id IN ({linked}) GROUP BY patient_id",
+            params,
+        ),
         "pumps": db.query(
             f"SELECT patient_id, min(refill_by) AS pump_refill_by FROM pumps WHERE patient_id IN ({linked}) "
-            "AND refill_by <= :soon GROUP BY patient_id", params),
+            "AND refill_by <= :soon GROUP BY patient_id",
+            params,
+        ),
     }
     by_patient: dict[int, dict] = {}
     for found in columns.values():
         for row in found:
             by_patient.setdefault(row.pop("patient_id"), {}).update(row)
-    defaults = {"taken_7": 0, "closed_7": 0, "taken_30": 0, "closed_30": 0, "risk_misses_7": 0, "last_taken_at": None,
-                "open_alerts": 0, "top_level": 0, "withdrawal_risk_medications": None, "pump_refill_by": None,
-                "refills_due": None}
+    defaults = {
+        "taken_7": 0,
+        "closed_7": 0,
+        "taken_30": 0,
+        "closed_30": 0,
+        "risk_misses_7": 0,
+        "last_taken_at": None,
+        "open_alerts": 0,
+        "top_level": 0,
+        "withdrawal_risk_medications": None,
+        "pump_refill_by": None,
+        "refills_due": None,
+    }
     for row in rows:
         row.update(defaults)
         row.update({k: v for k, v in by_patient.get(row["id"], {}).items() if v is not None})
@@ -181,7 +271,13 @@ def panel(db: Database, clinic_id: int, now: datetime, q: str = "", sort: str = 
     rows.sort(key=_sort_key(sort))
     total = len(rows)
     start = (page - 1) * per_page
-    return {"patients": rows[start:start + per_page], "total": total, "page": page, "per_page": per_page, "sort": sort}
+    return {
+        "patients": rows[start : start + per_page],
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "sort": sort,
+    }
 
 
 def _sort_key(sort: str):
@@ -192,5 +288,9 @@ def _sort_key(sort: str):
     if sort == "last_taken":
         return lambda r: (r["last_taken_at"] or "",)
     # At risk first: open level-3 alerts, then withdrawal-risk misses this week, then low adherence.
-    return lambda r: (-(r["top_level"] == 3), -r["risk_misses_7"], r["adherence_7d"] if r["adherence_7d"] is not None else 2.0,
-                      (r["name"] or r["email"]).lower())
+    return lambda r: (
+        -(r["top_level"] == 3),
+        -r["risk_misses_7"],
+        r["adherence_7d"] if r["adherence_7d"] is not None else 2.0,
+        (r["name"] or r["email"]).lower(),
+    )

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -76,8 +76,15 @@ def units_per_dose(medication: dict, amount: float) -> float:
     return amount / strength if strength else 1.0
 
 
-def days_left(steps: list[schedule.Step], tz: ZoneInfo, stock: float | None, medication: dict, now: datetime,
-              horizon_days: int = LOOKAHEAD_DAYS, settled: frozenset[datetime] = frozenset()) -> float | None:
+def days_left(
+    steps: list[schedule.Step],
+    tz: ZoneInfo,
+    stock: float | None,
+    medication: dict,
+    now: datetime,
+    horizon_days: int = LOOKAHEAD_DAYS,
+    settled: frozenset[datetime] = frozenset(),
+) -> float | None:
     """Days until the stock can no longer cover a scheduled dose, projected from ``steps``.
 
     Walks the doses from ``now`` (inclusive) in schedule order, each with its own step's amount,
@@ -111,7 +118,9 @@ def _doses(steps, tz, start: datetime, end: datetime, settled: frozenset[datetim
     # A week at a time, so a stock that runs out soon costs a week of schedule, not a year.
     while start < end:
         chunk_end = min(start + timedelta(days=7), end)
-        yield from (o for o in schedule.occurrences_between(steps, tz, start, chunk_end) if o.scheduled_at not in settled)
+        yield from (
+            o for o in schedule.occurrences_between(steps, tz, start, chunk_end) if o.scheduled_at not in settled
+        )
         start = chunk_end
 
 
@@ -135,12 +144,15 @@ def consume(db: Database, dose: dict) -> None:
     if medication is None or medication["stock"] is None:
         return
     units = units_per_dose(medication, dose["amount"])
-    db.execute("UPDATE medications SET stock = max(0, stock - ?) WHERE id = ? AND stock IS NOT NULL",
-               [units, dose["medication_id"]])
+    db.execute(
+        "UPDATE medications SET stock = max(0, stock - ?) WHERE id = ? AND stock IS NOT NULL",
+        [units, dose["medication_id"]],
+    )
 
 
-def record_refill(db: Database, medication_id: int, quantity, pharmacy: str | None, actor_id: int | None,
-                  now: datetime) -> None:
+def record_refill(
+    db: Database, medication_id: int, quantity, pharmacy: str | None, actor_id: int | None, now: datetime
+) -> None:
     """Record a refill of ``quantity`` units: a refills row, the stock raised (an untracked stock
     starts at ``quantity``), and both supply marks cleared so the next shortfall is told again.
 
@@ -152,10 +164,15 @@ def record_refill(db: Database, medication_id: int, quantity, pharmacy: str | No
     with immediate(db):
         if _medication(db, medication_id) is None:
             raise InputError(None, "No such medication.", status=404)
-        db.execute("INSERT INTO refills (medication_id, quantity, pharmacy, recorded_at, actor_id) VALUES (?, ?, ?, ?, ?)",
-                   [medication_id, amount, pharmacy_name, to_iso(now), actor_id])
-        db.execute("UPDATE medications SET stock = coalesce(stock, 0) + ?, refill_reminded_at = NULL, "
-                   "supply_alerted_at = NULL WHERE id = ?", [amount, medication_id])
+        db.execute(
+            "INSERT INTO refills (medication_id, quantity, pharmacy, recorded_at, actor_id) VALUES (?, ?, ?, ?, ?)",
+            [medication_id, amount, pharmacy_name, to_iso(now), actor_id],
+        )
+        db.execute(
+            "UPDATE medications SET stock = coalesce(stock, 0) + ?, refill_reminded_at = NULL, "
+            "supply_alerted_at = NULL WHERE id = ?",
+            [amount, medication_id],
+        )
 
 
 def days_left_for(db: Database, medication_id: int, now: datetime, horizon_days: int = LOOKAHEAD_DAYS) -> float | None:
@@ -174,6 +191,7 @@ def refill_reminders_due(db: Database, now: datetime, on_claim: ClaimHook | None
     ``{"medication_id", "patient_id", "name", "days_left", "stock"}``. ``on_claim(db, item)``
     runs inside the claiming transaction: queue the message there, and a crash cannot lose it.
     """
+
     def due(medication: dict) -> float | None:
         threshold = threshold_days(medication)
         # One day past the threshold is look-ahead enough to tell "at or under" from "plenty".
@@ -187,6 +205,7 @@ def running_out_alerts_due(db: Database, now: datetime, on_claim: ClaimHook | No
     """Claim the active withdrawal-risk medications that run out within 3 days with no refill
     recorded since the last alert (``supply_alerted_at`` is NULL); same items and hook as
     ``refill_reminders_due``. These alert the caregivers (domain.md section 4)."""
+
     def due(medication: dict) -> float | None:
         left = _days_left_of(db, medication, now, RUNNING_OUT_DAYS + 1)
         return left if left is not None and left <= RUNNING_OUT_DAYS else None
@@ -194,12 +213,20 @@ def running_out_alerts_due(db: Database, now: datetime, on_claim: ClaimHook | No
     return _claim(db, now, "supply_alerted_at", "AND m.withdrawal_risk = 1", due, on_claim)
 
 
-def _claim(db: Database, now: datetime, mark: str, condition: str, due: Callable[[dict], float | None],
-           on_claim: ClaimHook | None) -> list[dict]:
+def _claim(
+    db: Database,
+    now: datetime,
+    mark: str,
+    condition: str,
+    due: Callable[[dict], float | None],
+    on_claim: ClaimHook | None,
+) -> list[dict]:
     # Projections are read outside the write lock; each claim re-checks the mark and the stock,
     # so another worker's claim, a refill or a taken dose in between makes it miss rather than
     # tell twice or tell a stale number.
-    found = [(medication, left) for medication in _unmarked(db, mark, condition) if (left := due(medication)) is not None]
+    found = [
+        (medication, left) for medication in _unmarked(db, mark, condition) if (left := due(medication)) is not None
+    ]
     claimed = []
     with immediate(db):
         for medication, left in found:
@@ -209,8 +236,13 @@ def _claim(db: Database, now: datetime, mark: str, condition: str, due: Callable
             )
             if cursor.rowcount != 1:
                 continue
-            item = {"medication_id": medication["id"], "patient_id": medication["patient_id"],
-                    "name": medication["name"], "days_left": left, "stock": medication["stock"]}
+            item = {
+                "medication_id": medication["id"],
+                "patient_id": medication["patient_id"],
+                "name": medication["name"],
+                "days_left": left,
+                "stock": medication["stock"],
+            }
             if on_claim is not None:
                 on_claim(db, item)
             claimed.append(item)
@@ -218,28 +250,43 @@ def _claim(db: Database, now: datetime, mark: str, condition: str, due: Callable
 
 
 def _unmarked(db: Database, mark: str, condition: str) -> list[dict]:
-    return list(db.query(
-        "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id "
-        f"WHERE m.ended_at IS NULL AND m.stock IS NOT NULL AND m.{mark} IS NULL {condition} ORDER BY m.id"
-    ))
+    return list(
+        db.query(
+            "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id "
+            f"WHERE m.ended_at IS NULL AND m.stock IS NOT NULL AND m.{mark} IS NULL {condition} ORDER BY m.id"
+        )
+    )
 
 
 def _days_left_of(db: Database, medication: dict, now: datetime, horizon_days: int) -> float | None:
     if medication["stock"] is None:
         return None
-    return days_left(ledger.steps_of(db, medication["id"]), ZoneInfo(medication["tz"]), medication["stock"], medication,
-                     now, horizon_days, _settled(db, medication["id"], now))
+    return days_left(
+        ledger.steps_of(db, medication["id"]),
+        ZoneInfo(medication["tz"]),
+        medication["stock"],
+        medication,
+        now,
+        horizon_days,
+        _settled(db, medication["id"], now),
+    )
 
 
 def _settled(db: Database, medication_id: int, now: datetime) -> frozenset[datetime]:
-    rows = db.execute("SELECT scheduled_at FROM doses WHERE medication_id = ? AND scheduled_at >= ? "
-                      "AND status != 'pending'", [medication_id, to_iso(now)]).fetchall()
+    rows = db.execute(
+        "SELECT scheduled_at FROM doses WHERE medication_id = ? AND scheduled_at >= ? AND status != 'pending'",
+        [medication_id, to_iso(now)],
+    ).fetchall()
     return frozenset(parse_instant(row[0]) for row in rows)
 
 
 def _medication(db: Database, medication_id: int) -> dict | None:
-    rows = list(db.query("SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id "
-                         "WHERE m.id = ?", [medication_id]))
+    rows = list(
+        db.query(
+            "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
+            [medication_id],
+        )
+    )
     return rows[0] if rows else None
 
 

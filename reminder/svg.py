@@ -12,11 +12,14 @@ INK = "#1b1f23"
 def document(chart_id: str, width: float, height: float, title: str, desc: str, parts: list[str]) -> str:
     """A standalone ``<svg>`` that scales to its container. Its ``<title>`` (first, as screen
     readers expect) names it and its ``<desc>`` is the text alternative."""
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
-            f'viewBox="0 0 {n(width)} {n(height)}" role="img" aria-labelledby="{chart_id}-title" '
-            f'aria-describedby="{chart_id}-desc" font-family={quoteattr(FONT)} font-size="11">'
-            f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(desc)}</desc>'
-            + "".join(parts) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id={quoteattr(chart_id)} '
+        f'viewBox="0 0 {n(width)} {n(height)}" role="img" aria-labelledby="{chart_id}-title" '
+        f'aria-describedby="{chart_id}-desc" font-family={quoteattr(FONT)} font-size="11">'
+        f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(desc)}</desc>'
+        + "".join(parts)
+        + "</svg>"
+    )
 
 
 def legend(items: list[tuple[str, str]], y: float, width: float) -> tuple[list[str], float]:
@@ -36,9 +39,11 @@ def legend(items: list[tuple[str, str]], y: float, width: float) -> tuple[list[s
 
 def hatch(pattern_id: str, colour: str) -> str:
     """A diagonal-line fill, ``url(#pattern_id)``: it reads in black and white too."""
-    return (f'<defs><pattern id="{pattern_id}" width="6" height="6" patternUnits="userSpaceOnUse" '
-            f'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" stroke="{colour}" stroke-width="1.5"/>'
-            "</pattern></defs>")
+    return (
+        f'<defs><pattern id="{pattern_id}" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" stroke="{colour}" stroke-width="1.5"/>'
+        "</pattern></defs>"
+    )
 
 
 def titled(words: str, shapes: str) -> str:
@@ -71,23 +76,28 @@ def square(x, y, r, colour) -> str:
 
 
 def diamond(x, y, r, colour) -> str:
-    return f'<polygon points="{n(x)},{n(y - r)} {n(x + r)},{n(y)} {n(x)},{n(y + r)} {n(x - r)},{n(y)}" fill="{colour}"/>'
+    return (
+        f'<polygon points="{n(x)},{n(y - r)} {n(x + r)},{n(y)} {n(x)},{n(y + r)} {n(x - r)},{n(y)}" fill="{colour}"/>'
+    )
 
 
 def cross(x, y, r, colour) -> str:
-    return (line(x - r, y - r, x + r, y + r, stroke=colour, stroke_width=2)
-            + line(x - r, y + r, x + r, y - r, stroke=colour, stroke_width=2))
+    return line(x - r, y - r, x + r, y + r, stroke=colour, stroke_width=2) + line(
+        x - r, y + r, x + r, y - r, stroke=colour, stroke_width=2
+    )
 
 
 def numbered_circle(x, y, number: int, fill: str, ink: str = INK) -> str:
-    return (f'<circle cx="{n(x)}" cy="{n(y)}" r="7" fill="{fill}" stroke="{INK}" stroke-width="0.75"/>'
-            + text(x, y + 3.5, str(number), anchor="middle", font_size=10, font_weight=700, fill=ink))
+    return f'<circle cx="{n(x)}" cy="{n(y)}" r="7" fill="{fill}" stroke="{INK}" stroke-width="0.75"/>' + text(
+        x, y + 3.5, str(number), anchor="middle", font_size=10, font_weight=700, fill=ink
+    )
 
 
 def numbered_triangle(x, y, number: int, fill: str, ink: str = INK) -> str:
     points = f"{n(x)},{n(y - 9)} {n(x + 8)},{n(y + 6)} {n(x - 8)},{n(y + 6)}"
-    return (f'<polygon points="{points}" fill="{fill}" stroke="{INK}" stroke-width="0.75"/>'
-            + text(x, y + 4.5, str(number), anchor="middle", font_size=9, font_weight=700, fill=ink))
+    return f'<polygon points="{points}" fill="{fill}" stroke="{INK}" stroke-width="0.75"/>' + text(
+        x, y + 4.5, str(number), anchor="middle", font_size=9, font_weight=700, fill=ink
+    )
 
 
 def n(value):
@@ -99,5 +109,6 @@ def n(value):
 
 def _attrs(attributes: dict) -> str:
     """Keyword attributes as SVG's: ``stroke_width`` is ``stroke-width``; None is left out."""
-    return "".join(f" {key.replace('_', '-')}={quoteattr(str(n(value)))}" for key, value in attributes.items()
-                   if value is not None)
+    return "".join(
+        f" {key.replace('_', '-')}={quoteattr(str(n(value)))}" for key, value in attributes.items() if value is not None
+    )

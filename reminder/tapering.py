@@ -41,9 +41,11 @@ class TaperStep:
 
 def refusal(medication: dict) -> str:
     """Why a withdrawal-risk medication cannot simply be ended."""
-    return (f"{medication['name']} must not be stopped suddenly: stopping it at once can cause serious "
-            f"withdrawal. End it with a taper plan of at least {medication['min_taper_days']} days of decreasing "
-            "doses, or ask your clinician to confirm the stop with a reason.")
+    return (
+        f"{medication['name']} must not be stopped suddenly: stopping it at once can cause serious "
+        f"withdrawal. End it with a taper plan of at least {medication['min_taper_days']} days of decreasing "
+        "doses, or ask your clinician to confirm the stop with a reason."
+    )
 
 
 def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
@@ -59,8 +61,12 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
             raise InputError("steps", f"Step {number} must be an object.")
         if not item.get("start_date"):
             raise InputError("start_date", f"Step {number} needs a start_date.")
-        fields = {"name": current["name"], "amount": item.get("amount"),
-                  "times": item.get("times", current["times"]), "start_date": item.get("start_date")}
+        fields = {
+            "name": current["name"],
+            "amount": item.get("amount"),
+            "times": item.get("times", current["times"]),
+            "start_date": item.get("start_date"),
+        }
         spec = medications.parse_medication(fields, today)
         end = medications._date("end_date", item.get("end_date")) if item.get("end_date") else None
         if end is None or end < spec.start_date:
@@ -68,46 +74,69 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
         steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times))
     if steps[0].start_date < today:
         raise InputError("start_date", "The taper cannot start in the past.")
-    for before, after in zip(steps, steps[1:]):
+    for before, after in zip(steps, steps[1:], strict=False):
         if after.start_date != before.end_date + timedelta(days=1):
-            raise InputError("start_date", f"Steps must follow each other day after day: {after.start_date} "
-                                           f"does not follow {before.end_date}.")
+            raise InputError(
+                "start_date",
+                f"Steps must follow each other day after day: {after.start_date} does not follow {before.end_date}.",
+            )
     if (steps[-1].end_date - today).days > MAX_TAPER_DAYS:
         raise InputError("end_date", f"A taper plan ends within {MAX_TAPER_DAYS} days.")
     current_total = (current["amount"] or 0) * len(current["times"])
     totals = [current_total] + [step.daily_total for step in steps]
-    if any(later >= earlier for earlier, later in zip(totals, totals[1:])):
-        raise InputError("amount", "Each step's daily total must be lower than the one before it "
-                                   f"(now {current_total:g} {current['unit']} a day).")
+    if any(later >= earlier for earlier, later in zip(totals, totals[1:], strict=False)):
+        raise InputError(
+            "amount",
+            "Each step's daily total must be lower than the one before it "
+            f"(now {current_total:g} {current['unit']} a day).",
+        )
     days = (steps[-1].end_date - steps[0].start_date).days + 1
     if days < current["min_taper_days"]:
-        raise InputError("end_date", f"A taper of {current['name']} must last at least {current['min_taper_days']} "
-                                     f"days; this one lasts {days}.")
-    if len(steps) < 2 or any(later < earlier * (1 - MAX_CUT_PER_STEP) for earlier, later in zip(totals, totals[1:])):
-        raise InputError("amount", "Taper in at least two steps, each lowering the daily total by at most half "
-                                   f"(now {current_total:g} {current['unit']} a day).")
+        raise InputError(
+            "end_date",
+            f"A taper of {current['name']} must last at least {current['min_taper_days']} days; this one lasts {days}.",
+        )
+    if len(steps) < 2 or any(
+        later < earlier * (1 - MAX_CUT_PER_STEP) for earlier, later in zip(totals, totals[1:], strict=False)
+    ):
+        raise InputError(
+            "amount",
+            "Taper in at least two steps, each lowering the daily total by at most half "
+            f"(now {current_total:g} {current['unit']} a day).",
+        )
     return steps
 
 
-def apply_plan(db: Database, medication_id: int, steps: list[TaperStep], tz: str, now: datetime,
-               horizon: timedelta) -> None:
+def apply_plan(
+    db: Database, medication_id: int, steps: list[TaperStep], tz: str, now: datetime, horizon: timedelta
+) -> None:
     """Replace the regimen from the taper's first day with its steps; the medication ends
     when the last step's local day is over."""
     first = steps[0].start_date
     with immediate(db):
         ledger.drop_future(db, medication_id, now)
-        db.execute("DELETE FROM regimen_steps WHERE medication_id = ? AND start_date >= ? "
-                   "AND NOT EXISTS (SELECT 1 FROM doses WHERE step_id = regimen_steps.id)",
-                   [medication_id, first.isoformat()])
-        db.execute("UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
-                   "AND (end_date IS NULL OR end_date >= ?)",
-                   [(first - timedelta(days=1)).isoformat(), medication_id, first.isoformat()])
+        db.execute(
+            "DELETE FROM regimen_steps WHERE medication_id = ? AND start_date >= ? "
+            "AND NOT EXISTS (SELECT 1 FROM doses WHERE step_id = regimen_steps.id)",
+            [medication_id, first.isoformat()],
+        )
+        db.execute(
+            "UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
+            "AND (end_date IS NULL OR end_date >= ?)",
+            [(first - timedelta(days=1)).isoformat(), medication_id, first.isoformat()],
+        )
         for step in steps:
             db.execute(
                 "INSERT INTO regimen_steps (medication_id, start_date, end_date, times, amount, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [medication_id, step.start_date.isoformat(), step.end_date.isoformat(), json.dumps(step.times),
-                 step.amount, to_iso(now)],
+                [
+                    medication_id,
+                    step.start_date.isoformat(),
+                    step.end_date.isoformat(),
+                    json.dumps(step.times),
+                    step.amount,
+                    to_iso(now),
+                ],
             )
         ends_at = resolve(steps[-1].end_date + timedelta(days=1), time(0, 0), ZoneInfo(tz))
         db.execute("UPDATE medications SET ends_at = ? WHERE id = ?", [to_iso(ends_at), medication_id])

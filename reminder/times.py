@@ -7,10 +7,10 @@ time order and indexed range queries work on the stored strings.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-UTC = timezone.utc
+UTC = UTC
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -67,8 +67,11 @@ _ZONES: set[str] = set()
 def _zone_names() -> set[str]:
     """Real places' zones (Region/City) and UTC; not "localtime", "Factory" or legacy aliases."""
     if not _ZONES:
-        _ZONES.update(name for name in available_timezones()
-                      if name == "UTC" or ("/" in name and not name.startswith(("posix/", "right/", "Etc/", "SystemV/"))))
+        _ZONES.update(
+            name
+            for name in available_timezones()
+            if name == "UTC" or ("/" in name and not name.startswith(("posix/", "right/", "Etc/", "SystemV/")))
+        )
     return _ZONES
 
 

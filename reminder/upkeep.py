@@ -24,10 +24,11 @@ RUNNING_OUT_DAYS = 3
 def due(db: Database, now: datetime, name: str = "upkeep") -> bool:
     """Claim this run of ``name`` if the last one is at least ``EVERY`` old (one worker wins)."""
     with immediate(db):
-        db.execute("INSERT OR IGNORE INTO worker_marks (name, last_run_at) VALUES (?, ?)",
-                   [name, to_iso(now - EVERY)])
-        cursor = db.execute("UPDATE worker_marks SET last_run_at = ? WHERE name = ? AND last_run_at <= ?",
-                            [to_iso(now), name, to_iso(now - EVERY)])
+        db.execute("INSERT OR IGNORE INTO worker_marks (name, last_run_at) VALUES (?, ?)", [name, to_iso(now - EVERY)])
+        cursor = db.execute(
+            "UPDATE worker_marks SET last_run_at = ? WHERE name = ? AND last_run_at <= ?",
+            [to_iso(now), name, to_iso(now - EVERY)],
+        )
     return cursor.rowcount == 1
 
 
@@ -40,30 +41,55 @@ def run(db: Database, now: datetime, settings: dict) -> int:
         return ZoneInfo(db.execute("SELECT tz FROM users WHERE id = ?", [patient_id]).fetchone()[0])
 
     def refill_reminder(db, item):
-        _tell_patient(db, settings, item["patient_id"], now, f"Time to order a refill: about {_days(item['days_left'])} "
-                      f"of {_name(item, settings)} left.", "Time to order a refill")
+        _tell_patient(
+            db,
+            settings,
+            item["patient_id"],
+            now,
+            f"Time to order a refill: about {_days(item['days_left'])} of {_name(item, settings)} left.",
+            "Time to order a refill",
+        )
 
     def running_out(db, item):
         escalation.raise_alert(
-            db, settings, patient_id=item["patient_id"], medication_id=item["medication_id"], kind="supply",
-            run_key=f"{item['medication_id']}:{to_iso(now)}", now=now,
+            db,
+            settings,
+            patient_id=item["patient_id"],
+            medication_id=item["medication_id"],
+            kind="supply",
+            run_key=f"{item['medication_id']}:{to_iso(now)}",
+            now=now,
             summary=f"{_patient(db, item['patient_id'])} will run out of {item['name']} in about "
-                    f"{_days(item['days_left'])} and no refill is recorded. {item['name']} must not be stopped "
-                    "suddenly: help them get a refill, or contact their prescriber.")
+            f"{_days(item['days_left'])} and no refill is recorded. {item['name']} must not be stopped "
+            "suddenly: help them get a refill, or contact their prescriber.",
+        )
 
     def pump_reminder(db, item):
         refill_by = date.fromisoformat(item["refill_by"])
-        _tell_patient(db, settings, item["patient_id"], now,
-                      f"Your pump refill is due by {refill_by:%a %d %b} ({item['days_until']} day"
-                      f"{'s' if item['days_until'] != 1 else ''}). Book it if you have not.", "Pump refill due soon")
+        _tell_patient(
+            db,
+            settings,
+            item["patient_id"],
+            now,
+            f"Your pump refill is due by {refill_by:%a %d %b} ({item['days_until']} day"
+            f"{'s' if item['days_until'] != 1 else ''}). Book it if you have not.",
+            "Pump refill due soon",
+        )
 
     def pump_overdue(db, item):
         escalation.raise_alert(
-            db, settings, patient_id=item["patient_id"], medication_id=item["medication_id"], kind="pump",
-            run_key=f"{item['pump_id']}:{item['alarm_date']}", now=now, clinicians=True,
+            db,
+            settings,
+            patient_id=item["patient_id"],
+            medication_id=item["medication_id"],
+            kind="pump",
+            run_key=f"{item['pump_id']}:{item['alarm_date']}",
+            now=now,
+            clinicians=True,
             summary=f"URGENT: {_patient(db, item['patient_id'])}'s intrathecal pump reached its low-reservoir alarm "
-                    f"date ({item['alarm_date']}) with no refill recorded. Running out can cause severe withdrawal: "
-                    "contact the pump clinic or prescriber now.")
+            f"date ({item['alarm_date']}) with no refill recorded. Running out can cause severe withdrawal: "
+            "contact the pump clinic or prescriber now.",
+        )
 
     handled = len(supply.refill_reminders_due(db, now, on_claim=refill_reminder))
     handled += len(supply.running_out_alerts_due(db, now, on_claim=running_out))
@@ -74,8 +100,14 @@ def run(db: Database, now: datetime, settings: dict) -> int:
 
 def _tell_patient(db: Database, settings: dict, patient_id: int, now: datetime, summary: str, subject: str) -> None:
     patient = next(db.query("SELECT * FROM users WHERE id = ?", [patient_id]))
-    delivery.notify(db, settings, user=patient, kind="notice", now=now,
-                    context={"name": patient["name"], "summary": summary, "subject": subject})
+    delivery.notify(
+        db,
+        settings,
+        user=patient,
+        kind="notice",
+        now=now,
+        context={"name": patient["name"], "summary": summary, "subject": subject},
+    )
 
 
 def _patient(db: Database, patient_id: int) -> str:

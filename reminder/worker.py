@@ -154,8 +154,17 @@ def deliver(tick: Tick) -> int:
     return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch, tick.elapsed, tick.budgets)
 
 
-STEPS = (generate, finish_tapers, recover_interrupted, close_windows, prompt_due, escalate, follow_alerts, upkeep,
-         deliver)
+STEPS = (
+    generate,
+    finish_tapers,
+    recover_interrupted,
+    close_windows,
+    prompt_due,
+    escalate,
+    follow_alerts,
+    upkeep,
+    deliver,
+)
 # Steps whose work is due now drain in one tick (a burst at 08:00). Generation has 24 h of
 # slack (it runs below 48 h ahead and extends to 72 h), so it takes one batch a tick and never
 # holds up a reminder.
@@ -207,8 +216,16 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
     else:
         following = ledger.dose_facts(tick.db, dose).next_scheduled_at
         context["next_time"] = clock_label(following.astimezone(ZoneInfo(dose["tz"])).time()) if following else ""
-    delivery.notify(tick.db, tick.settings, user=patient, kind=kind, context=context, now=tick.now,
-                    dose_id=dose["id"], valid_until=valid_until)
+    delivery.notify(
+        tick.db,
+        tick.settings,
+        user=patient,
+        kind=kind,
+        context=context,
+        now=tick.now,
+        dose_id=dose["id"],
+        valid_until=valid_until,
+    )
 
 
 # ---------------------------------------------------------------- the process
@@ -238,8 +255,9 @@ def run_forever(connect, clock: Clock, settings: dict, transport: Transport) -> 
             "misfire_grace_time": settings["worker.misfire_grace_seconds"],
         },
     )
-    scheduler.add_job(tick_job, "interval", seconds=settings["worker.tick_seconds"], id="tick",
-                      next_run_time=SystemClock().now())
+    scheduler.add_job(
+        tick_job, "interval", seconds=settings["worker.tick_seconds"], id="tick", next_run_time=SystemClock().now()
+    )
 
     stopping = []
 

@@ -12,13 +12,25 @@ from playwright.sync_api import Page, sync_playwright
 from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PHONE = {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True,
-         "device_scale_factor": 2, "locale": "en-US"}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {
+    "viewport": {"width": 360, "height": 640},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+    "locale": "en-US",
+}
 MIN_TAP_TARGET = 44  # px, the height every button, button-like link and form field must reach
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +47,9 @@ def live_server(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
     app.config["REMINDER"]["server.base_url"] = url  # before any message is created
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server",
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+    )
     thread.start()
     yield url
     server.shutdown()
@@ -66,7 +79,8 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-LAYOUT_PROBLEMS = """() => {
+LAYOUT_PROBLEMS = (
+    """() => {
   const width = window.innerWidth;
   const problems = [];
   const controls = 'button, a.button, input, select, textarea, nav a, summary';
@@ -79,11 +93,12 @@ LAYOUT_PROBLEMS = """() => {
     const field = ['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName);
     const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (field ? '[' + el.type + ']' : '')
       + (field ? '' : ' "' + el.innerText.trim().slice(0, 40) + '"');
-    if (box.height < %d) problems.push(name + ' is ' + box.height.toFixed(1) + 'px high');
+    if (box.height < MIN_TAP) problems.push(name + ' is ' + box.height.toFixed(1) + 'px high');
     if (box.left < -0.5 || box.right > width + 0.5) problems.push(name + ' sticks out: ' + box.left.toFixed(1) + '..' + box.right.toFixed(1));
   }
   return problems;
-}""" % MIN_TAP_TARGET
+}"""
+).replace("MIN_TAP", str(MIN_TAP_TARGET))
 
 
 def assert_fits_phone(page: Page) -> None:

@@ -7,12 +7,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from reminder import accounts, create_app, db as dbmod, ledger, medications, worker
+from reminder import accounts, create_app, ledger, medications, worker
+from reminder import db as dbmod
 from reminder.clock import ManualClock
 from reminder.notify import make_transport
 from reminder.times import parse_instant, to_iso
 
 from fakes import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, SmtpServer
+
+# The browser fixtures (Chromium, the live server, phones) for the browser test modules.
+pytest_plugins = ["browser_kit"]
 
 START = parse_instant("2026-03-07T12:00:00Z")  # a Saturday; New York springs forward on 2026-03-08
 PASSWORD = "correct-horse"
@@ -30,8 +34,10 @@ def db_path(tmp_path):
 
 @pytest.fixture
 def app(db_path):
-    app = create_app(None, {"database.path": db_path, "clock.mode": "manual", "server.dev_mode": True,
-                            "server.secret_key": "test-secret"})
+    app = create_app(
+        None,
+        {"database.path": db_path, "clock.mode": "manual", "server.dev_mode": True, "server.secret_key": "test-secret"},
+    )
     app.config["TESTING"] = True
     return app
 
@@ -106,18 +112,25 @@ PUBLIC_URL = "https://reminder.example.org"
 def live_settings(fake_twilio, smtp_server) -> dict:
     """Overrides for live mode: real Twilio client -> fake API, real smtplib -> aiosmtpd."""
     return {
-        "notify.mode": "live", "server.base_url": PUBLIC_URL,
-        "sms.account_sid": ACCOUNT_SID, "sms.auth_token": AUTH_TOKEN, "sms.from_number": "+15005550006",
-        "sms.api_base_url": fake_twilio.url, "sms.max_per_second": 0,
-        "email.host": "127.0.0.1", "email.port": smtp_server.port, "email.security": "none",
+        "notify.mode": "live",
+        "server.base_url": PUBLIC_URL,
+        "sms.account_sid": ACCOUNT_SID,
+        "sms.auth_token": AUTH_TOKEN,
+        "sms.from_number": "+15005550006",
+        "sms.api_base_url": fake_twilio.url,
+        "sms.max_per_second": 0,
+        "email.host": "127.0.0.1",
+        "email.port": smtp_server.port,
+        "email.security": "none",
         "email.from_address": "reminder@example.org",
     }
 
 
 @pytest.fixture
 def live_app(db_path, live_settings):
-    app = create_app(None, {"database.path": db_path, "clock.mode": "manual", "server.secret_key": "test-secret",
-                            **live_settings})
+    app = create_app(
+        None, {"database.path": db_path, "clock.mode": "manual", "server.secret_key": "test-secret", **live_settings}
+    )
     app.config["TESTING"] = True
     return app
 
@@ -139,8 +152,16 @@ def live_tick(db, clock, live_app):
 
 
 def make_patient(db, email="pat@example.com", tz="America/New_York", phone="+15005550006", **overrides) -> int:
-    return accounts.create_user(db, email=email, password=PASSWORD, role=overrides.pop("role", "patient"),
-                                now=START, tz=tz, phone=phone, **overrides)
+    return accounts.create_user(
+        db,
+        email=email,
+        password=PASSWORD,
+        role=overrides.pop("role", "patient"),
+        now=START,
+        tz=tz,
+        phone=phone,
+        **overrides,
+    )
 
 
 def make_patients(db, count: int, tz="America/New_York") -> list[int]:
@@ -148,14 +169,25 @@ def make_patients(db, count: int, tz="America/New_York") -> list[int]:
     first = make_patient(db, email="bulk0@example.com", tz=tz)
     hashed = accounts.find_user(db, id=first)["password_hash"]
     rows = [[f"bulk{n}@example.com", hashed, tz, to_iso(START)] for n in range(1, count)]
-    db.conn.executemany("INSERT INTO users (email, password_hash, role, tz, created_at) VALUES (?, ?, 'patient', ?, ?)", rows)
+    db.conn.executemany(
+        "INSERT INTO users (email, password_hash, role, tz, created_at) VALUES (?, ?, 'patient', ?, ?)", rows
+    )
     db.conn.commit()
-    return [first] + [row[0] for row in db.execute("SELECT id FROM users WHERE email LIKE 'bulk%' AND id != ?", [first])]
+    return [first] + [
+        row[0] for row in db.execute("SELECT id FROM users WHERE email LIKE 'bulk%' AND id != ?", [first])
+    ]
 
 
 def make_medication(db, patient_id, now=START, horizon_hours=72, **fields) -> int:
-    data = {"name": "Baclofen", "strength": "10 mg", "amount": 10, "times": ["08:00", "13:00", "18:00"],
-            "withdrawal_risk": True, "max_daily_amount": 80, **fields}
+    data = {
+        "name": "Baclofen",
+        "strength": "10 mg",
+        "amount": 10,
+        "times": ["08:00", "13:00", "18:00"],
+        "withdrawal_risk": True,
+        "max_daily_amount": 80,
+        **fields,
+    }
     today = medications.zone_today(accounts.find_user(db, id=patient_id)["tz"], now)
     spec = medications.parse_medication(data, today)
     return medications.create(db, patient_id, spec, now, timedelta(hours=horizon_hours))
@@ -171,7 +203,9 @@ def login(client):
     def run(email="pat@example.com", password=PASSWORD):
         with client.session_transaction():
             pass
-        response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf(client, "/login")})
+        response = client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": csrf(client, "/login")}
+        )
         assert response.status_code == 302, response.data
         return response
 
@@ -183,7 +217,7 @@ def csrf(client, path: str) -> str:
     html = client.get(path).get_data(as_text=True)
     marker = 'name="csrf_token" value="'
     start = html.index(marker) + len(marker)
-    return html[start:html.index('"', start)]
+    return html[start : html.index('"', start)]
 
 
 def doses(db, **where) -> list[dict]:
@@ -203,8 +237,10 @@ def live_through(db, clock, tick, patient_id: int, until: str, plan, step: int =
     while current < end:
         current = min(current + timedelta(seconds=step), end)
         tick(current)
-        for dose in db.query("SELECT * FROM doses WHERE patient_id = ? AND status = 'pending' AND scheduled_at <= ?",
-                             [patient_id, to_iso(current)]):
+        for dose in db.query(
+            "SELECT * FROM doses WHERE patient_id = ? AND status = 'pending' AND scheduled_at <= ?",
+            [patient_id, to_iso(current)],
+        ):
             late = plan(dose)
             if late == "skip":
                 answer = ledger.Answer("skip", "web", patient_id, reason="too drowsy")
@@ -215,4 +251,15 @@ def live_through(db, clock, tick, patient_id: int, until: str, plan, step: int =
             ledger.answer_dose(db, dose["id"], answer, current, timedelta(minutes=10))
 
 
-__all__ = ["START", "PASSWORD", "make_patient", "make_patients", "make_medication", "live_through", "csrf", "doses", "messages", "to_iso"]
+__all__ = [
+    "START",
+    "PASSWORD",
+    "make_patient",
+    "make_patients",
+    "make_medication",
+    "live_through",
+    "csrf",
+    "doses",
+    "messages",
+    "to_iso",
+]

@@ -69,16 +69,37 @@ class FakeTwilio:
                 if fake.delay:
                     time.sleep(fake.delay)
                 with fake.lock:
-                    failure = fake.failures_next.pop(0) if fake.failures_next else fake.failures_by_number.get(params.get("To"))
+                    failure = (
+                        fake.failures_next.pop(0)
+                        if fake.failures_next
+                        else fake.failures_by_number.get(params.get("To"))
+                    )
                     if failure is None:
                         sid = "SM" + secrets.token_hex(16)
                         fake.sent.append(SentSms(time.monotonic(), params, sid))
                 if failure:
                     code, status = failure
-                    return self._answer(status, {"code": code, "message": f"fake error {code}", "status": status,
-                                                 "more_info": f"https://www.twilio.com/docs/errors/{code}"})
-                self._answer(201, {"sid": sid, "status": "queued", "to": params.get("To"), "from": params.get("From"),
-                                   "body": params.get("Body"), "account_sid": ACCOUNT_SID, "num_segments": "1"})
+                    return self._answer(
+                        status,
+                        {
+                            "code": code,
+                            "message": f"fake error {code}",
+                            "status": status,
+                            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                        },
+                    )
+                self._answer(
+                    201,
+                    {
+                        "sid": sid,
+                        "status": "queued",
+                        "to": params.get("To"),
+                        "from": params.get("From"),
+                        "body": params.get("Body"),
+                        "account_sid": ACCOUNT_SID,
+                        "num_segments": "1",
+                    },
+                )
 
             def _answer(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
@@ -117,8 +138,9 @@ class SmtpCollector:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos),
-                              message_from_bytes(envelope.content, policy=policy.default)))
+        self.received.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default))
+        )
         return "250 OK"
 
 
@@ -128,7 +150,7 @@ class SmtpServer:
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
-    def start(self) -> "SmtpServer":
+    def start(self) -> SmtpServer:
         self.controller.start()
         return self
 

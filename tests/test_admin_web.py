@@ -18,11 +18,21 @@ def test_an_admin_creates_a_clinic_and_a_clinician_who_can_log_in(client, db):
     clinic_id, code = db.execute("SELECT id, join_code FROM clinics").fetchone()
     page = client.get("/admin/").get_data(as_text=True)
     assert "Neurology" in page and code in page
-    added = client.post("/admin/clinicians", data={"csrf_token": csrf(client, "/admin/"), "name": "Dr Lin",
-                                                   "email": "lin@example.com", "password": "long enough",
-                                                   "clinic_id": str(clinic_id)})
+    added = client.post(
+        "/admin/clinicians",
+        data={
+            "csrf_token": csrf(client, "/admin/"),
+            "name": "Dr Lin",
+            "email": "lin@example.com",
+            "password": "long enough",
+            "clinic_id": str(clinic_id),
+        },
+    )
     assert added.status_code == 302
-    assert db.execute("SELECT role, clinic_id FROM users WHERE email = 'lin@example.com'").fetchone() == ("clinician", clinic_id)
+    assert db.execute("SELECT role, clinic_id FROM users WHERE email = 'lin@example.com'").fetchone() == (
+        "clinician",
+        clinic_id,
+    )
 
 
 def test_bad_admin_input_is_refused_and_writes_nothing(client, db):
@@ -30,8 +40,15 @@ def test_bad_admin_input_is_refused_and_writes_nothing(client, db):
     log_in(client, "admin@example.com")
     assert client.post("/admin/clinics", data={"csrf_token": csrf(client, "/admin/"), "name": " "}).status_code == 400
     assert db.execute("SELECT count(*) FROM clinics").fetchone()[0] == 0
-    refused = client.post("/admin/clinicians", data={"csrf_token": csrf(client, "/admin/"), "email": "x@example.com",
-                                                     "password": "long enough", "clinic_id": "99"})
+    refused = client.post(
+        "/admin/clinicians",
+        data={
+            "csrf_token": csrf(client, "/admin/"),
+            "email": "x@example.com",
+            "password": "long enough",
+            "clinic_id": "99",
+        },
+    )
     assert refused.status_code == 400 and "Choose the clinician" in refused.get_data(as_text=True)
     assert db.execute("SELECT count(*) FROM users WHERE email = 'x@example.com'").fetchone()[0] == 0
 

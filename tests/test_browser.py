@@ -11,10 +11,10 @@ import json
 import re
 
 import pytest
+from conftest import PASSWORD, doses, make_medication, make_patient
 from playwright.sync_api import Page, expect
 
-from browser_kit import artifacts, assert_fits_phone, browser, live_server, phone  # noqa: F401 (fixtures)
-from conftest import PASSWORD, doses, make_medication, make_patient
+from browser_kit import assert_fits_phone
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,8 @@ def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
 def dose_card(page: Page, time_label: str):
     """The card on Today for the dose due at ``time_label``."""
     return page.locator(".card.dose").filter(
-        has=page.locator(".dose-time", has_text=re.compile(rf"^{re.escape(time_label)}$")))
+        has=page.locator(".dose-time", has_text=re.compile(rf"^{re.escape(time_label)}$"))
+    )
 
 
 def set_up_patient_with_reminder(db, tick, email="pat@example.com") -> int:
@@ -176,13 +177,18 @@ def test_a_second_taken_on_the_same_link_says_when_it_was_recorded_and_changes_n
     tick("2026-03-07T18:20:00Z")
     second.get_by_role("button", name="Taken", exact=True).tap()
     expect(second.locator("#result")).to_have_text(
-        "Already recorded at 1:05 PM on Sat 07 Mar: taken at 1:05 PM. Don't take another. Nothing changed.")
+        "Already recorded at 1:05 PM on Sat 07 Mar: taken at 1:05 PM. Don't take another. Nothing changed."
+    )
     expect(second.locator("#dose-status")).to_have_text("taken")
     expect(second.locator(".card").first).to_contain_text("Status: taken at 1:05 PM")
     expect(second.get_by_role("button", name="Taken", exact=True)).to_have_count(0)
 
     row = dose_row(db, dose_id)
-    assert (row["status"], row["taken_at"], row["confirmed_at"]) == ("taken", "2026-03-07T18:05:00Z", "2026-03-07T18:05:00Z")
+    assert (row["status"], row["taken_at"], row["confirmed_at"]) == (
+        "taken",
+        "2026-03-07T18:05:00Z",
+        "2026-03-07T18:05:00Z",
+    )
     assert taken_events(db, dose_id) == 1
 
 
@@ -225,7 +231,9 @@ def test_after_midnight_a_late_link_advises_skipping_and_accepts_last_evenings_t
     tick("2026-03-08T05:45:00Z")  # 00:45 the next day: the dose was missed
     page = phone()
     page.goto(reminder_link(page, "6:00 PM"))
-    expect(page.locator("#advice")).to_contain_text("Skip this dose and take your next dose at its usual time, 8:00 AM.")
+    expect(page.locator("#advice")).to_contain_text(
+        "Skip this dose and take your next dose at its usual time, 8:00 AM."
+    )
     expect(page.locator("#dose-status")).to_have_text("missed")
     page.get_by_label("Time you took it").fill("19:15")
     page.get_by_role("button", name="Record that time").tap()

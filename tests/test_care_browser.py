@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import PASSWORD, START, doses, make_medication, make_patient
 from playwright.sync_api import Page, expect
 
-from browser_kit import artifacts, assert_fits_phone, browser, live_server, phone  # noqa: F401 (fixtures)
-from conftest import PASSWORD, START, doses, make_medication, make_patient
 from reminder import caregivers, pumps, supply
 from reminder.db import immediate
+
+from browser_kit import assert_fits_phone
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +75,8 @@ def test_a_patient_invites_a_caregiver_who_accepts_on_their_phone_with_a_new_acc
     page.get_by_label("Their email").fill("carol@example.com")
     page.get_by_role("button", name="Send invitation").tap()
     expect(page.get_by_role("status")).to_have_text(
-        "Invitation sent to carol@example.com. The link in it works for 14 days.")
+        "Invitation sent to carol@example.com. The link in it works for 14 days."
+    )
     invited = page.locator(".caregiver").filter(has_text="carol@example.com")
     expect(invited).to_have_attribute("data-status", "invited")
     expect(invited).to_contain_text("waiting for them to accept")
@@ -108,8 +110,12 @@ def test_a_patient_invites_a_caregiver_who_accepts_on_their_phone_with_a_new_acc
     expect(accepted).to_have_attribute("data-status", "active")
     expect(accepted.get_by_role("button", name="Revoke")).to_be_visible()
     page.screenshot(path=str(artifacts / "caregivers-accepted.png"), full_page=True)
-    assert caregivers.active_link(db, db.execute("SELECT id FROM users WHERE email = 'carol@example.com'").fetchone()[0],
-                                  patient) is not None
+    assert (
+        caregivers.active_link(
+            db, db.execute("SELECT id FROM users WHERE email = 'carol@example.com'").fetchone()[0], patient
+        )
+        is not None
+    )
 
 
 def test_the_caregivers_phone_shows_the_alert_the_patients_day_and_records_i_gave_it(phone, db, tick, artifacts):
@@ -188,8 +194,7 @@ def test_a_patient_records_a_refill_on_a_phone_and_today_shows_the_days_left(pho
     page.screenshot(path=str(artifacts / "refill-form.png"), full_page=True)
     card.get_by_role("button", name="Record refill").tap()
 
-    expect(page.get_by_role("status")).to_have_text(
-        "Refill recorded for Baclofen: 30 in stock, about 10 days left.")
+    expect(page.get_by_role("status")).to_have_text("Refill recorded for Baclofen: 30 in stock, about 10 days left.")
     expect(page.locator(".card.medication .supply-line")).to_have_text("Baclofen: 30 in stock, about 10 days left")
     assert_fits_phone(page)
     page.screenshot(path=str(artifacts / "medications-after-refill.png"), full_page=True)
@@ -210,7 +215,8 @@ def test_ending_baclofen_leads_to_a_taper_and_the_pump_page_fits_a_phone(phone, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Ending Baclofen")
     expect(page.locator("#refusal")).to_contain_text("Baclofen must not be stopped suddenly")
     expect(page.get_by_label("Steps")).to_have_value(
-        "2026-03-08 2026-03-12 7.5\n2026-03-13 2026-03-17 5\n2026-03-18 2026-03-21 2.5")
+        "2026-03-08 2026-03-12 7.5\n2026-03-13 2026-03-17 5\n2026-03-18 2026-03-21 2.5"
+    )
     assert_fits_phone(page)
     page.screenshot(path=str(artifacts / "taper.png"), full_page=True)
     page.get_by_role("button", name="Start this taper").tap()

@@ -12,8 +12,8 @@ import re
 from html import unescape
 
 import pytest
-
 from conftest import PASSWORD, START, csrf, doses, make_medication, make_patient, messages
+
 from reminder import caregivers
 from reminder.times import parse_instant
 
@@ -32,7 +32,9 @@ def browser_of(app):
 
     def open_as(email: str):
         client = app.test_client()
-        response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf(client, "/login")})
+        response = client.post(
+            "/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf(client, "/login")}
+        )
         assert response.status_code == 302, response.data
         return client
 
@@ -51,8 +53,16 @@ def accept_as_new_caregiver(app, token: str, email="carol@example.com", name="Ca
     """A new phone opens the invitation and creates a caregiver account there; returns its client."""
     client = app.test_client()
     path = f"/invitations/{token}"
-    response = client.post(f"{path}/register", data={"csrf_token": csrf(client, path), "name": name, "email": email,
-                                                      "password": "carol-cares", "tz": "America/Chicago"})
+    response = client.post(
+        f"{path}/register",
+        data={
+            "csrf_token": csrf(client, path),
+            "name": name,
+            "email": email,
+            "password": "carol-cares",
+            "tz": "America/Chicago",
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
 
@@ -128,12 +138,15 @@ def test_an_invitation_by_phone_goes_out_by_text(db, pat, browser_of):
     assert db.execute("SELECT invite_phone FROM care_links").fetchone()[0] == "+14155552671"
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({}, "Give the caregiver's email or mobile number"),
-    ({"email": "not-an-email"}, "valid email"),
-    ({"email": "pat@example.com"}, "cannot be your own caregiver"),
-    ({"phone": "555-1234"}, "country code"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({}, "Give the caregiver's email or mobile number"),
+        ({"email": "not-an-email"}, "valid email"),
+        ({"email": "pat@example.com"}, "cannot be your own caregiver"),
+        ({"phone": "555-1234"}, "country code"),
+    ],
+)
 def test_a_bad_invitation_is_refused_with_a_message_and_nothing_written(db, pat, browser_of, fields, message):
     response = invite(browser_of("pat@example.com"), **fields)
     assert response.status_code == 400 and message in html(response)
@@ -154,9 +167,16 @@ def test_a_new_caregiver_opens_the_invitation_creates_an_account_and_sees_the_pa
     assert f'href="/invitations/{token}/login"' in html(page)
     assert db.execute("SELECT status FROM care_links").fetchone()[0] == "invited"  # a GET accepts nothing
 
-    response = visitor.post(f"/invitations/{token}/register", data={
-        "csrf_token": csrf(visitor, f"/invitations/{token}"), "name": "Carol Care", "email": "carol@example.com",
-        "password": "carol-cares", "tz": "America/Chicago"})
+    response = visitor.post(
+        f"/invitations/{token}/register",
+        data={
+            "csrf_token": csrf(visitor, f"/invitations/{token}"),
+            "name": "Carol Care",
+            "email": "carol@example.com",
+            "password": "carol-cares",
+            "tz": "America/Chicago",
+        },
+    )
     assert response.status_code == 302 and response.location == f"/patients/{pat}"
     carol = user_id(db, "carol@example.com")
     assert db.execute("SELECT role FROM users WHERE id = ?", [carol]).fetchone()[0] == "caregiver"
@@ -179,9 +199,15 @@ def test_a_bad_account_on_the_invitation_page_is_refused_and_the_invitation_stay
     invite(browser_of("pat@example.com"), email="carol@example.com")
     token = invitation_token(db)
     visitor = app.test_client()
-    response = visitor.post(f"/invitations/{token}/register", data={
-        "csrf_token": csrf(visitor, f"/invitations/{token}"), "email": "carol@example.com", "password": "short",
-        "tz": "America/Chicago"})
+    response = visitor.post(
+        f"/invitations/{token}/register",
+        data={
+            "csrf_token": csrf(visitor, f"/invitations/{token}"),
+            "email": "carol@example.com",
+            "password": "short",
+            "tz": "America/Chicago",
+        },
+    )
     assert response.status_code == 400 and "at least 8 characters" in html(response)
     assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 1
     assert db.execute("SELECT status FROM care_links").fetchone()[0] == "invited"
@@ -193,11 +219,13 @@ def test_someone_with_an_account_logs_in_from_the_invitation_and_accepts(app, db
     token = invitation_token(db)
     visitor = app.test_client()
     login_path = f"/invitations/{token}/login"
-    wrong = visitor.post(login_path, data={"csrf_token": csrf(visitor, login_path), "email": "sam@example.com",
-                                           "password": "wrong-one"})
+    wrong = visitor.post(
+        login_path, data={"csrf_token": csrf(visitor, login_path), "email": "sam@example.com", "password": "wrong-one"}
+    )
     assert wrong.status_code == 401
-    response = visitor.post(login_path, data={"csrf_token": csrf(visitor, login_path), "email": "sam@example.com",
-                                              "password": PASSWORD})
+    response = visitor.post(
+        login_path, data={"csrf_token": csrf(visitor, login_path), "email": "sam@example.com", "password": PASSWORD}
+    )
     assert response.status_code == 302 and response.location == f"/invitations/{token}"
     page = html(visitor.get(f"/invitations/{token}"))
     assert ">Accept</button>" in page and "Create your account" not in page
@@ -216,8 +244,15 @@ def test_unknown_expired_and_used_invitation_links_get_a_clear_page_and_create_n
     clock.set(parse_instant("2026-03-21T12:00:00Z"))  # 14 days later
     expired = visitor.get(f"/invitations/{token}")
     assert expired.status_code == 410 and "expired: ask for a new one" in html(expired)
-    late = visitor.post(f"/invitations/{token}/register", data={
-        "csrf_token": csrf(visitor, "/login"), "email": "carol@example.com", "password": "carol-cares", "tz": "UTC"})
+    late = visitor.post(
+        f"/invitations/{token}/register",
+        data={
+            "csrf_token": csrf(visitor, "/login"),
+            "email": "carol@example.com",
+            "password": "carol-cares",
+            "tz": "UTC",
+        },
+    )
     assert late.status_code == 410
     assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 1
 
@@ -241,7 +276,9 @@ def test_a_patient_withdraws_an_invitation_and_its_link_stops_working(app, db, p
 # ---------------------------------------------------------------- who may see whom
 
 
-def test_a_caregiver_who_is_not_linked_gets_404_on_the_patient_and_cannot_give_a_dose(app, db, pat, carol, browser_of, clock):
+def test_a_caregiver_who_is_not_linked_gets_404_on_the_patient_and_cannot_give_a_dose(
+    app, db, pat, carol, browser_of, clock
+):
     make_medication(db, pat)
     make_patient(db, email="mallory@example.com", name="Mallory", role="caregiver")
     mallory = browser_of("mallory@example.com")
@@ -299,18 +336,25 @@ def test_i_gave_it_records_the_caregiver_as_actor_and_a_second_tap_says_already_
     carol_id, phone = carol
     clock.set(parse_instant("2026-03-07T13:02:00Z"))  # 08:02 in New York
     dose = dose_at(db, pat, "08:00")
-    assert 'action="/patients/%d/doses/%d/given"' % (pat, dose["id"]) in html(phone.get(f"/patients/{pat}"))
+    assert f'action="/patients/{pat}/doses/{dose["id"]}/given"' in html(phone.get(f"/patients/{pat}"))
 
     first = post(phone, f"/patients/{pat}/doses/{dose['id']}/given", f"/patients/{pat}")
     assert first.status_code == 200 and "Recorded: taken at 8:02 AM." in html(first)
     row = dose_at(db, pat, "08:00")
     assert (row["status"], row["source"], row["actor_id"], row["taken_at"]) == (
-        "taken", "caregiver", carol_id, "2026-03-07T13:02:00Z")
+        "taken",
+        "caregiver",
+        carol_id,
+        "2026-03-07T13:02:00Z",
+    )
 
     clock.set(parse_instant("2026-03-07T13:10:00Z"))
     second = post(phone, f"/patients/{pat}/doses/{dose['id']}/given", f"/patients/{pat}")
     assert second.status_code == 200 and "Already recorded at 8:02 AM" in html(second)
-    assert db.execute("SELECT count(*) FROM dose_events WHERE dose_id = ? AND kind = 'taken'", [dose["id"]]).fetchone()[0] == 1
+    assert (
+        db.execute("SELECT count(*) FROM dose_events WHERE dose_id = ? AND kind = 'taken'", [dose["id"]]).fetchone()[0]
+        == 1
+    )
     assert dose_at(db, pat, "08:00")["actor_id"] == carol_id
 
 
@@ -328,11 +372,16 @@ def test_i_gave_it_too_soon_after_the_last_dose_is_refused_unless_a_reason_is_gi
     assert "Record it anyway, with a reason" in html(refused)
     assert dose_at(db, pat, "13:00")["status"] == "pending"
 
-    given = post(phone, f"/patients/{pat}/doses/{noon['id']}/given", f"/patients/{pat}",
-                 reason="The prescriber said to give it early before the flight.")
+    given = post(
+        phone,
+        f"/patients/{pat}/doses/{noon['id']}/given",
+        f"/patients/{pat}",
+        reason="The prescriber said to give it early before the flight.",
+    )
     assert given.status_code == 200 and "Recorded: taken at 12:05 PM." in html(given)
-    event = db.execute("SELECT actor_id, detail FROM dose_events WHERE dose_id = ? AND kind = 'taken'",
-                       [noon["id"]]).fetchone()
+    event = db.execute(
+        "SELECT actor_id, detail FROM dose_events WHERE dose_id = ? AND kind = 'taken'", [noon["id"]]
+    ).fetchone()
     assert event[0] == carol_id and json.loads(event[1])["reason"].startswith("The prescriber said")
 
 
@@ -377,7 +426,11 @@ def test_the_acknowledge_link_shows_the_alert_on_get_and_acknowledges_on_post(ap
     assert "Thank you: acknowledged" in html(response) and "You acknowledged this at" in html(response)
     after = alert_row(db)
     assert (after["status"], after["acknowledged_by"], after["acknowledged_at"], after["next_repeat_at"]) == (
-        "acknowledged", carol_id, "2026-03-07T20:31:00Z", None)
+        "acknowledged",
+        carol_id,
+        "2026-03-07T20:31:00Z",
+        None,
+    )
     assert "I have seen this" not in html(visitor.get(f"/a/{token}"))
 
 
@@ -432,7 +485,7 @@ def test_the_caregiver_view_shows_misses_open_alerts_and_supply(db, pat, carol, 
     medication = miss_two_baclofen_doses(db, pat, tick)
     post(browser_of("pat@example.com"), f"/medications/{medication}/refills", "/medications", quantity="30")
     page = html(carol[1].get(f"/patients/{pat}"))
-    misses = page[page.index("Missed in the last 7 days"):page.index("<h2>Supply")]
+    misses = page[page.index("Missed in the last 7 days") : page.index("<h2>Supply")]
     assert misses.count('class="miss dose-row"') == 2
     assert "Sat 07 Mar, 8:00 AM · Baclofen" in misses and "Sat 07 Mar, 1:00 PM · Baclofen" in misses
     assert "Open alerts" in page and "Pat Example has missed 2 doses in a row" in page
@@ -446,8 +499,15 @@ def test_a_caregiver_chooses_which_medications_and_which_channel(db, pat, carol)
     baclofen = make_medication(db, pat)
     make_medication(db, pat, name="Vitamin D", withdrawal_risk=False, times=["09:00"])
     carol_id, phone = carol
-    response = post(phone, f"/patients/{pat}/alert-settings", f"/patients/{pat}", scope="some",
-                    medication_ids=str(baclofen), channel="email", all_medications="on")
+    response = post(
+        phone,
+        f"/patients/{pat}/alert-settings",
+        f"/patients/{pat}",
+        scope="some",
+        medication_ids=str(baclofen),
+        channel="email",
+        all_medications="on",
+    )
     assert response.status_code == 302
     link = caregivers.active_link(db, carol_id, pat)
     assert (json.loads(link["medication_ids"]), link["channel"], link["all_medications"]) == ([baclofen], "email", 1)
@@ -459,11 +519,14 @@ def test_a_caregiver_chooses_which_medications_and_which_channel(db, pat, carol)
     assert (link["medication_ids"], link["channel"], link["all_medications"]) == (None, None, 0)
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"scope": "some"}, "Tick at least one medication"),
-    ({"scope": "some", "medication_ids": "999"}, "this patient's medication ids"),
-    ({"scope": "all", "channel": "pigeon"}, 'channel must be "sms", "email"'),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"scope": "some"}, "Tick at least one medication"),
+        ({"scope": "some", "medication_ids": "999"}, "this patient's medication ids"),
+        ({"scope": "all", "channel": "pigeon"}, 'channel must be "sms", "email"'),
+    ],
+)
 def test_bad_alert_settings_are_refused_and_nothing_changes(db, pat, carol, fields, message):
     make_medication(db, pat)
     carol_id, phone = carol
@@ -497,16 +560,19 @@ def test_ending_baclofen_shows_the_taper_page_and_a_valid_taper_applies(db, pat,
     assert "Tapering: ends after Sat 21 Mar" in page
 
 
-@pytest.mark.parametrize("steps, message", [
-    ("2026-03-08 2026-03-10 5", "must last at least 14 days; this one lasts 3"),
-    ("2026-03-08 2026-03-21 10", "lower than the one before it"),
-    ("2026-03-08 2026-03-14 5\n2026-03-16 2026-03-22 2.5", "must follow each other day after day"),
-    ("2026-03-01 2026-03-21 5", "cannot start in the past"),
-    ("2026-03-08 5", "Step 1: write the first day, the last day and the amount"),
-    ("2026-03-08 2026-03-21 five", "amount must be a number"),
-    ("2026-03-08 2026-03-07 5", "needs an end_date on or after its start_date"),
-    ("   ", "Enter at least one step"),
-])
+@pytest.mark.parametrize(
+    "steps, message",
+    [
+        ("2026-03-08 2026-03-10 5", "must last at least 14 days; this one lasts 3"),
+        ("2026-03-08 2026-03-21 10", "lower than the one before it"),
+        ("2026-03-08 2026-03-14 5\n2026-03-16 2026-03-22 2.5", "must follow each other day after day"),
+        ("2026-03-01 2026-03-21 5", "cannot start in the past"),
+        ("2026-03-08 5", "Step 1: write the first day, the last day and the amount"),
+        ("2026-03-08 2026-03-21 five", "amount must be a number"),
+        ("2026-03-08 2026-03-07 5", "needs an end_date on or after its start_date"),
+        ("   ", "Enter at least one step"),
+    ],
+)
 def test_a_bad_taper_is_refused_with_a_message_and_nothing_written(db, pat, browser_of, steps, message):
     medication = make_medication(db, pat)
     phone = browser_of("pat@example.com")
@@ -559,12 +625,15 @@ def test_recording_a_refill_updates_the_stock_and_shows_the_days_left(db, pat, b
     assert "<strong>Baclofen</strong>: 30 in stock, about 10 days left" in html(phone.get("/"))
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"quantity": ""}, "quantity is required"),
-    ({"quantity": "0"}, "quantity must be more than 0"),
-    ({"quantity": "lots"}, "quantity must be a number"),
-    ({"quantity": "30", "pharmacy": "x" * 101}, "pharmacy is too long"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"quantity": ""}, "quantity is required"),
+        ({"quantity": "0"}, "quantity must be more than 0"),
+        ({"quantity": "lots"}, "quantity must be a number"),
+        ({"quantity": "30", "pharmacy": "x" * 101}, "pharmacy is too long"),
+    ],
+)
 def test_a_bad_refill_is_refused_with_a_message_and_nothing_written(db, pat, browser_of, fields, message):
     medication = make_medication(db, pat)
     response = post(browser_of("pat@example.com"), f"/medications/{medication}/refills", "/medications", **fields)
@@ -605,13 +674,16 @@ def test_a_pump_is_recorded_with_a_default_refill_by_date_and_a_refill_moves_it(
     assert db.execute("SELECT alarm_date, refill_by FROM pumps").fetchone() == ("2026-06-10", "2026-06-05")
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"alarm_date": ""}, "alarm_date is required"),
-    ({"alarm_date": "10/04/2026"}, "alarm_date must be a date in YYYY-MM-DD"),
-    ({"alarm_date": "2026-01-01"}, "alarm_date is in the past"),
-    ({"alarm_date": "2026-04-10", "refill_by": "2026-04-12"}, "refill_by must be on or before the alarm date"),
-    ({"alarm_date": "2026-04-10", "medication": "999"}, "one of the patient's medications"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"alarm_date": ""}, "alarm_date is required"),
+        ({"alarm_date": "10/04/2026"}, "alarm_date must be a date in YYYY-MM-DD"),
+        ({"alarm_date": "2026-01-01"}, "alarm_date is in the past"),
+        ({"alarm_date": "2026-04-10", "refill_by": "2026-04-12"}, "refill_by must be on or before the alarm date"),
+        ({"alarm_date": "2026-04-10", "medication": "999"}, "one of the patient's medications"),
+    ],
+)
 def test_a_bad_pump_is_refused_with_a_message_and_nothing_written(db, pat, browser_of, fields, message):
     response = post(browser_of("pat@example.com"), "/pumps", "/pumps", **fields)
     assert response.status_code == 400 and message in html(response)
@@ -638,12 +710,18 @@ def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db
 
     make_medication(db, patient)
     carer = make_patient(db, email="watch@example.com", role="caregiver", phone=None)
-    db.execute("INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at) "
-               "VALUES (?, ?, 'watch@example.com', 'z', 'active', '2026-03-07T12:00:00Z', '2026-03-21T12:00:00Z')",
-               [patient, carer])
-    db.execute("INSERT INTO messages (user_id, channel, recipient, kind, body, status, error, created_at) "
-               "VALUES (?, 'sms', '+15005550006', 'reminder', 'x', 'failed', 'Twilio 400 21211', '2026-03-07T11:00:00Z')",
-               [patient])
-    client.post("/login", data={"csrf_token": csrf(client, "/login"), "email": "watch@example.com", "password": PASSWORD})
+    db.execute(
+        "INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at) "
+        "VALUES (?, ?, 'watch@example.com', 'z', 'active', '2026-03-07T12:00:00Z', '2026-03-21T12:00:00Z')",
+        [patient, carer],
+    )
+    db.execute(
+        "INSERT INTO messages (user_id, channel, recipient, kind, body, status, error, created_at) "
+        "VALUES (?, 'sms', '+15005550006', 'reminder', 'x', 'failed', 'Twilio 400 21211', '2026-03-07T11:00:00Z')",
+        [patient],
+    )
+    client.post(
+        "/login", data={"csrf_token": csrf(client, "/login"), "email": "watch@example.com", "password": PASSWORD}
+    )
     page = client.get(f"/patients/{patient}").get_data(as_text=True)
     assert "1 message to" in page and "could not be delivered in the last 24 hours" in page

@@ -8,16 +8,20 @@ import re
 from datetime import timedelta
 
 import pytest
+from conftest import PUBLIC_URL, csrf, doses, make_medication, make_patient, messages
 from twilio.request_validator import RequestValidator
 
-from conftest import PUBLIC_URL, csrf, doses, make_medication, make_patient, messages
-from fakes import AUTH_TOKEN
-from reminder import accounts, messages as message_texts
+from reminder import accounts
+from reminder import messages as message_texts
 from reminder.times import parse_instant
 
+from fakes import AUTH_TOKEN
+
 PHONE = "+12025550123"
-GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
-           "¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
 
 
 @pytest.fixture
@@ -39,8 +43,9 @@ def signed_post(client, path, params, url=None, token=AUTH_TOKEN):
 
 
 def reply(client, body, sender=PHONE):
-    response = signed_post(client, "/hooks/twilio/sms", {"From": sender, "To": "+15005550006", "Body": body,
-                                                         "MessageSid": "SMinbound"})
+    response = signed_post(
+        client, "/hooks/twilio/sms", {"From": sender, "To": "+15005550006", "Body": body, "MessageSid": "SMinbound"}
+    )
     assert response.status_code == 200 and response.mimetype == "application/xml"
     found = re.search(r"<Message>(.*)</Message>", response.get_data(as_text=True), re.S)
     return found.group(1).replace("&apos;", "'") if found else None
@@ -174,7 +179,10 @@ def test_a_patient_no_channel_reaches_ends_unknown_not_missed(db, live_tick, fak
     for minute in range(0, 180, 10):
         live_tick(parse_instant("2026-03-07T13:00:00Z") + timedelta(minutes=minute))
     morning = [m for m in messages(db) if m["kind"] == "reminder" and m["created_at"] == "2026-03-07T13:00:00Z"]
-    assert {(m["channel"], m["status"], m["error_code"]) for m in morning} == {("sms", "failed", "21614"), ("email", "failed", "550")}
+    assert {(m["channel"], m["status"], m["error_code"]) for m in morning} == {
+        ("sms", "failed", "21614"),
+        ("email", "failed", "550"),
+    }
     assert doses(db, local_time="08:00")[0]["status"] == "unknown"
     assert not messages(db, "skip_notice")
 
@@ -190,12 +198,15 @@ def test_stop_turns_sms_off_email_takes_over_and_start_turns_it_back_on(db, live
     assert [m["channel"] for m in messages(db)] == ["email"] and not fake_twilio.sent
     with web.session_transaction():
         pass
-    web.post("/login", data={"csrf_token": csrf(web, "/login"), "email": "pat@example.com", "password": "correct-horse"})
+    web.post(
+        "/login", data={"csrf_token": csrf(web, "/login"), "email": "pat@example.com", "password": "correct-horse"}
+    )
     assert "You replied STOP" in web.get("/settings").get_data(as_text=True)
     assert reply(web, "start") == "Text reminders are back on."
     live_tick("2026-03-07T18:00:00Z")
     assert [s.params["Body"].splitlines()[0] for s in fake_twilio.sent if s.params["Body"].startswith("Time")] == [
-        "Time for your 1:00 PM dose."]
+        "Time for your 1:00 PM dose."
+    ]
 
 
 def test_a_21610_on_send_marks_the_patient_opted_out_and_uses_email(db, live_tick, fake_twilio):
@@ -326,7 +337,9 @@ def test_the_messages_page_shows_what_was_sent_and_what_failed(db, web, live_tic
     patient_with(db, ["sms"])
     fake_twilio.fail(PHONE, 21211)
     live_tick("2026-03-07T13:00:00Z")
-    web.post("/login", data={"csrf_token": csrf(web, "/login"), "email": "pat@example.com", "password": "correct-horse"})
+    web.post(
+        "/login", data={"csrf_token": csrf(web, "/login"), "email": "pat@example.com", "password": "correct-horse"}
+    )
     page = web.get("/messages").get_data(as_text=True)
     assert "Not delivered: Twilio 400 21211" in page and "Email to pat@example.com" in page
     assert "Sat 07 Mar 8:00 AM" in page

@@ -21,9 +21,12 @@ from reminder.cli import main
 def config_file(tmp_path):
     def write(mode="manual", port=8000):
         path = tmp_path / "config.toml"
-        path.write_text(f'[database]\npath = "{tmp_path / "cli.db"}"\n[clock]\nmode = "{mode}"\n'
-                        f'[server]\nport = {port}\nbase_url = "http://127.0.0.1:{port}"\n[worker]\ntick_seconds = 1\n')
+        path.write_text(
+            f'[database]\npath = "{tmp_path / "cli.db"}"\n[clock]\nmode = "{mode}"\n'
+            f'[server]\nport = {port}\nbase_url = "http://127.0.0.1:{port}"\n[worker]\ntick_seconds = 1\n'
+        )
         return str(path)
+
     return write
 
 
@@ -42,7 +45,18 @@ def test_the_demo_shows_a_reminder_within_the_first_minute_and_lists_messages_as
     assert cli(path, "tick", "--until", "2026-03-07T12:01:00Z", "--step", "30").exit_code == 0
     rows = json.loads(cli(path, "messages", "--json").output)
     assert [r["kind"] for r in rows] == ["reminder"]
-    for key in ("id", "channel", "recipient", "kind", "dose_id", "body", "status", "provider_id", "created_at", "sent_at"):
+    for key in (
+        "id",
+        "channel",
+        "recipient",
+        "kind",
+        "dose_id",
+        "body",
+        "status",
+        "provider_id",
+        "created_at",
+        "sent_at",
+    ):
         assert key in rows[0]
     assert rows[0]["status"] == "sent" and rows[0]["channel"] == "outbox"
     assert cli(path, "demo", "--if-empty").exit_code == 0  # a second `make run` leaves it alone
@@ -94,8 +108,12 @@ def test_run_serves_the_app_with_a_ticking_worker_and_ctrl_c_stops_both(config_f
     port = free_port()
     path = config_file(mode="system", port=port)
     cli(path, "db", "upgrade")
-    process = subprocess.Popen([sys.executable, "-m", "reminder.cli", "--config", path, "run", "--dev"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reminder.cli", "--config", path, "run", "--dev"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         health = None
         for _ in range(100):

@@ -13,13 +13,14 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from conftest import PASSWORD, START, doses, live_through, make_medication, make_patient
 from playwright.sync_api import Page, expect
 
-from browser_kit import PHONE, artifacts, assert_fits_phone, browser, live_server, phone  # noqa: F401 (fixtures)
-from conftest import PASSWORD, START, doses, live_through, make_medication, make_patient
 from reminder import clinics, escalation, medications
 from reminder.db import immediate
 from reminder.times import parse_instant, to_iso
+
+from browser_kit import PHONE, assert_fits_phone
 
 pytestmark = pytest.mark.browser
 
@@ -83,8 +84,11 @@ def log_side_effect(db, patient_id: int, local_date: str, local_time: str, kind:
     """A side effect tapped 20 minutes after the dose of ``local_date`` at ``local_time``."""
     dose = doses(db, patient_id=patient_id, local_date=local_date, local_time=local_time)[0]
     at = to_iso(parse_instant(dose["scheduled_at"]) + timedelta(minutes=20))
-    db.execute("INSERT INTO side_effects (patient_id, medication_id, dose_id, kind, severity, note, at) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?)", [patient_id, dose["medication_id"], dose["id"], kind, severity, note, at])
+    db.execute(
+        "INSERT INTO side_effects (patient_id, medication_id, dose_id, kind, severity, note, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [patient_id, dose["medication_id"], dose["id"], kind, severity, note, at],
+    )
 
 
 def simulate_month(db, clock, tick, code: str) -> int:
@@ -104,9 +108,10 @@ def simulate_month(db, clock, tick, code: str) -> int:
     medications.update(db, medication, {"amount": 15}, date(2026, 3, 21), clock.now(), timedelta(hours=72))
     live_through(db, clock, tick, pat, MONTH_END, a_month_of_baclofen)
     for local_date, local_time, kind, severity, note in (
-            ("2026-03-22", "13:00", "drowsiness", 2, "sleepy all afternoon"),
-            ("2026-03-24", "08:00", "dizziness", 3, "nearly fell"),
-            ("2026-03-29", "18:00", "weakness", 1, "")):
+        ("2026-03-22", "13:00", "drowsiness", 2, "sleepy all afternoon"),
+        ("2026-03-24", "08:00", "dizziness", 3, "nearly fell"),
+        ("2026-03-29", "18:00", "weakness", 1, ""),
+    ):
         log_side_effect(db, pat, local_date, local_time, kind, severity, note)
     return pat
 
@@ -119,7 +124,8 @@ def pdf_pages(pdf: bytes) -> int:
 
 
 def test_the_clinician_opens_the_panel_and_a_months_report_with_charts_and_prints_it(
-        open_browser, db, clock, tick, artifacts):
+    open_browser, db, clock, tick, artifacts
+):
     _, code = clinic_with_doctor(db)
     pat = simulate_month(db, clock, tick, code)
     page = open_browser(DESKTOP)
@@ -149,8 +155,10 @@ def test_the_clinician_opens_the_panel_and_a_months_report_with_charts_and_print
     expect(calendar).to_have_accessible_name("Baclofen: doses taken each day")
     expect(calendar).to_have_accessible_description(re.compile(r"4 drug-holiday days \(17 Mar–20 Mar\)\.$"))
     expect(chronology.locator("desc")).to_contain_text("Scheduled at 08:00, 13:00, 18:00.")
-    expect(steps.locator("desc")).to_contain_text("10 mg at 08:00, 13:00, 18:00 from Sat 07 Mar 2026 to Fri 20 Mar 2026; "
-                                                  "15 mg at 08:00, 13:00, 18:00 from Sat 21 Mar 2026")
+    expect(steps.locator("desc")).to_contain_text(
+        "10 mg at 08:00, 13:00, 18:00 from Sat 07 Mar 2026 to Fri 20 Mar 2026; "
+        "15 mg at 08:00, 13:00, 18:00 from Sat 21 Mar 2026"
+    )
     expect(steps.locator("desc")).to_contain_text("3 side effects: drowsiness (moderate) on Sun 22 Mar 13:20")
 
     alerts = page.locator("#alerts tbody tr")
@@ -166,8 +174,9 @@ def test_the_clinician_opens_the_panel_and_a_months_report_with_charts_and_print
     with page.expect_download() as download:
         page.get_by_role("link", name="FHIR R4 Bundle (JSON)").click()
     assert download.value.suggested_filename == f"fhir-{pat}-2026-03-07-2026-04-05.json"
-    assert [row["action"] for row in db.query("SELECT action FROM audit_log WHERE patient_id = ? ORDER BY id", [pat])] \
-        == ["viewed report", "exported CSV", "exported FHIR"]
+    assert [
+        row["action"] for row in db.query("SELECT action FROM audit_log WHERE patient_id = ? ORDER BY id", [pat])
+    ] == ["viewed report", "exported CSV", "exported FHIR"]
 
     # Printed: no navigation, period form or buttons; two A4 pages, no chart cut across them.
     page.emulate_media(media="print")
@@ -190,7 +199,8 @@ def test_a_narrower_period_redraws_the_report(open_browser, db, clock, tick):
     page.get_by_role("button", name="Show").click()
     expect(page.locator(".report-head")).to_contain_text("Mon 16 Mar 2026 to Sun 22 Mar 2026")
     expect(page.locator("section.charts svg.chart").first.locator("desc")).to_contain_text(
-        "7 days from Mon 16 Mar 2026 to Sun 22 Mar 2026")
+        "7 days from Mon 16 Mar 2026 to Sun 22 Mar 2026"
+    )
     assert page.url.endswith(f"/panel/patients/{pat}/report?from=2026-03-16&to=2026-03-22")
 
 
@@ -219,7 +229,8 @@ def test_a_patient_logs_side_effects_with_taps_on_a_phone(open_browser, db, tick
     page.screenshot(path=str(artifacts / "side-effects-dose-page.png"), full_page=True)
     form.get_by_role("button", name="Log side effect").tap()
     expect(page.get_by_role("status").filter(has_text="Noted")).to_have_text(
-        "Noted: drowsiness, moderate.")  # no clinic: nobody else sees it
+        "Noted: drowsiness, moderate."
+    )  # no clinic: nobody else sees it
     assert page.url.endswith(f"/doses/{one_pm['id']}")
 
     # From Today: closed until tapped open; it follows the last dose taken.
@@ -232,14 +243,17 @@ def test_a_patient_logs_side_effects_with_taps_on_a_phone(open_browser, db, tick
     form.locator("label.tap", has_text="Headache").tap()  # severity stays 1, mild
     page.screenshot(path=str(artifacts / "side-effects-today.png"), full_page=True)
     form.get_by_role("button", name="Log side effect").tap()
-    expect(page.get_by_role("status").filter(has_text="Noted")).to_have_text(
-        "Noted: headache, mild.")
+    expect(page.get_by_role("status").filter(has_text="Noted")).to_have_text("Noted: headache, mild.")
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("^Today"))
 
-    rows = [(r["kind"], r["severity"], r["note"], r["dose_id"], r["at"])
-            for r in db.query("SELECT * FROM side_effects ORDER BY id")]
-    assert rows == [("drowsiness", 2, "heavy eyelids", one_pm["id"], "2026-03-07T18:05:00Z"),
-                    ("headache", 1, "", one_pm["id"], "2026-03-07T18:05:00Z")]
+    rows = [
+        (r["kind"], r["severity"], r["note"], r["dose_id"], r["at"])
+        for r in db.query("SELECT * FROM side_effects ORDER BY id")
+    ]
+    assert rows == [
+        ("drowsiness", 2, "heavy eyelids", one_pm["id"], "2026-03-07T18:05:00Z"),
+        ("headache", 1, "", one_pm["id"], "2026-03-07T18:05:00Z"),
+    ]
 
 
 def test_a_patient_joins_a_clinic_on_a_phone_and_reads_who_looked(open_browser, db, tick, artifacts):

@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 
 import pytest
-
 from conftest import START, csrf, doses, live_through, make_medication, make_patient, make_patients
+
 from reminder import charts, clinics, links, metrics, reports
 from reminder.times import to_iso
 
@@ -44,8 +44,7 @@ def two_clinics(db):
     for patient, code in ((ours, code_a), (theirs, code_b)):
         make_medication(db, patient)
         clinics.join(db, patient, code, START)
-    return {"doctor": doctor, "ours": ours, "theirs": theirs, "clinic_a": clinic_a, "code_a": code_a,
-            "code_b": code_b}
+    return {"doctor": doctor, "ours": ours, "theirs": theirs, "clinic_a": clinic_a, "code_a": code_a, "code_b": code_b}
 
 
 def some_misses(dose: dict):
@@ -129,8 +128,11 @@ def test_the_panel_puts_patients_at_risk_first_and_sorts_by_name(client, db, log
     calm = make_patient(db, email="aaron@example.com", name="Aaron Calm")
     clinics.join(db, calm, two_clinics["code_a"], START)
     # An open level-3 alert puts Pat first, although Aaron comes first by name.
-    db.execute("INSERT INTO alerts (patient_id, kind, level, run_key, for_clinician, summary, created_at) "
-               "VALUES (?, 'missed_run', 3, 'k', 1, 'URGENT', ?)", [two_clinics["ours"], to_iso(START)])
+    db.execute(
+        "INSERT INTO alerts (patient_id, kind, level, run_key, for_clinician, summary, created_at) "
+        "VALUES (?, 'missed_run', 3, 'k', 1, 'URGENT', ?)",
+        [two_clinics["ours"], to_iso(START)],
+    )
     login(DOCTOR)
     by_risk = re.findall(r'data-patient="(\d+)"', client.get("/panel").get_data(as_text=True))
     assert by_risk == [str(two_clinics["ours"]), str(calm)]
@@ -142,8 +144,10 @@ def test_the_panel_puts_patients_at_risk_first_and_sorts_by_name(client, db, log
 
 def test_the_panel_searches_and_pages_through_many_patients(client, db, login, two_clinics):
     bulk = make_patients(db, 60)
-    db.conn.executemany("INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
-                        [[patient, two_clinics["clinic_a"], to_iso(START)] for patient in bulk])
+    db.conn.executemany(
+        "INSERT INTO clinic_links (patient_id, clinic_id, created_at) VALUES (?, ?, ?)",
+        [[patient, two_clinics["clinic_a"], to_iso(START)] for patient in bulk],
+    )
     db.conn.commit()
     login(DOCTOR)
     first = page_text(client.get("/panel?sort=name"))
@@ -165,7 +169,8 @@ def test_viewing_the_report_writes_an_audit_row_that_the_patient_reads(client, d
     assert client.get(report_path(two_clinics["ours"]) + "?from=2026-03-07&to=2026-03-08").status_code == 200
     rows = audit_rows(db, two_clinics["ours"])
     assert [(r["actor_id"], r["action"], r["detail"]) for r in rows] == [
-        (two_clinics["doctor"], "viewed report", f"{report_path(two_clinics['ours'])}?from=2026-03-07&to=2026-03-08")]
+        (two_clinics["doctor"], "viewed report", f"{report_path(two_clinics['ours'])}?from=2026-03-07&to=2026-03-08")
+    ]
     assert rows[0]["at"] == to_iso(START)
 
     client.post("/logout", data={"csrf_token": csrf(client, "/panel")})
@@ -180,11 +185,16 @@ def test_every_view_and_download_is_audited(client, db, login, two_clinics):
     for suffix in ("report", "report.csv", "fhir", "report"):
         assert client.get(report_path(two_clinics["ours"], suffix)).status_code == 200
     assert [r["action"] for r in audit_rows(db, two_clinics["ours"])] == [
-        "viewed report", "exported CSV", "exported FHIR", "viewed report"]
+        "viewed report",
+        "exported CSV",
+        "exported FHIR",
+        "viewed report",
+    ]
 
 
-@pytest.mark.parametrize("query", ["?from=2026-03-09&to=2026-03-07", "?from=07/03/2026", "?to=2026-02-30",
-                                   "?from=2025-01-01&to=2026-03-07"])
+@pytest.mark.parametrize(
+    "query", ["?from=2026-03-09&to=2026-03-07", "?from=07/03/2026", "?to=2026-02-30", "?from=2025-01-01&to=2026-03-07"]
+)
 def test_a_bad_period_is_refused_and_nothing_is_audited(client, db, login, two_clinics, query):
     login(DOCTOR)
     response = client.get(report_path(two_clinics["ours"]) + query)
@@ -203,18 +213,30 @@ def test_the_report_shows_every_metric_with_its_definition_as_a_footnote(client,
     footnotes = dict(re.findall(r'<li id="def-(\d+)">([^<]*)</li>', body))
     definitions = metrics.definitions(metrics.Parameters(on_time_minutes=60, adherent_cutoff=0.8))
     assert sorted(footnotes.values()) == sorted(definitions.values())
-    section = body[body.index('<section class="summary"'):body.index('<section class="footnotes"')]
+    section = body[body.index('<section class="summary"') : body.index('<section class="footnotes"')]
     rows = dict(re.findall(r'<tr data-metric="(\w+)"><th>[^<]*<sup><a href="#def-(\d+)">', section))
     assert set(rows) == set(definitions) - {"counts"}  # the counts' footnote is on the counts table
     for key, number in rows.items():
         assert footnotes[number] == definitions[key], key
-    assert footnotes[re.search(r'Doses in the window<sup><a href="#def-(\d+)">', section).group(1)] == definitions["counts"]
+    assert (
+        footnotes[re.search(r'Doses in the window<sup><a href="#def-(\d+)">', section).group(1)]
+        == definitions["counts"]
+    )
 
     # The values are the report's: 12 doses in 4 days, 10 taken (one 2 h late), 1 skipped, 1 missed.
-    expected = reports.build(db, two_clinics["ours"], date(2026, 3, 7), date(2026, 3, 10), clock.now(),
-                             {"reports.adherent_cutoff": 0.8})["medications"][0]["metrics"]
-    assert expected["counts"] | {"pending": 0} == {"scheduled": 12, "taken": 10, "taken_on_time": 9, "taken_late": 1,
-                                                   "skipped": 1, "missed": 1, "unknown": 0, "pending": 0}
+    expected = reports.build(
+        db, two_clinics["ours"], date(2026, 3, 7), date(2026, 3, 10), clock.now(), {"reports.adherent_cutoff": 0.8}
+    )["medications"][0]["metrics"]
+    assert expected["counts"] | {"pending": 0} == {
+        "scheduled": 12,
+        "taken": 10,
+        "taken_on_time": 9,
+        "taken_late": 1,
+        "skipped": 1,
+        "missed": 1,
+        "unknown": 0,
+        "pending": 0,
+    }
     for key, count in (("scheduled", 12), ("taken_on_time", 9), ("taken_late", 1), ("skipped", 1), ("missed", 1)):
         assert re.search(rf'<td data-count="{key}">{count}\b', section), key
     assert "too drowsy" in section  # the skip's reason
@@ -228,19 +250,27 @@ def test_the_report_shows_every_metric_with_its_definition_as_a_footnote(client,
 
 def test_the_report_lists_the_periods_alerts_and_who_acknowledged(client, db, login, two_clinics):
     ours, doctor = two_clinics["ours"], two_clinics["doctor"]
-    db.execute("INSERT INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, status, summary, "
-               "created_at, acknowledged_at, acknowledged_by) VALUES (?, NULL, 'missed_run', 3, 'a', 1, 'acknowledged', "
-               "'URGENT: three doses missed', '2026-03-08T14:00:00Z', '2026-03-08T15:30:00Z', ?)", [ours, doctor])
-    db.execute("INSERT INTO alerts (patient_id, kind, level, run_key, summary, created_at) "
-               "VALUES (?, 'missed_run', 2, 'old', 'Before the period', '2026-02-01T14:00:00Z')", [ours])
+    db.execute(
+        "INSERT INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, status, summary, "
+        "created_at, acknowledged_at, acknowledged_by) VALUES (?, NULL, 'missed_run', 3, 'a', 1, 'acknowledged', "
+        "'URGENT: three doses missed', '2026-03-08T14:00:00Z', '2026-03-08T15:30:00Z', ?)",
+        [ours, doctor],
+    )
+    db.execute(
+        "INSERT INTO alerts (patient_id, kind, level, run_key, summary, created_at) "
+        "VALUES (?, 'missed_run', 2, 'old', 'Before the period', '2026-02-01T14:00:00Z')",
+        [ours],
+    )
     login(DOCTOR)
     body = page_text(client.get(report_path(ours) + "?from=2026-03-07&to=2026-03-10"))
-    alerts = body[body.index('id="alerts"'):body.index('id="side-effects"')]
+    alerts = body[body.index('id="alerts"') : body.index('id="side-effects"')]
     assert "URGENT: three doses missed" in alerts and "Before the period" not in alerts
     assert re.search(r'<td class="ack">Dr\. Lin, Sun 08 Mar 11:30</td>', alerts)  # 15:30Z in New York (EDT)
 
 
-def test_the_report_charts_are_valid_svg_with_text_alternatives_and_legends(client, db, clock, tick, login, two_clinics):
+def test_the_report_charts_are_valid_svg_with_text_alternatives_and_legends(
+    client, db, clock, tick, login, two_clinics
+):
     live_through(db, clock, tick, two_clinics["ours"], FOUR_DAYS_LATER, some_misses)
     login(DOCTOR)
     body = client.get(report_path(two_clinics["ours"]) + "?from=2026-03-07&to=2026-03-10").get_data(as_text=True)
@@ -260,19 +290,33 @@ def test_the_report_charts_are_valid_svg_with_text_alternatives_and_legends(clie
     assert cells == ["2/3", "3/3", "2/3", "3/3"]  # Sat 7 (a skip), Sun 8, Mon 9 (a miss), Tue 10
     assert "every dose taken on 2 days, some on 2, none on 0" in calendar.find(f"{SVG}desc").text
     assert chronology.find(f"{SVG}desc").text.startswith(
-        "10 doses taken, 1 of them more than 60 min from the scheduled time; 1 skipped, 1 missed, 0 not confirmed.")
+        "10 doses taken, 1 of them more than 60 min from the scheduled time; 1 skipped, 1 missed, 0 not confirmed."
+    )
     assert "10 mg at 08:00, 13:00, 18:00 from Sat 07 Mar 2026" in steps.find(f"{SVG}desc").text
 
 
 def test_the_calendar_marks_a_drug_holiday_and_the_steps_strip_lines_up_with_the_chronology():
-    days = [{"date": f"2026-03-{d:02d}", "taken": 0 if 10 <= d <= 12 else 3, "prescribed": 3, "holiday": 10 <= d <= 12}
-            for d in range(7, 15)]
-    medication = {"id": 1, "name": "Baclofen", "unit": "mg", "calendar": days, "chronology": [],
-                  "metrics": {"parameters": {"on_time_minutes": 60}},
-                  "steps": [{"start_date": "2026-03-07", "end_date": "2026-03-10", "amount": 10.0,
-                             "times": ["08:00", "13:00", "18:00"]},
-                            {"start_date": "2026-03-11", "end_date": None, "amount": 7.5,
-                             "times": ["08:00", "13:00", "18:00"]}]}
+    days = [
+        {"date": f"2026-03-{d:02d}", "taken": 0 if 10 <= d <= 12 else 3, "prescribed": 3, "holiday": 10 <= d <= 12}
+        for d in range(7, 15)
+    ]
+    medication = {
+        "id": 1,
+        "name": "Baclofen",
+        "unit": "mg",
+        "calendar": days,
+        "chronology": [],
+        "metrics": {"parameters": {"on_time_minutes": 60}},
+        "steps": [
+            {
+                "start_date": "2026-03-07",
+                "end_date": "2026-03-10",
+                "amount": 10.0,
+                "times": ["08:00", "13:00", "18:00"],
+            },
+            {"start_date": "2026-03-11", "end_date": None, "amount": 7.5, "times": ["08:00", "13:00", "18:00"]},
+        ],
+    }
     calendar = ET.fromstring(charts.calendar_heatmap(medication, "c"))
     assert "3 drug-holiday days (10 Mar–12 Mar)" in calendar.find(f"{SVG}desc").text
     assert len(calendar.findall(f".//{SVG}rect[@fill='url(#c-hatch)']")) == 3 + 1  # and one in the legend
@@ -290,19 +334,28 @@ def test_the_calendar_marks_a_drug_holiday_and_the_steps_strip_lines_up_with_the
 
 
 def test_an_intake_after_midnight_is_plotted_where_it_happened_and_judged_by_its_real_delay():
-    medication = {"id": 1, "name": "Clonidine", "unit": "mg", "metrics": {"parameters": {"on_time_minutes": 60}},
-                  "steps": [{"start_date": "2026-03-07", "end_date": None, "amount": 0.1, "times": ["23:30"]}],
-                  "chronology": [
-                      {"local_date": "2026-03-07", "local_time": "23:30", "status": "taken", "taken_local": "00:15"},
-                      {"local_date": "2026-03-08", "local_time": "23:30", "status": "taken", "taken_local": "02:00"},
-                      {"local_date": "2026-03-09", "local_time": "23:30", "status": "pending", "taken_local": None}]}
+    medication = {
+        "id": 1,
+        "name": "Clonidine",
+        "unit": "mg",
+        "metrics": {"parameters": {"on_time_minutes": 60}},
+        "steps": [{"start_date": "2026-03-07", "end_date": None, "amount": 0.1, "times": ["23:30"]}],
+        "chronology": [
+            {"local_date": "2026-03-07", "local_time": "23:30", "status": "taken", "taken_local": "00:15"},
+            {"local_date": "2026-03-08", "local_time": "23:30", "status": "taken", "taken_local": "02:00"},
+            {"local_date": "2026-03-09", "local_time": "23:30", "status": "pending", "taken_local": None},
+        ],
+    }
     first, last = date(2026, 3, 7), date(2026, 3, 9)
     plot = ET.fromstring(charts.chronology_plot(medication, first, last, "p"))
     assert plot.find(f"{SVG}desc").text.startswith("2 doses taken, 1 of them more than 60 min from the scheduled time")
     axis = charts.Axis(first, last)
-    [dot] = [c for c in plot.iter(f"{SVG}circle") if c.get("fill") == charts.ON_TIME and c.get("cx") != "7"]  # not the legend's
+    [dot] = [
+        c for c in plot.iter(f"{SVG}circle") if c.get("fill") == charts.ON_TIME and c.get("cx") != "7"
+    ]  # not the legend's
     assert (float(dot.get("cx")), float(dot.get("cy"))) == pytest.approx(
-        (axis.x(date(2026, 3, 8), 12), charts.PLOT_TOP + 0.25 * charts.HOUR_H), abs=0.05)  # 00:15 on Sun 8
+        (axis.x(date(2026, 3, 8), 12), charts.PLOT_TOP + 0.25 * charts.HOUR_H), abs=0.05
+    )  # 00:15 on Sun 8
 
 
 def test_the_ledger_downloads_as_csv_from_the_report_page(client, db, clock, tick, login, two_clinics):
@@ -314,7 +367,8 @@ def test_the_ledger_downloads_as_csv_from_the_report_page(client, db, clock, tic
     response = client.get(link)
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="doses-{two_clinics["ours"]}-2026-03-07-2026-03-10.csv"')
+        f'attachment; filename="doses-{two_clinics["ours"]}-2026-03-07-2026-03-10.csv"'
+    )
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert tuple(rows[0]) == reports.CSV_COLUMNS
     assert len(rows) - 1 == 12 and {row[5] for row in rows[1:]} == {"taken", "skipped", "missed"}
@@ -341,8 +395,9 @@ def test_a_patient_joins_a_clinic_by_code_and_leaves_it(client, db, login, two_c
     patient = make_patient(db, email="new@example.com", name="Nina New")
     login("new@example.com")
     assert '<a href="/clinics">Clinics</a>' in client.get("/clinics").get_data(as_text=True)
-    response = client.post("/clinics", data={"csrf_token": csrf(client, "/clinics"),
-                                             "code": f" {two_clinics['code_a'].lower()} "})
+    response = client.post(
+        "/clinics", data={"csrf_token": csrf(client, "/clinics"), "code": f" {two_clinics['code_a'].lower()} "}
+    )
     assert response.status_code == 302
     body = page_text(client.get("/clinics"))
     assert "You are now linked to Neurology A." in body and 'data-clinic="' in body
@@ -373,28 +428,55 @@ def test_clinicians_have_no_clinics_or_audit_pages_of_their_own(client, login, t
 
 
 def test_a_side_effect_tapped_on_today_follows_the_last_dose_taken_and_shows_on_the_report(
-        client, db, clock, tick, login, two_clinics):
+    client, db, clock, tick, login, two_clinics
+):
     live_through(db, clock, tick, two_clinics["ours"], "2026-03-07T18:10:00Z", lambda dose: 0)
     login()
     today = client.get("/").get_data(as_text=True)
     last_taken = doses(db, local_date="2026-03-07", local_time="13:00")[0]
     assert f'name="dose_id" value="{last_taken["id"]}"' in today
     assert "After your 1:00 PM Baclofen dose, taken at 1:00 PM." in today
-    response = client.post("/side-effects", data={"csrf_token": csrf(client, "/"), "kind": "drowsiness", "severity": "2",
-                                                  "note": "after lunch", "dose_id": str(last_taken["id"]), "next": "/"})
+    response = client.post(
+        "/side-effects",
+        data={
+            "csrf_token": csrf(client, "/"),
+            "kind": "drowsiness",
+            "severity": "2",
+            "note": "after lunch",
+            "dose_id": str(last_taken["id"]),
+            "next": "/",
+        },
+    )
     assert response.status_code == 302 and response.location == "/"
     assert "Noted: drowsiness, moderate. Your clinic sees it on your report." in page_text(client.get("/"))
     [row] = side_effects(db)
-    assert (row["patient_id"], row["dose_id"], row["medication_id"], row["kind"], row["severity"], row["note"], row["at"]) \
-        == (two_clinics["ours"], last_taken["id"], last_taken["medication_id"], "drowsiness", 2, "after lunch",
-            "2026-03-07T18:10:00Z")
+    assert (
+        row["patient_id"],
+        row["dose_id"],
+        row["medication_id"],
+        row["kind"],
+        row["severity"],
+        row["note"],
+        row["at"],
+    ) == (
+        two_clinics["ours"],
+        last_taken["id"],
+        last_taken["medication_id"],
+        "drowsiness",
+        2,
+        "after lunch",
+        "2026-03-07T18:10:00Z",
+    )
 
     client.post("/logout", data={"csrf_token": csrf(client, "/")})
     login(DOCTOR)
     body = page_text(client.get(report_path(two_clinics["ours"])))
-    table = body[body.index('id="side-effects"'):]
-    assert re.search(r"<td class=\"when\">Sat 07 Mar 13:10</td><td>Drowsiness</td><td>2 \(moderate\)</td>"
-                     r"<td>Baclofen</td><td>after lunch</td>", table)
+    table = body[body.index('id="side-effects"') :]
+    assert re.search(
+        r"<td class=\"when\">Sat 07 Mar 13:10</td><td>Drowsiness</td><td>2 \(moderate\)</td>"
+        r"<td>Baclofen</td><td>after lunch</td>",
+        table,
+    )
     assert "<title>Sat 07 Mar 13:10: drowsiness, moderate</title>" in body  # its marker on the steps strip
 
 
@@ -406,8 +488,16 @@ def test_the_dose_page_offers_the_side_effect_taps_to_its_patient_only(client, d
     assert '<details class="card side-effects" id="side-effects" open>' in page  # open: the dose was taken
     assert f'name="dose_id" value="{dose["id"]}"' in page and f'name="next" value="/doses/{dose["id"]}"' in page
     assert page.count('name="kind"') == 8 and page.count('name="severity"') == 3
-    response = client.post("/side-effects", data={"csrf_token": csrf(client, "/"), "kind": "dizziness", "severity": "3",
-                                                  "dose_id": str(dose["id"]), "next": f"/doses/{dose['id']}"})
+    response = client.post(
+        "/side-effects",
+        data={
+            "csrf_token": csrf(client, "/"),
+            "kind": "dizziness",
+            "severity": "3",
+            "dose_id": str(dose["id"]),
+            "next": f"/doses/{dose['id']}",
+        },
+    )
     assert response.status_code == 302 and response.location == f"/doses/{dose['id']}"
     assert [(r["kind"], r["severity"], r["dose_id"]) for r in side_effects(db)] == [("dizziness", 3, dose["id"])]
 
@@ -417,26 +507,32 @@ def test_the_dose_page_offers_the_side_effect_taps_to_its_patient_only(client, d
     anonymous = client.application.test_client()
     page = anonymous.get(f"/d/{token}")
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and f'action="/d/{token}/side-effects"' in html and 'action="/side-effects"' not in html
+    assert (
+        page.status_code == 200 and f'action="/d/{token}/side-effects"' in html and 'action="/side-effects"' not in html
+    )
 
 
-@pytest.mark.parametrize("fields, status, message", [
-    ({"kind": "itching"}, 400, "kind must be one of"),
-    ({"kind": ""}, 400, "kind must be one of"),
-    ({"severity": "4"}, 400, "severity must be 1"),
-    ({"severity": "0"}, 400, "severity must be 1"),
-    ({"severity": ""}, 400, "severity must be 1"),
-    ({"severity": "²"}, 400, "severity must be 1"),
-    ({"severity": "1.5"}, 400, "severity must be 1"),
-    ({"note": "x" * 501}, 400, "at most 500 characters"),
-    ({"note": "bell\x07"}, 400, "plain text"),
-    ({"dose_id": "999999"}, 404, "No such dose"),
-    ({"dose_id": "abc"}, 404, "No such dose"),
-    ({"dose_id": "²"}, 404, "No such dose"),
-    ({"dose_id": "0"}, 404, "No such dose"),
-])
-def test_bad_side_effect_input_is_refused_with_a_message_and_nothing_is_written(client, db, login, fields, status,
-                                                                                 message):
+@pytest.mark.parametrize(
+    "fields, status, message",
+    [
+        ({"kind": "itching"}, 400, "kind must be one of"),
+        ({"kind": ""}, 400, "kind must be one of"),
+        ({"severity": "4"}, 400, "severity must be 1"),
+        ({"severity": "0"}, 400, "severity must be 1"),
+        ({"severity": ""}, 400, "severity must be 1"),
+        ({"severity": "²"}, 400, "severity must be 1"),
+        ({"severity": "1.5"}, 400, "severity must be 1"),
+        ({"note": "x" * 501}, 400, "at most 500 characters"),
+        ({"note": "bell\x07"}, 400, "plain text"),
+        ({"dose_id": "999999"}, 404, "No such dose"),
+        ({"dose_id": "abc"}, 404, "No such dose"),
+        ({"dose_id": "²"}, 404, "No such dose"),
+        ({"dose_id": "0"}, 404, "No such dose"),
+    ],
+)
+def test_bad_side_effect_input_is_refused_with_a_message_and_nothing_is_written(
+    client, db, login, fields, status, message
+):
     make_patient(db)
     login()
     data = {"csrf_token": csrf(client, "/"), "kind": "headache", "severity": "1", "note": "", **fields}
@@ -449,8 +545,10 @@ def test_bad_side_effect_input_is_refused_with_a_message_and_nothing_is_written(
 def test_a_side_effect_for_another_patients_dose_or_without_csrf_is_refused(client, db, login, two_clinics):
     their_dose = doses(db, patient_id=two_clinics["theirs"])[0]
     login()
-    response = client.post("/side-effects", data={"csrf_token": csrf(client, "/"), "kind": "headache", "severity": "1",
-                                                  "dose_id": str(their_dose["id"])})
+    response = client.post(
+        "/side-effects",
+        data={"csrf_token": csrf(client, "/"), "kind": "headache", "severity": "1", "dose_id": str(their_dose["id"])},
+    )
     assert response.status_code == 404
     response = client.post("/side-effects", data={"kind": "headache", "severity": "1"})
     assert response.status_code == 400 and "form has expired" in response.get_data(as_text=True)
@@ -461,13 +559,16 @@ def test_an_outside_next_address_goes_back_to_today(client, db, login):
     make_patient(db)
     login()
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
-        response = client.post("/side-effects", data={"csrf_token": csrf(client, "/"), "kind": "other", "severity": "1",
-                                                      "next": target})
+        response = client.post(
+            "/side-effects", data={"csrf_token": csrf(client, "/"), "kind": "other", "severity": "1", "next": target}
+        )
         assert response.status_code == 302 and response.location == "/"
 
 
 def test_clinicians_and_caregivers_cannot_post_side_effects(client, db, login, two_clinics):
     login(DOCTOR)
-    response = client.post("/side-effects", data={"csrf_token": csrf(client, "/panel"), "kind": "other", "severity": "1"})
+    response = client.post(
+        "/side-effects", data={"csrf_token": csrf(client, "/panel"), "kind": "other", "severity": "1"}
+    )
     assert response.status_code == 404
     assert side_effects(db) == []

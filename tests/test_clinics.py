@@ -8,8 +8,8 @@ import io
 from datetime import timedelta
 
 import pytest
-
 from conftest import doses, make_medication, make_patient, messages
+
 from reminder import accounts, clinics, ledger
 from reminder.times import parse_instant
 
@@ -33,8 +33,15 @@ def clinic(db, client, patient, clock):
     patient_api = bearer(db, patient)
     joined = client.post("/api/v1/me/clinics", json={"code": a_code.lower()}, headers=patient_api)
     assert joined.status_code == 201 and joined.json["name"] == "Clinic A"
-    return {"a": a_id, "code": a_code, "doctor": doctor, "doctor_api": bearer(db, doctor),
-            "stranger_api": bearer(db, stranger), "patient": patient, "patient_api": patient_api}
+    return {
+        "a": a_id,
+        "code": a_code,
+        "doctor": doctor,
+        "doctor_api": bearer(db, doctor),
+        "stranger_api": bearer(db, stranger),
+        "patient": patient,
+        "patient_api": patient_api,
+    }
 
 
 def simulate(db, patient, clock, tick_until, until="2026-03-10T12:00:00Z"):
@@ -56,7 +63,9 @@ def test_joining_twice_or_with_a_bad_code_is_refused(client, clinic):
     assert again.status_code == 409
     assert client.post("/api/v1/me/clinics", json={"code": "NOPE"}, headers=clinic["patient_api"]).status_code == 404
     assert client.post("/api/v1/me/clinics", json={}, headers=clinic["patient_api"]).status_code == 400
-    assert [c["name"] for c in client.get("/api/v1/me/clinics", headers=clinic["patient_api"]).json["clinics"]] == ["Clinic A"]
+    assert [c["name"] for c in client.get("/api/v1/me/clinics", headers=clinic["patient_api"]).json["clinics"]] == [
+        "Clinic A"
+    ]
 
 
 def test_the_panel_lists_the_clinics_patients_with_their_summary(db, client, clinic, clock, tick_until):
@@ -86,29 +95,45 @@ def test_the_report_has_every_metric_with_its_definition_and_is_audited(db, clie
     audit = client.get("/api/v1/me/audit", headers=clinic["patient_api"]).json["audit"]
     assert audit[0]["action"] == "viewed report" and audit[0]["actor_email"] == "doc@a.example"
     assert client.get(url, headers=clinic["stranger_api"]).status_code == 404
-    assert client.get(f"/api/v1/patients/{clinic['patient']}/report?from=2026-03-09&to=2026-03-01",
-                      headers=clinic["doctor_api"]).status_code == 400
+    assert (
+        client.get(
+            f"/api/v1/patients/{clinic['patient']}/report?from=2026-03-09&to=2026-03-01", headers=clinic["doctor_api"]
+        ).status_code
+        == 400
+    )
 
 
 def test_the_csv_export_is_the_ledger_of_the_period(db, client, clinic, clock, tick_until):
     simulate(db, clinic["patient"], clock, tick_until)
-    response = client.get(f"/api/v1/patients/{clinic['patient']}/report.csv?from=2026-03-08&to=2026-03-08",
-                          headers=clinic["doctor_api"])
+    response = client.get(
+        f"/api/v1/patients/{clinic['patient']}/report.csv?from=2026-03-08&to=2026-03-08", headers=clinic["doctor_api"]
+    )
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-    assert [(r["local_time"], r["status"]) for r in rows] == [("08:00", "taken"), ("13:00", "missed"), ("18:00", "taken")]
-    assert client.get(f"/api/v1/patients/{clinic['patient']}/report.csv", headers=clinic["stranger_api"]).status_code == 404
+    assert [(r["local_time"], r["status"]) for r in rows] == [
+        ("08:00", "taken"),
+        ("13:00", "missed"),
+        ("18:00", "taken"),
+    ]
+    assert (
+        client.get(f"/api/v1/patients/{clinic['patient']}/report.csv", headers=clinic["stranger_api"]).status_code
+        == 404
+    )
 
 
 def test_every_patient_route_is_closed_to_another_clinics_clinician(db, client, clinic):
     patient, dose = clinic["patient"], doses(db)[0]["id"]
     medication = doses(db)[0]["medication_id"]
-    for method, path in (("get", f"/api/v1/patients/{patient}/doses"), ("get", f"/api/v1/patients/{patient}/medications"),
-                         ("get", f"/api/v1/patients/{patient}/report"), ("get", f"/api/v1/patients/{patient}/report.csv"),
-                         ("get", f"/api/v1/patients/{patient}/fhir"),
-                         ("post", f"/api/v1/patients/{patient}/doses/{dose}/confirm"),
-                         ("patch", f"/api/v1/patients/{patient}/medications/{medication}"),
-                         ("delete", f"/api/v1/patients/{patient}/medications/{medication}?reason=x")):
+    for method, path in (
+        ("get", f"/api/v1/patients/{patient}/doses"),
+        ("get", f"/api/v1/patients/{patient}/medications"),
+        ("get", f"/api/v1/patients/{patient}/report"),
+        ("get", f"/api/v1/patients/{patient}/report.csv"),
+        ("get", f"/api/v1/patients/{patient}/fhir"),
+        ("post", f"/api/v1/patients/{patient}/doses/{dose}/confirm"),
+        ("patch", f"/api/v1/patients/{patient}/medications/{medication}"),
+        ("delete", f"/api/v1/patients/{patient}/medications/{medication}?reason=x"),
+    ):
         kwargs = {"json": {"action": "taken", "reason": "x"}} if method in ("post", "patch") else {}
         assert getattr(client, method)(path, headers=clinic["stranger_api"], **kwargs).status_code == 404, path
     assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
@@ -116,11 +141,17 @@ def test_every_patient_route_is_closed_to_another_clinics_clinician(db, client, 
 
 def test_side_effects_are_logged_with_their_dose_and_bad_ones_refused(db, client, clinic):
     dose = doses(db)[0]["id"]
-    logged = client.post("/api/v1/side-effects", json={"kind": "drowsiness", "severity": 2, "note": "after lunch",
-                                                       "dose_id": dose}, headers=clinic["patient_api"])
+    logged = client.post(
+        "/api/v1/side-effects",
+        json={"kind": "drowsiness", "severity": 2, "note": "after lunch", "dose_id": dose},
+        headers=clinic["patient_api"],
+    )
     assert logged.status_code == 201 and logged.json["medication_id"] == doses(db)[0]["medication_id"]
-    for bad, field in (({"kind": "itch", "severity": 1}, "kind"), ({"kind": "headache", "severity": 4}, "severity"),
-                       ({"kind": "headache", "severity": 1, "dose_id": 999999}, "dose_id")):
+    for bad, field in (
+        ({"kind": "itch", "severity": 1}, "kind"),
+        ({"kind": "headache", "severity": 4}, "severity"),
+        ({"kind": "headache", "severity": 1, "dose_id": 999999}, "dose_id"),
+    ):
         response = client.post("/api/v1/side-effects", json=bad, headers=clinic["patient_api"])
         assert 400 <= response.status_code < 500 and response.json["error"]["field"] == field
     assert db.execute("SELECT count(*) FROM side_effects").fetchone()[0] == 1
@@ -153,9 +184,11 @@ def test_leaving_the_clinic_closes_the_clinicians_view(db, client, clinic):
 
 def test_a_caregiver_cannot_pull_the_clinical_report_or_exports(db, client, clinic):
     carer = make_patient(db, email="carer@example.com", role="caregiver", phone=None)
-    db.execute("INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at) "
-               "VALUES (?, ?, 'carer@example.com', 'y', 'active', '2026-03-07T12:00:00Z', '2026-03-21T12:00:00Z')",
-               [clinic["patient"], carer])
+    db.execute(
+        "INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at) "
+        "VALUES (?, ?, 'carer@example.com', 'y', 'active', '2026-03-07T12:00:00Z', '2026-03-21T12:00:00Z')",
+        [clinic["patient"], carer],
+    )
     carer_api = bearer(db, carer)
     for suffix in ("report", "report.csv", "fhir"):
         assert client.get(f"/api/v1/patients/{clinic['patient']}/{suffix}", headers=carer_api).status_code == 404
@@ -186,7 +219,9 @@ def test_a_clinician_records_a_linked_patients_pump_and_another_clinic_cannot(db
     path = f"/api/v1/patients/{clinic['patient']}/pumps"
     made = client.post(path, json={"alarm_date": "2026-04-01"}, headers=clinic["doctor_api"])
     assert made.status_code == 201 and made.json["refill_by"] == "2026-03-27"
-    assert [p["id"] for p in client.get("/api/v1/pumps", headers=clinic["patient_api"]).json["pumps"]] == [made.json["id"]]
+    assert [p["id"] for p in client.get("/api/v1/pumps", headers=clinic["patient_api"]).json["pumps"]] == [
+        made.json["id"]
+    ]
     assert client.post(path, json={"alarm_date": "2026-04-01"}, headers=clinic["stranger_api"]).status_code == 404
     assert client.get(path, headers=clinic["stranger_api"]).status_code == 404
     assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'recorded a pump'").fetchone()[0] == 1
@@ -206,8 +241,12 @@ def test_a_clinician_invites_a_patient_who_accepts_by_link(db, client, clinic):
     assert accepted.status_code == 201 and accepted.json["name"] == "Clinic A"
     assert client.post(f"/api/v1/clinic-invitations/{token}/accept", headers=other_api).status_code == 409
     assert other in [p["id"] for p in client.get("/api/v1/patients", headers=clinic["doctor_api"]).json["patients"]]
-    assert client.post("/api/v1/clinic/invitations", json={"email": "x@example.com"},
-                       headers=clinic["patient_api"]).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/clinic/invitations", json={"email": "x@example.com"}, headers=clinic["patient_api"]
+        ).status_code
+        == 403
+    )
     assert client.post("/api/v1/clinic-invitations/nonsense/accept", headers=other_api).status_code == 404
 
 
@@ -222,8 +261,13 @@ def test_a_patient_accepts_a_clinic_invitation_on_its_page(db, client, clinic):
     page = f"/clinic-invitations/{token}"
     assert "Link my account to Clinic A" in client.get(page).get_data(as_text=True)
     assert client.post(page, data={"csrf_token": csrf(client, page)}).status_code == 302
-    assert db.execute("SELECT count(*) FROM clinic_links l JOIN users u ON u.id = l.patient_id "
-                      "WHERE u.email = 'web@example.com' AND l.status = 'active'").fetchone()[0] == 1
+    assert (
+        db.execute(
+            "SELECT count(*) FROM clinic_links l JOIN users u ON u.id = l.patient_id "
+            "WHERE u.email = 'web@example.com' AND l.status = 'active'"
+        ).fetchone()[0]
+        == 1
+    )
 
 
 def test_the_panel_shows_tablet_refills_and_pump_refills_due_soon(db, client, clinic, tick):

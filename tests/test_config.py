@@ -36,21 +36,24 @@ def test_no_file_means_the_defaults(monkeypatch):
     assert values["notify.mode"] == "outbox" and values["clock.mode"] == "system"
 
 
-@pytest.mark.parametrize("text, key", [
-    ('[worker]\ntick_seconds = "soon"\n', "worker.tick_seconds"),
-    ("[worker]\ntick_seconds = 0\n", "worker.tick_seconds"),
-    ("[worker]\nhorizon_hours = 24\n", "worker.horizon_hours"),
-    ('[clock]\nmode = "sundial"\n', "clock.mode"),
-    ('[server]\nbase_url = "example.com/"\n', "server.base_url"),
-    ('[notify]\nmode = "pigeon"\n', "notify.mode"),
-    ('[notify]\nmode = "live"\n', "notify.mode"),
-    ('[sms]\naccount_sid = "AC1"\n', "sms.auth_token"),
-    ('[sms]\naccount_sid = "AC1"\nauth_token = "t"\n', "sms.from_number"),
-    ("[sms]\nmax_per_second = -1\n", "sms.max_per_second"),
-    ('[email]\nsecurity = "tls"\n', "email.security"),
-    ('[server]\ndev_mode = "yes"\n', "server.dev_mode"),
-    ("[server]\nportt = 80\n", "server.portt"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ('[worker]\ntick_seconds = "soon"\n', "worker.tick_seconds"),
+        ("[worker]\ntick_seconds = 0\n", "worker.tick_seconds"),
+        ("[worker]\nhorizon_hours = 24\n", "worker.horizon_hours"),
+        ('[clock]\nmode = "sundial"\n', "clock.mode"),
+        ('[server]\nbase_url = "example.com/"\n', "server.base_url"),
+        ('[notify]\nmode = "pigeon"\n', "notify.mode"),
+        ('[notify]\nmode = "live"\n', "notify.mode"),
+        ('[sms]\naccount_sid = "AC1"\n', "sms.auth_token"),
+        ('[sms]\naccount_sid = "AC1"\nauth_token = "t"\n', "sms.from_number"),
+        ("[sms]\nmax_per_second = -1\n", "sms.max_per_second"),
+        ('[email]\nsecurity = "tls"\n', "email.security"),
+        ('[server]\ndev_mode = "yes"\n', "server.dev_mode"),
+        ("[server]\nportt = 80\n", "server.portt"),
+    ],
+)
 def test_a_bad_value_stops_start_up_with_a_message_naming_the_key(tmp_path, text, key):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -76,8 +79,10 @@ def test_the_environment_overrides_secrets(tmp_path, monkeypatch):
 
 def test_dev_mode_is_refused_with_live_sending(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[notify]\nmode = "live"\n[email]\nhost = "smtp.example.org"\n'
-                    '[server]\ndev_mode = true\nbase_url = "https://reminder.example.org"\n')
+    path.write_text(
+        '[notify]\nmode = "live"\n[email]\nhost = "smtp.example.org"\n'
+        '[server]\ndev_mode = true\nbase_url = "https://reminder.example.org"\n'
+    )
     with pytest.raises(config.ConfigError, match="server.dev_mode"):
         config.load(str(path))
 

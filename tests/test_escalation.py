@@ -6,8 +6,8 @@ import re
 from datetime import timedelta
 
 import pytest
-
 from conftest import csrf, doses, make_medication, make_patient, messages
+
 from reminder import accounts, escalation, worker
 from reminder.escalation import Ladder, level_for
 from reminder.notify import make_transport
@@ -18,18 +18,21 @@ from reminder.times import parse_instant
 LADDER = Ladder()
 
 
-@pytest.mark.parametrize("run, hours, risk, level", [
-    (0, None, True, 0),
-    (1, 5, True, 1),            # one miss: the patient's skip message only
-    (2, 10, True, 2),           # two in a row of a withdrawal-risk drug: caregivers
-    (3, 15, True, 3),           # three in a row: the clinician
-    (1, 24, True, 3),           # 24 h since the last taken dose
-    (1, 23.9, True, 1),
-    (2, 30, True, 3),
-    (2, 10, False, 1),          # no withdrawal risk: runs of 3, for caregivers who opted in
-    (3, 40, False, 2),
-    (5, 80, False, 2),          # never level 3 without withdrawal risk
-])
+@pytest.mark.parametrize(
+    "run, hours, risk, level",
+    [
+        (0, None, True, 0),
+        (1, 5, True, 1),  # one miss: the patient's skip message only
+        (2, 10, True, 2),  # two in a row of a withdrawal-risk drug: caregivers
+        (3, 15, True, 3),  # three in a row: the clinician
+        (1, 24, True, 3),  # 24 h since the last taken dose
+        (1, 23.9, True, 1),
+        (2, 30, True, 3),
+        (2, 10, False, 1),  # no withdrawal risk: runs of 3, for caregivers who opted in
+        (3, 40, False, 2),
+        (5, 80, False, 2),  # never level 3 without withdrawal risk
+    ],
+)
 def test_the_ladder_level_for_a_run(run, hours, risk, level):
     assert level_for(run, hours, risk, LADDER) == level
 
@@ -61,8 +64,14 @@ def family(db, client, patient):
     token = re.search(r"/invitations/([\w-]+)", invitation["body"]).group(1)
     accepted = client.post(f"/api/v1/invitations/{token}/accept", headers=carer_api)
     assert accepted.status_code == 200
-    return {"patient": patient, "carer": carer, "patient_api": patient_api, "carer_api": carer_api,
-            "link": invited.json["id"], "token": token}
+    return {
+        "patient": patient,
+        "carer": carer,
+        "patient_api": patient_api,
+        "carer_api": carer_api,
+        "link": invited.json["id"],
+        "token": token,
+    }
 
 
 def test_two_missed_baclofen_doses_alert_the_caregiver_once(db, client, family, tick_until):
@@ -76,7 +85,9 @@ def test_two_missed_baclofen_doses_alert_the_caregiver_once(db, client, family, 
     tick_until("2026-03-07T21:00:00Z", step=60)  # more ticks, no second alert at that level
     assert len([m for m in messages(db, "alert") if m["user_id"] == family["carer"]]) == 1
     listed = client.get("/api/v1/alerts", headers=family["carer_api"]).json["alerts"]
-    assert [(a["level"], a["status"], [t["user_id"] for t in a["told"]]) for a in listed] == [(2, "open", [family["carer"]])]
+    assert [(a["level"], a["status"], [t["user_id"] for t in a["told"]]) for a in listed] == [
+        (2, "open", [family["carer"]])
+    ]
 
 
 def test_a_third_miss_reaches_level_3_marked_for_the_clinician(db, client, family, tick_until):
@@ -134,8 +145,11 @@ def test_a_caregiver_sees_only_linked_patients_and_nothing_after_revocation(db, 
     stranger_api = bearer(db, stranger)
     patient = family["patient"]
     dose = doses(db)[0]["id"]
-    for method, path in (("get", f"/api/v1/patients/{patient}/doses"), ("get", f"/api/v1/patients/{patient}/medications"),
-                         ("post", f"/api/v1/patients/{patient}/doses/{dose}/confirm")):
+    for method, path in (
+        ("get", f"/api/v1/patients/{patient}/doses"),
+        ("get", f"/api/v1/patients/{patient}/medications"),
+        ("post", f"/api/v1/patients/{patient}/doses/{dose}/confirm"),
+    ):
         kwargs = {"json": {"action": "taken"}} if method == "post" else {}
         assert getattr(client, method)(path, headers=stranger_api, **kwargs).status_code == 404
         assert getattr(client, method)(path, headers=family["carer_api"], **kwargs).status_code in (200, 409)
@@ -150,17 +164,23 @@ def test_a_caregiver_sees_only_linked_patients_and_nothing_after_revocation(db, 
 def test_i_gave_it_records_the_caregiver_under_the_same_rules(db, client, family, clock):
     patient, dose = family["patient"], doses(db, local_time="08:00")[0]["id"]
     clock.set(parse_instant("2026-03-07T13:02:00Z"))
-    gave = client.post(f"/api/v1/patients/{patient}/doses/{dose}/confirm", json={"action": "taken"},
-                       headers=family["carer_api"])
+    gave = client.post(
+        f"/api/v1/patients/{patient}/doses/{dose}/confirm", json={"action": "taken"}, headers=family["carer_api"]
+    )
     assert gave.status_code == 200
     assert (gave.json["dose"]["source"], gave.json["dose"]["actor"]) == ("caregiver", family["carer"])
-    again = client.post(f"/api/v1/patients/{patient}/doses/{dose}/confirm", json={"action": "taken"},
-                        headers=family["patient_api"])
+    again = client.post(
+        f"/api/v1/patients/{patient}/doses/{dose}/confirm", json={"action": "taken"}, headers=family["patient_api"]
+    )
     assert again.json["result"]["code"] == "already_recorded"
     midday = doses(db, local_time="13:00")[0]["id"]
     clock.set(parse_instant("2026-03-07T17:00:00Z"))  # 12:00, 4 h after: within the 2.5 h gap? no: allowed
-    assert client.post(f"/api/v1/patients/{patient}/doses/{midday}/confirm", json={"action": "taken"},
-                       headers=family["carer_api"]).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/patients/{patient}/doses/{midday}/confirm", json={"action": "taken"}, headers=family["carer_api"]
+        ).status_code
+        == 200
+    )
 
 
 def test_an_invitation_link_is_single_use_and_bad_tokens_are_refused(db, client, family):
@@ -195,26 +215,37 @@ def test_baclofen_cannot_simply_be_ended(db, client, family):
 
 
 def test_a_formulary_drug_is_withdrawal_risk_even_when_unticked(db, client, family):
-    made = client.post("/api/v1/medications", headers=family["patient_api"],
-                       json={"name": "Clonidine", "amount": 0.1, "times": ["08:00"], "withdrawal_risk": False})
+    made = client.post(
+        "/api/v1/medications",
+        headers=family["patient_api"],
+        json={"name": "Clonidine", "amount": 0.1, "times": ["08:00"], "withdrawal_risk": False},
+    )
     assert made.json["withdrawal_risk"] is True
 
 
-TAPER = {"steps": [
-    {"start_date": "2026-03-08", "end_date": "2026-03-14", "amount": 5, "times": ["08:00", "13:00", "18:00"]},
-    {"start_date": "2026-03-15", "end_date": "2026-03-21", "amount": 5, "times": ["08:00", "18:00"]},
-]}
+TAPER = {
+    "steps": [
+        {"start_date": "2026-03-08", "end_date": "2026-03-14", "amount": 5, "times": ["08:00", "13:00", "18:00"]},
+        {"start_date": "2026-03-15", "end_date": "2026-03-21", "amount": 5, "times": ["08:00", "18:00"]},
+    ]
+}
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"steps": []}, "steps"),
-    ({"steps": [{**TAPER["steps"][0], "end_date": "2026-03-10"}]}, "end_date"),  # 3 days, under 14
-    ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "start_date": "2026-03-16"}]}, "start_date"),  # a gap
-    ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "amount": 10}]}, "amount"),  # rises again
-    ({"steps": [{**TAPER["steps"][0], "start_date": "2026-03-01"}, TAPER["steps"][1]]}, "start_date"),  # past
-    ({"steps": [{**TAPER["steps"][0], "end_date": "2026-03-30", "amount": 0.01, "times": ["08:00"]}]}, "amount"),  # one cliff
-    ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "end_date": "9999-12-31"}]}, "end_date"),  # absurd end
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"steps": []}, "steps"),
+        ({"steps": [{**TAPER["steps"][0], "end_date": "2026-03-10"}]}, "end_date"),  # 3 days, under 14
+        ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "start_date": "2026-03-16"}]}, "start_date"),  # a gap
+        ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "amount": 10}]}, "amount"),  # rises again
+        ({"steps": [{**TAPER["steps"][0], "start_date": "2026-03-01"}, TAPER["steps"][1]]}, "start_date"),  # past
+        (
+            {"steps": [{**TAPER["steps"][0], "end_date": "2026-03-30", "amount": 0.01, "times": ["08:00"]}]},
+            "amount",
+        ),  # one cliff
+        ({"steps": [TAPER["steps"][0], {**TAPER["steps"][1], "end_date": "9999-12-31"}]}, "end_date"),  # absurd end
+    ],
+)
 def test_a_bad_taper_plan_is_refused_and_changes_nothing(db, client, family, change, field):
     medication = doses(db)[0]["medication_id"]
     before = [(d["id"], d["amount"]) for d in doses(db)]
@@ -253,7 +284,9 @@ def test_pausing_for_a_day_is_recorded_and_the_caregiver_is_told(db, client, fam
 # ---------------------------------------------------------------- supply
 
 
-def test_a_withdrawal_risk_medication_running_out_alerts_the_caregiver_and_a_refill_resolves_it(db, client, family, tick):
+def test_a_withdrawal_risk_medication_running_out_alerts_the_caregiver_and_a_refill_resolves_it(
+    db, client, family, tick
+):
     medication = doses(db)[0]["medication_id"]
     db.execute("UPDATE medications SET stock = 6 WHERE id = ?", [medication])  # two days of 3 x 1 tablet
     body = client.get(f"/api/v1/medications/{medication}", headers=family["patient_api"]).json
@@ -262,36 +295,53 @@ def test_a_withdrawal_risk_medication_running_out_alerts_the_caregiver_and_a_ref
     assert [m["kind"] for m in messages(db) if m["user_id"] == family["patient"]] == ["notice"]  # time to order
     [alert] = [m for m in messages(db, "alert") if m["user_id"] == family["carer"]]
     assert "will run out of Baclofen" in alert["body"]
-    refilled = client.post(f"/api/v1/medications/{medication}/refills", json={"quantity": 90, "pharmacy": "Main St"},
-                           headers=family["patient_api"])
+    refilled = client.post(
+        f"/api/v1/medications/{medication}/refills",
+        json={"quantity": 90, "pharmacy": "Main St"},
+        headers=family["patient_api"],
+    )
     assert refilled.status_code == 201 and refilled.json["stock"] == 96
     tick("2026-03-07T12:20:00Z")
     assert db.execute("SELECT status FROM alerts WHERE kind = 'supply'").fetchone()[0] == "resolved"
-    assert client.post(f"/api/v1/medications/{medication}/refills", json={"quantity": -1},
-                       headers=family["patient_api"]).status_code == 400
+    assert (
+        client.post(
+            f"/api/v1/medications/{medication}/refills", json={"quantity": -1}, headers=family["patient_api"]
+        ).status_code
+        == 400
+    )
 
 
 def test_pumps_are_recorded_with_a_default_refill_by_and_refilled(db, client, family):
     made = client.post("/api/v1/pumps", json={"alarm_date": "2026-04-01"}, headers=family["patient_api"])
     assert made.status_code == 201 and made.json["refill_by"] == "2026-03-27"
-    refilled = client.post(f"/api/v1/pumps/{made.json['id']}/refills", json={"alarm_date": "2026-05-20"},
-                           headers=family["patient_api"])
+    refilled = client.post(
+        f"/api/v1/pumps/{made.json['id']}/refills", json={"alarm_date": "2026-05-20"}, headers=family["patient_api"]
+    )
     assert refilled.status_code == 201 and refilled.json["alarm_date"] == "2026-05-20"
     assert client.post("/api/v1/pumps", json={"alarm_date": "soon"}, headers=family["patient_api"]).status_code == 400
-    assert client.post(f"/api/v1/pumps/{made.json['id']}/refills", json={"alarm_date": "2026-05-20"},
-                       headers=family["carer_api"]).status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/pumps/{made.json['id']}/refills", json={"alarm_date": "2026-05-20"}, headers=family["carer_api"]
+        ).status_code
+        == 404
+    )
 
 
-def test_end_to_end_by_email_missed_doses_acknowledge_link_and_the_run_ending(db, live_app, live_tick, smtp_server, clock):
+def test_end_to_end_by_email_missed_doses_acknowledge_link_and_the_run_ending(
+    db, live_app, live_tick, smtp_server, clock
+):
     """Baclofen three times a day, two doses missed: the caregiver's email arrives at a real SMTP
     server, they acknowledge through its link, a dose is taken, and they are told the run ended."""
     patient = make_patient(db)
     db.execute("UPDATE users SET channels = '[\"email\"]' WHERE id = ?", [patient])
     make_medication(db, patient)
     carer = make_patient(db, email="carer@example.com", phone=None, role="caregiver", name="Casey")
-    db.execute("INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at, "
-               "accepted_at) VALUES (?, ?, 'carer@example.com', 'x', 'active', '2026-03-07T12:00:00Z', "
-               "'2026-03-21T12:00:00Z', '2026-03-07T12:00:00Z')", [patient, carer])
+    db.execute(
+        "INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at, "
+        "accepted_at) VALUES (?, ?, 'carer@example.com', 'x', 'active', '2026-03-07T12:00:00Z', "
+        "'2026-03-21T12:00:00Z', '2026-03-07T12:00:00Z')",
+        [patient, carer],
+    )
     at = parse_instant("2026-03-07T12:00:00Z")
     while at < parse_instant("2026-03-07T20:31:00Z"):
         at += timedelta(minutes=5)
@@ -307,18 +357,26 @@ def test_end_to_end_by_email_missed_doses_acknowledge_link_and_the_run_ending(db
     evening = doses(db, local_date="2026-03-07", local_time="18:00")[0]["id"]
     from reminder import ledger
 
-    ledger.answer_dose(db, evening, ledger.Answer("taken", "web", patient), parse_instant("2026-03-07T23:02:00Z"),
-                       timedelta(minutes=15))
+    ledger.answer_dose(
+        db,
+        evening,
+        ledger.Answer("taken", "web", patient),
+        parse_instant("2026-03-07T23:02:00Z"),
+        timedelta(minutes=15),
+    )
     live_tick("2026-03-07T23:03:00Z")
-    resolved = [m for m in smtp_server.messages if m["To"] == "carer@example.com" and m["Subject"].startswith("Resolved")]
+    resolved = [
+        m for m in smtp_server.messages if m["To"] == "carer@example.com" and m["Subject"].startswith("Resolved")
+    ]
     assert len(resolved) == 1
     assert "run of missed doses has ended" in resolved[0].get_body(("plain",)).get_content()
 
 
 def test_two_medications_running_out_together_each_alert_the_caregiver(db, client, family, tick):
     first = doses(db)[0]["medication_id"]
-    second = make_medication(db, family["patient"], name="Clonazepam", times=["08:00", "20:00"], amount=1,
-                             max_daily_amount=None)
+    second = make_medication(
+        db, family["patient"], name="Clonazepam", times=["08:00", "20:00"], amount=1, max_daily_amount=None
+    )
     db.execute("UPDATE medications SET stock = 2, units_per_dose = 1 WHERE id IN (?, ?)", [first, second])
     tick("2026-03-07T12:10:00Z")
     bodies = [m["body"] for m in messages(db, "alert") if m["user_id"] == family["carer"]]

@@ -6,9 +6,9 @@ from collections import Counter
 from datetime import date, timedelta
 
 import pytest
+from conftest import START, doses, make_medication, make_patient
 from fhir.resources.R4B.bundle import Bundle
 
-from conftest import START, doses, make_medication, make_patient
 from reminder import accounts, clinics, fhir, ledger, medications
 from reminder.times import parse_instant, to_iso
 
@@ -46,8 +46,18 @@ def history(db, patient, clock, tick, tick_until):
     carer = link_caregiver(db, patient)
     baclofen = make_medication(db, patient)
     medications.update(db, baclofen, {"amount": 15, "start_date": "2026-03-10"}, FIRST, START, timedelta(hours=72))
-    vitamin_d = make_medication(db, patient, name="Vitamin D", strength="1000 IU", amount=1, unit="tablet",
-                                times=["09:00"], days=["mon", "thu"], withdrawal_risk=False, max_daily_amount=None)
+    vitamin_d = make_medication(
+        db,
+        patient,
+        name="Vitamin D",
+        strength="1000 IU",
+        amount=1,
+        unit="tablet",
+        times=["09:00"],
+        days=["mon", "thu"],
+        withdrawal_risk=False,
+        max_daily_amount=None,
+    )
     medications.end(db, vitamin_d, FIRST, START, reason="side effects")
 
     by_time = lambda day, hhmm: doses(db, medication_id=baclofen, local_date=day, local_time=hhmm)[0]["id"]  # noqa: E731
@@ -58,14 +68,27 @@ def history(db, patient, clock, tick, tick_until):
     answer(db, clock, patient, by_time("2026-03-08", "08:00"), "skip", "2026-03-08T12:05:00Z", reason="felt dizzy")
     tick("2026-03-08T12:10:00Z")
     tick("2026-03-08T19:31:00Z")  # one tick after the 13:00 window closed: it was never asked
-    statuses = {(d["local_date"], d["local_time"]): d["status"] for d in doses(db, medication_id=baclofen)
-                if d["local_date"] <= "2026-03-08"}
-    assert statuses == {
-        ("2026-03-07", "08:00"): "taken", ("2026-03-07", "13:00"): "missed", ("2026-03-07", "18:00"): "missed",
-        ("2026-03-08", "08:00"): "skipped", ("2026-03-08", "13:00"): "unknown", ("2026-03-08", "18:00"): "pending",
+    statuses = {
+        (d["local_date"], d["local_time"]): d["status"]
+        for d in doses(db, medication_id=baclofen)
+        if d["local_date"] <= "2026-03-08"
     }
-    levels = [row[0] for row in db.execute("SELECT a.level FROM alerts a JOIN alert_recipients r ON r.alert_id = a.id "
-                                           "WHERE r.user_id = ? ORDER BY a.id", [carer])]
+    assert statuses == {
+        ("2026-03-07", "08:00"): "taken",
+        ("2026-03-07", "13:00"): "missed",
+        ("2026-03-07", "18:00"): "missed",
+        ("2026-03-08", "08:00"): "skipped",
+        ("2026-03-08", "13:00"): "unknown",
+        ("2026-03-08", "18:00"): "pending",
+    }
+    levels = [
+        row[0]
+        for row in db.execute(
+            "SELECT a.level FROM alerts a JOIN alert_recipients r ON r.alert_id = a.id "
+            "WHERE r.user_id = ? ORDER BY a.id",
+            [carer],
+        )
+    ]
     assert levels == [2, 3]
     return {"patient": patient, "carer": carer, "baclofen": baclofen, "vitamin_d": vitamin_d}
 
@@ -98,7 +121,11 @@ def test_the_bundle_validates_as_r4b_and_every_reference_resolves(db, history, c
     assert parsed.model_dump(mode="json", exclude_none=True) == body  # a lossless round trip
     assert body["timestamp"] == "2026-03-08T19:31:00Z"
     assert Counter(entry["resource"]["resourceType"] for entry in body["entry"]) == {
-        "Patient": 1, "MedicationRequest": 2, "MedicationAdministration": 5, "RelatedPerson": 1, "Communication": 2,
+        "Patient": 1,
+        "MedicationRequest": 2,
+        "MedicationAdministration": 5,
+        "RelatedPerson": 1,
+        "Communication": 2,
     }
     urls = [entry["fullUrl"] for entry in body["entry"]]
     assert len(set(urls)) == len(urls)
@@ -113,10 +140,14 @@ def test_patient_and_caregiver(db, history, clock):
     body = export(db, history, clock)
     [patient] = resources(body, "Patient")
     assert patient["name"] == [{"text": "Pat Doe"}]
-    assert {(t["system"], t["value"]) for t in patient["telecom"]} == {("email", "pat@example.com"),
-                                                                       ("phone", "+15005550006")}
+    assert {(t["system"], t["value"]) for t in patient["telecom"]} == {
+        ("email", "pat@example.com"),
+        ("phone", "+15005550006"),
+    }
     [carer] = resources(body, "RelatedPerson")
-    assert carer["name"] == [{"text": "Casey"}] and carer["telecom"] == [{"system": "email", "value": "carer@example.com"}]
+    assert carer["name"] == [{"text": "Casey"}] and carer["telecom"] == [
+        {"system": "email", "value": "carer@example.com"}
+    ]
     assert carer["relationship"] == [{"text": "caregiver"}] and carer["active"] is True
     assert carer["patient"]["reference"] == f"urn:uuid:{patient['id']}"
 
@@ -144,7 +175,8 @@ def test_medication_requests_carry_each_regimen_step(db, history, clock):
         assert "dayOfWeek" not in step["timing"]["repeat"]
         assert step["maxDosePerPeriod"] == {
             "numerator": {"value": 80, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"},
-            "denominator": {"value": 1, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}}
+            "denominator": {"value": 1, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"},
+        }
     assert first["timing"]["repeat"]["boundsPeriod"] == {"start": "2026-03-07", "end": "2026-03-09"}
     assert second["timing"]["repeat"]["boundsPeriod"] == {"start": "2026-03-10"}
     assert first["doseAndRate"][0]["doseQuantity"]["value"] == 10
@@ -159,22 +191,28 @@ def test_medication_requests_carry_each_regimen_step(db, history, clock):
     assert "maxDosePerPeriod" not in step
 
 
-@pytest.mark.parametrize("ended_at, reason, status", [
-    (None, None, "active"),
-    ("2026-03-08T04:00:00Z", "taper finished", "completed"),
-    ("2026-03-08T04:00:00Z", "clinician: switching to tizanidine", "stopped"),
-    ("2026-03-08T04:00:00Z", None, "stopped"),
-])
+@pytest.mark.parametrize(
+    "ended_at, reason, status",
+    [
+        (None, None, "active"),
+        ("2026-03-08T04:00:00Z", "taper finished", "completed"),
+        ("2026-03-08T04:00:00Z", "clinician: switching to tizanidine", "stopped"),
+        ("2026-03-08T04:00:00Z", None, "stopped"),
+    ],
+)
 def test_request_status_follows_how_the_medication_ended(ended_at, reason, status):
     assert fhir._request_status({"ended_at": ended_at, "end_reason": reason}) == status
 
 
 def test_one_administration_per_final_dose_and_none_for_pending(db, history, clock):
     body = export(db, history, clock)
-    requests = {r["medicationCodeableConcept"]["text"]: f"urn:uuid:{r['id']}" for r in resources(body, "MedicationRequest")}
+    requests = {
+        r["medicationCodeableConcept"]["text"]: f"urn:uuid:{r['id']}" for r in resources(body, "MedicationRequest")
+    }
     administrations = resources(body, "MedicationAdministration")
-    summary = [(a["status"], [r["text"] for r in a.get("statusReason", [])], a["effectiveDateTime"])
-               for a in administrations]
+    summary = [
+        (a["status"], [r["text"] for r in a.get("statusReason", [])], a["effectiveDateTime"]) for a in administrations
+    ]
     assert summary == [
         ("completed", [], "2026-03-07T08:10:00-05:00"),  # taken_at
         ("not-done", ["missed: no answer before the window closed"], "2026-03-07T13:00:00-05:00"),
@@ -184,8 +222,12 @@ def test_one_administration_per_final_dose_and_none_for_pending(db, history, clo
     ]
     for administration in administrations:
         assert administration["request"]["reference"] == requests["Baclofen 10 mg"]
-        assert administration["dosage"]["dose"] == {"value": 10, "unit": "mg", "system": "http://unitsofmeasure.org",
-                                                    "code": "mg"}
+        assert administration["dosage"]["dose"] == {
+            "value": 10,
+            "unit": "mg",
+            "system": "http://unitsofmeasure.org",
+            "code": "mg",
+        }
         assert administration["medicationCodeableConcept"] == {"text": "Baclofen 10 mg"}
     assert administrations[0]["performer"][0]["actor"]["reference"] == f"urn:uuid:{resources(body, 'Patient')[0]['id']}"
     assert "unknown" in administrations[4]["note"][0]["text"]
@@ -246,7 +288,9 @@ def test_a_dose_a_caregiver_gave_and_an_alert_a_clinician_heard(db, patient, clo
     Bundle.model_validate(body)
     [related] = resources(body, "RelatedPerson")
     given = [a for a in resources(body, "MedicationAdministration") if a["status"] == "completed"]
-    assert [a["performer"][0]["actor"] for a in given] == [{"reference": f"urn:uuid:{related['id']}", "display": "Casey"}]
+    assert [a["performer"][0]["actor"] for a in given] == [
+        {"reference": f"urn:uuid:{related['id']}", "display": "Casey"}
+    ]
     recipients = [c["recipient"] for c in resources(body, "Communication")]
     assert recipients == [
         [{"reference": f"urn:uuid:{related['id']}", "display": "Casey"}],
@@ -260,8 +304,9 @@ def test_a_dose_a_caregiver_gave_and_an_alert_a_clinician_heard(db, patient, clo
 
 def clinician_of(db, name):
     clinic_id, code = clinics.create_clinic(db, name, START)
-    user = make_patient(db, email=f"dr@{name.lower().replace(' ', '')}.example", phone=None, role="clinician",
-                        name=f"Dr {name}")
+    user = make_patient(
+        db, email=f"dr@{name.lower().replace(' ', '')}.example", phone=None, role="clinician", name=f"Dr {name}"
+    )
     db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, user])
     return user, code
 
@@ -280,7 +325,9 @@ def test_the_route_serves_the_bundle_to_the_patients_clinician_only(db, client, 
     Bundle.model_validate(body)
     assert len(resources(body, "MedicationAdministration")) == 5
     audit = list(db.query("SELECT * FROM audit_log"))
-    assert [(a["actor_id"], a["patient_id"], a["action"]) for a in audit] == [(mine, history["patient"], "exported FHIR")]
+    assert [(a["actor_id"], a["patient_id"], a["action"]) for a in audit] == [
+        (mine, history["patient"], "exported FHIR")
+    ]
     assert "/fhir?from=2026-03-07&to=2026-03-08" in audit[0]["detail"]
 
     response = client.get(url, headers={"Authorization": f"Bearer {accounts.create_token(db, other, clock.now())}"})

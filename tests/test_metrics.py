@@ -53,7 +53,7 @@ Metrics:
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -74,8 +74,15 @@ from reminder.metrics import (
 NY = ZoneInfo("America/New_York")
 TID = ("08:00", "13:00", "18:00")
 DAILY = ("08:00",)
-CODES = {"T": ("taken", 0), "t": ("taken", 45), "L": ("taken", 90),
-         "S": ("skipped", None), "M": ("missed", None), "U": ("unknown", None), "P": ("pending", None)}
+CODES = {
+    "T": ("taken", 0),
+    "t": ("taken", 45),
+    "L": ("taken", 90),
+    "S": ("skipped", None),
+    "M": ("missed", None),
+    "U": ("unknown", None),
+    "P": ("pending", None),
+}
 
 
 def D(day: int) -> date:
@@ -85,13 +92,13 @@ def D(day: int) -> date:
 
 def Z(text: str) -> datetime:
     """A UTC instant from ``YYYY-MM-DDTHH:MM``."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def dose(day: date, hhmm: str, status: str, minutes_after: int | None = None) -> LedgerDose:
     """A ledger row due at local ``hhmm`` on ``day``, taken ``minutes_after`` the scheduled time."""
     # Resolved one local day at a time, as the scheduler does: never by adding 24 h (DST).
-    scheduled = datetime.combine(day, time.fromisoformat(hhmm), tzinfo=NY).astimezone(timezone.utc)
+    scheduled = datetime.combine(day, time.fromisoformat(hhmm), tzinfo=NY).astimezone(UTC)
     taken_at = None if minutes_after is None else scheduled + timedelta(minutes=minutes_after)
     return LedgerDose(scheduled, day, status, taken_at, 5.0)
 
@@ -107,7 +114,12 @@ def ledger(first: date, days: str, times: tuple[str, ...] = TID) -> list[LedgerD
     return rows
 
 
-def report_of(days: str, times=TID, first: date = D(2), last: date | None = None, **kwargs) -> MedicationReport:
+SECOND_OF_MARCH = D(2)
+
+
+def report_of(
+    days: str, times=TID, first: date = SECOND_OF_MARCH, last: date | None = None, **kwargs
+) -> MedicationReport:
     """The report over the ledger ``days`` from ``first``; the period ends on its last day unless given."""
     last = last or first + timedelta(days=len(days.split()) - 1)
     return medication_report(ledger(first, days, times), first, last, NY, **kwargs)
@@ -131,8 +143,10 @@ FIXTURE_EXPECTED = [
     ("window_first_day", D(2)),
     ("window_last_day", D(15)),
     ("days", 14),
-    ("counts", Counts(scheduled=42, taken=29, taken_on_time=26, taken_late=3, skipped=4, missed=8, unknown=1,
-                      pending=0)),
+    (
+        "counts",
+        Counts(scheduled=42, taken=29, taken_on_time=26, taken_late=3, skipped=4, missed=8, unknown=1, pending=0),
+    ),
     ("taking_adherence", 29 / 42),
     ("timing_adherence", 26 / 42),
     ("dosing_days", 14),
@@ -156,8 +170,11 @@ def test_the_fourteen_day_fixture_gives_the_hand_computed_value(fixture_report, 
 
 def test_the_fixture_has_the_hand_computed_rounded_values():
     report = report_of(FIXTURE, covered_days=COVERED)
-    assert (round(report.taking_adherence, 4), round(report.timing_adherence, 4),
-            round(report.days_covered, 4)) == (0.6905, 0.619, 0.9286)
+    assert (round(report.taking_adherence, 4), round(report.timing_adherence, 4), round(report.days_covered, 4)) == (
+        0.6905,
+        0.619,
+        0.9286,
+    )
 
 
 def test_the_adherent_cut_off_is_a_setting():
@@ -167,8 +184,7 @@ def test_the_adherent_cut_off_is_a_setting():
 
 def test_the_fixture_calendar_shows_taken_over_prescribed_and_marks_the_holiday():
     taken = [3, 2, 3, 3, 2, 3, 3, 0, 0, 0, 2, 3, 2, 3]
-    expected = [{"date": D(2 + n), "taken": taken[n], "prescribed": 3, "holiday": 9 <= 2 + n <= 11}
-                for n in range(14)]
+    expected = [{"date": D(2 + n), "taken": taken[n], "prescribed": 3, "holiday": 9 <= 2 + n <= 11} for n in range(14)]
     assert calendar(ledger(D(2), FIXTURE), D(2), D(15)) == expected
 
 
@@ -181,8 +197,12 @@ def test_the_fixture_as_json_is_json_safe_with_iso_dates_and_four_places():
     assert data["days_covered"] == 0.9286  # 13 / 14 = 0.928571...
     assert data["longest_gap_hours"] == 87.5
     assert data["counts"]["taken_late"] == 3
-    assert data["parameters"] == {"on_time_minutes": 60, "holiday_days": 3, "discontinuation_days": 14,
-                                  "adherent_cutoff": 0.8}
+    assert data["parameters"] == {
+        "on_time_minutes": 60,
+        "holiday_days": 3,
+        "discontinuation_days": 14,
+        "adherent_cutoff": 0.8,
+    }
     assert data["definitions"] == DEFINITIONS
     assert data["discontinued_on"] is None
 
@@ -190,6 +210,7 @@ def test_the_fixture_as_json_is_json_safe_with_iso_dates_and_four_places():
 # ================================================================================================
 # The window: from the first taken dose's local day (ABC initiation)
 # ================================================================================================
+
 
 def test_the_window_starts_on_the_day_of_the_first_taken_dose():
     # 03-02 .. 03-04 all missed (before initiation, not counted); first taken dose 03-05 13:00, so
@@ -216,10 +237,13 @@ def test_the_calendar_marks_no_holiday_before_the_first_taken_dose():
 @pytest.mark.parametrize(
     ("days", "reason", "counts"),
     [
-        pytest.param("MMS UMM", "no dose was taken in the period",
-                     Counts(scheduled=6, skipped=1, missed=4, unknown=1), id="nothing taken at all"),
-        pytest.param("PPP", "no dose was taken in the period", Counts(pending=3),
-                     id="only pending doses"),
+        pytest.param(
+            "MMS UMM",
+            "no dose was taken in the period",
+            Counts(scheduled=6, skipped=1, missed=4, unknown=1),
+            id="nothing taken at all",
+        ),
+        pytest.param("PPP", "no dose was taken in the period", Counts(pending=3), id="only pending doses"),
         pytest.param("- -", "no dose was taken in the period", Counts(), id="nothing scheduled"),
     ],
 )
@@ -228,8 +252,16 @@ def test_with_no_dose_taken_there_is_no_window_and_the_report_says_why(days, rea
     assert report.reason == reason
     assert report.counts == counts  # over the whole period, so the report shows what happened
     assert report.window_first_day is None and report.window_last_day is None
-    for metric in ("taking_adherence", "timing_adherence", "correct_dosing_days", "drug_holidays",
-                   "longest_gap_hours", "days_covered", "discontinued", "adherent"):
+    for metric in (
+        "taking_adherence",
+        "timing_adherence",
+        "correct_dosing_days",
+        "drug_holidays",
+        "longest_gap_hours",
+        "days_covered",
+        "discontinued",
+        "adherent",
+    ):
         assert getattr(report, metric) is None, metric
     assert as_json(report)["taking_adherence"] is None
 
@@ -249,15 +281,36 @@ def test_doses_outside_the_period_are_not_counted():
 PENDING_CASES = [
     # 03-14 all taken; 03-15 08:00 taken, later two pending: scheduled 4 (not 6), taking 4/4;
     # 03-15 is open, so correct days are 1/1.
-    pytest.param("TTT TPP", Counts(scheduled=4, taken=4, taken_on_time=4, pending=2), 1.0, 1.0, (1, 1), 0,
-                 id="pending doses are not scheduled in the ratios"),
+    pytest.param(
+        "TTT TPP",
+        Counts(scheduled=4, taken=4, taken_on_time=4, pending=2),
+        1.0,
+        1.0,
+        (1, 1),
+        0,
+        id="pending doses are not scheduled in the ratios",
+    ),
     # 03-14 08:00 missed, 13:00 taken, 18:00 pending: scheduled 2, taken 1; 03-14 open, no day to count.
-    pytest.param("MTP", Counts(scheduled=2, taken=1, taken_on_time=1, missed=1, pending=1), 0.5, 0.5, (0, 0),
-                 0, id="a day with a dose still pending is left out of correct dosing days"),
+    pytest.param(
+        "MTP",
+        Counts(scheduled=2, taken=1, taken_on_time=1, missed=1, pending=1),
+        0.5,
+        0.5,
+        (0, 0),
+        0,
+        id="a day with a dose still pending is left out of correct dosing days",
+    ),
     # 03-14 all taken, 03-15 and 03-16 missed, 03-17 missed then pending: 03-17 is open, so the
     # silent run is 03-15 .. 03-16 = 2 days, not a holiday. Scheduled 3 + 3 + 3 + 1 = 10, taken 3.
-    pytest.param("TTT MMM MMM MPP", Counts(scheduled=10, taken=3, taken_on_time=3, missed=7, pending=2),
-                 0.3, 0.3, (1, 3), 0, id="an open day is not part of a drug holiday"),
+    pytest.param(
+        "TTT MMM MMM MPP",
+        Counts(scheduled=10, taken=3, taken_on_time=3, missed=7, pending=2),
+        0.3,
+        0.3,
+        (1, 3),
+        0,
+        id="an open day is not part of a drug holiday",
+    ),
 ]
 
 
@@ -273,6 +326,7 @@ def test_pending_doses_are_left_out_of_every_ratio(days, counts, taking, timing,
 # ================================================================================================
 # Timing: ±on_time_minutes, both ends included
 # ================================================================================================
+
 
 @pytest.mark.parametrize(
     ("minutes_after", "parameters", "on_time"),
@@ -298,8 +352,9 @@ def test_a_dose_is_on_time_within_the_window_both_ends_included(minutes_after, p
 
 def test_count_alone_counts_outcomes():
     rows = ledger(D(10), "TLS MUP")
-    assert count(rows) == Counts(scheduled=5, taken=2, taken_on_time=1, taken_late=1, skipped=1, missed=1,
-                                 unknown=1, pending=1)
+    assert count(rows) == Counts(
+        scheduled=5, taken=2, taken_on_time=1, taken_late=1, skipped=1, missed=1, unknown=1, pending=1
+    )
 
 
 # ================================================================================================
@@ -335,6 +390,7 @@ def test_a_day_with_one_dose_taken_is_not_a_holiday_day():
 # Longest gap: between consecutive intakes, in real hours
 # ================================================================================================
 
+
 @pytest.mark.parametrize(
     ("days", "first", "hours"),
     [
@@ -360,6 +416,7 @@ def test_the_longest_gap_orders_intakes_by_their_time_not_their_schedule():
 # ================================================================================================
 # Days covered (PDC-style): only where refills are recorded
 # ================================================================================================
+
 
 @pytest.mark.parametrize(
     ("covered", "expected"),
@@ -392,24 +449,51 @@ DISCONTINUATION_CASES = [
     # Once a day at 08:00, period 03-02 .. 03-25 (24 days).
     # Taken 03-02 .. 03-10 (9), missed 03-11 .. 03-25 (15): 25 - 10 = 15 days silent >= 14.
     # The window ends on 03-10: taking 9/9, no holiday (the silence is non-persistence).
-    pytest.param("T" * 9 + "M" * 15, Parameters(), True, D(10), D(10), 1.0, 0,
-                 id="15 days without a dose is a discontinuation"),
+    pytest.param(
+        "T" * 9 + "M" * 15, Parameters(), True, D(10), D(10), 1.0, 0, id="15 days without a dose is a discontinuation"
+    ),
     # Taken 03-02 .. 03-11 (10), then 14 missed: 25 - 11 = 14 days, the boundary, discontinued.
-    pytest.param("T" * 10 + "M" * 14, Parameters(), True, D(11), D(11), 1.0, 0,
-                 id="exactly 14 days without a dose is a discontinuation"),
+    pytest.param(
+        "T" * 10 + "M" * 14,
+        Parameters(),
+        True,
+        D(11),
+        D(11),
+        1.0,
+        0,
+        id="exactly 14 days without a dose is a discontinuation",
+    ),
     # Taken 03-02 .. 03-12 (11), then 13 missed: 13 < 14, so the window runs to 03-25:
     # taking 11/24, one holiday of 13 days.
-    pytest.param("T" * 11 + "M" * 13, Parameters(), False, None, D(25), 11 / 24, 1,
-                 id="13 days without a dose is a long holiday, not a discontinuation"),
-    pytest.param("T" * 11 + "M" * 13, Parameters(discontinuation_days=7), True, D(12), D(12), 1.0, 0,
-                 id="the permissible gap is a setting"),
+    pytest.param(
+        "T" * 11 + "M" * 13,
+        Parameters(),
+        False,
+        None,
+        D(25),
+        11 / 24,
+        1,
+        id="13 days without a dose is a long holiday, not a discontinuation",
+    ),
+    pytest.param(
+        "T" * 11 + "M" * 13,
+        Parameters(discontinuation_days=7),
+        True,
+        D(12),
+        D(12),
+        1.0,
+        0,
+        id="the permissible gap is a setting",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("letters", "parameters", "discontinued", "on", "window_last", "taking", "holidays"),
-                         DISCONTINUATION_CASES)
-def test_no_dose_for_the_permissible_gap_is_a_discontinuation(letters, parameters, discontinued, on,
-                                                              window_last, taking, holidays):
+@pytest.mark.parametrize(
+    ("letters", "parameters", "discontinued", "on", "window_last", "taking", "holidays"), DISCONTINUATION_CASES
+)
+def test_no_dose_for_the_permissible_gap_is_a_discontinuation(
+    letters, parameters, discontinued, on, window_last, taking, holidays
+):
     report = report_of(" ".join(letters), DAILY, parameters=parameters)
     assert (report.discontinued, report.discontinued_on, report.censored) == (discontinued, on, False)
     assert (report.window_first_day, report.window_last_day) == (D(2), window_last)
@@ -430,27 +514,46 @@ def test_the_silence_is_counted_from_the_local_day_of_the_last_intake():
 
 ENDING_CASES = [
     # Taken once a day 03-02 .. 03-10, ended 03-10, period 03-02 .. 03-31.
-    pytest.param("T" * 9, D(10), True, D(31), True, True, D(10), D(10),
-                 id="a clinician-ordered stop is censored"),
-    pytest.param("T" * 9, D(10), False, D(31), True, False, D(10), D(10),
-                 id="a stop the patient reports is a discontinuation, not censored"),
+    pytest.param("T" * 9, D(10), True, D(31), True, True, D(10), D(10), id="a clinician-ordered stop is censored"),
+    pytest.param(
+        "T" * 9,
+        D(10),
+        False,
+        D(31),
+        True,
+        False,
+        D(10),
+        D(10),
+        id="a stop the patient reports is a discontinuation, not censored",
+    ),
     # Rows generated after the stop (03-11 .. 03-15, missed) are not counted: taking stays 9/9.
-    pytest.param("T" * 9 + "M" * 5, D(10), True, D(31), True, True, D(10), D(10),
-                 id="doses after the stop are not counted"),
+    pytest.param(
+        "T" * 9 + "M" * 5, D(10), True, D(31), True, True, D(10), D(10), id="doses after the stop are not counted"
+    ),
     # Taken 03-02 .. 03-03, missed 03-04 .. 03-20, the clinician stops on 03-20: the patient had
     # been silent 20 - 3 = 17 days >= 14 before it, so the patient discontinued first.
-    pytest.param("TT" + "M" * 17, D(20), True, D(31), True, False, D(3), D(3),
-                 id="a patient who stopped first is not censored by a later clinician stop"),
+    pytest.param(
+        "TT" + "M" * 17,
+        D(20),
+        True,
+        D(31),
+        True,
+        False,
+        D(3),
+        D(3),
+        id="a patient who stopped first is not censored by a later clinician stop",
+    ),
     # The period ends 03-08, before the stop on 03-10: not ended within the period.
-    pytest.param("T" * 9, D(10), True, D(8), False, False, None, D(8),
-                 id="a stop after the period is ignored"),
+    pytest.param("T" * 9, D(10), True, D(8), False, False, None, D(8), id="a stop after the period is ignored"),
 ]
 
 
-@pytest.mark.parametrize(("letters", "ended_on", "by_clinician", "last", "discontinued", "censored", "on",
-                          "window_last"), ENDING_CASES)
+@pytest.mark.parametrize(
+    ("letters", "ended_on", "by_clinician", "last", "discontinued", "censored", "on", "window_last"), ENDING_CASES
+)
 def test_an_ended_medication_is_discontinued_and_a_clinician_stop_is_censored(
-        letters, ended_on, by_clinician, last, discontinued, censored, on, window_last):
+    letters, ended_on, by_clinician, last, discontinued, censored, on, window_last
+):
     report = report_of(" ".join(letters), DAILY, last=last, ended_on=ended_on, ended_by_clinician=by_clinician)
     assert (report.discontinued, report.censored, report.discontinued_on) == (discontinued, censored, on)
     assert report.window_last_day == window_last
@@ -473,13 +576,16 @@ def test_a_clinician_stop_needs_its_date():
 # DST and local days
 # ================================================================================================
 
+
 def test_the_dst_week_counts_local_days_not_utc_days():
     # Three times a day 03-06 .. 03-10, all on time, across the spring-forward night of 03-08.
     report = report_of("TTT TTT TTT TTT TTT", first=D(6))
     assert (report.days, report.dosing_days, report.correct_days, report.counts.scheduled) == (5, 5, 5, 15)
     # A normal night is 14 h; 03-07 18:00 EST (23:00Z) -> 03-08 08:00 EDT (12:00Z) is only 13 h.
     assert report.longest_gap_hours == 14.0
-    assert [c["date"] for c in calendar(ledger(D(6), "TTT TTT TTT TTT TTT"), D(6), D(10))] == [D(n) for n in range(6, 11)]
+    assert [c["date"] for c in calendar(ledger(D(6), "TTT TTT TTT TTT TTT"), D(6), D(10))] == [
+        D(n) for n in range(6, 11)
+    ]
 
 
 def test_a_late_evening_dose_counts_on_its_local_day_across_dst():
@@ -500,11 +606,21 @@ def test_a_late_evening_dose_counts_on_its_local_day_across_dst():
 # Definitions, parameters and inputs
 # ================================================================================================
 
+
 def test_every_metric_has_a_definition_with_its_parameters_filled_in():
-    assert set(DEFINITIONS) >= {"taking_adherence", "timing_adherence", "correct_dosing_days", "drug_holidays",
-                                "longest_gap_hours", "days_covered", "discontinued", "adherent"}
+    assert set(DEFINITIONS) >= {
+        "taking_adherence",
+        "timing_adherence",
+        "correct_dosing_days",
+        "drug_holidays",
+        "longest_gap_hours",
+        "days_covered",
+        "discontinued",
+        "adherent",
+    }
     assert DEFINITIONS["taking_adherence"].startswith(
-        "Taking adherence: doses taken ÷ doses scheduled, between the first taken dose and the end of the period")
+        "Taking adherence: doses taken ÷ doses scheduled, between the first taken dose and the end of the period"
+    )
     assert "±60 min" in DEFINITIONS["timing_adherence"]
     assert "≥ 3 consecutive local days" in DEFINITIONS["drug_holidays"]
     assert "≥ 14 days" in DEFINITIONS["discontinued"]
@@ -544,8 +660,9 @@ def test_a_bad_parameter_is_refused_by_name(changes, name):
     ],
 )
 def test_a_malformed_ledger_row_is_refused(values, message):
-    row = dict(scheduled_at=Z("2026-03-10T12:00"), local_date=D(10), status="taken",
-               taken_at=Z("2026-03-10T12:05"), amount=5.0)
+    row = dict(
+        scheduled_at=Z("2026-03-10T12:00"), local_date=D(10), status="taken", taken_at=Z("2026-03-10T12:05"), amount=5.0
+    )
     row.update(values)
     with pytest.raises(ValueError, match=message):
         LedgerDose(**row)

@@ -8,18 +8,18 @@ Saturday 2026-03-07; dates are the patient's local dates.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from conftest import START, make_medication, make_patient
+
 from reminder import accounts, pumps
 from reminder.errors import InputError
 
 
 def Z(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @pytest.fixture
@@ -98,15 +98,27 @@ def test_refill_by_defaults_to_the_alarm_date_minus_5_days(db, patient):
     pump_id = pumps.create_pump(db, patient, None, "2026-04-10", None, patient, START)
     row = pump_rows(db)[0]
     assert (row["id"], row["alarm_date"], row["refill_by"], row["reminders_sent"], row["created_by"]) == (
-        pump_id, "2026-04-10", "2026-04-05", "[]", patient)
+        pump_id,
+        "2026-04-10",
+        "2026-04-05",
+        "[]",
+        patient,
+    )
 
 
 def test_a_pump_may_name_one_of_the_patients_medications_and_its_own_refill_by(db, patient):
     medication = make_medication(db, patient)
     pump_id = pumps.create_pump(db, patient, str(medication), "2026-04-10", "2026-04-07", patient, START)
     assert pumps.pump_json(pumps.get_pump(db, pump_id), today=date(2026, 3, 7)) == {
-        "id": pump_id, "patient_id": patient, "medication_id": medication, "medication_name": "Baclofen",
-        "alarm_date": "2026-04-10", "refill_by": "2026-04-07", "days_to_refill_by": 31, "days_to_alarm": 34}
+        "id": pump_id,
+        "patient_id": patient,
+        "medication_id": medication,
+        "medication_name": "Baclofen",
+        "alarm_date": "2026-04-10",
+        "refill_by": "2026-04-07",
+        "days_to_refill_by": 31,
+        "days_to_alarm": 34,
+    }
 
 
 @pytest.mark.parametrize(
@@ -143,8 +155,9 @@ def test_a_pump_cannot_name_a_medication_that_is_not_the_patients(db, patient, m
     other = make_patient(db, email="other@example.com")
     others = make_medication(db, other)
     with pytest.raises(InputError) as refused:
-        pumps.create_pump(db, patient, others if medication == "other" else medication, "2026-04-10", None,
-                          patient, START)
+        pumps.create_pump(
+            db, patient, others if medication == "other" else medication, "2026-04-10", None, patient, START
+        )
     assert refused.value.field == "medication"
     assert pump_rows(db) == []
 
@@ -177,10 +190,21 @@ def test_a_pump_recorded_5_days_before_refill_by_gets_the_7_day_reminder_and_no_
     medication = make_medication(db, patient)
     pump_id = pumps.create_pump(db, patient, medication, "2026-03-17", None, patient, START)  # refill by the 12th
     assert pumps.reminders_due(db, noon(date(2026, 3, 7)), tz_of) == [
-        {"pump_id": pump_id, "patient_id": patient, "medication_id": medication, "medication_name": "Baclofen",
-         "alarm_date": "2026-03-17", "refill_by": "2026-03-12", "days_before": 7, "days_until": 5}]
+        {
+            "pump_id": pump_id,
+            "patient_id": patient,
+            "medication_id": medication,
+            "medication_name": "Baclofen",
+            "alarm_date": "2026-03-17",
+            "refill_by": "2026-03-12",
+            "days_before": 7,
+            "days_until": 5,
+        }
+    ]
     assert run_days(db, tz_of, date(2026, 3, 7), date(2026, 3, 12)) == [
-        ("2026-03-09", "reminder", 3), ("2026-03-11", "reminder", 1)]
+        ("2026-03-09", "reminder", 3),
+        ("2026-03-11", "reminder", 1),
+    ]
 
 
 def test_the_days_are_counted_on_the_patients_calendar(db, patient, tz_of):
@@ -225,11 +249,18 @@ def test_a_refill_moves_the_dates_keeps_the_pumps_offset_and_restarts_the_remind
     pumps.record_refill(db, pump_id, "2026-06-20", patient, Z("2026-03-21T16:00"))
     row = pump_rows(db)[0]
     assert (row["alarm_date"], row["refill_by"], row["reminders_sent"]) == ("2026-06-20", "2026-06-17", "[]")
-    assert [(r["pump_id"], r["previous_alarm_date"], r["new_alarm_date"], r["refilled_at"], r["actor_id"])
-            for r in refill_rows(db)] == [(pump_id, "2026-03-20", "2026-06-20", "2026-03-21T16:00:00Z", patient)]
+    assert [
+        (r["pump_id"], r["previous_alarm_date"], r["new_alarm_date"], r["refilled_at"], r["actor_id"])
+        for r in refill_rows(db)
+    ] == [(pump_id, "2026-03-20", "2026-06-20", "2026-03-21T16:00:00Z", patient)]
     told = run_days(db, tz_of, date(2026, 3, 22), date(2026, 6, 20))
-    assert told == [("2026-06-03", "reminder", 14), ("2026-06-10", "reminder", 7), ("2026-06-14", "reminder", 3),
-                    ("2026-06-16", "reminder", 1), ("2026-06-20", "overdue", 0)]
+    assert told == [
+        ("2026-06-03", "reminder", 14),
+        ("2026-06-10", "reminder", 7),
+        ("2026-06-14", "reminder", 3),
+        ("2026-06-16", "reminder", 1),
+        ("2026-06-20", "overdue", 0),
+    ]
 
 
 def test_a_refill_recorded_before_the_alarm_date_stops_the_escalation(db, patient, tz_of):

@@ -12,7 +12,7 @@ Calendar anchors: 2026-03-09 is a Monday (0 = Monday in ``Step.days``).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,7 +25,7 @@ SYDNEY = ZoneInfo("Australia/Sydney")
 
 def Z(text: str) -> datetime:
     """A UTC instant from ``YYYY-MM-DDTHH:MM`` (hand-computed expectation)."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def T(text: str) -> time:
@@ -37,8 +37,14 @@ def D(text: str) -> date:
     return date.fromisoformat(text)
 
 
-def daily(*times: str, start: str = "2026-01-01", end: str | None = None, amount: float = 5.0,
-          days: set[int] | None = None, step_id: int = 1) -> Step:
+def daily(
+    *times: str,
+    start: str = "2026-01-01",
+    end: str | None = None,
+    amount: float = 5.0,
+    days: set[int] | None = None,
+    step_id: int = 1,
+) -> Step:
     return Step(
         id=step_id,
         start_date=D(start),
@@ -54,6 +60,7 @@ def instants(occurrences) -> list[datetime]:
 
 
 # --- resolving one local time on one local day -------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("zone", "day", "at", "expected_utc"),
@@ -100,24 +107,33 @@ def test_resolved_instants_are_utc_aware():
 
 # --- day by day, never "+24 h" --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("zone", "start", "end", "expected"),
     [
         (
-            NY, "2026-03-06T00:00", "2026-03-10T23:59",
+            NY,
+            "2026-03-06T00:00",
+            "2026-03-10T23:59",
             ["2026-03-06T13:00", "2026-03-07T13:00", "2026-03-08T12:00", "2026-03-09T12:00", "2026-03-10T12:00"],
         ),
         (
-            NY, "2026-10-30T00:00", "2026-11-02T23:59",
+            NY,
+            "2026-10-30T00:00",
+            "2026-11-02T23:59",
             ["2026-10-30T12:00", "2026-10-31T12:00", "2026-11-01T13:00", "2026-11-02T13:00"],
         ),
         (
-            SYDNEY, "2026-04-03T00:00", "2026-04-05T23:59",
+            SYDNEY,
+            "2026-04-03T00:00",
+            "2026-04-05T23:59",
             # 08:00 AEDT on 04-04 = 04-03 21:00Z; 08:00 AEST on 04-05 = 04-04 22:00Z; 04-06 = 04-05 22:00Z.
             ["2026-04-03T21:00", "2026-04-04T22:00", "2026-04-05T22:00"],
         ),
         (
-            SYDNEY, "2026-10-02T00:00", "2026-10-04T23:59",
+            SYDNEY,
+            "2026-10-02T00:00",
+            "2026-10-04T23:59",
             ["2026-10-02T22:00", "2026-10-03T21:00", "2026-10-04T21:00"],
         ),
     ],
@@ -140,6 +156,7 @@ def test_the_local_date_of_each_occurrence_is_the_patients_day_not_the_utc_day()
 
 
 # --- DST gaps and repeats on the day itself -------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("zone", "day", "times", "expected"),
@@ -176,8 +193,13 @@ def test_on_a_dst_day_each_listed_time_gives_exactly_the_expected_doses(zone, da
         # Around the Sydney fall back: one 02:30, not two.
         (SYDNEY, "2026-04-04T00:00", "2026-04-05T00:00", "02:30", ["2026-04-04T15:30"]),
         # Across several days around the New York spring forward.
-        (NY, "2026-03-07T00:00", "2026-03-10T00:00", "02:30",
-         ["2026-03-07T07:30", "2026-03-08T07:30", "2026-03-09T06:30"]),
+        (
+            NY,
+            "2026-03-07T00:00",
+            "2026-03-10T00:00",
+            "02:30",
+            ["2026-03-07T07:30", "2026-03-08T07:30", "2026-03-09T06:30"],
+        ),
     ],
 )
 def test_a_range_query_across_a_dst_change_lists_each_dose_once(zone, start, end, at, expected):
@@ -185,6 +207,7 @@ def test_a_range_query_across_a_dst_change_lists_each_dose_once(zone, start, end
 
 
 # --- steps: days of the week, date ranges, superseding ---------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("days", "expected_dates"),
@@ -267,6 +290,7 @@ def test_titration_over_a_week_gives_nine_5_mg_doses_then_10_mg_doses():
 
 
 # --- occurrences_between is half-open [start, end) ---------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("start", "end", "expected"),

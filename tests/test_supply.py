@@ -11,12 +11,12 @@ and 1 hour away, 3 + 1/24, although only 72 hours pass across the DST change.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from conftest import START, doses, make_medication
+
 from reminder import supply
 from reminder.db import immediate
 from reminder.errors import InputError
@@ -30,7 +30,7 @@ TITRATION = [Step(1, date(2026, 3, 7), date(2026, 3, 9), TID, 5.0), Step(2, date
 
 
 def Z(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def hours(h: float) -> float:
@@ -39,8 +39,10 @@ def hours(h: float) -> float:
 
 def set_medication(db, medication_id: int, **values) -> None:
     with immediate(db):
-        db.execute("UPDATE medications SET " + ", ".join(f"{k} = ?" for k in values) + " WHERE id = ?",
-                   [*values.values(), medication_id])
+        db.execute(
+            "UPDATE medications SET " + ", ".join(f"{k} = ?" for k in values) + " WHERE id = ?",
+            [*values.values(), medication_id],
+        )
 
 
 def medication_row(db, medication_id: int) -> dict:
@@ -133,7 +135,10 @@ def test_a_dose_due_at_this_instant_still_draws_on_the_stock():
 
 
 def test_a_stock_that_outlasts_a_taper_is_plenty():
-    taper = [Step(1, date(2026, 3, 7), date(2026, 3, 20), TID, 10.0), Step(2, date(2026, 3, 21), date(2026, 3, 31), TID, 5.0)]
+    taper = [
+        Step(1, date(2026, 3, 7), date(2026, 3, 20), TID, 10.0),
+        Step(2, date(2026, 3, 21), date(2026, 3, 31), TID, 5.0),
+    ]
     assert supply.days_left(taper, NY, 1000, TABLET_10MG, START) == 366.0
     # 14 days x 3 tablets = 42, then halves: 1.5 a day
     assert supply.days_left(taper, NY, 42 + 3, TABLET_10MG, START) == pytest.approx(16 + hours(1))
@@ -187,13 +192,15 @@ def test_consumption_stops_at_zero_and_ignores_an_untracked_stock(db, patient):
 
 def test_a_refill_adds_to_the_stock_and_clears_both_supply_marks(db, patient):
     medication = make_medication(db, patient)
-    set_medication(db, medication, stock=3, refill_reminded_at="2026-03-06T12:00:00Z",
-                   supply_alerted_at="2026-03-06T12:00:00Z")
+    set_medication(
+        db, medication, stock=3, refill_reminded_at="2026-03-06T12:00:00Z", supply_alerted_at="2026-03-06T12:00:00Z"
+    )
     supply.record_refill(db, medication, 30, "  Main Street Pharmacy ", patient, START)
     row = medication_row(db, medication)
     assert (row["stock"], row["refill_reminded_at"], row["supply_alerted_at"]) == (33, None, None)
-    assert [(r["medication_id"], r["quantity"], r["pharmacy"], r["actor_id"], r["recorded_at"]) for r in refills(db)] == [
-        (medication, 30, "Main Street Pharmacy", patient, "2026-03-07T12:00:00Z")]
+    assert [
+        (r["medication_id"], r["quantity"], r["pharmacy"], r["actor_id"], r["recorded_at"]) for r in refills(db)
+    ] == [(medication, 30, "Main Street Pharmacy", patient, "2026-03-07T12:00:00Z")]
 
 
 def test_a_refill_starts_an_untracked_stock_and_the_pharmacy_is_optional(db, patient):
@@ -268,8 +275,15 @@ def test_the_refill_reminder_comes_at_10_days_for_withdrawal_risk_and_7_for_othe
     set_medication(db, baclofen, stock=21)
     set_medication(db, metformin, stock=21)
     due = supply.refill_reminders_due(db, START)
-    assert due == [{"medication_id": baclofen, "patient_id": patient, "name": "Baclofen",
-                    "days_left": pytest.approx(7 + hours(1)), "stock": 21}]
+    assert due == [
+        {
+            "medication_id": baclofen,
+            "patient_id": patient,
+            "name": "Baclofen",
+            "days_left": pytest.approx(7 + hours(1)),
+            "stock": 21,
+        }
+    ]
     set_medication(db, metformin, stock=20)  # 6 days and 11 hours
     assert [d["medication_id"] for d in supply.refill_reminders_due(db, START)] == [metformin]
     assert medication_row(db, metformin)["refill_reminded_at"] == "2026-03-07T12:00:00Z"
@@ -345,8 +359,14 @@ def test_a_withdrawal_risk_medication_running_out_within_3_days_alerts_once(db, 
     assert supply.running_out_alerts_due(db, START) == []
     set_medication(db, baclofen, stock=8)  # 2 days and 11 hours
     assert supply.running_out_alerts_due(db, START) == [
-        {"medication_id": baclofen, "patient_id": patient, "name": "Baclofen",
-         "days_left": pytest.approx(2 + hours(11)), "stock": 8}]
+        {
+            "medication_id": baclofen,
+            "patient_id": patient,
+            "name": "Baclofen",
+            "days_left": pytest.approx(2 + hours(11)),
+            "stock": 8,
+        }
+    ]
     assert supply.running_out_alerts_due(db, START) == []
     assert medication_row(db, baclofen)["supply_alerted_at"] == "2026-03-07T12:00:00Z"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import csrf, doses, make_medication, make_patient, messages
+
 from reminder import links
 from reminder.times import parse_instant
 
@@ -20,8 +20,16 @@ def users(db) -> int:
 
 
 def test_a_patient_registers_and_lands_on_adding_a_medication(client, db):
-    response = client.post("/register", data={"csrf_token": csrf(client, "/register"), "name": "Ann",
-                                              "email": "Ann@Example.com", "password": "long enough", "tz": "Europe/London"})
+    response = client.post(
+        "/register",
+        data={
+            "csrf_token": csrf(client, "/register"),
+            "name": "Ann",
+            "email": "Ann@Example.com",
+            "password": "long enough",
+            "tz": "Europe/London",
+        },
+    )
     assert response.status_code == 302 and response.location.endswith("/medications/new")
     row = db.execute("SELECT email, role, tz, password_hash FROM users").fetchone()
     assert row[:3] == ("ann@example.com", "patient", "Europe/London")
@@ -30,15 +38,23 @@ def test_a_patient_registers_and_lands_on_adding_a_medication(client, db):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"tz": "Mars/Olympus"}, "unknown time zone"),
-    ({"tz": ""}, "unknown time zone"),
-    ({"email": "not-an-email"}, "valid email"),
-    ({"password": "short"}, "at least 8"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"tz": "Mars/Olympus"}, "unknown time zone"),
+        ({"tz": ""}, "unknown time zone"),
+        ({"email": "not-an-email"}, "valid email"),
+        ({"password": "short"}, "at least 8"),
+    ],
+)
 def test_bad_registration_is_refused_with_a_message_and_no_account(client, db, fields, message):
-    data = {"csrf_token": csrf(client, "/register"), "email": "a@example.com", "password": "long enough",
-            "tz": "Europe/London", **fields}
+    data = {
+        "csrf_token": csrf(client, "/register"),
+        "email": "a@example.com",
+        "password": "long enough",
+        "tz": "Europe/London",
+        **fields,
+    }
     response = client.post("/register", data=data)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
@@ -60,7 +76,9 @@ def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, db)
 
 
 def test_a_wrong_password_does_not_log_in(client, patient):
-    response = client.post("/login", data={"csrf_token": csrf(client, "/login"), "email": "pat@example.com", "password": "nope-nope"})
+    response = client.post(
+        "/login", data={"csrf_token": csrf(client, "/login"), "email": "pat@example.com", "password": "nope-nope"}
+    )
     assert response.status_code == 401 and "match an account" in response.get_data(as_text=True)
     assert client.get("/").status_code == 302
 
@@ -73,9 +91,19 @@ def test_pages_need_a_login(client):
 
 def test_adding_a_medication_from_the_form_shows_it_and_its_doses_today(client, db, patient, login):
     login()
-    response = client.post("/medications/new", data={
-        "csrf_token": csrf(client, "/medications/new"), "name": "Baclofen", "strength": "10 mg", "amount": "10",
-        "unit": "mg", "times": "08:00, 13:00 18:00", "withdrawal_risk": "on", "max_daily_amount": "80"})
+    response = client.post(
+        "/medications/new",
+        data={
+            "csrf_token": csrf(client, "/medications/new"),
+            "name": "Baclofen",
+            "strength": "10 mg",
+            "amount": "10",
+            "unit": "mg",
+            "times": "08:00, 13:00 18:00",
+            "withdrawal_risk": "on",
+            "max_daily_amount": "80",
+        },
+    )
     assert response.status_code == 302
     assert "Baclofen" in client.get("/medications").get_data(as_text=True)
     today = client.get("/").get_data(as_text=True)
@@ -83,19 +111,29 @@ def test_adding_a_medication_from_the_form_shows_it_and_its_doses_today(client, 
     assert "8:00 AM" in today and "6:00 PM" in today
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"times": "25:00"}, "not a time of day"),
-    ({"times": "08:00 08:00"}, "listed twice"),
-    ({"name": ""}, "name is required"),
-    ({"amount": "0"}, "amount must be more than 0"),
-    ({"amount": "-1"}, "amount must be more than 0"),
-    ({"amount": "100000"}, "at most 10000"),
-    ({"max_daily_amount": "15"}, "over the maximum of 15"),
-])
-def test_a_bad_medication_form_is_refused_with_a_message_and_nothing_written(client, db, patient, login, fields, message):
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"times": "25:00"}, "not a time of day"),
+        ({"times": "08:00 08:00"}, "listed twice"),
+        ({"name": ""}, "name is required"),
+        ({"amount": "0"}, "amount must be more than 0"),
+        ({"amount": "-1"}, "amount must be more than 0"),
+        ({"amount": "100000"}, "at most 10000"),
+        ({"max_daily_amount": "15"}, "over the maximum of 15"),
+    ],
+)
+def test_a_bad_medication_form_is_refused_with_a_message_and_nothing_written(
+    client, db, patient, login, fields, message
+):
     login()
-    data = {"csrf_token": csrf(client, "/medications/new"), "name": "Baclofen", "amount": "10",
-            "times": "08:00 13:00", **fields}
+    data = {
+        "csrf_token": csrf(client, "/medications/new"),
+        "name": "Baclofen",
+        "amount": "10",
+        "times": "08:00 13:00",
+        **fields,
+    }
     response = client.post("/medications/new", data=data)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
@@ -103,15 +141,24 @@ def test_a_bad_medication_form_is_refused_with_a_message_and_nothing_written(cli
     assert doses(db) == []
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("tz", "Nowhere/Land", "unknown time zone"),
-    ("phone", "555-1234", "country code"),
-    ("email", "a@b", "valid email"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("tz", "Nowhere/Land", "unknown time zone"),
+        ("phone", "555-1234", "country code"),
+        ("email", "a@b", "valid email"),
+    ],
+)
 def test_bad_settings_are_refused_and_nothing_changes(client, db, patient, login, field, value, message):
     login()
-    data = {"csrf_token": csrf(client, "/settings"), "name": "Pat", "email": "pat@example.com",
-            "phone": "+15005550006", "tz": "America/New_York", field: value}
+    data = {
+        "csrf_token": csrf(client, "/settings"),
+        "name": "Pat",
+        "email": "pat@example.com",
+        "phone": "+15005550006",
+        "tz": "America/New_York",
+        field: value,
+    }
     response = client.post("/settings", data=data)
     assert response.status_code == 400 and message in response.get_data(as_text=True)
     row = db.execute("SELECT email, phone, tz FROM users").fetchone()
@@ -157,7 +204,9 @@ def test_a_late_tap_on_the_link_is_not_recorded_and_offers_an_earlier_time(clien
     assert late.status_code == 409
     assert "too close to your next dose" in html and "I already took it at" in html
     assert doses(db, local_time="08:00")[0]["status"] == "pending"
-    earlier = client.post(f"/d/{token}", data={"csrf_token": csrf(client, f"/d/{token}"), "action": "taken", "taken_at": "08:30"})
+    earlier = client.post(
+        f"/d/{token}", data={"csrf_token": csrf(client, f"/d/{token}"), "action": "taken", "taken_at": "08:30"}
+    )
     assert earlier.status_code == 200
     assert doses(db, local_time="08:00")[0]["taken_at"] == "2026-03-07T13:30:00Z"
 
@@ -188,7 +237,9 @@ def test_a_patient_cannot_open_another_patients_dose(client, db, patient, login)
     login()
     dose_id = doses(db, patient_id=other)[0]["id"]
     assert client.get(f"/doses/{dose_id}").status_code == 404
-    assert client.post(f"/doses/{dose_id}", data={"csrf_token": csrf(client, "/"), "action": "taken"}).status_code == 404
+    assert (
+        client.post(f"/doses/{dose_id}", data={"csrf_token": csrf(client, "/"), "action": "taken"}).status_code == 404
+    )
     assert doses(db, id=dose_id)[0]["status"] == "pending"
 
 
@@ -241,12 +292,18 @@ def test_an_ended_medication_cannot_be_edited_from_the_web(client, db, patient, 
     from reminder import medications as meds
 
     medication = make_medication(db, patient, name="Paracetamol", withdrawal_risk=False)
-    meds.end(db, medication, meds.zone_today("America/New_York", parse_instant("2026-03-07T12:00:00Z")),
-             parse_instant("2026-03-07T12:00:00Z"))
+    meds.end(
+        db,
+        medication,
+        meds.zone_today("America/New_York", parse_instant("2026-03-07T12:00:00Z")),
+        parse_instant("2026-03-07T12:00:00Z"),
+    )
     login()
     assert client.get(f"/medications/{medication}/edit").status_code == 409
-    response = client.post(f"/medications/{medication}/edit", data={"csrf_token": csrf(client, "/"), "name": "X",
-                                                                   "amount": "1", "times": "08:00"})
+    response = client.post(
+        f"/medications/{medication}/edit",
+        data={"csrf_token": csrf(client, "/"), "name": "X", "amount": "1", "times": "08:00"},
+    )
     assert response.status_code == 409
     assert db.execute("SELECT name FROM medications").fetchone()[0] == "Paracetamol"
 
@@ -258,8 +315,9 @@ def test_sessions_survive_a_restart_because_the_generated_key_is_kept(db_path, p
         return create_app(None, {"database.path": db_path, "clock.mode": "manual"})
 
     before = fresh_app().test_client()
-    response = before.post("/login", data={"csrf_token": csrf(before, "/login"), "email": "pat@example.com",
-                                           "password": "correct-horse"})
+    response = before.post(
+        "/login", data={"csrf_token": csrf(before, "/login"), "email": "pat@example.com", "password": "correct-horse"}
+    )
     assert response.status_code == 302
     after = fresh_app().test_client()  # the server restarted
     after.set_cookie("session", before.get_cookie("session").value)
@@ -270,14 +328,22 @@ def test_a_side_effect_can_be_tapped_on_the_phone_link_page(client, db, patient,
     token = reminded_link(db, patient, tick)
     page = client.get(f"/d/{token}").get_data(as_text=True)
     assert f'action="/d/{token}/side-effects"' in page
-    logged = client.post(f"/d/{token}/side-effects", data={"csrf_token": csrf(client, f"/d/{token}"),
-                                                           "kind": "dizziness", "severity": "2", "note": ""})
+    logged = client.post(
+        f"/d/{token}/side-effects",
+        data={"csrf_token": csrf(client, f"/d/{token}"), "kind": "dizziness", "severity": "2", "note": ""},
+    )
     assert logged.status_code == 302
     row = db.execute("SELECT patient_id, kind, severity, dose_id FROM side_effects").fetchone()
     assert row == (patient, "dizziness", 2, doses(db, local_time="08:00")[0]["id"])
-    bad = client.post(f"/d/{token}/side-effects", data={"csrf_token": csrf(client, f"/d/{token}"), "kind": "itch",
-                                                        "severity": "2"})
+    bad = client.post(
+        f"/d/{token}/side-effects", data={"csrf_token": csrf(client, f"/d/{token}"), "kind": "itch", "severity": "2"}
+    )
     assert bad.status_code == 400
-    assert client.post("/d/nonsense/side-effects", data={"csrf_token": csrf(client, "/login"), "kind": "dizziness",
-                                                         "severity": "2"}).status_code == 404
+    assert (
+        client.post(
+            "/d/nonsense/side-effects",
+            data={"csrf_token": csrf(client, "/login"), "kind": "dizziness", "severity": "2"},
+        ).status_code
+        == 404
+    )
     assert db.execute("SELECT count(*) FROM side_effects").fetchone()[0] == 1

@@ -7,8 +7,8 @@ import sys
 from datetime import timedelta
 
 import pytest
-
 from conftest import START, doses, make_medication, make_patient, make_patients, messages
+
 from reminder import ledger, worker
 from reminder.notify import OutboxTransport, TransportError
 from reminder.times import parse_instant, to_iso
@@ -159,8 +159,12 @@ def test_reminders_follow_local_time_across_the_spring_dst_change(db, patient, t
     tick_until("2026-03-09T12:00:00Z", step=300)
     reminders = [m["created_at"] for m in messages(db, "reminder")]
     assert reminders == [
-        "2026-03-07T13:00:00Z", "2026-03-07T18:00:00Z", "2026-03-07T23:00:00Z",  # EST, UTC-5
-        "2026-03-08T12:00:00Z", "2026-03-08T17:00:00Z", "2026-03-08T22:00:00Z",  # EDT, UTC-4
+        "2026-03-07T13:00:00Z",
+        "2026-03-07T18:00:00Z",
+        "2026-03-07T23:00:00Z",  # EST, UTC-5
+        "2026-03-08T12:00:00Z",
+        "2026-03-08T17:00:00Z",
+        "2026-03-08T22:00:00Z",  # EDT, UTC-4
         "2026-03-09T12:00:00Z",
     ]
     assert len(messages(db, "skip_notice")) == 6
@@ -235,9 +239,17 @@ def test_a_new_time_zone_moves_future_reminders_to_local_time_there(client, db, 
 
     make_medication(db, patient)
     login()
-    response = client.post("/settings", data={"csrf_token": csrf(client, "/settings"), "name": "", "email": "pat@example.com",
-                                              "phone": "+15005550006", "tz": "Europe/London",
-                                              "channels": "sms"})
+    response = client.post(
+        "/settings",
+        data={
+            "csrf_token": csrf(client, "/settings"),
+            "name": "",
+            "email": "pat@example.com",
+            "phone": "+15005550006",
+            "tz": "Europe/London",
+            "channels": "sms",
+        },
+    )
     assert response.status_code == 302
     upcoming = [d for d in doses(db) if d["scheduled_at"] > to_iso(START)]
     assert upcoming[0]["tz"] == "Europe/London"

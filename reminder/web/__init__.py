@@ -10,8 +10,13 @@ from werkzeug.routing import IntegerConverter
 
 csrf = CSRFProtect()
 # How a dose's ledger status reads to a patient.
-STATUS_WORDS = {"pending": "to take", "taken": "taken", "skipped": "skipped", "missed": "missed",
-                "unknown": "not confirmed"}
+STATUS_WORDS = {
+    "pending": "to take",
+    "taken": "taken",
+    "skipped": "skipped",
+    "missed": "missed",
+    "unknown": "not confirmed",
+}
 
 
 def now() -> datetime:

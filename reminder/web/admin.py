@@ -24,10 +24,13 @@ def _admins_only():
 @bp.route("/", methods=["GET"])
 def index():
     db = get_db()
-    rows = list(db.query(
-        "SELECT c.*, (SELECT count(*) FROM users u WHERE u.clinic_id = c.id) AS clinicians, "
-        "(SELECT count(*) FROM clinic_links l WHERE l.clinic_id = c.id AND l.status = 'active') AS patients "
-        "FROM clinics c ORDER BY c.name"))
+    rows = list(
+        db.query(
+            "SELECT c.*, (SELECT count(*) FROM users u WHERE u.clinic_id = c.id) AS clinicians, "
+            "(SELECT count(*) FROM clinic_links l WHERE l.clinic_id = c.id AND l.status = 'active') AS patients "
+            "FROM clinics c ORDER BY c.name"
+        )
+    )
     clinicians = list(db.query("SELECT id, name, email, clinic_id FROM users WHERE role = 'clinician' ORDER BY name"))
     return render_template("admin.html", clinics=rows, clinicians=clinicians, form=request.form)
 
@@ -49,12 +52,21 @@ def add_clinician():
     form, db = request.form, get_db()
     clinic_id = form.get("clinic_id", "")
     try:
-        if not (clinic_id.isascii() and clinic_id.isdigit()) or not db.execute(
-                "SELECT 1 FROM clinics WHERE id = ?", [int(clinic_id)]).fetchone():
+        if (
+            not (clinic_id.isascii() and clinic_id.isdigit())
+            or not db.execute("SELECT 1 FROM clinics WHERE id = ?", [int(clinic_id)]).fetchone()
+        ):
             raise InputError("clinic_id", "Choose the clinician's clinic.")
         with immediate(db):
-            user_id = accounts.create_user(db, email=form.get("email", ""), password=form.get("password", ""),
-                                           role="clinician", now=now(), name=form.get("name", ""), tz=form.get("tz") or "UTC")
+            user_id = accounts.create_user(
+                db,
+                email=form.get("email", ""),
+                password=form.get("password", ""),
+                role="clinician",
+                now=now(),
+                name=form.get("name", ""),
+                tz=form.get("tz") or "UTC",
+            )
             db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [int(clinic_id), user_id])
     except InputError as error:
         flash(error.message, "error")

@@ -19,8 +19,21 @@ from .patient import change_profile
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 STATUSES = ("pending", "taken", "skipped", "missed", "unknown")
-DOSE_FIELDS = ("id", "medication_id", "scheduled_at", "local_date", "local_time", "tz", "window_closes_at",
-               "amount", "status", "taken_at", "confirmed_at", "source", "skip_reason")
+DOSE_FIELDS = (
+    "id",
+    "medication_id",
+    "scheduled_at",
+    "local_date",
+    "local_time",
+    "tz",
+    "window_closes_at",
+    "amount",
+    "status",
+    "taken_at",
+    "confirmed_at",
+    "source",
+    "skip_reason",
+)
 MAX_DOSES = 2000
 
 
@@ -133,17 +146,28 @@ def confirm_dose(dose_id: int):
     status = DECISION_STATUS[decision.code]
     if status >= 400:
         return json_error(status, decision.code, decision.message, "taken_at" if decision.code == "bad_time" else None)
-    body = {"result": {"code": decision.code, "message": decision.message}, "dose": dose_json(ledger.load_dose(get_db(), dose_id))}
+    body = {
+        "result": {"code": decision.code, "message": decision.message},
+        "dose": dose_json(ledger.load_dose(get_db(), dose_id)),
+    }
     return jsonify(body)
 
 
 def medication_out(medication: dict) -> dict:
     """A medication with its supply: stock, units per dose and days left."""
     days = supply.days_left_for(get_db(), medication["id"], now())
-    row = get_db().execute("SELECT stock, units_per_dose, ends_at FROM medications WHERE id = ?",
-                           [medication["id"]]).fetchone()
-    return {**medication, "stock": row[0], "units_per_dose": row[1], "taper_ends_at": row[2],
-            "days_left": round(days, 1) if days is not None else None}
+    row = (
+        get_db()
+        .execute("SELECT stock, units_per_dose, ends_at FROM medications WHERE id = ?", [medication["id"]])
+        .fetchone()
+    )
+    return {
+        **medication,
+        "stock": row[0],
+        "units_per_dose": row[1],
+        "taper_ends_at": row[2],
+        "days_left": round(days, 1) if days is not None else None,
+    }
 
 
 def dose_json(row: dict) -> dict:

@@ -40,12 +40,24 @@ def invite_caregiver():
     _only(data, {"email", "phone"})
     db, patient = get_db(), _user()
     with immediate(db):
-        link_id, token = caregivers.invite(db, patient["id"], email=data.get("email"), phone=data.get("phone"), now=now())
+        link_id, token = caregivers.invite(
+            db, patient["id"], email=data.get("email"), phone=data.get("phone"), now=now()
+        )
         link = next(db.query("SELECT * FROM care_links WHERE id = ?", [link_id]))
         channel, recipient = ("email", link["invite_email"]) if link["invite_email"] else ("sms", link["invite_phone"])
-        delivery.notify_address(db, settings(), channel=channel, recipient=recipient, kind="invitation", now=now(),
-                                context={"name": "", "patient_name": patient["name"] or patient["email"],
-                                         "link": f"{settings()['server.base_url']}/invitations/{token}"})
+        delivery.notify_address(
+            db,
+            settings(),
+            channel=channel,
+            recipient=recipient,
+            kind="invitation",
+            now=now(),
+            context={
+                "name": "",
+                "patient_name": patient["name"] or patient["email"],
+                "link": f"{settings()['server.base_url']}/invitations/{token}",
+            },
+        )
     return jsonify(caregivers.link_json(link)), 201
 
 
@@ -91,8 +103,13 @@ def list_patients():
 def patient_medications(patient_id: int):
     _visible_patient(patient_id)
     db = get_db()
-    return jsonify({"medications": [medication_out(medications.to_json(db, i))
-                                    for i in medications.patient_medication_ids(db, patient_id)]})
+    return jsonify(
+        {
+            "medications": [
+                medication_out(medications.to_json(db, i)) for i in medications.patient_medication_ids(db, patient_id)
+            ]
+        }
+    )
 
 
 @bp.route("/patients/<id:patient_id>/doses", methods=["GET"])
@@ -113,14 +130,19 @@ def confirm_for_patient(patient_id: int, dose_id: int):
     source = "caregiver" if _user()["id"] != patient_id else "api"
     answer = read_answer(data, dose_id, source=source, actor_id=_user()["id"])
     if source == "caregiver" and answer.reason:
-        answer = ledger.Answer(answer.action, answer.source, answer.actor_id, answer.reported_at, answer.reason,
-                               override_gap=True)
+        answer = ledger.Answer(
+            answer.action, answer.source, answer.actor_id, answer.reported_at, answer.reason, override_gap=True
+        )
     decision = ledger.answer_dose(get_db(), dose_id, answer, now(), snooze_length())
     status = DECISION_STATUS[decision.code]
     if status >= 400:
         return json_error(status, decision.code, decision.message, "taken_at" if decision.code == "bad_time" else None)
-    return jsonify({"result": {"code": decision.code, "message": decision.message},
-                    "dose": dose_json(ledger.load_dose(get_db(), dose_id))})
+    return jsonify(
+        {
+            "result": {"code": decision.code, "message": decision.message},
+            "dose": dose_json(ledger.load_dose(get_db(), dose_id)),
+        }
+    )
 
 
 @bp.route("/patients/<id:patient_id>/alert-settings", methods=["PATCH"])
@@ -171,8 +193,12 @@ def taper(medication_id: int):
     current = _own_medication(medication_id)
     if current["ended_at"]:
         raise InputError(None, "This medication has ended.", status=409)
-    current = {**current, "min_taper_days": get_db().execute(
-        "SELECT min_taper_days FROM medications WHERE id = ?", [medication_id]).fetchone()[0]}
+    current = {
+        **current,
+        "min_taper_days": get_db()
+        .execute("SELECT min_taper_days FROM medications WHERE id = ?", [medication_id])
+        .fetchone()[0],
+    }
     data = _json_body()
     _only(data, {"steps"})
     tz = _user()["tz"]
@@ -187,7 +213,9 @@ def pause(medication_id: int):
     _own_medication(medication_id)
     today = now().astimezone(ZoneInfo(_user()["tz"])).date()
     created = medications.pause_today(get_db(), settings(), medication_id, today, _user()["id"], now())
-    return jsonify({"medication_id": medication_id, "paused_on": today.isoformat(), "new": created}), 201 if created else 200
+    return jsonify(
+        {"medication_id": medication_id, "paused_on": today.isoformat(), "new": created}
+    ), 201 if created else 200
 
 
 @bp.route("/pumps", methods=["GET"])
@@ -200,8 +228,15 @@ def list_pumps():
 def create_pump():
     data = _json_body()
     _only(data, {"medication", "alarm_date", "refill_by"})
-    pump_id = pumps.create_pump(get_db(), _user()["id"], data.get("medication"), data.get("alarm_date"),
-                                data.get("refill_by"), _user()["id"], now())
+    pump_id = pumps.create_pump(
+        get_db(),
+        _user()["id"],
+        data.get("medication"),
+        data.get("alarm_date"),
+        data.get("refill_by"),
+        _user()["id"],
+        now(),
+    )
     today = now().astimezone(ZoneInfo(_user()["tz"])).date()
     return jsonify(pumps.pump_json(pumps.get_pump(get_db(), pump_id), today)), 201
 

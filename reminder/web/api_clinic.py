@@ -32,8 +32,11 @@ def clinician_patient(patient_id: int, action: str, clinical: bool = False) -> d
     from .. import caregivers
 
     caller = _user()
-    allowed = (caller["id"] == patient_id or clinics.clinician_sees(get_db(), caller, patient_id)) if clinical \
+    allowed = (
+        (caller["id"] == patient_id or clinics.clinician_sees(get_db(), caller, patient_id))
+        if clinical
         else caregivers.can_see(get_db(), caller["id"], patient_id)
+    )
     if not allowed:
         abort(404, description="No such patient.")
     if _user()["role"] == "clinician" and _user()["id"] != patient_id:
@@ -95,8 +98,11 @@ def report_csv(patient_id: int):
     patient = clinician_patient(patient_id, "exported CSV", clinical=True)
     first, last = report_period(patient)
     filename = f"doses-{patient_id}-{first}-{last}.csv"
-    return Response(reports.ledger_csv(get_db(), patient_id, first, last), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        reports.ledger_csv(get_db(), patient_id, first, last),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @bp.route("/patients/<id:patient_id>/fhir", methods=["GET"])
@@ -105,8 +111,7 @@ def report_fhir(patient_id: int):
     from .. import fhir
 
     first, last = report_period(patient)
-    return Response(json.dumps(fhir.bundle(get_db(), patient_id, first, last, now())),
-                    mimetype="application/fhir+json")
+    return Response(json.dumps(fhir.bundle(get_db(), patient_id, first, last, now())), mimetype="application/fhir+json")
 
 
 @bp.route("/side-effects", methods=["POST"])
@@ -131,7 +136,9 @@ def record_side_effect(patient_id: int, data: dict) -> dict:
     medication_id = None
     if dose_id not in (None, ""):
         text = str(dose_id)
-        dose = ledger.load_dose(get_db(), int(text)) if text.isascii() and text.isdigit() and int(text) < 2**63 else None
+        dose = (
+            ledger.load_dose(get_db(), int(text)) if text.isascii() and text.isdigit() and int(text) < 2**63 else None
+        )
         if dose is None or dose["patient_id"] != patient_id:
             raise InputError("dose_id", "No such dose.", status=404)
         dose_id, medication_id = dose["id"], dose["medication_id"]
@@ -141,8 +148,15 @@ def record_side_effect(patient_id: int, data: dict) -> dict:
         "INSERT INTO side_effects (patient_id, medication_id, dose_id, kind, severity, note, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [patient_id, medication_id, dose_id, kind, severity, note.strip(), to_iso(now())],
     )
-    return {"id": cursor.lastrowid, "kind": kind, "severity": severity, "note": note.strip(), "dose_id": dose_id,
-            "medication_id": medication_id, "at": to_iso(now())}
+    return {
+        "id": cursor.lastrowid,
+        "kind": kind,
+        "severity": severity,
+        "note": note.strip(),
+        "dose_id": dose_id,
+        "medication_id": medication_id,
+        "at": to_iso(now()),
+    }
 
 
 @bp.route("/patients/<id:patient_id>/medications/<id:medication_id>", methods=["PATCH", "DELETE"])
@@ -167,8 +181,10 @@ def clinician_change(patient_id: int, medication_id: int):
         _only(data, medications.INPUT_FIELDS)
         medications.update(get_db(), medication_id, data, today, now(), _horizon(), by_clinician=True)
     with immediate(get_db()):
-        get_db().execute("INSERT INTO medication_changes (medication_id, actor_id, reason, change, at) VALUES (?, ?, ?, ?, ?)",
-                         [medication_id, _user()["id"], reason.strip(), json.dumps(data or {"ended": True}), to_iso(now())])
+        get_db().execute(
+            "INSERT INTO medication_changes (medication_id, actor_id, reason, change, at) VALUES (?, ?, ?, ?, ?)",
+            [medication_id, _user()["id"], reason.strip(), json.dumps(data or {"ended": True}), to_iso(now())],
+        )
     return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
 
 
@@ -184,8 +200,15 @@ def patient_pumps(patient_id: int):
         patient = clinician_patient(patient_id, "recorded a pump")
         data = _json_body()
         _only(data, {"medication", "alarm_date", "refill_by"})
-        pump_id = pumps.create_pump(get_db(), patient_id, data.get("medication"), data.get("alarm_date"),
-                                    data.get("refill_by"), _user()["id"], now())
+        pump_id = pumps.create_pump(
+            get_db(),
+            patient_id,
+            data.get("medication"),
+            data.get("alarm_date"),
+            data.get("refill_by"),
+            _user()["id"],
+            now(),
+        )
         today = now().astimezone(ZoneInfo(patient["tz"])).date()
         return jsonify(pumps.pump_json(pumps.get_pump(get_db(), pump_id), today)), 201
     patient = clinician_patient(patient_id, "viewed pumps")
@@ -200,14 +223,28 @@ def invite_patient():
     _only(data, {"email", "phone"})
     db, clinician = get_db(), _user()
     with immediate(db):
-        invitation_id, token = clinics.invite(db, clinician, email=data.get("email"), phone=data.get("phone"), now=now())
+        invitation_id, token = clinics.invite(
+            db, clinician, email=data.get("email"), phone=data.get("phone"), now=now()
+        )
         clinic = db.execute("SELECT name FROM clinics WHERE id = ?", [clinician["clinic_id"]]).fetchone()[0]
         channel, recipient = ("email", data.get("email")) if data.get("email") else ("sms", data.get("phone"))
-        row = db.execute("SELECT invite_email, invite_phone FROM clinic_invitations WHERE id = ?", [invitation_id]).fetchone()
+        row = db.execute(
+            "SELECT invite_email, invite_phone FROM clinic_invitations WHERE id = ?", [invitation_id]
+        ).fetchone()
         recipient = row[0] if channel == "email" else row[1]
-        delivery.notify_address(db, settings(), channel=channel, recipient=recipient, kind="clinic_invitation", now=now(),
-                                context={"name": "", "clinic_name": clinic,
-                                         "link": f"{settings()['server.base_url']}/clinic-invitations/{token}"})
+        delivery.notify_address(
+            db,
+            settings(),
+            channel=channel,
+            recipient=recipient,
+            kind="clinic_invitation",
+            now=now(),
+            context={
+                "name": "",
+                "clinic_name": clinic,
+                "link": f"{settings()['server.base_url']}/clinic-invitations/{token}",
+            },
+        )
     return jsonify({"id": invitation_id, "status": "invited"}), 201
 
 

@@ -55,8 +55,13 @@ def register():
         db = get_db()
         try:
             user_id = accounts.create_user(
-                db, email=form.get("email", ""), password=form.get("password", ""), role="patient",
-                now=now(), name=form.get("name", ""), tz=form.get("tz", ""),
+                db,
+                email=form.get("email", ""),
+                password=form.get("password", ""),
+                role="patient",
+                now=now(),
+                name=form.get("name", ""),
+                tz=form.get("tz", ""),
             )
         except InputError as error:
             flash(error.message, "error")

@@ -44,8 +44,10 @@ def caregiver_list():
         except InputError as error:
             flash(error.message, "error")
             return _caregivers_page(request.form), error.status
-        flash(f"Invitation sent to {' and '.join(sent_to)}. The link in it works for "
-              f"{caregivers.INVITATION_DAYS} days.", "ok")
+        flash(
+            f"Invitation sent to {' and '.join(sent_to)}. The link in it works for {caregivers.INVITATION_DAYS} days.",
+            "ok",
+        )
         return redirect(url_for("care.caregiver_list"))
     return _caregivers_page({})
 
@@ -58,7 +60,10 @@ def revoke(link_id: int):
     if link is None or not caregivers.revoke(get_db(), current_user.id, link_id, now()):
         abort(404)
     if link["status"] == "active":
-        flash(f"{link['caregiver_name'] or link['caregiver_email']} can no longer see your doses or get your alerts.", "ok")
+        flash(
+            f"{link['caregiver_name'] or link['caregiver_email']} can no longer see your doses or get your alerts.",
+            "ok",
+        )
     else:
         flash("Invitation withdrawn: its link no longer works.", "ok")
     return redirect(url_for("care.caregiver_list"))
@@ -70,13 +75,25 @@ def _invite(email: str, phone: str) -> list[str]:
     db, current = get_db(), now()
     with immediate(db):
         link_id, token = caregivers.invite(db, current_user.id, email=email or None, phone=phone or None, now=current)
-        email, phone = db.execute("SELECT invite_email, invite_phone FROM care_links WHERE id = ?", [link_id]).fetchone()
-        context = {"name": "", "patient_name": current_user.name or current_user.email,
-                   "link": f"{settings()['server.base_url']}/invitations/{token}"}
+        email, phone = db.execute(
+            "SELECT invite_email, invite_phone FROM care_links WHERE id = ?", [link_id]
+        ).fetchone()
+        context = {
+            "name": "",
+            "patient_name": current_user.name or current_user.email,
+            "link": f"{settings()['server.base_url']}/invitations/{token}",
+        }
         for channel, recipient in (("email", email), ("sms", phone)):
             if recipient:
-                delivery.notify_address(db, settings(), channel=channel, recipient=recipient, kind="invitation",
-                                        context=context, now=current)
+                delivery.notify_address(
+                    db,
+                    settings(),
+                    channel=channel,
+                    recipient=recipient,
+                    kind="invitation",
+                    context=context,
+                    now=current,
+                )
     return [address for address in (email, phone) if address]
 
 
@@ -87,9 +104,13 @@ def _caregivers_page(form):
         expires = parse_instant(link["created_at"]) + timedelta(days=caregivers.INVITATION_DAYS)
         link["expired"] = link["status"] == "invited" and current >= expires
     cared_for = [p for p in caregivers.patients_of(db, current_user.id) if p["id"] != current_user.id]
-    return render_template("caregivers.html", form=form, cared_for=cared_for,
-                           current=[k for k in links if k["status"] != "revoked" and not k["expired"]],
-                           past=[k for k in links if k["status"] == "revoked" or k["expired"]])
+    return render_template(
+        "caregivers.html",
+        form=form,
+        cared_for=cared_for,
+        current=[k for k in links if k["status"] != "revoked" and not k["expired"]],
+        past=[k for k in links if k["status"] == "revoked" or k["expired"]],
+    )
 
 
 def _patients_only() -> None:
@@ -119,8 +140,15 @@ def register(token: str):
     link = _invitation(token)  # checked first: a dead link creates no account
     db, form = get_db(), request.form
     try:
-        user_id = accounts.create_user(db, email=form.get("email", ""), password=form.get("password", ""),
-                                       role="caregiver", now=now(), name=form.get("name", ""), tz=form.get("tz", ""))
+        user_id = accounts.create_user(
+            db,
+            email=form.get("email", ""),
+            password=form.get("password", ""),
+            role="caregiver",
+            now=now(),
+            name=form.get("name", ""),
+            tz=form.get("tz", ""),
+        )
     except InputError as error:
         flash(error.message, "error")
         return _invitation_page(token, link, form), error.status
@@ -153,15 +181,23 @@ def _invitation(token: str) -> dict:
 
 def _invitation_page(token: str, link: dict, form):
     patient = accounts.find_user(get_db(), id=link["patient_id"])
-    return render_template("invitation.html", token=token, patient_name=patient["name"] or patient["email"],
-                           own=current_user.is_authenticated and current_user.id == link["patient_id"],
-                           form={"email": link["invite_email"] or "", **form}, zones=zone_names())
+    return render_template(
+        "invitation.html",
+        token=token,
+        patient_name=patient["name"] or patient["email"],
+        own=current_user.is_authenticated and current_user.id == link["patient_id"],
+        form={"email": link["invite_email"] or "", **form},
+        zones=zone_names(),
+    )
 
 
 def _welcome(link: dict):
     patient = accounts.find_user(get_db(), id=link["patient_id"])
-    flash(f"You are now {patient['name'] or patient['email']}'s caregiver. We'll tell you if they miss doses of a "
-          "medication that must not be stopped suddenly.", "ok")
+    flash(
+        f"You are now {patient['name'] or patient['email']}'s caregiver. We'll tell you if they miss doses of a "
+        "medication that must not be stopped suddenly.",
+        "ok",
+    )
     return redirect(url_for("care.patient_view", patient_id=link["patient_id"]))
 
 
@@ -205,11 +241,16 @@ def alert_settings(patient_id: int):
     """Which of the patient's medications the caregiver hears about, and by which channel."""
     patient = _linked_patient(patient_id)
     db, form = get_db(), request.form
-    data = {"channel": form.get("channel") or None, "all_medications": form.get("all_medications") == "on",
-            "medication_ids": None}
+    data = {
+        "channel": form.get("channel") or None,
+        "all_medications": form.get("all_medications") == "on",
+        "medication_ids": None,
+    }
     try:
         if form.get("scope") == "some":
-            data["medication_ids"] = [int(i) if i.isascii() and i.isdigit() else i for i in form.getlist("medication_ids")]
+            data["medication_ids"] = [
+                int(i) if i.isascii() and i.isdigit() else i for i in form.getlist("medication_ids")
+            ]
             if not data["medication_ids"]:
                 raise InputError("medication_ids", "Tick at least one medication, or choose every medication.")
         with immediate(db):
@@ -236,12 +277,22 @@ def _today_of(patient: dict):
 def _overview(patient: dict) -> dict:
     """A patient on the "My patients" list: today's doses by status and the open alerts."""
     db = get_db()
-    counts = dict(db.execute("SELECT status, count(*) FROM doses WHERE patient_id = ? AND local_date = ? "
-                             "GROUP BY status", [patient["id"], _today_of(patient).isoformat()]).fetchall())
-    alerts = db.execute("SELECT count(*) FROM alerts WHERE patient_id = ? AND status = 'open'",
-                        [patient["id"]]).fetchone()[0]
-    return {**patient, "doses": sum(counts.values()), "taken": counts.get("taken", 0),
-            "not_taken": sum(counts.get(s, 0) for s in escalation.NOT_TAKEN), "open_alerts": alerts}
+    counts = dict(
+        db.execute(
+            "SELECT status, count(*) FROM doses WHERE patient_id = ? AND local_date = ? GROUP BY status",
+            [patient["id"], _today_of(patient).isoformat()],
+        ).fetchall()
+    )
+    alerts = db.execute(
+        "SELECT count(*) FROM alerts WHERE patient_id = ? AND status = 'open'", [patient["id"]]
+    ).fetchone()[0]
+    return {
+        **patient,
+        "doses": sum(counts.values()),
+        "taken": counts.get("taken", 0),
+        "not_taken": sum(counts.get(s, 0) for s in escalation.NOT_TAKEN),
+        "open_alerts": alerts,
+    }
 
 
 def _patient_page(patient: dict, decision=None, dose_id: int | None = None, error: str | None = None):
@@ -249,11 +300,21 @@ def _patient_page(patient: dict, decision=None, dose_id: int | None = None, erro
     since = (day - timedelta(days=RECENT_DAYS)).isoformat()
     alerts = [a for a in escalation.alerts_for(db, [patient["id"]], limit=50) if a["status"] != "resolved"]
     return render_template(
-        "patient_view.html", patient=patient, day=day, decision=decision, decision_dose=dose_id, error=error,
+        "patient_view.html",
+        patient=patient,
+        day=day,
+        decision=decision,
+        decision_dose=dose_id,
+        error=error,
         doses=dose_rows(patient["id"], "d.local_date = ?", [day.isoformat()]),
-        misses=dose_rows(patient["id"], "d.status IN ('missed', 'skipped', 'unknown') AND d.local_date >= ?",
-                         [since], newest_first=True),
-        alerts=_with_ack(alerts), supply=supply_of(patient["id"]),
+        misses=dose_rows(
+            patient["id"],
+            "d.status IN ('missed', 'skipped', 'unknown') AND d.local_date >= ?",
+            [since],
+            newest_first=True,
+        ),
+        alerts=_with_ack(alerts),
+        supply=supply_of(patient["id"]),
         pumps=[pumps.pump_json(row, day) for row in pumps.pumps_of(db, patient["id"])],
         medications=[medications.to_json(db, i) for i in medications.patient_medication_ids(db, patient["id"])],
         link=caregivers.link_json(caregivers.active_link(db, current_user.id, patient["id"])),
@@ -261,7 +322,8 @@ def _patient_page(patient: dict, decision=None, dose_id: int | None = None, erro
         # Messages that could not reach the patient in the last day: the caregiver should know.
         undelivered=db.execute(
             "SELECT count(*) FROM messages WHERE user_id = ? AND status IN ('failed', 'undelivered') AND created_at >= ?",
-            [patient["id"], to_iso(now() - timedelta(hours=24))]).fetchone()[0],
+            [patient["id"], to_iso(now() - timedelta(hours=24))],
+        ).fetchone()[0],
     )
 
 
@@ -274,8 +336,11 @@ def alert_list():
     """A patient's own alerts; a caregiver's patients' alerts: who was told, who acknowledged."""
     db = get_db()
     alerts = _with_ack(escalation.alerts_for(db, [p["id"] for p in caregivers.patients_of(db, current_user.id)]))
-    return render_template("alerts.html", current=[a for a in alerts if a["status"] != "resolved"],
-                           past=[a for a in alerts if a["status"] == "resolved"])
+    return render_template(
+        "alerts.html",
+        current=[a for a in alerts if a["status"] != "resolved"],
+        past=[a for a in alerts if a["status"] == "resolved"],
+    )
 
 
 @bp.route("/alerts/<id:alert_id>/ack", methods=["POST"])
@@ -284,15 +349,25 @@ def acknowledge(alert_id: int):
     """A caregiver who was told acknowledges: the alert stops repeating."""
     db = get_db()
     row = db.execute("SELECT patient_id FROM alerts WHERE id = ?", [alert_id]).fetchone()
-    told = row and db.execute("SELECT 1 FROM alert_recipients WHERE alert_id = ? AND user_id = ?",
-                              [alert_id, current_user.id]).fetchone()
+    told = (
+        row
+        and db.execute(
+            "SELECT 1 FROM alert_recipients WHERE alert_id = ? AND user_id = ?", [alert_id, current_user.id]
+        ).fetchone()
+    )
     if not told or not caregivers.can_see(db, current_user.id, row[0]):
         abort(404)
     with immediate(db):
         status = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
         escalation.acknowledge_by(db, alert_id, current_user.id, now())
-    flash({"open": "Acknowledged: the alert stops repeating.", "acknowledged": "This alert was already acknowledged.",
-           "resolved": "This alert has already ended."}[status], "ok" if status == "open" else "info")
+    flash(
+        {
+            "open": "Acknowledged: the alert stops repeating.",
+            "acknowledged": "This alert was already acknowledged.",
+            "resolved": "This alert has already ended.",
+        }[status],
+        "ok" if status == "open" else "info",
+    )
     if request.form.get("back") == "patient":
         return redirect(url_for("care.patient_view", patient_id=row[0]))
     return redirect(url_for("care.alert_list"))
@@ -345,10 +420,14 @@ def _alert_link_page(alert: dict):
     db = get_db()
     tz = ZoneInfo(accounts.find_user(db, id=alert["recipient_id"])["tz"])
     by = accounts.find_user(db, id=alert["acknowledged_by"]) if alert["acknowledged_by"] else None
-    return render_template("alert_link.html", alert=alert, raised=_label(alert["created_at"], tz),
-                           acknowledged=_label(alert["acknowledged_at"], tz),
-                           acknowledged_by=(by["name"] or by["email"]) if by else None,
-                           mine=alert["acknowledged_by"] == alert["recipient_id"])
+    return render_template(
+        "alert_link.html",
+        alert=alert,
+        raised=_label(alert["created_at"], tz),
+        acknowledged=_label(alert["acknowledged_at"], tz),
+        acknowledged_by=(by["name"] or by["email"]) if by else None,
+        mine=alert["acknowledged_by"] == alert["recipient_id"],
+    )
 
 
 @bp.app_template_filter("day")

@@ -29,8 +29,13 @@ from .api_clinic import SIDE_EFFECTS, record_side_effect, report_period
 
 bp = Blueprint("clinic", __name__)
 PAGE_SIZE = 50
-SORTS = {"risk": "at risk first", "name": "name", "adherence_7d": "7-day adherence",
-         "adherence_30d": "30-day adherence", "last_taken": "last taken"}
+SORTS = {
+    "risk": "at risk first",
+    "name": "name",
+    "adherence_7d": "7-day adherence",
+    "adherence_30d": "30-day adherence",
+    "last_taken": "last taken",
+}
 SIDE_EFFECT_WORDS = {kind: kind.replace("_", " ").capitalize() for kind in SIDE_EFFECTS}
 SEVERITY_WORDS = charts.SEVERITY_WORDS
 
@@ -63,11 +68,23 @@ def panel():
         result = {"patients": [], "total": 0, "page": page, "per_page": PAGE_SIZE, "sort": sort}
     cutoff = settings()["reports.adherent_cutoff"]
     for row in result["patients"]:
-        row["at_risk"] = row["top_level"] >= 3 or row["risk_misses_7"] > 0 or (
-            row["adherence_7d"] is not None and row["adherence_7d"] < cutoff)
+        row["at_risk"] = (
+            row["top_level"] >= 3
+            or row["risk_misses_7"] > 0
+            or (row["adherence_7d"] is not None and row["adherence_7d"] < cutoff)
+        )
     pages = max(1, -(-result["total"] // PAGE_SIZE))
-    return render_template("panel.html", result=result, sorts=SORTS, sort=sort, q=query, page=page, pages=pages,
-                           cutoff=cutoff, in_clinic=bool(current_user.clinic_id))
+    return render_template(
+        "panel.html",
+        result=result,
+        sorts=SORTS,
+        sort=sort,
+        q=query,
+        page=page,
+        pages=pages,
+        cutoff=cutoff,
+        in_clinic=bool(current_user.clinic_id),
+    )
 
 
 # ---------------------------------------------------------------- one patient's report
@@ -86,10 +103,19 @@ def report(patient_id: int):
         medication["rows"] = _metric_rows(medication["metrics"])
         medication["notes"] = numbers[medication["id"]]
         medication["reasons"] = Counter(medication["skip_reasons"]).most_common()
-    return render_template("report.html", report=data, patient=patient, first=first, last=last,
-                           footnotes=footnotes, alerts=_alert_rows(data), side_effects=data["side_effects"],
-                           when=lambda instant: _when(instant, zone), severity_words=SEVERITY_WORDS,
-                           kind_words=SIDE_EFFECT_WORDS)
+    return render_template(
+        "report.html",
+        report=data,
+        patient=patient,
+        first=first,
+        last=last,
+        footnotes=footnotes,
+        alerts=_alert_rows(data),
+        side_effects=data["side_effects"],
+        when=lambda instant: _when(instant, zone),
+        severity_words=SEVERITY_WORDS,
+        kind_words=SIDE_EFFECT_WORDS,
+    )
 
 
 @bp.route("/panel/patients/<id:patient_id>/report.csv")
@@ -97,8 +123,11 @@ def report_csv(patient_id: int):
     patient = _visible_patient(patient_id)
     first, last = report_period(patient)
     _audit(patient_id, "exported CSV")
-    return Response(reports.ledger_csv(get_db(), patient_id, first, last), mimetype="text/csv",
-                    headers=_attachment(f"doses-{patient_id}-{first}-{last}.csv"))
+    return Response(
+        reports.ledger_csv(get_db(), patient_id, first, last),
+        mimetype="text/csv",
+        headers=_attachment(f"doses-{patient_id}-{first}-{last}.csv"),
+    )
 
 
 @bp.route("/panel/patients/<id:patient_id>/fhir")
@@ -106,9 +135,11 @@ def report_fhir(patient_id: int):
     patient = _visible_patient(patient_id)
     first, last = report_period(patient)
     _audit(patient_id, "exported FHIR")
-    return Response(json.dumps(fhir.bundle(get_db(), patient_id, first, last, now())),
-                    mimetype="application/fhir+json",
-                    headers=_attachment(f"fhir-{patient_id}-{first}-{last}.json"))
+    return Response(
+        json.dumps(fhir.bundle(get_db(), patient_id, first, last, now())),
+        mimetype="application/fhir+json",
+        headers=_attachment(f"fhir-{patient_id}-{first}-{last}.json"),
+    )
 
 
 def _clinicians_only() -> None:
@@ -140,8 +171,11 @@ def _charts(medication: dict, data: dict, first: date, last: date) -> dict:
     return {
         "calendar": Markup(charts.calendar_heatmap(medication, f"{prefix}-calendar")),
         "chronology": Markup(charts.chronology_plot(medication, first, last, f"{prefix}-chronology")),
-        "steps": Markup(charts.steps_strip(medication, data["side_effects"], data["alerts"], first, last,
-                                           data["patient"]["tz"], f"{prefix}-steps")),
+        "steps": Markup(
+            charts.steps_strip(
+                medication, data["side_effects"], data["alerts"], first, last, data["patient"]["tz"], f"{prefix}-steps"
+            )
+        ),
     }
 
 
@@ -168,21 +202,42 @@ def _metric_rows(m: dict) -> list[tuple[str, str, str]]:
     discontinued = "no"
     if m["discontinued"]:
         discontinued = f"yes, on {_day(m['discontinued_on'])}" + (
-            " (clinician-ordered stop: censored)" if m["censored"] else "")
+            " (clinician-ordered stop: censored)" if m["censored"] else ""
+        )
     return [
         ("window", "Window", f"{_day(m['window_first_day'])} to {_day(m['window_last_day'])} ({m['days']} days)"),
-        ("taking_adherence", "Taking adherence",
-         f"{_percent(m['taking_adherence'])} ({counts['taken']} of {counts['scheduled']})"),
-        ("timing_adherence", "Timing adherence",
-         f"{_percent(m['timing_adherence'])} ({counts['taken_on_time']} of {counts['scheduled']})"),
-        ("correct_dosing_days", "Correct dosing days",
-         f"{_percent(m['correct_dosing_days'])} ({m['correct_days']} of {m['dosing_days']} days)"),
-        ("drug_holidays", "Drug holidays", f"{m['drug_holidays']}" + (
-            f" (longest {m['longest_holiday_days']} days)" if m["drug_holidays"] else "")),
-        ("longest_gap_hours", "Longest gap",
-         f"{m['longest_gap_hours']:.1f} h" if m["longest_gap_hours"] is not None else "— (fewer than two doses taken)"),
-        ("days_covered", "Days covered (PDC-style)",
-         _percent(m["days_covered"]) if m["days_covered"] is not None else "not computed: no refills recorded"),
+        (
+            "taking_adherence",
+            "Taking adherence",
+            f"{_percent(m['taking_adherence'])} ({counts['taken']} of {counts['scheduled']})",
+        ),
+        (
+            "timing_adherence",
+            "Timing adherence",
+            f"{_percent(m['timing_adherence'])} ({counts['taken_on_time']} of {counts['scheduled']})",
+        ),
+        (
+            "correct_dosing_days",
+            "Correct dosing days",
+            f"{_percent(m['correct_dosing_days'])} ({m['correct_days']} of {m['dosing_days']} days)",
+        ),
+        (
+            "drug_holidays",
+            "Drug holidays",
+            f"{m['drug_holidays']}" + (f" (longest {m['longest_holiday_days']} days)" if m["drug_holidays"] else ""),
+        ),
+        (
+            "longest_gap_hours",
+            "Longest gap",
+            f"{m['longest_gap_hours']:.1f} h"
+            if m["longest_gap_hours"] is not None
+            else "— (fewer than two doses taken)",
+        ),
+        (
+            "days_covered",
+            "Days covered (PDC-style)",
+            _percent(m["days_covered"]) if m["days_covered"] is not None else "not computed: no refills recorded",
+        ),
         ("discontinued", "Discontinued", discontinued),
         ("adherent", "Adherent", {True: f"yes (≥ {cutoff})", False: f"no (< {cutoff})", None: "—"}[m["adherent"]]),
     ]
@@ -192,10 +247,24 @@ def _alert_rows(data: dict) -> list[dict]:
     """The period's alerts with the names of the medication and of who acknowledged."""
     names = {m["id"]: m["name"] for m in data["medications"]}
     ids = {a["acknowledged_by"] for a in data["alerts"] if a["acknowledged_by"]}
-    people = {row["id"]: row["name"] or row["email"] for row in get_db().query(
-        f"SELECT id, name, email FROM users WHERE id IN ({', '.join('?' for _ in ids)})", list(ids))} if ids else {}
-    return [{**alert, "medication": names.get(alert["medication_id"], ""),
-             "acknowledged_by_name": people.get(alert["acknowledged_by"])} for alert in data["alerts"]]
+    people = (
+        {
+            row["id"]: row["name"] or row["email"]
+            for row in get_db().query(
+                f"SELECT id, name, email FROM users WHERE id IN ({', '.join('?' for _ in ids)})", list(ids)
+            )
+        }
+        if ids
+        else {}
+    )
+    return [
+        {
+            **alert,
+            "medication": names.get(alert["medication_id"], ""),
+            "acknowledged_by_name": people.get(alert["acknowledged_by"]),
+        }
+        for alert in data["alerts"]
+    ]
 
 
 def _percent(value: float | None) -> str:
@@ -225,8 +294,11 @@ def my_clinics():
         except InputError as error:
             flash(error.message, "error")
             return _clinics_page(request.form.get("code", "")), error.status
-        flash(f"You are now linked to {clinic['name']}. Its clinicians can see your doses, side effects and "
-              "reports; each time they look, it shows in your audit log.", "ok")
+        flash(
+            f"You are now linked to {clinic['name']}. Its clinicians can see your doses, side effects and "
+            "reports; each time they look, it shows in your audit log.",
+            "ok",
+        )
         return redirect(url_for("clinic.my_clinics"))
     return _clinics_page("")
 
@@ -254,10 +326,15 @@ def side_effect():
     page with its 4xx, and nothing is written."""
     _patients_only()
     form = request.form
-    entry = record_side_effect(current_user.id, {
-        "kind": form.get("kind"), "severity": _whole(form.get("severity"), None), "note": form.get("note", ""),
-        "dose_id": _whole(form.get("dose_id"), 0),  # 0 is no dose's id: "No such dose"
-    })
+    entry = record_side_effect(
+        current_user.id,
+        {
+            "kind": form.get("kind"),
+            "severity": _whole(form.get("severity"), None),
+            "note": form.get("note", ""),
+            "dose_id": _whole(form.get("dose_id"), 0),  # 0 is no dose's id: "No such dose"
+        },
+    )
     seen = " Your clinic sees it on your report." if clinics.clinics_of(get_db(), current_user.id) else ""
     flash(f"Noted: {SIDE_EFFECT_WORDS[entry['kind']].lower()}, {SEVERITY_WORDS[entry['severity']]}.{seen}", "ok")
     return redirect(_local_path(form.get("next")))
@@ -286,4 +363,3 @@ def _local_path(path: str | None) -> str:
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
         return url_for("patient.today")
     return path
-

@@ -23,9 +23,16 @@ bp = Blueprint("dose_link", __name__)
 # How each decision answers over HTTP: accepted or already recorded is a success; a refusal
 # is a conflict with the dose's state; a bad time is bad input.
 DECISION_STATUS = {
-    "taken": 200, "skipped": 200, "snoozed": 200, "already_recorded": 200,
-    "window_closed": 409, "window_closing": 409, "not_due_yet": 409, "too_soon": 409,
-    "over_daily_maximum": 409, "bad_time": 400,
+    "taken": 200,
+    "skipped": 200,
+    "snoozed": 200,
+    "already_recorded": 200,
+    "window_closed": 409,
+    "window_closing": 409,
+    "not_due_yet": 409,
+    "too_soon": 409,
+    "over_daily_maximum": 409,
+    "bad_time": 400,
 }
 ACTIONS = ("taken", "skip", "snooze")
 
@@ -51,9 +58,15 @@ def side_effect(token: str):
     dose = ledger.load_dose(get_db(), dose_id)
     severity = request.form.get("severity", "")
     try:
-        record_side_effect(dose["patient_id"], {
-            "kind": request.form.get("kind"), "note": request.form.get("note", ""), "dose_id": dose_id,
-            "severity": int(severity) if severity.isascii() and severity.isdigit() else severity or None})
+        record_side_effect(
+            dose["patient_id"],
+            {
+                "kind": request.form.get("kind"),
+                "note": request.form.get("note", ""),
+                "dose_id": dose_id,
+                "severity": int(severity) if severity.isascii() and severity.isdigit() else severity or None,
+            },
+        )
     except InputError as error:
         return render_dose(dose_id, f"/d/{token}", error=error.message), error.status
     flash("Noted. Thank you: your clinic sees it on your report.", "ok")
@@ -112,8 +125,9 @@ def snooze_length() -> timedelta:
 def render_dose(dose_id: int, form_action: str, decision: Decision | None = None, error: str | None = None):
     db = get_db()
     dose = ledger.load_dose(db, dose_id)
-    medication = db.execute("SELECT name, strength, unit, on_time_minutes FROM medications WHERE id = ?",
-                            [dose["medication_id"]]).fetchone()
+    medication = db.execute(
+        "SELECT name, strength, unit, on_time_minutes FROM medications WHERE id = ?", [dose["medication_id"]]
+    ).fetchone()
     tz = ZoneInfo(dose["tz"])
     facts = ledger.dose_facts(db, dose)
     current = now()
@@ -137,7 +151,8 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         # evening before is still a valid "I already took it at".
         time_max=local_now.strftime("%H:%M") if local_now.date().isoformat() == dose["local_date"] else None,
         not_due=not_due,
-        closed_advice=None if decision or dose["status"] in ("taken", "skipped") or window_open or not_due
+        closed_advice=None
+        if decision or dose["status"] in ("taken", "skipped") or window_open or not_due
         else missed_dose.skip_advice(facts, tz),
     )
 

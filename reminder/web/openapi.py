@@ -5,14 +5,25 @@ from __future__ import annotations
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _op(summary: str, ok: str, schema: dict | None = None, body: dict | None = None, params: list | None = None,
-        errors: tuple[int, ...] = (401,)) -> dict:
+def _op(
+    summary: str,
+    ok: str,
+    schema: dict | None = None,
+    body: dict | None = None,
+    params: list | None = None,
+    errors: tuple[int, ...] = (401,),
+) -> dict:
     operation = {
         "summary": summary,
-        "responses": {ok: {"description": "OK", **({"content": {"application/json": {"schema": schema}}} if schema else {})}},
+        "responses": {
+            ok: {"description": "OK", **({"content": {"application/json": {"schema": schema}}} if schema else {})}
+        },
     }
     for status in errors:
-        operation["responses"][str(status)] = {"description": "Error", "content": {"application/json": {"schema": _ERROR}}}
+        operation["responses"][str(status)] = {
+            "description": "Error",
+            "content": {"application/json": {"schema": _ERROR}},
+        }
     if body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if params:
@@ -21,8 +32,13 @@ def _op(summary: str, ok: str, schema: dict | None = None, body: dict | None = N
 
 
 def _param(name: str, where: str, description: str, schema: dict | None = None) -> dict:
-    return {"name": name, "in": where, "required": where == "path", "description": description,
-            "schema": schema or {"type": "string"}}
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
 
 
 _ID = _param("id", "path", "The medication's id.", {"type": "integer"})
@@ -30,201 +46,512 @@ _DOSE_ID = _param("id", "path", "The dose's id.", {"type": "integer"})
 _REF = {name: {"$ref": f"#/components/schemas/{name}"} for name in ("Medication", "MedicationInput", "Dose", "User")}
 
 PATHS = {
-    "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
-                                     "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/api/v1/openapi.json": {
+        "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}
+    },
     "/api/v1/me": {
         "get": _op("The token's user", "200", _REF["User"]),
-        "patch": _op("Change name, email, phone (E.164), tz or channels; a new tz moves future reminders", "200",
-                     _REF["User"],
-                     body={"type": "object", "properties": {
-                         **{k: {"type": "string"} for k in ("name", "email", "phone", "tz")},
-                         "channels": {"type": "array", "items": {"enum": ["sms", "email"]}}}},
-                     errors=(400, 401, 409)),
+        "patch": _op(
+            "Change name, email, phone (E.164), tz or channels; a new tz moves future reminders",
+            "200",
+            _REF["User"],
+            body={
+                "type": "object",
+                "properties": {
+                    **{k: {"type": "string"} for k in ("name", "email", "phone", "tz")},
+                    "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
+                },
+            },
+            errors=(400, 401, 409),
+        ),
     },
     "/api/v1/medications": {
-        "get": _op("The user's medications", "200", {"type": "object", "properties": {"medications": {"type": "array", "items": _REF["Medication"]}}},
-                   params=[_param("include_ended", "query", "true to list ended medications too")]),
-        "post": _op("Add a medication; its doses are generated at once", "201", _REF["Medication"], body=_REF["MedicationInput"], errors=(400, 401)),
+        "get": _op(
+            "The user's medications",
+            "200",
+            {"type": "object", "properties": {"medications": {"type": "array", "items": _REF["Medication"]}}},
+            params=[_param("include_ended", "query", "true to list ended medications too")],
+        ),
+        "post": _op(
+            "Add a medication; its doses are generated at once",
+            "201",
+            _REF["Medication"],
+            body=_REF["MedicationInput"],
+            errors=(400, 401),
+        ),
     },
     "/api/v1/medications/{id}": {
         "get": _op("One medication", "200", _REF["Medication"], params=[_ID], errors=(401, 404)),
-        "patch": _op("Change a medication; a new plan starts today and rewrites only future, unreminded doses", "200",
-                     _REF["Medication"], body=_REF["MedicationInput"], params=[_ID], errors=(400, 401, 404, 409)),
-        "delete": _op("End a medication; its history is kept", "200", _REF["Medication"],
-                      params=[_ID, _param("reason", "query", "Why it ended")], errors=(401, 404)),
+        "patch": _op(
+            "Change a medication; a new plan starts today and rewrites only future, unreminded doses",
+            "200",
+            _REF["Medication"],
+            body=_REF["MedicationInput"],
+            params=[_ID],
+            errors=(400, 401, 404, 409),
+        ),
+        "delete": _op(
+            "End a medication; its history is kept",
+            "200",
+            _REF["Medication"],
+            params=[_ID, _param("reason", "query", "Why it ended")],
+            errors=(401, 404),
+        ),
     },
     "/api/v1/doses": {
-        "get": _op("Doses whose scheduled instant is in [from, to)", "200",
-                   {"type": "object", "properties": {"doses": {"type": "array", "items": _REF["Dose"]}}},
-                   params=[_param("from", "query", "ISO-8601 instant with Z or an offset"),
-                           _param("to", "query", "ISO-8601 instant with Z or an offset"),
-                           _param("status", "query", "pending, taken, skipped, missed or unknown")],
-                   errors=(400, 401)),
+        "get": _op(
+            "Doses whose scheduled instant is in [from, to)",
+            "200",
+            {"type": "object", "properties": {"doses": {"type": "array", "items": _REF["Dose"]}}},
+            params=[
+                _param("from", "query", "ISO-8601 instant with Z or an offset"),
+                _param("to", "query", "ISO-8601 instant with Z or an offset"),
+                _param("status", "query", "pending, taken, skipped, missed or unknown"),
+            ],
+            errors=(400, 401),
+        ),
     },
     "/api/v1/doses/{id}/confirm": {
-        "post": _op("Answer a dose under the missed-dose rule", "200",
-                    {"type": "object", "properties": {"result": {"type": "object"}, "dose": _REF["Dose"]}},
-                    body={"type": "object", "required": ["action"], "properties": {
-                        "action": {"enum": ["taken", "skip", "snooze"]},
-                        "taken_at": {"type": "string", "description": "ISO-8601 with an offset, or HH:MM in the patient's zone on the dose's day"},
-                        "reason": {"type": "string"}}},
-                    params=[_DOSE_ID], errors=(400, 401, 404, 409)),
+        "post": _op(
+            "Answer a dose under the missed-dose rule",
+            "200",
+            {"type": "object", "properties": {"result": {"type": "object"}, "dose": _REF["Dose"]}},
+            body={
+                "type": "object",
+                "required": ["action"],
+                "properties": {
+                    "action": {"enum": ["taken", "skip", "snooze"]},
+                    "taken_at": {
+                        "type": "string",
+                        "description": "ISO-8601 with an offset, or HH:MM in the patient's zone on the dose's day",
+                    },
+                    "reason": {"type": "string"},
+                },
+            },
+            params=[_DOSE_ID],
+            errors=(400, 401, 404, 409),
+        ),
     },
 }
 
-_PATIENT = _param("id", "path", "The patient's id (yourself, or a patient whose caregiver you are).", {"type": "integer"})
+_PATIENT = _param(
+    "id", "path", "The patient's id (yourself, or a patient whose caregiver you are).", {"type": "integer"}
+)
 _OBJ = {"type": "object"}
 _ARRAY_OF = lambda key: {"type": "object", "properties": {key: {"type": "array", "items": _OBJ}}}  # noqa: E731
 
-PATHS.update({
-    "/api/v1/caregivers": {
-        "get": _op("Your caregivers and invitations", "200", _ARRAY_OF("caregivers")),
-        "post": _op("Invite a caregiver by email or phone; the invitation link ends in its token", "201", _OBJ,
-                    body={"type": "object", "properties": {"email": {"type": "string"}, "phone": {"type": "string"}}},
-                    errors=(400, 401)),
-    },
-    "/api/v1/caregivers/{id}": {"delete": _op("Revoke a caregiver or invitation at once", "200", _OBJ,
-                                              params=[_param("id", "path", "The id POST returned", {"type": "integer"})],
-                                              errors=(401, 404))},
-    "/api/v1/invitations/{token}/accept": {"post": _op("Accept an invitation, with the caregiver's own token", "200", _OBJ,
-                                                       params=[_param("token", "path", "From the invitation link")],
-                                                       errors=(401, 404, 409, 410))},
-    "/api/v1/patients": {"get": _op("The patients you may see", "200", _ARRAY_OF("patients"))},
-    "/api/v1/patients/{id}/doses": {"get": _op("That patient's doses ([from, to), status)", "200", _ARRAY_OF("doses"),
-                                               params=[_PATIENT], errors=(400, 401, 404))},
-    "/api/v1/patients/{id}/medications": {"get": _op("That patient's medications, with supply", "200",
-                                                     _ARRAY_OF("medications"), params=[_PATIENT], errors=(401, 404))},
-    "/api/v1/patients/{id}/doses/{dose_id}/confirm": {"post": _op(
-        '"I gave it": a caregiver confirms under the same rules; a reason lifts the minimum gap', "200", _OBJ,
-        body={"type": "object", "required": ["action"], "properties": {"action": {"enum": ["taken", "skip", "snooze"]},
-                                                                       "taken_at": {"type": "string"}, "reason": {"type": "string"}}},
-        params=[_PATIENT, _param("dose_id", "path", "The dose", {"type": "integer"})], errors=(400, 401, 404, 409))},
-    "/api/v1/patients/{id}/alert-settings": {"patch": _op(
-        "A caregiver's alert settings for one patient", "200", _OBJ,
-        body={"type": "object", "properties": {"medication_ids": {"type": ["array", "null"]},
-                                               "channel": {"enum": ["sms", "email", None]},
-                                               "all_medications": {"type": "boolean"}}},
-        params=[_PATIENT], errors=(400, 401, 404))},
-    "/api/v1/alerts": {"get": _op("Open and past alerts of the patients you may see, who was told, who acknowledged",
-                                  "200", _ARRAY_OF("alerts"))},
-    "/api/v1/alerts/{id}/ack": {"post": _op("Acknowledge an alert; its repeats stop", "200", _OBJ,
-                                            params=[_param("id", "path", "The alert", {"type": "integer"})],
-                                            errors=(401, 404))},
-    "/api/v1/medications/{id}/refills": {"post": _op("Record a refill; the medication with stock and days_left", "201",
-                                                     _REF["Medication"], params=[_ID],
-                                                     body={"type": "object", "required": ["quantity"], "properties": {
-                                                         "quantity": {"type": "number"}, "pharmacy": {"type": "string"}}},
-                                                     errors=(400, 401, 404))},
-    "/api/v1/medications/{id}/taper": {"post": _op(
-        "A taper plan: decreasing steps over at least min_taper_days; the medication ends after the last", "200",
-        _REF["Medication"], params=[_ID],
-        body={"type": "object", "required": ["steps"], "properties": {"steps": {"type": "array", "items": {
-            "type": "object", "properties": {"start_date": {"type": "string"}, "end_date": {"type": "string"},
-                                             "amount": {"type": "number"}, "times": {"type": "array"}}}}}},
-        errors=(400, 401, 404, 409))},
-    "/api/v1/medications/{id}/pause": {"post": _op("Pause reminders for today; recorded, and caregivers are told", "201",
-                                                   _OBJ, params=[_ID], errors=(401, 404))},
-    "/api/v1/pumps": {
-        "get": _op("Your intrathecal pumps", "200", _ARRAY_OF("pumps")),
-        "post": _op("Record a pump: medication, alarm_date, refill_by (default alarm_date - 5 days)", "201", _OBJ,
-                    body={"type": "object", "required": ["alarm_date"], "properties": {
-                        "medication": {"type": "integer"}, "alarm_date": {"type": "string", "format": "date"},
-                        "refill_by": {"type": "string", "format": "date"}}}, errors=(400, 401)),
-    },
-    "/api/v1/pumps/{id}/refills": {"post": _op("A refill is done: the new alarm date", "201", _OBJ,
-                                               params=[_param("id", "path", "The pump", {"type": "integer"})],
-                                               body={"type": "object", "required": ["alarm_date"],
-                                                     "properties": {"alarm_date": {"type": "string", "format": "date"}}},
-                                               errors=(400, 401, 404))},
-})
-_DATES = [_param("from", "query", "First local date, YYYY-MM-DD (default: 29 days before to)"),
-          _param("to", "query", "Last local date, YYYY-MM-DD, included (default: today)")]
-PATHS.update({
-    "/api/v1/me/clinics": {
-        "get": _op("The clinics you are linked to", "200", _ARRAY_OF("clinics")),
-        "post": _op("Join a clinic with its code", "201", _OBJ, body={"type": "object", "required": ["code"],
-                                                                     "properties": {"code": {"type": "string"}}},
-                    errors=(400, 401, 404, 409)),
-    },
-    "/api/v1/me/clinics/{id}": {"delete": _op("Leave a clinic", "200", _OBJ,
-                                              params=[_param("id", "path", "The clinic", {"type": "integer"})],
-                                              errors=(401, 404))},
-    "/api/v1/me/audit": {"get": _op("Your audit log: every clinician view of your data", "200", _ARRAY_OF("audit"))},
-    "/api/v1/patients/{id}/report": {"get": _op(
-        "Adherence metrics per medication with definitions and parameters, calendar, chronology, steps, alerts and "
-        "side effects (audited)", "200", _OBJ, params=[_PATIENT, *_DATES], errors=(400, 401, 404))},
-    "/api/v1/patients/{id}/report.csv": {"get": {"summary": "The dose ledger of the period as CSV (audited)",
-                                                 "parameters": [_PATIENT, *_DATES],
-                                                 "responses": {"200": {"description": "text/csv"},
-                                                               "404": {"description": "Not a patient you may see"}}}},
-    "/api/v1/patients/{id}/fhir": {"get": {"summary": "A FHIR R4 Bundle: Patient, MedicationRequest, "
-                                                      "MedicationAdministration, RelatedPerson, Communication (audited)",
-                                           "parameters": [_PATIENT, *_DATES],
-                                           "responses": {"200": {"description": "application/fhir+json"},
-                                                         "404": {"description": "Not a patient you may see"}}}},
-    "/api/v1/patients/{id}/medications/{medication_id}": {
-        "patch": _op("A clinician changes a linked patient's medication; reason required and recorded", "200",
-                     _REF["Medication"], params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"})],
-                     body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
-                     errors=(400, 401, 404)),
-        "delete": _op("A clinician stops a linked patient's medication with a reason (their confirmation)", "200",
-                      _REF["Medication"], params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"}),
-                                                  _param("reason", "query", "Why it is stopped")],
-                      errors=(400, 401, 404)),
-    },
-    "/api/v1/patients/{id}/pumps": {
-        "get": _op("That patient's pumps", "200", _ARRAY_OF("pumps"), params=[_PATIENT], errors=(401, 404)),
-        "post": _op("The patient or their clinician records a pump (refill_by defaults to alarm_date - 5 days)", "201",
-                    _OBJ, params=[_PATIENT], body={"type": "object", "required": ["alarm_date"], "properties": {
-                        "medication": {"type": "integer"}, "alarm_date": {"type": "string", "format": "date"},
-                        "refill_by": {"type": "string", "format": "date"}}}, errors=(400, 401, 404)),
-    },
-    "/api/v1/clinic/invitations": {"post": _op(
-        "A clinician invites a patient (email or phone); the invitation link ends in its token", "201", _OBJ,
-        body={"type": "object", "properties": {"email": {"type": "string"}, "phone": {"type": "string"}}},
-        errors=(400, 401, 403))},
-    "/api/v1/clinic-invitations/{token}/accept": {"post": _op(
-        "The patient accepts a clinic's invitation, with their own token", "201", _OBJ,
-        params=[_param("token", "path", "From the invitation link")], errors=(401, 403, 404, 409, 410))},
-    "/api/v1/side-effects": {"post": _op("Log a side effect, with the dose it followed", "201", _OBJ, body={
-        "type": "object", "required": ["kind", "severity"], "properties": {
-            "kind": {"enum": ["drowsiness", "dizziness", "weakness", "headache", "constipation", "dry_mouth",
-                              "mood_change", "other"]},
-            "severity": {"type": "integer", "minimum": 1, "maximum": 3}, "note": {"type": "string"},
-            "dose_id": {"type": "integer"}}}, errors=(400, 401, 404))},
-})
+PATHS.update(
+    {
+        "/api/v1/caregivers": {
+            "get": _op("Your caregivers and invitations", "200", _ARRAY_OF("caregivers")),
+            "post": _op(
+                "Invite a caregiver by email or phone; the invitation link ends in its token",
+                "201",
+                _OBJ,
+                body={"type": "object", "properties": {"email": {"type": "string"}, "phone": {"type": "string"}}},
+                errors=(400, 401),
+            ),
+        },
+        "/api/v1/caregivers/{id}": {
+            "delete": _op(
+                "Revoke a caregiver or invitation at once",
+                "200",
+                _OBJ,
+                params=[_param("id", "path", "The id POST returned", {"type": "integer"})],
+                errors=(401, 404),
+            )
+        },
+        "/api/v1/invitations/{token}/accept": {
+            "post": _op(
+                "Accept an invitation, with the caregiver's own token",
+                "200",
+                _OBJ,
+                params=[_param("token", "path", "From the invitation link")],
+                errors=(401, 404, 409, 410),
+            )
+        },
+        "/api/v1/patients": {"get": _op("The patients you may see", "200", _ARRAY_OF("patients"))},
+        "/api/v1/patients/{id}/doses": {
+            "get": _op(
+                "That patient's doses ([from, to), status)",
+                "200",
+                _ARRAY_OF("doses"),
+                params=[_PATIENT],
+                errors=(400, 401, 404),
+            )
+        },
+        "/api/v1/patients/{id}/medications": {
+            "get": _op(
+                "That patient's medications, with supply",
+                "200",
+                _ARRAY_OF("medications"),
+                params=[_PATIENT],
+                errors=(401, 404),
+            )
+        },
+        "/api/v1/patients/{id}/doses/{dose_id}/confirm": {
+            "post": _op(
+                '"I gave it": a caregiver confirms under the same rules; a reason lifts the minimum gap',
+                "200",
+                _OBJ,
+                body={
+                    "type": "object",
+                    "required": ["action"],
+                    "properties": {
+                        "action": {"enum": ["taken", "skip", "snooze"]},
+                        "taken_at": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+                params=[_PATIENT, _param("dose_id", "path", "The dose", {"type": "integer"})],
+                errors=(400, 401, 404, 409),
+            )
+        },
+        "/api/v1/patients/{id}/alert-settings": {
+            "patch": _op(
+                "A caregiver's alert settings for one patient",
+                "200",
+                _OBJ,
+                body={
+                    "type": "object",
+                    "properties": {
+                        "medication_ids": {"type": ["array", "null"]},
+                        "channel": {"enum": ["sms", "email", None]},
+                        "all_medications": {"type": "boolean"},
+                    },
+                },
+                params=[_PATIENT],
+                errors=(400, 401, 404),
+            )
+        },
+        "/api/v1/alerts": {
+            "get": _op(
+                "Open and past alerts of the patients you may see, who was told, who acknowledged",
+                "200",
+                _ARRAY_OF("alerts"),
+            )
+        },
+        "/api/v1/alerts/{id}/ack": {
+            "post": _op(
+                "Acknowledge an alert; its repeats stop",
+                "200",
+                _OBJ,
+                params=[_param("id", "path", "The alert", {"type": "integer"})],
+                errors=(401, 404),
+            )
+        },
+        "/api/v1/medications/{id}/refills": {
+            "post": _op(
+                "Record a refill; the medication with stock and days_left",
+                "201",
+                _REF["Medication"],
+                params=[_ID],
+                body={
+                    "type": "object",
+                    "required": ["quantity"],
+                    "properties": {"quantity": {"type": "number"}, "pharmacy": {"type": "string"}},
+                },
+                errors=(400, 401, 404),
+            )
+        },
+        "/api/v1/medications/{id}/taper": {
+            "post": _op(
+                "A taper plan: decreasing steps over at least min_taper_days; the medication ends after the last",
+                "200",
+                _REF["Medication"],
+                params=[_ID],
+                body={
+                    "type": "object",
+                    "required": ["steps"],
+                    "properties": {
+                        "steps": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "start_date": {"type": "string"},
+                                    "end_date": {"type": "string"},
+                                    "amount": {"type": "number"},
+                                    "times": {"type": "array"},
+                                },
+                            },
+                        }
+                    },
+                },
+                errors=(400, 401, 404, 409),
+            )
+        },
+        "/api/v1/medications/{id}/pause": {
+            "post": _op(
+                "Pause reminders for today; recorded, and caregivers are told",
+                "201",
+                _OBJ,
+                params=[_ID],
+                errors=(401, 404),
+            )
+        },
+        "/api/v1/pumps": {
+            "get": _op("Your intrathecal pumps", "200", _ARRAY_OF("pumps")),
+            "post": _op(
+                "Record a pump: medication, alarm_date, refill_by (default alarm_date - 5 days)",
+                "201",
+                _OBJ,
+                body={
+                    "type": "object",
+                    "required": ["alarm_date"],
+                    "properties": {
+                        "medication": {"type": "integer"},
+                        "alarm_date": {"type": "string", "format": "date"},
+                        "refill_by": {"type": "string", "format": "date"},
+                    },
+                },
+                errors=(400, 401),
+            ),
+        },
+        "/api/v1/pumps/{id}/refills": {
+            "post": _op(
+                "A refill is done: the new alarm date",
+                "201",
+                _OBJ,
+                params=[_param("id", "path", "The pump", {"type": "integer"})],
+                body={
+                    "type": "object",
+                    "required": ["alarm_date"],
+                    "properties": {"alarm_date": {"type": "string", "format": "date"}},
+                },
+                errors=(400, 401, 404),
+            )
+        },
+    }
+)
+_DATES = [
+    _param("from", "query", "First local date, YYYY-MM-DD (default: 29 days before to)"),
+    _param("to", "query", "Last local date, YYYY-MM-DD, included (default: today)"),
+]
+PATHS.update(
+    {
+        "/api/v1/me/clinics": {
+            "get": _op("The clinics you are linked to", "200", _ARRAY_OF("clinics")),
+            "post": _op(
+                "Join a clinic with its code",
+                "201",
+                _OBJ,
+                body={"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}},
+                errors=(400, 401, 404, 409),
+            ),
+        },
+        "/api/v1/me/clinics/{id}": {
+            "delete": _op(
+                "Leave a clinic",
+                "200",
+                _OBJ,
+                params=[_param("id", "path", "The clinic", {"type": "integer"})],
+                errors=(401, 404),
+            )
+        },
+        "/api/v1/me/audit": {
+            "get": _op("Your audit log: every clinician view of your data", "200", _ARRAY_OF("audit"))
+        },
+        "/api/v1/patients/{id}/report": {
+            "get": _op(
+                "Adherence metrics per medication with definitions and parameters, calendar, chronology, steps, alerts and "
+                "side effects (audited)",
+                "200",
+                _OBJ,
+                params=[_PATIENT, *_DATES],
+                errors=(400, 401, 404),
+            )
+        },
+        "/api/v1/patients/{id}/report.csv": {
+            "get": {
+                "summary": "The dose ledger of the period as CSV (audited)",
+                "parameters": [_PATIENT, *_DATES],
+                "responses": {"200": {"description": "text/csv"}, "404": {"description": "Not a patient you may see"}},
+            }
+        },
+        "/api/v1/patients/{id}/fhir": {
+            "get": {
+                "summary": "A FHIR R4 Bundle: Patient, MedicationRequest, "
+                "MedicationAdministration, RelatedPerson, Communication (audited)",
+                "parameters": [_PATIENT, *_DATES],
+                "responses": {
+                    "200": {"description": "application/fhir+json"},
+                    "404": {"description": "Not a patient you may see"},
+                },
+            }
+        },
+        "/api/v1/patients/{id}/medications/{medication_id}": {
+            "patch": _op(
+                "A clinician changes a linked patient's medication; reason required and recorded",
+                "200",
+                _REF["Medication"],
+                params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"})],
+                body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+                errors=(400, 401, 404),
+            ),
+            "delete": _op(
+                "A clinician stops a linked patient's medication with a reason (their confirmation)",
+                "200",
+                _REF["Medication"],
+                params=[
+                    _PATIENT,
+                    _param("medication_id", "path", "The medication", {"type": "integer"}),
+                    _param("reason", "query", "Why it is stopped"),
+                ],
+                errors=(400, 401, 404),
+            ),
+        },
+        "/api/v1/patients/{id}/pumps": {
+            "get": _op("That patient's pumps", "200", _ARRAY_OF("pumps"), params=[_PATIENT], errors=(401, 404)),
+            "post": _op(
+                "The patient or their clinician records a pump (refill_by defaults to alarm_date - 5 days)",
+                "201",
+                _OBJ,
+                params=[_PATIENT],
+                body={
+                    "type": "object",
+                    "required": ["alarm_date"],
+                    "properties": {
+                        "medication": {"type": "integer"},
+                        "alarm_date": {"type": "string", "format": "date"},
+                        "refill_by": {"type": "string", "format": "date"},
+                    },
+                },
+                errors=(400, 401, 404),
+            ),
+        },
+        "/api/v1/clinic/invitations": {
+            "post": _op(
+                "A clinician invites a patient (email or phone); the invitation link ends in its token",
+                "201",
+                _OBJ,
+                body={"type": "object", "properties": {"email": {"type": "string"}, "phone": {"type": "string"}}},
+                errors=(400, 401, 403),
+            )
+        },
+        "/api/v1/clinic-invitations/{token}/accept": {
+            "post": _op(
+                "The patient accepts a clinic's invitation, with their own token",
+                "201",
+                _OBJ,
+                params=[_param("token", "path", "From the invitation link")],
+                errors=(401, 403, 404, 409, 410),
+            )
+        },
+        "/api/v1/side-effects": {
+            "post": _op(
+                "Log a side effect, with the dose it followed",
+                "201",
+                _OBJ,
+                body={
+                    "type": "object",
+                    "required": ["kind", "severity"],
+                    "properties": {
+                        "kind": {
+                            "enum": [
+                                "drowsiness",
+                                "dizziness",
+                                "weakness",
+                                "headache",
+                                "constipation",
+                                "dry_mouth",
+                                "mood_change",
+                                "other",
+                            ]
+                        },
+                        "severity": {"type": "integer", "minimum": 1, "maximum": 3},
+                        "note": {"type": "string"},
+                        "dose_id": {"type": "integer"},
+                    },
+                },
+                errors=(400, 401, 404),
+            )
+        },
+    }
+)
 PATHS["/api/v1/patients"]["get"]["summary"] = (
     "A clinician's panel (q, sort=risk|name|adherence_7d|adherence_30d|last_taken, page, per_page); "
-    "otherwise the patients you may see")
+    "otherwise the patients you may see"
+)
 PATHS["/api/v1/medications/{id}"]["delete"]["summary"] = (
-    "End a medication (history kept); a withdrawal-risk one answers 409: it needs a taper plan or a clinician")
+    "End a medication (history kept); a withdrawal-risk one answers 409: it needs a taper plan or a clinician"
+)
 PATHS["/api/v1/medications/{id}"]["delete"]["responses"]["409"] = {"description": "Must not be stopped suddenly"}
 
 SCHEMAS = {
-    "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
-    "User": {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in ("email", "name", "role", "phone", "tz", "created_at")}
-             | {"id": {"type": "integer"}, "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
-                "sms_opted_out": {"type": "boolean"}}},
-    "MedicationInput": {"type": "object", "required": ["name", "amount", "times"], "properties": {
-        "name": {"type": "string"}, "strength": {"type": "string"}, "unit": {"type": "string"},
-        "amount": {"type": "number", "exclusiveMinimum": 0},
-        "times": {"type": "array", "items": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}},
-        "days": {"type": ["array", "null"], "items": {"type": ["string", "integer"]}},
-        "start_date": {"type": "string", "format": "date"}, "withdrawal_risk": {"type": "boolean"},
-        "max_daily_amount": {"type": ["number", "null"]}, "on_time_minutes": {"type": "integer"},
-        "skip_fraction": {"type": "number"}, "skip_hours_before_next": {"type": "number"},
-        "min_gap_fraction": {"type": "number"}}},
-    "Medication": {"allOf": [{"$ref": "#/components/schemas/MedicationInput"}, {"type": "object", "properties": {
-        "id": {"type": "integer"}, "ended_at": {"type": ["string", "null"]}, "steps": {"type": "array"}}}]},
-    "Dose": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "medication_id": {"type": "integer"},
-        "scheduled_at": {"type": "string", "format": "date-time"}, "local_date": {"type": "string"},
-        "local_time": {"type": "string"}, "tz": {"type": "string"}, "window_closes_at": {"type": "string"},
-        "amount": {"type": "number"}, "status": {"enum": ["pending", "taken", "skipped", "missed", "unknown"]},
-        "taken_at": {"type": ["string", "null"]}, "confirmed_at": {"type": ["string", "null"]},
-        "source": {"type": ["string", "null"]}, "actor": {"type": ["integer", "null"]},
-        "skip_reason": {"type": ["string", "null"]}}},
+    "Error": {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                },
+            }
+        },
+    },
+    "User": {
+        "type": "object",
+        "properties": {k: {"type": ["string", "null"]} for k in ("email", "name", "role", "phone", "tz", "created_at")}
+        | {
+            "id": {"type": "integer"},
+            "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
+            "sms_opted_out": {"type": "boolean"},
+        },
+    },
+    "MedicationInput": {
+        "type": "object",
+        "required": ["name", "amount", "times"],
+        "properties": {
+            "name": {"type": "string"},
+            "strength": {"type": "string"},
+            "unit": {"type": "string"},
+            "amount": {"type": "number", "exclusiveMinimum": 0},
+            "times": {"type": "array", "items": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}},
+            "days": {"type": ["array", "null"], "items": {"type": ["string", "integer"]}},
+            "start_date": {"type": "string", "format": "date"},
+            "withdrawal_risk": {"type": "boolean"},
+            "max_daily_amount": {"type": ["number", "null"]},
+            "on_time_minutes": {"type": "integer"},
+            "skip_fraction": {"type": "number"},
+            "skip_hours_before_next": {"type": "number"},
+            "min_gap_fraction": {"type": "number"},
+        },
+    },
+    "Medication": {
+        "allOf": [
+            {"$ref": "#/components/schemas/MedicationInput"},
+            {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "ended_at": {"type": ["string", "null"]},
+                    "steps": {"type": "array"},
+                },
+            },
+        ]
+    },
+    "Dose": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "medication_id": {"type": "integer"},
+            "scheduled_at": {"type": "string", "format": "date-time"},
+            "local_date": {"type": "string"},
+            "local_time": {"type": "string"},
+            "tz": {"type": "string"},
+            "window_closes_at": {"type": "string"},
+            "amount": {"type": "number"},
+            "status": {"enum": ["pending", "taken", "skipped", "missed", "unknown"]},
+            "taken_at": {"type": ["string", "null"]},
+            "confirmed_at": {"type": ["string", "null"]},
+            "source": {"type": ["string", "null"]},
+            "actor": {"type": ["integer", "null"]},
+            "skip_reason": {"type": ["string", "null"]},
+        },
+    },
 }
 
 

@@ -22,8 +22,13 @@ def healthz():
         return jsonify({"status": "no tick yet", "last_tick_at": None, "limit_seconds": limit}), 503
     age = (now() - parse_instant(row[0])).total_seconds()
     healthy = age <= limit
-    body = {"status": "ok" if healthy else "worker stale", "last_tick_at": row[0], "age_seconds": age,
-            "limit_seconds": limit, "last_tick_ms": round(row[1], 1)}
+    body = {
+        "status": "ok" if healthy else "worker stale",
+        "last_tick_at": row[0],
+        "age_seconds": age,
+        "limit_seconds": limit,
+        "last_tick_ms": round(row[1], 1),
+    }
     return jsonify(body), 200 if healthy else 503
 
 
@@ -37,12 +42,18 @@ def outbox():
 
 @bp.route("/manifest.webmanifest")
 def manifest():
-    return jsonify({
-        "name": "reminder: medication reminders",
-        "short_name": "reminder",
-        "start_url": "/",
-        "display": "standalone",
-        "background_color": "#ffffff",
-        "theme_color": "#1f5f8b",
-        "icons": [{"src": "/static/icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"}],
-    }), 200, {"Content-Type": "application/manifest+json"}
+    return (
+        jsonify(
+            {
+                "name": "reminder: medication reminders",
+                "short_name": "reminder",
+                "start_url": "/",
+                "display": "standalone",
+                "background_color": "#ffffff",
+                "theme_color": "#1f5f8b",
+                "icons": [{"src": "/static/icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"}],
+            }
+        ),
+        200,
+        {"Content-Type": "application/manifest+json"},
+    )

@@ -11,9 +11,9 @@ from flask_login import current_user, login_required
 
 from .. import accounts, caregivers, delivery, ledger, medications, pumps, supply, tapering
 from ..config import channels_available
-from ..messages import list_messages
 from ..db import get_db, immediate
 from ..errors import InputError
+from ..messages import list_messages
 from ..times import clock_label, parse_hhmm, parse_instant, to_iso, zone_names
 from . import now, settings
 from .dose_link import answer_and_render, render_dose
@@ -44,19 +44,28 @@ def today():
         return redirect(url_for("clinic.panel"))
     day = today_local()
     doses = dose_rows(current_user.id, "d.local_date = ?", [day.isoformat()])
-    failed = get_db().execute(
-        "SELECT count(*) FROM messages WHERE user_id = ? AND status IN ('failed', 'undelivered') AND created_at >= ?",
-        [current_user.id, to_iso(now() - timedelta(hours=24))],
-    ).fetchone()[0]
-    return render_template("today.html", doses=doses, day=day, failed_messages=failed,
-                           supply=supply_of(current_user.id))
+    failed = (
+        get_db()
+        .execute(
+            "SELECT count(*) FROM messages WHERE user_id = ? AND status IN ('failed', 'undelivered') AND created_at >= ?",
+            [current_user.id, to_iso(now() - timedelta(hours=24))],
+        )
+        .fetchone()[0]
+    )
+    return render_template(
+        "today.html", doses=doses, day=day, failed_messages=failed, supply=supply_of(current_user.id)
+    )
 
 
 @bp.route("/history")
 def history():
     first = today_local() - timedelta(days=HISTORY_DAYS)
-    doses = dose_rows(current_user.id, "d.local_date >= ? AND d.scheduled_at <= ?",
-                      [first.isoformat(), now().strftime("%Y-%m-%dT%H:%M:%SZ")], newest_first=True)
+    doses = dose_rows(
+        current_user.id,
+        "d.local_date >= ? AND d.scheduled_at <= ?",
+        [first.isoformat(), now().strftime("%Y-%m-%dT%H:%M:%SZ")],
+        newest_first=True,
+    )
     return render_template("history.html", doses=doses, days=HISTORY_DAYS)
 
 
@@ -71,16 +80,31 @@ def dose(dose_id: int):
 @bp.route("/medications")
 def medication_list():
     db = get_db()
-    items = [medications.to_json(db, i) for i in medications.patient_medication_ids(db, current_user.id, include_ended=True)]
+    items = [
+        medications.to_json(db, i) for i in medications.patient_medication_ids(db, current_user.id, include_ended=True)
+    ]
     stock = {item["id"]: item for item in supply_of(current_user.id)}
-    paused = {row[0] for row in db.execute(
-        "SELECT p.medication_id FROM pauses p JOIN medications m ON m.id = p.medication_id "
-        "WHERE m.patient_id = ? AND p.local_date = ?", [current_user.id, today_local().isoformat()])}
-    ends = dict(db.execute("SELECT id, ends_at FROM medications WHERE patient_id = ? AND ends_at IS NOT NULL",
-                           [current_user.id]).fetchall())
-    return render_template("medications.html", active=[m for m in items if not m["ended_at"]],
-                           ended=[m for m in items if m["ended_at"]], stock=stock, paused=paused,
-                           taper_ends={key: _local_day(value) for key, value in ends.items()})
+    paused = {
+        row[0]
+        for row in db.execute(
+            "SELECT p.medication_id FROM pauses p JOIN medications m ON m.id = p.medication_id "
+            "WHERE m.patient_id = ? AND p.local_date = ?",
+            [current_user.id, today_local().isoformat()],
+        )
+    }
+    ends = dict(
+        db.execute(
+            "SELECT id, ends_at FROM medications WHERE patient_id = ? AND ends_at IS NOT NULL", [current_user.id]
+        ).fetchall()
+    )
+    return render_template(
+        "medications.html",
+        active=[m for m in items if not m["ended_at"]],
+        ended=[m for m in items if m["ended_at"]],
+        stock=stock,
+        paused=paused,
+        taper_ends={key: _local_day(value) for key, value in ends.items()},
+    )
 
 
 @bp.route("/medications/new", methods=["GET", "POST"])
@@ -102,8 +126,9 @@ def edit_medication(medication_id: int):
     current = _own_medication(medication_id)
     if current["ended_at"]:
         flash(f"{current['name']} has ended; add it again to restart it.", "error")
-        return render_template("error.html", title="This medication has ended",
-                               message="Add it again to restart it."), 409
+        return render_template(
+            "error.html", title="This medication has ended", message="Add it again to restart it."
+        ), 409
     if request.method == "POST":
         try:
             medications.update(get_db(), medication_id, _form_fields(), today_local(), now(), horizon())
@@ -112,8 +137,11 @@ def edit_medication(medication_id: int):
             return render_template("medication_form.html", form=request.form, editing=current), error.status
         flash("Saved. Future reminders follow the new plan.", "ok")
         return redirect(url_for("patient.medication_list"))
-    form = {**current, "times": " ".join(current["times"]), "days": " ".join(
-        medications.DAY_NAMES[d] for d in current["days"] or [])}
+    form = {
+        **current,
+        "times": " ".join(current["times"]),
+        "days": " ".join(medications.DAY_NAMES[d] for d in current["days"] or []),
+    }
     return render_template("medication_form.html", form=form, editing=current)
 
 
@@ -140,8 +168,11 @@ def taper(medication_id: int):
         flash(error.message, "error")
         return _taper_page(current, text), error.status
     tapering.apply_plan(get_db(), medication_id, steps, current_user.tz, now(), horizon())
-    flash(f"Taper plan saved: {len(steps)} step{'s' if len(steps) != 1 else ''} from {steps[0].start_date:%a %d %b}. "
-          f"{current['name']} ends after {steps[-1].end_date:%a %d %b}.", "ok")
+    flash(
+        f"Taper plan saved: {len(steps)} step{'s' if len(steps) != 1 else ''} from {steps[0].start_date:%a %d %b}. "
+        f"{current['name']} ends after {steps[-1].end_date:%a %d %b}.",
+        "ok",
+    )
     return redirect(url_for("patient.medication_list"))
 
 
@@ -154,8 +185,11 @@ def pause(medication_id: int):
     if not medications.pause_today(db, settings(), medication_id, today_local(), current_user.id, now()):
         flash(f"Reminders for {current['name']} are already paused today.", "info")
     elif told:
-        flash(f"No more reminders for {current['name']} today. Your caregiver{'s were' if told > 1 else ' was'} "
-              "told about the pause.", "ok")
+        flash(
+            f"No more reminders for {current['name']} today. Your caregiver{'s were' if told > 1 else ' was'} "
+            "told about the pause.",
+            "ok",
+        )
     else:
         flash(f"No more reminders for {current['name']} today. The pause is recorded.", "ok")
     return redirect(url_for("patient.medication_list"))
@@ -165,8 +199,14 @@ def pause(medication_id: int):
 def medication_refill(medication_id: int):
     current = _open_medication(medication_id)
     try:
-        supply.record_refill(get_db(), medication_id, request.form.get("quantity", "").strip(),
-                             request.form.get("pharmacy"), current_user.id, now())
+        supply.record_refill(
+            get_db(),
+            medication_id,
+            request.form.get("quantity", "").strip(),
+            request.form.get("pharmacy"),
+            current_user.id,
+            now(),
+        )
     except InputError as error:
         flash(error.message, "error")
         return medication_list(), error.status
@@ -183,8 +223,15 @@ def pump_list():
     if request.method == "POST":
         form = request.form
         try:
-            pumps.create_pump(db, current_user.id, form.get("medication") or None, form.get("alarm_date", "").strip(),
-                              form.get("refill_by", "").strip() or None, current_user.id, now())
+            pumps.create_pump(
+                db,
+                current_user.id,
+                form.get("medication") or None,
+                form.get("alarm_date", "").strip(),
+                form.get("refill_by", "").strip() or None,
+                current_user.id,
+                now(),
+            )
         except InputError as error:
             flash(error.message, "error")
             return _pumps_page(form), error.status
@@ -236,8 +283,13 @@ def message_log():
 
 
 def _taper_page(medication: dict, steps_text: str):
-    return render_template("taper.html", medication=medication, refusal=tapering.refusal(medication),
-                           steps=steps_text, daily_total=(medication["amount"] or 0) * len(medication["times"]))
+    return render_template(
+        "taper.html",
+        medication=medication,
+        refusal=tapering.refusal(medication),
+        steps=steps_text,
+        daily_total=(medication["amount"] or 0) * len(medication["times"]),
+    )
 
 
 def _pumps_page(form):
@@ -274,8 +326,10 @@ def taper_lines(text: str, times: list[str]) -> list[dict]:
     for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
         parts = line.split()
         if len(parts) != 3:
-            raise InputError("steps", f"Step {number}: write the first day, the last day and the amount, "
-                                      "like 2026-03-08 2026-03-12 7.5")
+            raise InputError(
+                "steps",
+                f"Step {number}: write the first day, the last day and the amount, like 2026-03-08 2026-03-12 7.5",
+            )
         steps.append({"start_date": parts[0], "end_date": parts[1], "amount": parts[2], "times": times})
     if not steps:
         raise InputError("steps", "Enter at least one step.")
@@ -286,13 +340,23 @@ def supply_of(patient_id: int) -> list[dict]:
     """The patient's active medications with a tracked stock: what is left and for how long."""
     db = get_db()
     current = now()
-    rows = db.query("SELECT * FROM medications WHERE patient_id = ? AND ended_at IS NULL AND stock IS NOT NULL "
-                    "ORDER BY name, id", [patient_id])
+    rows = db.query(
+        "SELECT * FROM medications WHERE patient_id = ? AND ended_at IS NULL AND stock IS NOT NULL ORDER BY name, id",
+        [patient_id],
+    )
     result = []
     for row in rows:
         left = supply.days_left_for(db, row["id"], current)
-        result.append({"id": row["id"], "name": row["name"], "stock": row["stock"], "days_left": left,
-                       "words": days_left_words(left), "low": left is not None and left <= supply.threshold_days(row)})
+        result.append(
+            {
+                "id": row["id"],
+                "name": row["name"],
+                "stock": row["stock"],
+                "days_left": left,
+                "words": days_left_words(left),
+                "low": left is not None and left <= supply.threshold_days(row),
+            }
+        )
     return result
 
 
@@ -313,8 +377,14 @@ def _local_day(instant: str) -> str:
 
 
 def _settings_page(form: dict, token: str | None):
-    return render_template("settings.html", form=form, zones=zone_names(), token=token,
-                           opted_out=current_user.sms_opted_out_at, channels=channels_available(settings()))
+    return render_template(
+        "settings.html",
+        form=form,
+        zones=zone_names(),
+        token=token,
+        opted_out=current_user.sms_opted_out_at,
+        channels=channels_available(settings()),
+    )
 
 
 def change_profile(db, user_id: int, changes: dict) -> None:
@@ -329,8 +399,10 @@ def change_profile(db, user_id: int, changes: dict) -> None:
 
 def _form_fields() -> dict:
     form = request.form
-    fields = {key: form.get(key, "") for key in ("name", "strength", "unit", "amount", "times", "days",
-                                                 "start_date", "max_daily_amount")}
+    fields = {
+        key: form.get(key, "")
+        for key in ("name", "strength", "unit", "amount", "times", "days", "start_date", "max_daily_amount")
+    }
     fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
     return fields
 
@@ -373,10 +445,13 @@ def dose_rows(patient_id: int, where: str, params: list, newest_first: bool = Fa
     for row in rows:
         tz = ZoneInfo(row["tz"])
         row["due_label"] = clock_label(parse_hhmm(row["local_time"]))
-        row["taken_label"] = clock_label(parse_instant(row["taken_at"]).astimezone(tz).time()) if row["taken_at"] else None
+        row["taken_label"] = (
+            clock_label(parse_instant(row["taken_at"]).astimezone(tz).time()) if row["taken_at"] else None
+        )
         row["is_open"] = row["status"] == "pending" and parse_instant(row["window_closes_at"]) > current
         # Taken can be tapped from the start of the on-time window (missed_dose: not_due_yet before).
         row["is_due"] = row["is_open"] and parse_instant(row["scheduled_at"]) <= current + timedelta(
-            minutes=row["on_time_minutes"])
+            minutes=row["on_time_minutes"]
+        )
         result.append(row)
     return result

@@ -32,15 +32,22 @@ def check_signature():
 @bp.route("/status", methods=["POST"])
 def status():
     form = request.form
-    delivery.apply_provider_status(get_db(), form.get("MessageSid", ""), form.get("MessageStatus", ""),
-                                   form.get("ErrorCode") or None, now(), settings())
+    delivery.apply_provider_status(
+        get_db(),
+        form.get("MessageSid", ""),
+        form.get("MessageStatus", ""),
+        form.get("ErrorCode") or None,
+        now(),
+        settings(),
+    )
     return "", 204
 
 
 @bp.route("/sms", methods=["POST"])
 def inbound():
-    reply = sms_replies.answer(get_db(), request.form.get("From", ""), request.form.get("Body", ""), now(),
-                               snooze_length())
+    reply = sms_replies.answer(
+        get_db(), request.form.get("From", ""), request.form.get("Body", ""), now(), snooze_length()
+    )
     twiml = MessagingResponse()
     if reply:
         twiml.message(reply)
