@@ -396,3 +396,22 @@ def clinics_reports(db):
         CREATE INDEX medication_changes_by_medication ON medication_changes (medication_id, at);
         """
     )
+
+
+@migrations(name="0004_safety_ingredients_limits")
+def safety_ingredients_limits(db):
+    # What a medication is to the body (its ingredient and route), its single-dose ceiling, and the
+    # limits a clinician set for this patient (a JSON object of field -> value), the floor a patient
+    # may tighten but not loosen. Rows from before keep NULLs: the formulary resolves their names.
+    db.executescript(
+        """
+        ALTER TABLE medications ADD COLUMN ingredient TEXT;
+        ALTER TABLE medications ADD COLUMN drugbank_id TEXT;
+        ALTER TABLE medications ADD COLUMN medline_plus_id TEXT;
+        ALTER TABLE medications ADD COLUMN route TEXT NOT NULL DEFAULT 'oral'
+            CHECK (route IN ('oral', 'intrathecal'));
+        ALTER TABLE medications ADD COLUMN max_single_amount REAL
+            CHECK (max_single_amount IS NULL OR max_single_amount > 0);
+        ALTER TABLE medications ADD COLUMN clinician_limits TEXT NOT NULL DEFAULT '{}';
+        """
+    )

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import missed_dose, schedule, supply
+from . import formulary, missed_dose, schedule, supply
 from .db import immediate
 from .missed_dose import Decision, DoseRule
 from .times import parse_date, parse_hhmm, parse_instant, to_iso
@@ -290,10 +290,36 @@ def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> miss
 
 
 def _other_intakes(db: Database, dose: dict) -> list[missed_dose.Intake]:
+    """Every other intake near this dose of the same ingredient and route, from every entry of the
+    patient's: two entries of one drug are one drug to the body (domain.md section 6)."""
     t = parse_instant(dose["scheduled_at"])
-    rows = db.execute(
-        "SELECT taken_at, scheduled_at, amount FROM doses WHERE medication_id = ? AND id != ? "
-        "AND status = 'taken' AND taken_at BETWEEN ? AND ?",
-        [dose["medication_id"], dose["id"], to_iso(t - GAP_LOOKAROUND), to_iso(t + GAP_LOOKAROUND)],
-    ).fetchall()
-    return [missed_dose.Intake(parse_instant(a), parse_instant(b), c) for a, b, c in rows]
+    intakes = []
+    for medication_id in same_drug_ids(db, dose["medication_id"]):
+        rows = db.execute(
+            "SELECT taken_at, scheduled_at, amount FROM doses WHERE medication_id = ? AND id != ? "
+            "AND status = 'taken' AND taken_at BETWEEN ? AND ?",
+            [medication_id, dose["id"], to_iso(t - GAP_LOOKAROUND), to_iso(t + GAP_LOOKAROUND)],
+        ).fetchall()
+        intakes += [missed_dose.Intake(parse_instant(a), parse_instant(b), c) for a, b, c in rows]
+    return intakes
+
+
+def same_drug_ids(db: Database, medication_id: int) -> list[int]:
+    """This medication and the patient's other entries of the same ingredient and route, ended ones
+    included (an intake is an intake)."""
+    name, route, patient_id = db.execute(
+        "SELECT name, route, patient_id FROM medications WHERE id = ?", [medication_id]
+    ).fetchone()
+    mine = formulary.facts(name, route)
+    if mine.ingredient is None:
+        return [medication_id]
+    rows = db.execute("SELECT id, name, route FROM medications WHERE patient_id = ?", [patient_id]).fetchall()
+    return [
+        other_id
+        for other_id, other_name, other_route in rows
+        if other_id == medication_id
+        or (
+            (other := formulary.facts(other_name, other_route)).ingredient == mine.ingredient
+            and other.route == mine.route
+        )
+    ]

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import formulary, ledger
+from . import formulary, ledger, safety_limits
 from .db import immediate
 from .errors import InputError
 from .times import parse_date, parse_hhmm, to_iso
 
 MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
 MAX_TIMES_PER_DAY = 12
+ROUTES = ("oral", "intrathecal")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WHOLE_NUMBERS = {"on_time_minutes"}
 RULE_LIMITS = {  # field: (low, high), both included
@@ -43,6 +44,10 @@ class MedicationInput:
     withdrawal_risk: bool = False
     max_daily_amount: float | None = None
     rule: dict = field(default_factory=dict)
+    route: str = "oral"
+    max_single_amount: float | None = None
+    confirm_duplicate: bool = False  # "yes, I do take both": a second entry of one ingredient
+    asked_withdrawal_risk: bool | None = None  # what the request said, before the formulary's mark
 
 
 INPUT_FIELDS = frozenset(
@@ -56,6 +61,9 @@ INPUT_FIELDS = frozenset(
         "start_date",
         "withdrawal_risk",
         "max_daily_amount",
+        "max_single_amount",
+        "route",
+        "confirm_duplicate",
         *RULE_LIMITS,
     }
 )
@@ -66,12 +74,13 @@ def parse_medication(data: dict, today: date) -> MedicationInput:
     name = _text(data, "name", required=True, limit=100)
     amount = _number(data, "amount", required=True, low=0, high=MAX_AMOUNT, exclusive_low=True)
     times = _times(data.get("times"))
+    safety_limits.check_spacing(times)
+    route = data.get("route") or "oral"
+    if route not in ROUTES:
+        raise InputError("route", f"route must be one of: {', '.join(ROUTES)}.")
+    facts = formulary.facts(name, route)
     max_daily = _number(data, "max_daily_amount", low=0, high=MAX_AMOUNT * MAX_TIMES_PER_DAY, exclusive_low=True)
-    if max_daily is not None and amount * len(times) > max_daily + 1e-9:
-        raise InputError(
-            "max_daily_amount",
-            f"{len(times)} doses of {amount:g} make {amount * len(times):g} a day, over the maximum of {max_daily:g}.",
-        )
+    asked_risk = _flag(data, "withdrawal_risk") if data.get("withdrawal_risk") not in (None, "") else None
     start = data.get("start_date")
     return MedicationInput(
         name=name,
@@ -83,20 +92,31 @@ def parse_medication(data: dict, today: date) -> MedicationInput:
         start_date=_date("start_date", start) if start not in (None, "") else today,
         # The bundled formulary marks drugs that must not be stopped suddenly; a patient can add
         # the mark to any medication but not take it off one of those (a clinician's call).
-        withdrawal_risk=_flag(data, "withdrawal_risk") or formulary.has_withdrawal_risk(name),
+        withdrawal_risk=bool(asked_risk) or facts.withdrawal_risk,
+        asked_withdrawal_risk=asked_risk,
         max_daily_amount=max_daily,
         rule={key: value for key in RULE_LIMITS if (value := _number(data, key, *RULE_LIMITS[key])) is not None},
+        route=facts.route,
+        max_single_amount=_number(data, "max_single_amount", low=0, high=MAX_AMOUNT, exclusive_low=True),
+        confirm_duplicate=_flag(data, "confirm_duplicate"),
     )
 
 
 def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, horizon: timedelta) -> int:
-    """Create the medication with one open-ended step and generate its first doses."""
+    """Create the medication with one open-ended step and generate its first doses.
+
+    The formulary's limits apply first (``_apply_limits``): the ceilings default from it, a
+    patient's looser value is 403 ``clinician_only``, and a second entry of one ingredient and
+    route needs ``confirm_duplicate``. A refusal writes nothing.
+    """
     with immediate(db):
+        facts = _apply_limits(db, patient_id, spec, requested=_requested(spec), current=None, by_clinician=False)
+        ingredient = facts.ingredient
         cursor = db.execute(
             "INSERT INTO medications (patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, "
-            "created_at, generated_until"
+            "max_single_amount, route, ingredient, drugbank_id, medline_plus_id, created_at, generated_until"
             + "".join(f", {k}" for k in spec.rule)
-            + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?"
+            + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
             + ", ?" * len(spec.rule)
             + ")",
             [
@@ -106,6 +126,11 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
                 spec.unit,
                 int(spec.withdrawal_risk),
                 spec.max_daily_amount,
+                spec.max_single_amount,
+                spec.route,
+                ingredient.name if ingredient else None,
+                ingredient.drugbank_id if ingredient else None,
+                ingredient.medline_plus_id if ingredient else None,
                 to_iso(now),
                 to_iso(now),
                 *spec.rule.values(),
@@ -143,6 +168,8 @@ def update(
         spec = parse_medication(
             {**current, **data, "start_date": data.get("start_date") or default_start.isoformat()}, today
         )
+        requested = _changed_limits(data, spec, current)
+        _apply_limits(db, current["patient_id"], spec, requested, current, by_clinician)
         if current["withdrawal_risk"] and not by_clinician:
             spec.withdrawal_risk = True
             _refuse_a_cut(current, spec)
@@ -153,8 +180,12 @@ def update(
             current["amount"],
         )
         rule_changed = any(spec.rule.get(key, current[key]) != current[key] for key in RULE_LIMITS)
+        clinician_limits = current["clinician_limits"]
+        if by_clinician:  # what a clinician sets becomes this patient's floor and ceiling
+            clinician_limits = {**clinician_limits, **requested}
         db.execute(
-            "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?"
+            "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?, "
+            "max_single_amount = ?, route = ?, clinician_limits = ?"
             + "".join(f", {k} = ?" for k in spec.rule)
             + " WHERE id = ?",
             [
@@ -163,6 +194,9 @@ def update(
                 spec.unit,
                 int(spec.withdrawal_risk),
                 spec.max_daily_amount,
+                spec.max_single_amount,
+                spec.route,
+                json.dumps(clinician_limits),
                 *spec.rule.values(),
                 medication_id,
             ],
@@ -182,6 +216,96 @@ def update(
             _add_step(db, medication_id, spec, new_start, now)
         if plan_changed or rule_changed:
             ledger.rewrite_future(db, medication_id, now, horizon)
+
+
+def _changed_limits(data: dict, spec: MedicationInput, current: dict) -> dict:
+    """The guarded values this change sets to something new (a form re-sending the old value, or
+    leaving a rule field blank, changes nothing)."""
+    changed = {}
+    for key in safety_limits.GUARDED:
+        if key not in data:
+            continue
+        value = spec.rule.get(key) if key in RULE_LIMITS else getattr(spec, key)
+        if key == "withdrawal_risk":
+            value = spec.asked_withdrawal_risk
+        if (value is None and key in (*RULE_LIMITS, "withdrawal_risk")) or value == current[key]:
+            continue
+        changed[key] = value
+    return changed
+
+
+def _requested(spec: MedicationInput) -> dict:
+    """The guarded values a new medication's request gave (a missing one takes the floor)."""
+    given = dict(spec.rule)
+    if spec.asked_withdrawal_risk is not None:
+        given["withdrawal_risk"] = spec.asked_withdrawal_risk
+    if spec.max_daily_amount is not None:
+        given["max_daily_amount"] = spec.max_daily_amount
+    if spec.max_single_amount is not None:
+        given["max_single_amount"] = spec.max_single_amount
+    return given
+
+
+def _apply_limits(
+    db: Database, patient_id: int, spec: MedicationInput, requested: dict, current: dict | None, by_clinician: bool
+) -> formulary.Facts:
+    """Check ``spec`` against the formulary and this patient's clinician-set limits, and fill in
+    the ceilings it did not give. Raises InputError (403, 409 or 422 with a ``code``)."""
+    facts = formulary.facts(spec.name, spec.route)
+    clinician_set = current["clinician_limits"] if current else {}
+    floor_values = safety_limits.floor(facts, clinician_set)
+    if not by_clinician:
+        safety_limits.refuse_loosening(requested, floor_values)
+    safety_limits.check_unit(spec.name, spec.unit, facts)
+    for key in ("max_daily_amount", "max_single_amount"):
+        if getattr(spec, key) is None and not (by_clinician and key in requested):
+            setattr(spec, key, floor_values[key])
+    ceilings = {**floor_values, **(requested if by_clinician else {})}
+    others = _same_ingredient(db, patient_id, facts, current["id"] if current else None)
+    if others and current is None and not spec.confirm_duplicate:
+        first = others[0]
+        raise InputError(
+            "name",
+            f"You already have {first['name']}, which is also {facts.ingredient.name} "
+            f"({first['amount']:g} {first['unit']} at {', '.join(first['times'])}). Two entries of one medicine "
+            "add up: check with your prescriber, and confirm if you really take both.",
+            status=409,
+            code="duplicate_ingredient",
+        )
+    others_daily = sum((other["amount"] or 0) * len(other["times"]) for other in others)
+    source = facts.limits.source if facts.limits else ""
+    what = facts.ingredient.name if facts.ingredient else spec.name
+    safety_limits.check_ceiling(what, spec.amount, len(spec.times), ceilings, source, others_daily)
+    _check_own_maximum(spec)
+    return facts
+
+
+def _check_own_maximum(spec: MedicationInput) -> None:
+    """The plan must fit the daily maximum the entry itself carries (a patient's own, tighter one)."""
+    daily, maximum = spec.amount * len(spec.times), spec.max_daily_amount
+    if maximum is not None and daily > maximum + 1e-9:
+        raise InputError(
+            "max_daily_amount",
+            f"{len(spec.times)} doses of {spec.amount:g} make {daily:g} a day, over the maximum of {maximum:g}.",
+        )
+
+
+def _same_ingredient(db: Database, patient_id: int, facts: formulary.Facts, exclude_id: int | None) -> list[dict]:
+    """The patient's other active entries of the same ingredient and route (duplicate therapy)."""
+    if facts.ingredient is None:
+        return []
+    rows = db.execute(
+        "SELECT id, name, route FROM medications WHERE patient_id = ? AND ended_at IS NULL AND id != ?",
+        [patient_id, exclude_id or 0],
+    ).fetchall()
+    same = [
+        medication_id
+        for medication_id, name, route in rows
+        if (other := formulary.facts(name, route)).ingredient
+        and other.ingredient.name == facts.ingredient.name
+        and other.route == facts.route
+    ]
+    return [to_json(db, medication_id) for medication_id in same]
 
 
 def _refuse_a_cut(current: dict, spec: MedicationInput) -> None:
@@ -319,12 +443,32 @@ def to_json(db: Database, medication_id: int) -> dict | None:
         "start_date": steps[0]["start_date"] if steps else None,
         "withdrawal_risk": bool(medication["withdrawal_risk"]),
         "max_daily_amount": medication["max_daily_amount"],
+        "max_single_amount": medication["max_single_amount"],
+        "route": medication["route"],
+        "ingredient": _ingredient_json(medication),
+        "clinician_limits": json.loads(medication["clinician_limits"] or "{}"),
         **{key: medication[key] for key in RULE_LIMITS},
         "min_taper_days": medication["min_taper_days"],
         "created_at": medication["created_at"],
         "ended_at": medication["ended_at"],
         "steps": steps,
     }
+
+
+def _ingredient_json(medication: dict) -> dict | None:
+    """The stored ingredient, or (for rows from before it was stored) the formulary's reading."""
+    if medication["ingredient"]:
+        return {
+            "name": medication["ingredient"],
+            "drugbank_id": medication["drugbank_id"],
+            "medline_plus_id": medication["medline_plus_id"],
+        }
+    found = formulary.facts(medication["name"], medication["route"]).ingredient
+    return (
+        {"name": found.name, "drugbank_id": found.drugbank_id, "medline_plus_id": found.medline_plus_id}
+        if found
+        else None
+    )
 
 
 def patient_medication_ids(db: Database, patient_id: int, include_ended: bool = False) -> list[int]:

@@ -18,6 +18,7 @@ from .times import clock_label
 
 # With no next dose scheduled (the last dose of a medication), assume a daily rhythm.
 ASSUMED_INTERVAL_WITHOUT_NEXT = timedelta(hours=24)
+ROLLING_DAY = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Dose:
 
 @dataclass(frozen=True)
 class Intake:
-    """Another recorded intake of the same medication."""
+    """Another recorded intake of the same ingredient and route (from this entry or a duplicate)."""
 
     taken_at: datetime
     scheduled_at: datetime
@@ -133,8 +134,7 @@ def decide_taken(
     if too_close is not None and not override_reason:
         return _too_soon(dose, too_close, rule, tz)
     if max_daily_amount is not None:
-        day = taken_at.astimezone(tz).date()
-        total = dose.amount + sum(i.amount for i in other_intakes if i.taken_at.astimezone(tz).date() == day)
+        total = most_in_a_day(dose.amount, taken_at, tz, other_intakes)
         if total > max_daily_amount + 1e-9:
             return Decision(
                 "over_daily_maximum",
@@ -191,6 +191,18 @@ def decide_snooze(dose: Dose, now: datetime, snooze: timedelta, tz: ZoneInfo, ru
         f"We'll remind you again at {clock_label(until.astimezone(tz).time())}.",
         snooze_until=until,
     )
+
+
+def most_in_a_day(amount: float, taken_at: datetime, tz: ZoneInfo, others: list[Intake]) -> float:
+    """The largest total, this intake included, of its local calendar day or of any rolling 24 hours
+    (every window ``(t - 24 h, t]``) that holds it: a change of time zone or clocks never makes
+    room for more (domain.md section 6, "any rolling 24 h counts, so travel never adds doses")."""
+    day = taken_at.astimezone(tz).date()
+    totals = [amount + sum(i.amount for i in others if i.taken_at.astimezone(tz).date() == day)]
+    window_ends = [taken_at] + [i.taken_at for i in others if taken_at < i.taken_at < taken_at + ROLLING_DAY]
+    for end in window_ends:
+        totals.append(amount + sum(i.amount for i in others if end - ROLLING_DAY < i.taken_at <= end))
+    return max(totals)
 
 
 def _not_due_yet(dose: Dose, tz: ZoneInfo) -> Decision:

@@ -181,7 +181,7 @@ def test_a_half_tablet_dose_consumes_half_a_unit(db, patient):
 
 def test_consumption_stops_at_zero_and_ignores_an_untracked_stock(db, patient):
     tracked = make_medication(db, patient)
-    untracked = make_medication(db, patient, name="Tizanidine", withdrawal_risk=False)
+    untracked = make_medication(db, patient, name="Metformin", withdrawal_risk=False)
     set_medication(db, tracked, stock=0.5)
     with immediate(db):
         supply.consume(db, doses(db, medication_id=tracked)[0])
@@ -344,7 +344,7 @@ def test_a_hook_that_fails_leaves_the_reminder_for_the_next_tick(db, patient):
 
 def test_untracked_and_ended_medications_get_no_refill_reminder(db, patient):
     make_medication(db, patient)  # stock NULL
-    ended = make_medication(db, patient, name="Tizanidine")
+    ended = make_medication(db, patient, name="Metformin")
     set_medication(db, ended, stock=0, ended_at="2026-03-07T11:00:00Z")
     assert supply.refill_reminders_due(db, START) == []
     assert supply.running_out_alerts_due(db, START) == []

@@ -33,7 +33,7 @@ def handle_csrf(error: CSRFError):
 
 def handle_input(error: InputError):
     if _wants_json():
-        return json_error(error.status, "invalid", error.message, error.field)
+        return json_error(error.status, error.code, error.message, error.field)
     return render_template("error.html", title="Please check", message=error.message), error.status
 
 

@@ -1,0 +1,308 @@
+"""Safety limits (issue 9): ingredients not names, ceilings, units, spacing, duplicate therapy, and
+floors only a clinician may loosen. Every refusal is a 4xx with its code and writes nothing."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import make_medication, make_patient
+
+from reminder import accounts, clinics, formulary, ingredients, missed_dose, safety_limits
+from reminder.errors import InputError
+from reminder.times import parse_instant
+
+BACLOFEN = {"name": "Baclofen", "strength": "10 mg", "amount": 10, "unit": "mg", "times": ["08:00", "13:00", "18:00"]}
+
+
+def bearer(db, user_id):
+    return {"Authorization": f"Bearer {accounts.create_token(db, user_id, parse_instant('2026-03-07T12:00:00Z'))}"}
+
+
+def table_counts(db) -> dict:
+    tables = ("medications", "regimen_steps", "doses", "medication_changes")
+    return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+@pytest.fixture
+def patient(db):
+    return make_patient(db)
+
+
+@pytest.fixture
+def patient_api(db, patient):
+    return bearer(db, patient)
+
+
+@pytest.fixture
+def doctor_api(db, client, patient, patient_api, clock):
+    """A clinician of a clinic the patient joined."""
+    clinic_id, code = clinics.create_clinic(db, "Neurology", clock.now())
+    doctor = make_patient(db, email="doc@example.com", role="clinician", name="Dr A", phone=None)
+    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, doctor])
+    assert client.post("/api/v1/me/clinics", json={"code": code}, headers=patient_api).status_code == 201
+    return bearer(db, doctor)
+
+
+@pytest.mark.parametrize(
+    "typed, ingredient",
+    [
+        ("Lioresal", "baclofen"),
+        ("Ozobax", "baclofen"),
+        ("Kemstro", "baclofen"),
+        ("baclophen", "baclofen"),
+        ("baclofen 10mg", "baclofen"),
+        ("Fleqsuvy", "baclofen"),  # our own table: the library does not know it
+        ("Lyvispah", "baclofen"),
+        ("Xanax", "alprazolam"),
+        ("Klonopin", "clonazepam"),
+        ("Valium", "diazepam"),
+        ("Catapres", "clonidine"),
+        ("Neurontin", "gabapentin"),
+        ("Lyrica", "pregabalin"),
+        ("Keppra", "levetiracetam"),
+        ("OxyContin", "oxycodone"),
+        ("Zanaflex", "tizanidine"),
+        ("Ambien", "zolpidem"),
+        ("Inderal", "propranolol"),
+        ("St. John's Wort", None),
+        ("Iron", None),
+    ],
+)
+def test_brands_and_misspellings_resolve_to_their_ingredient(typed, ingredient):
+    found = ingredients.resolve(typed)
+    assert (found.name if found else None) == ingredient
+
+
+@pytest.mark.parametrize(
+    "typed, route, drug_class, withdrawal_risk",
+    [
+        ("Lioresal", None, "baclofen", True),
+        ("Gablofen", None, "baclofen", True),  # an intrathecal product, whatever was chosen
+        ("Zanaflex", None, "tizanidine", True),
+        ("Xanax", None, "benzodiazepine", True),
+        ("Depakote", None, "antiepileptic", True),
+        ("Metformin", None, None, False),
+    ],
+)
+def test_the_formulary_marks_withdrawal_risk_by_ingredient(typed, route, drug_class, withdrawal_risk):
+    facts = formulary.facts(typed, route)
+    assert (facts.drug_class, facts.withdrawal_risk) == (drug_class, withdrawal_risk)
+
+
+def test_intrathecal_baclofen_has_its_own_route_and_no_oral_ceiling():
+    facts = formulary.facts("Gablofen", "oral")
+    assert facts.route == "intrathecal" and facts.limits.unit == "mcg" and facts.limits.max_daily is None
+
+
+@pytest.mark.parametrize(
+    "field, value, floor_value, looser",
+    [
+        ("on_time_minutes", 240, 60, True),
+        ("on_time_minutes", 30, 60, False),
+        ("skip_fraction", 1.0, 0.5, True),
+        ("skip_hours_before_next", 0, 2, True),
+        ("skip_hours_before_next", 3, 2, False),
+        ("min_gap_fraction", 0, 0.5, True),
+        ("min_gap_fraction", 0.6, 0.5, False),
+        ("max_daily_amount", None, 80, True),
+        ("max_daily_amount", 100, 80, True),
+        ("max_daily_amount", 60, 80, False),
+        ("max_daily_amount", None, None, False),
+        ("max_single_amount", 50, 40, True),
+        ("withdrawal_risk", False, True, True),
+        ("withdrawal_risk", True, False, False),
+    ],
+)
+def test_looser_is_judged_against_the_floor(field, value, floor_value, looser):
+    assert safety_limits.is_looser(field, value, floor_value) is looser
+
+
+@pytest.mark.parametrize(
+    "times, refused",
+    [
+        (["08:00", "08:01", "08:02"], True),
+        (["08:00", "09:59"], True),
+        (["08:00", "10:00"], False),
+        (["23:00", "00:30"], True),  # across midnight
+        (["08:00", "13:00", "18:00"], False),
+    ],
+)
+def test_dose_times_of_one_medication_are_at_least_two_hours_apart(times, refused):
+    if refused:
+        with pytest.raises(InputError) as caught:
+            safety_limits.check_spacing(times)
+        assert caught.value.code == "times_too_close" and caught.value.status == 422
+    else:
+        safety_limits.check_spacing(times)
+
+
+@pytest.mark.parametrize(
+    "change, status, code",
+    [
+        ({"amount": 5000, "times": ["08:00", "20:00"]}, 422, "over_ceiling"),
+        ({"amount": 120, "times": ["08:00"]}, 422, "over_ceiling"),  # one dose over half the daily maximum
+        ({"amount": 30, "times": ["08:00", "13:00", "18:00"]}, 422, "over_ceiling"),  # 90 mg a day
+        ({"amount": 10, "unit": "g"}, 422, "unit_mismatch"),
+        ({"max_daily_amount": 100}, 403, "clinician_only"),
+        ({"min_gap_fraction": 0}, 403, "clinician_only"),
+        ({"on_time_minutes": 240}, 403, "clinician_only"),
+        ({"withdrawal_risk": False}, 403, "clinician_only"),
+        ({"times": ["08:00", "08:01", "08:02"]}, 422, "times_too_close"),
+    ],
+)
+def test_a_patient_cannot_create_baclofen_over_its_limits(db, client, patient_api, change, status, code):
+    before = table_counts(db)
+    response = client.post("/api/v1/medications", json={**BACLOFEN, **change}, headers=patient_api)
+    assert response.status_code == status, response.json
+    assert response.json["error"]["code"] == code
+    assert table_counts(db) == before
+
+
+def test_baclofen_takes_its_ceilings_and_ingredient_from_the_formulary(client, patient_api):
+    created = client.post("/api/v1/medications", json={**BACLOFEN, "name": "Lioresal"}, headers=patient_api)
+    assert created.status_code == 201, created.json
+    body = created.json
+    assert body["max_daily_amount"] == 80 and body["max_single_amount"] == 40 and body["withdrawal_risk"]
+    assert body["ingredient"]["name"] == "baclofen" and body["ingredient"]["drugbank_id"] == "DB00181"
+    assert body["route"] == "oral"
+
+
+def test_the_loosening_the_issue_reproduced_is_refused_and_writes_nothing(db, client, patient_api):
+    medication = client.post("/api/v1/medications", json=BACLOFEN, headers=patient_api).json
+    before = table_counts(db)
+    for change in (
+        {"on_time_minutes": 240, "min_gap_fraction": 0, "skip_fraction": 1},
+        {"max_daily_amount": None},
+        {"amount": 5000},
+    ):
+        response = client.patch(f"/api/v1/medications/{medication['id']}", json=change, headers=patient_api)
+        assert response.status_code in (403, 422), (change, response.json)
+        assert response.json["error"]["code"] in ("clinician_only", "over_ceiling")
+    assert table_counts(db) == before
+    again = client.get(f"/api/v1/medications/{medication['id']}", headers=patient_api).json
+    assert (again["on_time_minutes"], again["min_gap_fraction"], again["max_daily_amount"]) == (60, 0.5, 80)
+
+
+def test_a_patient_tightens_and_undoes_it_but_never_past_the_floor(client, patient_api):
+    medication = client.post("/api/v1/medications", json=BACLOFEN, headers=patient_api).json
+    path = f"/api/v1/medications/{medication['id']}"
+    assert (
+        client.patch(path, json={"max_daily_amount": 60, "min_gap_fraction": 0.7}, headers=patient_api).status_code
+        == 200
+    )
+    assert (
+        client.patch(path, json={"max_daily_amount": 80, "min_gap_fraction": 0.5}, headers=patient_api).status_code
+        == 200
+    )
+    refused = client.patch(path, json={"max_daily_amount": 81}, headers=patient_api)
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "clinician_only"
+
+
+def test_a_clinician_loosens_with_a_reason_and_that_becomes_the_floor(db, client, patient_api, doctor_api, patient):
+    medication = client.post("/api/v1/medications", json=BACLOFEN, headers=patient_api).json
+    path = f"/api/v1/patients/{patient}/medications/{medication['id']}"
+    no_reason = client.patch(path, json={"max_daily_amount": 100}, headers=doctor_api)
+    assert no_reason.status_code == 400
+    changed = client.patch(
+        path, json={"max_daily_amount": 100, "reason": "spasticity, renal function normal"}, headers=doctor_api
+    )
+    assert changed.status_code == 200, changed.json
+    assert changed.json["max_daily_amount"] == 100
+    reason = db.execute("SELECT reason FROM medication_changes WHERE medication_id = ?", [medication["id"]]).fetchone()
+    assert reason[0] == "spasticity, renal function normal"
+    own = f"/api/v1/medications/{medication['id']}"
+    assert client.patch(own, json={"max_daily_amount": 90}, headers=patient_api).status_code == 200
+    assert client.patch(own, json={"max_daily_amount": 100}, headers=patient_api).status_code == 200
+    assert client.patch(own, json={"max_daily_amount": 110}, headers=patient_api).status_code == 403
+
+
+def test_a_second_entry_of_one_ingredient_needs_confirming_and_shares_the_daily_maximum(db, client, patient_api):
+    assert client.post("/api/v1/medications", json=BACLOFEN, headers=patient_api).status_code == 201
+    before = table_counts(db)
+    lioresal = {**BACLOFEN, "name": "Lioresal", "amount": 20, "times": ["10:00", "15:00", "20:00"]}
+    duplicate = client.post("/api/v1/medications", json=lioresal, headers=patient_api)
+    assert duplicate.status_code == 409 and duplicate.json["error"]["code"] == "duplicate_ingredient"
+    assert "Baclofen" in duplicate.json["error"]["message"]
+    over = client.post("/api/v1/medications", json={**lioresal, "confirm_duplicate": True}, headers=patient_api)
+    assert over.status_code == 422 and over.json["error"]["code"] == "over_ceiling"  # 30 + 60 mg a day
+    assert table_counts(db) == before
+    within = {**lioresal, "amount": 20, "times": ["10:00"], "confirm_duplicate": True}
+    assert client.post("/api/v1/medications", json=within, headers=patient_api).status_code == 201
+
+
+def test_a_medication_the_formulary_does_not_know_keeps_the_patients_own_limits(db, patient):
+    medication = make_medication(
+        db,
+        patient,
+        name="Metformin",
+        amount=500,
+        max_daily_amount=None,
+        withdrawal_risk=False,
+        times=["08:00", "20:00"],
+    )
+    row = db.execute("SELECT max_daily_amount, ingredient FROM medications WHERE id = ?", [medication]).fetchone()
+    assert row == (None, "metformin")
+
+
+# ---------------------------------------------------------------- never double, across entries and zones
+
+UTC = ZoneInfo("UTC")
+PARIS = ZoneInfo("Europe/Paris")
+LOS_ANGELES = ZoneInfo("America/Los_Angeles")
+
+
+def taken(at: str, amount: float = 20) -> missed_dose.Intake:
+    return missed_dose.Intake(parse_instant(at), parse_instant(at), amount)
+
+
+@pytest.mark.parametrize(
+    "new_at, zone, others, most",
+    [
+        # Three 20 mg doses in Paris (07:00, 12:00, 17:00 UTC), then a Los Angeles evening dose at
+        # 03:00 UTC: a new local day in LA, but 80 mg in 20 hours.
+        (
+            "2026-06-02T03:00:00Z",
+            LOS_ANGELES,
+            ["2026-06-01T07:00:00Z", "2026-06-01T12:00:00Z", "2026-06-01T17:00:00Z"],
+            80,
+        ),
+        # ... and one more at 05:00 UTC: 100 mg in 22 hours, whatever the calendar says.
+        (
+            "2026-06-02T05:00:00Z",
+            LOS_ANGELES,
+            ["2026-06-01T07:00:00Z", "2026-06-01T12:00:00Z", "2026-06-01T17:00:00Z", "2026-06-02T03:00:00Z"],
+            100,
+        ),
+        # A window that ends after the new intake counts too (an earlier-time report).
+        ("2026-06-01T06:00:00Z", PARIS, ["2026-06-01T12:00:00Z", "2026-06-02T05:00:00Z"], 60),
+        # Intakes exactly 24 hours apart are in different windows.
+        ("2026-06-02T07:00:00Z", UTC, ["2026-06-01T07:00:00Z"], 20),
+    ],
+)
+def test_the_daily_maximum_holds_over_any_rolling_24_hours(new_at, zone, others, most):
+    assert missed_dose.most_in_a_day(20, parse_instant(new_at), zone, [taken(o) for o in others]) == most
+
+
+def test_a_dose_of_a_duplicate_entry_counts_against_the_minimum_gap(db, client, patient_api, clock):
+    first = client.post("/api/v1/medications", json={**BACLOFEN, "amount": 10}, headers=patient_api).json
+    lioresal = {**BACLOFEN, "name": "Lioresal", "amount": 5, "times": ["08:01"], "confirm_duplicate": True}
+    second = client.post("/api/v1/medications", json=lioresal, headers=patient_api).json
+    clock.set(parse_instant("2026-03-07T13:01:00Z"))  # 08:01 in New York
+    worker_doses = {
+        row[0]: row[1]
+        for row in db.execute(
+            "SELECT medication_id, id FROM doses WHERE local_date = '2026-03-08' AND local_time LIKE '08:0%'"
+        )
+    }
+    assert set(worker_doses) == {first["id"], second["id"]}
+    clock.set(parse_instant("2026-03-08T12:01:00Z"))  # 08:01 EDT on Sunday
+    took = client.post(
+        f"/api/v1/doses/{worker_doses[first['id']]}/confirm", json={"action": "taken"}, headers=patient_api
+    )
+    assert took.status_code == 200, took.json
+    again = client.post(
+        f"/api/v1/doses/{worker_doses[second['id']]}/confirm", json={"action": "taken"}, headers=patient_api
+    )
+    assert again.status_code == 409 and again.json["error"]["code"] == "too_soon"
+    assert "take two" not in again.json["error"]["message"].lower().replace("don't take two", "")
