@@ -415,3 +415,51 @@ def safety_ingredients_limits(db):
         ALTER TABLE medications ADD COLUMN clinician_limits TEXT NOT NULL DEFAULT '{}';
         """
     )
+
+
+ALERT_KINDS_BEFORE = "CHECK (kind IN ('missed_run', 'supply', 'pump', 'pause'))"
+ALERT_KINDS = (
+    "CHECK (kind IN ('missed_run', 'supply', 'pump', 'pause', 'possible_overdose', 'unreachable', "
+    "'side_effect', 'taper_end', 'safety_contact'))"
+)
+
+
+@migrations(name="0005_flagged_intakes", transactional=False)
+def flagged_intakes(db):
+    # A reported intake is a fact: it is recorded even when it broke a rule, with its flags
+    # ("too_soon", "over_daily_maximum"), and alerts of kind possible_overdose tell people.
+    # SQLite cannot change a CHECK in place: the documented rebuild (foreign keys off, copy,
+    # drop, rename, indexes back, foreign_key_check), keeping whatever columns alerts has now.
+    conn = db.conn
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ALTER TABLE doses ADD COLUMN flags TEXT")  # a JSON list, NULL when none
+        # 1 while the flagged intake still has to be told to caregivers and clinicians (the worker).
+        conn.execute("ALTER TABLE doses ADD COLUMN flag_alert_due INTEGER NOT NULL DEFAULT 0")
+        conn.execute("CREATE INDEX doses_flag_alert_due ON doses (id) WHERE flag_alert_due = 1")
+        table_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alerts'").fetchone()[0]
+        index_sql = [
+            row[0]
+            for row in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts' AND sql IS NOT NULL"
+            )
+        ]
+        assert ALERT_KINDS_BEFORE in table_sql, "alerts.kind CHECK is not the one this migration replaces"
+        new_sql = table_sql.replace(ALERT_KINDS_BEFORE, ALERT_KINDS).replace(
+            "CREATE TABLE alerts", "CREATE TABLE alerts_new", 1
+        )
+        conn.execute(new_sql)
+        conn.execute("INSERT INTO alerts_new SELECT * FROM alerts")
+        conn.execute("DROP TABLE alerts")
+        conn.execute("ALTER TABLE alerts_new RENAME TO alerts")
+        for sql in index_sql:
+            conn.execute(sql)
+        problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+        assert not problems, f"foreign keys broken by the alerts rebuild: {problems[:5]}"
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")

@@ -76,6 +76,34 @@ CLASS_OF = {
     "tizanidine": "tizanidine",
 }
 GENERIC_RISK = "This medication should not be stopped suddenly."
+# What to watch for after too much, per class (the seed; baclofen label, overdosage: drowsiness,
+# respiratory depression, coma; FDA Drug Safety Communications on combined CNS depressants).
+WATCH_FOR = {
+    "baclofen": (
+        "Watch for strong drowsiness, confusion, muscle weakness, or slow or shallow breathing. Call emergency "
+        "services (911) if breathing is slow or you cannot stay awake."
+    ),
+    "benzodiazepine": (
+        "Watch for strong drowsiness, confusion, or slow or shallow breathing. Call emergency services (911) "
+        "if breathing is slow or you cannot stay awake."
+    ),
+    "opioid": (
+        "Watch for strong drowsiness, pinpoint pupils, or slow or shallow breathing. Call emergency services "
+        "(911) at once if breathing is slow or you cannot stay awake; use naloxone if you have it."
+    ),
+    "clonidine": (
+        "Watch for dizziness, fainting, a very slow heartbeat or strong drowsiness. Call emergency services (911) "
+        "if you faint or cannot stay awake."
+    ),
+    "beta-blocker": (
+        "Watch for dizziness, fainting or a very slow heartbeat. Call emergency services (911) if you faint or "
+        "feel short of breath."
+    ),
+    "tizanidine": (
+        "Watch for strong drowsiness, dizziness, fainting or a very slow heartbeat. Call emergency services (911) "
+        "if you faint or cannot stay awake."
+    ),
+}
 
 
 # Library names that differ from the ones above.
@@ -218,6 +246,11 @@ def _class_by_word(name: str) -> str | None:
 
 def has_withdrawal_risk(name: str) -> bool:
     return drug_class(name) is not None
+
+
+def watch_for(name: str) -> str:
+    """What a patient who took too much should watch for, and when to call emergency services."""
+    return WATCH_FOR.get(drug_class(name) or "", "")
 
 
 def risk_text(name: str) -> str:

@@ -196,6 +196,7 @@ class Answer:
     reported_at: datetime | None = None  # "I already took it at ..."
     reason: str | None = None  # skip reason, or a caregiver's override reason
     override_gap: bool = False
+    already_taken: bool = False  # "Yes, I already took it": record the intake even if it broke a rule
 
 
 def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooze: timedelta) -> Decision:
@@ -219,6 +220,8 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
                 medication["max_daily_amount"],
                 answer.reported_at,
                 answer.reason if answer.override_gap else None,
+                already_taken=answer.already_taken,
+                watch_for=formulary.watch_for(medication["name"]),
             )
         elif answer.action == "skip":
             decision = missed_dose.decide_skip(facts, tz, now, rule_of(medication))
@@ -244,6 +247,10 @@ def _record(db: Database, dose: dict, decision: Decision, answer: Answer, now: d
                 dose["status"],
             ],
         )
+        if decision.flags:  # the worker tells caregivers and clinicians (overdose.alert_flagged)
+            db.execute(
+                "UPDATE doses SET flags = ?, flag_alert_due = 1 WHERE id = ?", [json.dumps(decision.flags), dose["id"]]
+            )
         if decision.outcome == "taken":
             supply.consume(db, dose)
     elif decision.snooze_until:
@@ -255,6 +262,8 @@ def _record(db: Database, dose: dict, decision: Decision, answer: Answer, now: d
         detail["taken_at"] = to_iso(decision.taken_at)
     if answer.reason:
         detail["reason"] = answer.reason
+    if decision.flags:
+        detail["flags"] = list(decision.flags)
     add_event(db, dose["id"], now, answer.actor_id, decision.code, detail)
 
 

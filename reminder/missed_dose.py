@@ -78,6 +78,10 @@ class Decision:
     snooze_until: datetime | None = None
     offer_earlier_time: bool = False
     details: dict = field(default_factory=dict)
+    # A reported intake that broke a rule, recorded as the fact it is: "too_soon", "over_daily_maximum".
+    flags: tuple[str, ...] = ()
+    # A refusal the patient may answer with "Yes, I already took it" (the intake is then recorded).
+    ask_if_already_taken: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -112,12 +116,19 @@ def decide_taken(
     max_daily_amount: float | None = None,
     reported_at: datetime | None = None,
     override_reason: str | None = None,
+    already_taken: bool = False,
+    watch_for: str = "",
 ) -> Decision:
     """Whether a "Taken" answer is recorded, and at what intake time.
 
     ``reported_at`` is "I already took it at ...", a time before now. Without it, a tap after
     the window closed is not recorded: the patient is told to skip this dose and offered the
     earlier-time form. ``override_reason`` (a caregiver's or clinician's) lifts the minimum gap.
+
+    A "Taken" that breaks the minimum gap or the daily maximum is refused, with the question
+    "have you already taken it?". ``already_taken`` is the answer "yes": a reported intake is a
+    fact (domain.md section 6), so it is recorded at its time with ``flags`` and the advice of
+    ``watch_for`` (what to watch for, when to call emergency services), never turned into missed.
     """
     if dose.status in ("taken", "skipped"):
         return _already(dose, tz)
@@ -130,20 +141,36 @@ def decide_taken(
     elif now < dose.scheduled_at - rule.on_time:
         return _not_due_yet(dose, tz)
     taken_at = reported_at or now
+    flags = []
     too_close = _closest_intake_within_gap(dose, taken_at, rule, other_intakes)
     if too_close is not None and not override_reason:
-        return _too_soon(dose, too_close, rule, tz)
+        if not already_taken:
+            return _too_soon(dose, too_close, rule, tz)
+        flags.append("too_soon")
     if max_daily_amount is not None:
         total = most_in_a_day(dose.amount, taken_at, tz, other_intakes)
         if total > max_daily_amount + 1e-9:
-            return Decision(
-                "over_daily_maximum",
-                f"Not recorded: this dose would bring the day's total to {total:g}, over the maximum of "
-                f"{max_daily_amount:g} a day. Don't take it. Contact your prescriber if you are unsure.",
-                details={"total": total, "maximum": max_daily_amount},
-            )
+            if not already_taken:
+                return Decision(
+                    "over_daily_maximum",
+                    f"Not recorded: this dose would bring the total to {total:g} in 24 hours, over the maximum "
+                    f"of {max_daily_amount:g} a day. Don't take it. Contact your prescriber if you are unsure.",
+                    ask_if_already_taken=True,
+                )
+            flags.append("over_daily_maximum")
     on_time = is_on_time(dose.scheduled_at, taken_at, rule)
     when = clock_label(taken_at.astimezone(tz).time())
+    if flags:
+        return Decision(
+            "taken",
+            f"Recorded: taken at {when}. {FLAG_WORDS[flags[0]]} {watch_for or GENERIC_WATCH_FOR} "
+            "Don't take any more of this medicine until you have talked to your prescriber. Your caregivers "
+            "and clinic are being told.",
+            outcome="taken",
+            taken_at=taken_at,
+            on_time=on_time,
+            flags=tuple(flags),
+        )
     return Decision(
         "taken",
         f"Recorded: taken at {when}{'' if on_time else ' (late)'}.",
@@ -151,6 +178,16 @@ def decide_taken(
         taken_at=taken_at,
         on_time=on_time,
     )
+
+
+FLAG_WORDS = {
+    "too_soon": "That was too soon after your previous dose.",
+    "over_daily_maximum": "That is more than the most you should take in a day.",
+}
+GENERIC_WATCH_FOR = (
+    "Watch for strong drowsiness, confusion, or slow or shallow breathing. Call emergency services (911) "
+    "if breathing is slow or you cannot stay awake."
+)
 
 
 def decide_skip(dose: Dose, tz: ZoneInfo, now: datetime | None = None, rule: DoseRule = DoseRule()) -> Decision:
@@ -251,6 +288,7 @@ def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decisi
         "too_soon",
         f"Not recorded: a dose of this medication was taken at {other_label}, too close to this one. {advice}",
         details={"other_taken_at": other.taken_at, "earliest": earliest},
+        ask_if_already_taken=True,
     )
 
 

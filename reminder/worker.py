@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import delivery, escalation, ledger, links, tapering
+from . import delivery, escalation, ledger, links, overdose, tapering
 from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock
 from .db import immediate
@@ -136,6 +136,11 @@ def escalate(tick: Tick) -> int:
     return escalation.escalate(tick.db, tick.now, tick.settings)
 
 
+def alert_overdoses(tick: Tick) -> int:
+    """Possible-overdose alerts for intakes recorded with a flag (overdose.py)."""
+    return overdose.alert_flagged(tick.db, tick.now, tick.settings)
+
+
 def follow_alerts(tick: Tick) -> int:
     """Resolve alerts whose run ended with a taken dose, and repeat unacknowledged ones."""
     return escalation.resolve(tick.db, tick.now, tick.settings) + escalation.repeat(tick.db, tick.now, tick.settings)
@@ -160,6 +165,7 @@ STEPS = (
     recover_interrupted,
     close_windows,
     prompt_due,
+    alert_overdoses,
     escalate,
     follow_alerts,
     upkeep,

@@ -3,10 +3,11 @@ floors only a clinician may loosen. Every refusal is a 4xx with its code and wri
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import make_medication, make_patient
+from conftest import doses, make_medication, make_patient, messages
 
 from reminder import accounts, clinics, formulary, ingredients, missed_dose, safety_limits
 from reminder.errors import InputError
@@ -248,6 +249,7 @@ def test_a_medication_the_formulary_does_not_know_keeps_the_patients_own_limits(
 # ---------------------------------------------------------------- never double, across entries and zones
 
 UTC = ZoneInfo("UTC")
+NY = ZoneInfo("America/New_York")
 PARIS = ZoneInfo("Europe/Paris")
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 
@@ -306,3 +308,85 @@ def test_a_dose_of_a_duplicate_entry_counts_against_the_minimum_gap(db, client, 
     )
     assert again.status_code == 409 and again.json["error"]["code"] == "too_soon"
     assert "take two" not in again.json["error"]["message"].lower().replace("don't take two", "")
+
+
+# ---------------------------------------------------------------- the truth about what was taken
+
+
+def Z(text: str):
+    return parse_instant(text + ":00Z")
+
+
+def test_a_refused_intake_asks_if_it_was_already_taken_and_yes_records_it_flagged():
+    dose = missed_dose.Dose(Z("2026-03-10T17:00"), Z("2026-03-10T19:30"), 20, next_scheduled_at=Z("2026-03-10T22:00"))
+    earlier = [missed_dose.Intake(Z("2026-03-10T16:30"), Z("2026-03-10T12:00"), 20)]
+    rule, now = missed_dose.DoseRule(), Z("2026-03-10T17:05")
+    refused = missed_dose.decide_taken(dose, now, rule, NY, earlier, 80)
+    assert (refused.code, refused.outcome, refused.ask_if_already_taken) == ("too_soon", None, True)
+    recorded = missed_dose.decide_taken(dose, now, rule, NY, earlier, 80, already_taken=True, watch_for="Watch.")
+    assert (recorded.code, recorded.outcome, recorded.flags) == ("taken", "taken", ("too_soon",))
+    assert recorded.taken_at == now and "Watch." in recorded.message and "two" not in recorded.message
+
+
+def test_an_intake_over_the_daily_maximum_reported_afterwards_is_recorded_and_flagged():
+    dose = missed_dose.Dose(Z("2026-03-11T00:00"), Z("2026-03-11T02:00"), 40, next_scheduled_at=Z("2026-03-11T12:00"))
+    day = [missed_dose.Intake(Z(f"2026-03-10T{h}:00"), Z(f"2026-03-10T{h}:00"), 20) for h in ("12", "17", "22")]
+    reported = Z("2026-03-11T00:10")
+    refused = missed_dose.decide_taken(dose, Z("2026-03-11T03:00"), missed_dose.DoseRule(), NY, day, 80, reported)
+    assert refused.code == "over_daily_maximum" and refused.ask_if_already_taken
+    recorded = missed_dose.decide_taken(
+        dose, Z("2026-03-11T03:00"), missed_dose.DoseRule(), NY, day, 80, reported, already_taken=True
+    )
+    assert recorded.outcome == "taken" and recorded.taken_at == reported and recorded.flags == ("over_daily_maximum",)
+
+
+@pytest.fixture
+def family(db, client, patient, patient_api, doctor_api):
+    """The patient on baclofen 20 mg at 08:00, 13:00, 18:00 with a caregiver and a clinic."""
+    medication = client.post(
+        "/api/v1/medications", json={**BACLOFEN, "amount": 20, "strength": "10 mg"}, headers=patient_api
+    ).json
+    carer = make_patient(db, email="carer@example.com", phone=None, role="caregiver", name="Casey")
+    invited = client.post("/api/v1/caregivers", json={"email": "carer@example.com"}, headers=patient_api)
+    [invitation] = messages(db, "invitation")
+    token = re.search(r"/invitations/([\w-]+)", invitation["body"]).group(1)
+    assert client.post(f"/api/v1/invitations/{token}/accept", headers=bearer(db, carer)).status_code == 200
+    assert invited.status_code == 201
+    return {"medication": medication, "carer": carer}
+
+
+def test_a_too_soon_intake_the_patient_already_took_is_recorded_flagged_and_alerts_everyone(
+    db, client, patient_api, family, tick, clock
+):
+    tick("2026-03-07T13:00:00Z")  # 08:00 in New York: the 08:00 dose is due
+    morning, noon = doses(db, local_date="2026-03-07")[:2]
+    clock.set(parse_instant("2026-03-07T14:55:00Z"))  # taken late, at 09:55
+    taken = client.post(f"/api/v1/doses/{morning['id']}/confirm", json={"action": "taken"}, headers=patient_api)
+    assert taken.status_code == 200
+    clock.set(parse_instant("2026-03-07T17:00:00Z"))  # 12:00: the 13:00 dose opens, 2 h 05 after the last
+    tap = {"action": "taken"}
+    refused = client.post(f"/api/v1/doses/{noon['id']}/confirm", json=tap, headers=patient_api)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "too_soon"
+    assert doses(db, id=noon["id"])[0]["status"] == "pending"
+    recorded = client.post(
+        f"/api/v1/doses/{noon['id']}/confirm", json={**tap, "already_taken": True}, headers=patient_api
+    )
+    assert recorded.status_code == 200, recorded.json
+    assert recorded.json["dose"]["status"] == "taken" and recorded.json["dose"]["flags"] == ["too_soon"]
+    assert "emergency services" in recorded.json["result"]["message"]
+    tick("2026-03-07T17:01:00Z")
+    [alert] = db.execute("SELECT kind, level, summary FROM alerts WHERE kind = 'possible_overdose'").fetchall()
+    assert alert[1] == 3 and "Possible overdose" in alert[2] and "too soon" in alert[2]
+    told = {row[0] for row in db.execute("SELECT user_id FROM messages WHERE kind = 'alert'")}
+    assert family["carer"] in told and len(told) == 2  # the caregiver and the clinician
+    tick("2026-03-07T17:02:00Z")
+    assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'possible_overdose'").fetchone()[0] == 1
+
+
+def test_already_taken_goes_with_taken_only(db, client, patient_api, family, tick):
+    tick("2026-03-07T13:00:00Z")
+    morning = doses(db, local_date="2026-03-07")[0]
+    response = client.post(
+        f"/api/v1/doses/{morning['id']}/confirm", json={"action": "skip", "already_taken": True}, headers=patient_api
+    )
+    assert response.status_code == 400 and response.json["error"]["field"] == "already_taken"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -173,6 +174,7 @@ def medication_out(medication: dict) -> dict:
 def dose_json(row: dict) -> dict:
     body = {key: row[key] for key in DOSE_FIELDS}
     body["actor"] = row["actor_id"]
+    body["flags"] = json.loads(row["flags"]) if row.get("flags") else []  # a reported intake that broke a rule
     return body
 
 

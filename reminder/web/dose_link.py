@@ -95,7 +95,20 @@ def read_answer(data, dose_id: int, source: str, actor_id: int | None) -> ledger
     reason = data.get("reason") or None
     if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
         raise InputError("reason", "reason must be text of at most 500 characters.")
-    return ledger.Answer(action=action, source=source, actor_id=actor_id, reported_at=reported_at, reason=reason)
+    already = data.get("already_taken", False)
+    if already not in (True, False, "1", "true", "on", "", None):
+        raise InputError("already_taken", "already_taken must be true or false.")
+    already_taken = already in (True, "1", "true", "on")
+    if already_taken and action != "taken":
+        raise InputError("already_taken", "already_taken goes with action taken only.")
+    return ledger.Answer(
+        action=action,
+        source=source,
+        actor_id=actor_id,
+        reported_at=reported_at,
+        reason=reason,
+        already_taken=already_taken,
+    )
 
 
 def parse_reported_time(text, dose: dict) -> datetime:
