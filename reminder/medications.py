@@ -169,7 +169,9 @@ def update(
             {**current, **data, "start_date": data.get("start_date") or default_start.isoformat()}, today
         )
         requested = _changed_limits(data, spec, current)
-        _apply_limits(db, current["patient_id"], spec, requested, current, by_clinician)
+        facts = _apply_limits(db, current["patient_id"], spec, requested, current, by_clinician)
+        if current["withdrawal_risk"] and not by_clinician:
+            _check_titration(spec, current, facts, today)
         if current["withdrawal_risk"] and not by_clinician:
             spec.withdrawal_risk = True
             _refuse_a_cut(current, spec)
@@ -232,6 +234,18 @@ def _changed_limits(data: dict, spec: MedicationInput, current: dict) -> dict:
             continue
         changed[key] = value
     return changed
+
+
+def _check_titration(spec: MedicationInput, current: dict, facts: formulary.Facts, today: date) -> None:
+    """A patient raises a withdrawal-risk drug only as fast as the formulary's titration allows."""
+    started = max((date.fromisoformat(step["start_date"]) for step in current["steps"]), default=today)
+    safety_limits.check_titration(
+        facts.ingredient.name if facts.ingredient else spec.name,
+        (current["amount"] or 0) * len(current["times"]),
+        spec.amount * len(spec.times),
+        (today - started).days,
+        facts.limits,
+    )
 
 
 def _requested(spec: MedicationInput) -> dict:

@@ -115,6 +115,23 @@ def check_ceiling(
         )
 
 
+def check_titration(name: str, before: float, after: float, days_on_current: int, limits) -> None:
+    """403 ``clinician_only`` when a patient raises a daily total faster than the formulary's
+    titration allows ("start low, go slow": baclofen by at most 15 mg a day, every 3 days)."""
+    if limits is None or limits.titration_step is None or after <= before + EPSILON:
+        return
+    step, every = limits.titration_step, limits.titration_days
+    if after - before > step + EPSILON:
+        problem = (
+            f"raise {name} by at most {step:g} {limits.unit} a day at a time (from {before:g} to {after:g} is more)"
+        )
+    elif days_on_current < every:
+        problem = f"keep each {name} dose for at least {every} days before raising it again"
+    else:
+        return
+    raise InputError("amount", f"Start low, go slow: {problem}. {CLINICIAN_ONLY}", status=403, code="clinician_only")
+
+
 def check_spacing(times: list[str], min_apart: timedelta = MIN_TIMES_APART) -> None:
     """422 ``times_too_close`` when two of a day's dose times (midnight included) are too close."""
     minutes = sorted(int(t[:2]) * 60 + int(t[3:5]) for t in times)

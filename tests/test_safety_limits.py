@@ -4,6 +4,7 @@ floors only a clinician may loosen. Every refusal is a 4xx with its code and wri
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -390,3 +391,34 @@ def test_already_taken_goes_with_taken_only(db, client, patient_api, family, tic
         f"/api/v1/doses/{morning['id']}/confirm", json={"action": "skip", "already_taken": True}, headers=patient_api
     )
     assert response.status_code == 400 and response.json["error"]["field"] == "already_taken"
+
+
+@pytest.mark.parametrize(
+    "days_later, change, status",
+    [
+        (3, {"amount": 15}, 200),  # 30 -> 45 mg a day after 3 days: one titration step
+        (3, {"amount": 20}, 403),  # 30 -> 60 mg a day: two steps at once
+        (1, {"amount": 15}, 403),  # a step after one day: too fast
+        (1, {"amount": 5}, 409),  # a cut is not a titration: a taper or the clinician
+        (1, {"times": ["08:00", "14:00", "20:00"]}, 200),  # the same total at other times
+    ],
+)
+def test_a_patient_raises_baclofen_only_as_fast_as_start_low_go_slow_allows(
+    client, patient_api, clock, days_later, change, status
+):
+    medication = client.post("/api/v1/medications", json=BACLOFEN, headers=patient_api).json
+    clock.set(parse_instant("2026-03-07T12:00:00Z") + timedelta(days=days_later))
+    response = client.patch(f"/api/v1/medications/{medication['id']}", json=change, headers=patient_api)
+    assert response.status_code == status, response.json
+    if status == 403:
+        assert (
+            response.json["error"]["code"] == "clinician_only"
+            and "Start low, go slow" in response.json["error"]["message"]
+        )
+
+
+def test_a_clinician_may_raise_faster_with_a_reason(client, patient_api, doctor_api, patient):
+    medication = client.post("/api/v1/medications", json=BACLOFEN, headers=patient_api).json
+    path = f"/api/v1/patients/{patient}/medications/{medication['id']}"
+    changed = client.patch(path, json={"amount": 20, "reason": "inpatient titration"}, headers=doctor_api)
+    assert changed.status_code == 200 and changed.json["amount"] == 20
