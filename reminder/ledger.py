@@ -18,7 +18,8 @@ from sqlite_utils import Database
 from . import missed_dose, schedule, supply
 from .db import immediate
 from .missed_dose import Decision, DoseRule
-from .times import parse_date, parse_hhmm, parse_instant, to_iso
+from .regimen import steps_of
+from .times import parse_instant, to_iso
 
 log = logging.getLogger("reminder.ledger")
 
@@ -27,25 +28,6 @@ MIN_AHEAD = timedelta(hours=48)
 # Other intakes further than this from a dose cannot be within its minimum gap: a gap is at
 # most 0.9 x the interval, and intervals are found at most two weeks apart (schedule.py).
 GAP_LOOKAROUND = timedelta(days=schedule.NEXT_DOSE_SEARCH_DAYS + 1)
-
-
-def steps_of(db: Database, medication_id: int) -> list[schedule.Step]:
-    rows = db.execute(
-        "SELECT id, start_date, end_date, times, days, amount FROM regimen_steps "
-        "WHERE medication_id = ? ORDER BY start_date, id",
-        [medication_id],
-    ).fetchall()
-    return [
-        schedule.Step(
-            id=row[0],
-            start_date=parse_date(row[1]),
-            end_date=parse_date(row[2]) if row[2] else None,
-            times=tuple(parse_hhmm(t) for t in json.loads(row[3])),
-            days=frozenset(json.loads(row[4])) if row[4] else None,
-            amount=row[5],
-        )
-        for row in rows
-    ]
 
 
 def rule_of(medication: dict) -> DoseRule:
@@ -58,13 +40,8 @@ def rule_of(medication: dict) -> DoseRule:
 
 
 def _medication(db: Database, medication_id: int) -> dict:
-    row = db.execute(
-        "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
-        [medication_id],
-    )
-    columns = [d[0] for d in row.description]
-    values = row.fetchone()
-    return dict(zip(columns, values, strict=False)) if values else None
+    sql = "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?"
+    return next(db.query(sql, [medication_id]), None)
 
 
 # ---------------------------------------------------------------- generating doses ahead
@@ -266,9 +243,7 @@ def add_event(db: Database, dose_id: int, now: datetime, actor_id: int | None, k
 
 
 def load_dose(db: Database, dose_id: int) -> dict | None:
-    cursor = db.execute("SELECT * FROM doses WHERE id = ?", [dose_id])
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row, strict=False)) if row else None
+    return next(db.query("SELECT * FROM doses WHERE id = ?", [dose_id]), None)
 
 
 def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> missed_dose.Dose:

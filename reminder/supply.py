@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-# `ledger`, not `from .ledger import steps_of`: ledger may import this module to call consume().
-from . import ledger, schedule
+from . import schedule
 from .db import immediate
 from .errors import InputError
+from .regimen import steps_of
 from .times import parse_instant, to_iso
 
 LOOKAHEAD_DAYS = 366  # days_left answers at most this: "plenty"
@@ -262,7 +262,7 @@ def _days_left_of(db: Database, medication: dict, now: datetime, horizon_days: i
     if medication["stock"] is None:
         return None
     return days_left(
-        ledger.steps_of(db, medication["id"]),
+        steps_of(db, medication["id"]),
         ZoneInfo(medication["tz"]),
         medication["stock"],
         medication,

@@ -8,7 +8,7 @@ import pytest
 from conftest import csrf, doses, make_medication, make_patient, messages
 
 from reminder import links
-from reminder.times import parse_instant
+from reminder.times import local_today, parse_instant
 
 
 def link_token(body: str) -> str:
@@ -295,7 +295,7 @@ def test_an_ended_medication_cannot_be_edited_from_the_web(client, db, patient, 
     meds.end(
         db,
         medication,
-        meds.zone_today("America/New_York", parse_instant("2026-03-07T12:00:00Z")),
+        local_today("America/New_York", parse_instant("2026-03-07T12:00:00Z")),
         parse_instant("2026-03-07T12:00:00Z"),
     )
     login()
