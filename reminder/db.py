@@ -42,10 +42,13 @@ def immediate(db: Database) -> Iterator[Database]:
     several rows can be called alone, as its own transaction, or inside a caller's
     transaction, as part of one user action that commits or fails as a whole.
     """
-    if db.conn.in_transaction:
+    if getattr(db, "writing", False):
         yield from _savepoint(db)
         return
+    # Inside a transaction this did not open (a stray write's implicit BEGIN) this raises, as
+    # it always has, rather than nest in a transaction that nothing would commit.
     db.execute("BEGIN IMMEDIATE")
+    db.writing = True
     try:
         yield db
     except BaseException:
@@ -53,6 +56,8 @@ def immediate(db: Database) -> Iterator[Database]:
         raise
     else:
         db.execute("COMMIT")
+    finally:
+        db.writing = False
 
 
 def _savepoint(db: Database) -> Iterator[Database]:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import missed_dose, schedule, supply
+from . import missed_dose, regimen, schedule, supply
 from .db import immediate
 from .missed_dose import Decision, DoseRule
 from .regimen import steps_of
@@ -37,11 +37,6 @@ def rule_of(medication: dict) -> DoseRule:
         skip_hours_before_next=medication["skip_hours_before_next"],
         min_gap_fraction=medication["min_gap_fraction"],
     )
-
-
-def _medication(db: Database, medication_id: int) -> dict:
-    sql = "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?"
-    return next(db.query(sql, [medication_id]), None)
 
 
 # ---------------------------------------------------------------- generating doses ahead
@@ -78,7 +73,7 @@ def extend_medication(db: Database, medication_id: int, now: datetime, until: da
     Generation starts at the medication's creation: no dose is invented in the past. Must run
     inside a write transaction. Returns the number of new rows.
     """
-    medication = _medication(db, medication_id)
+    medication = regimen.medication(db, medication_id)
     if medication is None or medication["ended_at"]:
         return 0
     start = parse_instant(medication["generated_until"])
@@ -149,7 +144,7 @@ def stop_prompts(db: Database, medication_id: int) -> None:
 
 
 def _recompute_open_windows(db: Database, medication_id: int) -> None:
-    medication = _medication(db, medication_id)
+    medication = regimen.medication(db, medication_id)
     tz, steps, rule = ZoneInfo(medication["tz"]), steps_of(db, medication_id), rule_of(medication)
     for dose_id, scheduled_at in db.execute(
         "SELECT id, scheduled_at FROM doses WHERE medication_id = ? AND status = 'pending'", [medication_id]
@@ -183,7 +178,7 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
     """
     with immediate(db):
         dose = load_dose(db, dose_id)
-        medication = _medication(db, dose["medication_id"])
+        medication = regimen.medication(db, dose["medication_id"])
         tz = ZoneInfo(dose["tz"])
         facts = dose_facts(db, dose, medication)
         if answer.action == "taken":
@@ -248,7 +243,7 @@ def load_dose(db: Database, dose_id: int) -> dict | None:
 
 def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> missed_dose.Dose:
     """The rule's view of a ledger row, with the next scheduled dose for the skip message."""
-    medication = medication or _medication(db, dose["medication_id"])
+    medication = medication or regimen.medication(db, dose["medication_id"])
     scheduled_at = parse_instant(dose["scheduled_at"])
     steps, tz = steps_of(db, dose["medication_id"]), ZoneInfo(dose["tz"])
     following = schedule.next_occurrence(steps, tz, scheduled_at) if not medication["ended_at"] else None

@@ -18,6 +18,12 @@ from .schedule import Step
 from .times import parse_date, parse_hhmm, to_iso
 
 
+def medication(db: Database, medication_id: int) -> dict | None:
+    """The medication's row, with its patient's zone as ``tz``: what scheduling its doses needs."""
+    sql = "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?"
+    return next(db.query(sql, [medication_id]), None)
+
+
 def steps_of(db: Database, medication_id: int) -> list[Step]:
     """Every step of the medication, earliest first."""
     rows = db.execute(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from reminder.db import immediate
@@ -64,3 +66,12 @@ def test_savepoints_nest_more_than_one_level_deep(db):
                 add(db, "three")
                 raise Refused
     assert names(db) == ["one", "two"]
+
+
+def test_a_write_transaction_left_open_outside_immediate_is_reported_not_nested_into(db):
+    # With RETURNING, sqlite-utils leaves the implicit transaction open for the rows to be read.
+    db.execute("INSERT INTO instance_secrets (name, value) VALUES ('stray', 'x') RETURNING name").fetchall()
+    with pytest.raises(sqlite3.OperationalError, match="within a transaction"), immediate(db):
+        add(db, "lost")
+    db.rollback()
+    assert names(db) == []
