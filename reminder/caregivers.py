@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from . import accounts, clinics
 from .db import immediate
+from .delivery import CHANNELS
 from .errors import InputError
 from .times import parse_instant, to_iso
 from .tokens import INVITATION_DAYS, hash_token
@@ -99,8 +100,9 @@ def update_settings(db: Database, patient_id: int, caregiver_id: int, data: dict
             ids = json.dumps(sorted(ids))
         changes["medication_ids"] = ids
     if "channel" in data:
-        if data["channel"] not in (None, "sms", "email"):
-            raise InputError("channel", 'channel must be "sms", "email" or null (your own choice).')
+        if data["channel"] is not None and data["channel"] not in CHANNELS:
+            named = ", ".join(f'"{channel}"' for channel in CHANNELS)
+            raise InputError("channel", f"channel must be {named} or null (your own choice).")
         changes["channel"] = data["channel"]
     if "all_medications" in data:
         if not isinstance(data["all_medications"], bool):
