@@ -10,7 +10,7 @@ two doses or to make one up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -77,7 +77,6 @@ class Decision:
     on_time: bool | None = None
     snooze_until: datetime | None = None
     offer_earlier_time: bool = False
-    details: dict = field(default_factory=dict)
     # A reported intake that broke a rule, recorded as the fact it is: "too_soon", "over_daily_maximum".
     flags: tuple[str, ...] = ()
     # A refusal the patient may answer with "Yes, I already took it" (the intake is then recorded).
@@ -287,7 +286,6 @@ def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decisi
     return Decision(
         "too_soon",
         f"Not recorded: a dose of this medication was taken at {other_label}, too close to this one. {advice}",
-        details={"other_taken_at": other.taken_at, "earliest": earliest},
         ask_if_already_taken=True,
     )
 

@@ -628,19 +628,46 @@ TAKEN_CASES = [
         id="a 21:00 local dose on the next UTC date still counts the local morning intakes",
     ),
     # (21:00 EDT on 03-10 is 03-11 01:00Z; by UTC date the total would be only 20.)
-    # 08:00 EDT on 03-10 is 12:00Z; an intake at 03-10 03:30Z was 23:30 EDT on 03-09: the same UTC
-    # date but the previous local day, so it does not count.
+    # 08:00 EDT on 03-10 is 12:00Z; an intake at 03-10 03:30Z was 23:30 EDT on 03-09: the previous
+    # local day, but 8.5 hours before. Issue 9: the maximum holds over any rolling 24 hours too, so
+    # 70 + 20 mg in 8.5 hours is refused (before, the local calendar day alone let it through).
     pytest.param(
         dose_0800(amount=20),
         "2026-03-10T12:00",
         {"other_intakes": [intake("2026-03-10T03:30", amount=70)], "max_daily_amount": 80},
+        "over_daily_maximum",
+        None,
+        None,
+        id="an intake on the previous local day counts within a rolling 24 hours",
+    ),
+    # ... and one more than 24 hours before does not.
+    pytest.param(
+        dose_0800(amount=20),
+        "2026-03-10T12:00",
+        {"other_intakes": [intake("2026-03-09T11:59", amount=70)], "max_daily_amount": 80},
         "taken",
         "2026-03-10T12:00",
         True,
-        id="an intake on the previous local day does not count even on the same UTC date",
+        id="an intake more than 24 hours before on the previous local day does not count",
     ),
-    # Sydney (AEST, UTC+10 in June): 08:00 on 06-10 is 06-09 22:00Z. An intake at 06-09 12:00Z was
-    # 22:00 on 06-09 local (not counted); one at 06-09 21:00Z was 07:00 on 06-10 local (counted).
+    # Sydney (AEST, UTC+10 in June): 08:00 on 06-10 is 06-09 22:00Z. An intake at 06-08 21:59Z was
+    # 07:59 on 06-09 local, more than 24 hours before (not counted); one at 06-09 21:00Z was 07:00
+    # on 06-10 local (counted). (An intake the local evening before, 10 hours earlier, now counts:
+    # issue 9's rolling 24 hours.)
+    pytest.param(
+        Dose(
+            scheduled_at=Z("2026-06-09T22:00"),
+            window_closes_at=Z("2026-06-10T00:30"),
+            amount=20,
+            next_scheduled_at=Z("2026-06-10T03:00"),
+        ),
+        "2026-06-09T22:00",
+        {"tz": SYDNEY, "other_intakes": [intake("2026-06-08T21:59", amount=70)], "max_daily_amount": 80},
+        "taken",
+        "2026-06-09T22:00",
+        True,
+        id="in Sydney an intake the local day before and over 24 hours earlier does not count toward today",
+    ),
     pytest.param(
         Dose(
             scheduled_at=Z("2026-06-09T22:00"),
@@ -650,10 +677,10 @@ TAKEN_CASES = [
         ),
         "2026-06-09T22:00",
         {"tz": SYDNEY, "other_intakes": [intake("2026-06-09T12:00", amount=70)], "max_daily_amount": 80},
-        "taken",
-        "2026-06-09T22:00",
-        True,
-        id="in Sydney an intake the local evening before does not count toward today",
+        "over_daily_maximum",
+        None,
+        None,
+        id="in Sydney an intake the local evening before counts within a rolling 24 hours",
     ),
     pytest.param(
         Dose(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, g, jsonify, request
 
 from .. import accounts, delivery, ledger, medications, supply
 from ..db import get_db
 from ..errors import InputError
-from ..times import parse_instant, to_iso
+from ..times import local_today, parse_instant, to_iso
 from . import now, settings
 from .dose_link import DECISION_STATUS, read_answer, snooze_length
 from .errors import json_error
@@ -43,7 +42,7 @@ def authenticate():
     if request.endpoint == "api.openapi":
         return None
     header = request.headers.get("Authorization", "")
-    user = accounts.user_for_token(get_db(), header[7:].strip()) if header.startswith("Bearer ") else None
+    user = accounts.user_for_token(get_db(), header[7:].strip(), now()) if header.startswith("Bearer ") else None
     if user is None:
         return json_error(401, "unauthorized", "Send a personal API token: Authorization: Bearer rmd_...")
     g.api_user = user
@@ -206,7 +205,7 @@ def _own_medication(medication_id: int) -> dict:
 
 
 def _today():
-    return now().astimezone(ZoneInfo(g.api_user["tz"])).date()
+    return local_today(g.api_user["tz"], now())
 
 
 def _horizon() -> timedelta:

@@ -3,13 +3,12 @@ refills, pumps, tapers and pauses. Every route checks who may see what (404 othe
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import abort, g, jsonify, request  # noqa: F401
 
 from .. import caregivers, delivery, escalation, ledger, medications, pumps, reports, supply, tapering
 from ..db import get_db, immediate
 from ..errors import InputError
+from ..times import local_today
 from . import now, settings
 from .api import _horizon, _json_body, _only, _own_medication, bp, dose_json, list_doses_for, medication_out
 from .dose_link import DECISION_STATUS, read_answer, snooze_length
@@ -202,7 +201,7 @@ def taper(medication_id: int):
     data = _json_body()
     _only(data, {"steps"})
     tz = _user()["tz"]
-    steps = tapering.parse_plan(data, current, now().astimezone(ZoneInfo(tz)).date())
+    steps = tapering.parse_plan(data, current, local_today(tz, now()))
     tapering.apply_plan(get_db(), medication_id, steps, tz, now(), _horizon())
     return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
 
@@ -211,7 +210,7 @@ def taper(medication_id: int):
 def pause(medication_id: int):
     """Pause reminders for today (the patient's local day); recorded, caregivers told."""
     _own_medication(medication_id)
-    today = now().astimezone(ZoneInfo(_user()["tz"])).date()
+    today = local_today(_user()["tz"], now())
     created = medications.pause_today(get_db(), settings(), medication_id, today, _user()["id"], now())
     return jsonify(
         {"medication_id": medication_id, "paused_on": today.isoformat(), "new": created}
@@ -220,7 +219,7 @@ def pause(medication_id: int):
 
 @bp.route("/pumps", methods=["GET"])
 def list_pumps():
-    today = now().astimezone(ZoneInfo(_user()["tz"])).date()
+    today = local_today(_user()["tz"], now())
     return jsonify({"pumps": [pumps.pump_json(row, today) for row in pumps.pumps_of(get_db(), _user()["id"])]})
 
 
@@ -237,7 +236,7 @@ def create_pump():
         _user()["id"],
         now(),
     )
-    today = now().astimezone(ZoneInfo(_user()["tz"])).date()
+    today = local_today(_user()["tz"], now())
     return jsonify(pumps.pump_json(pumps.get_pump(get_db(), pump_id), today)), 201
 
 
@@ -249,5 +248,5 @@ def refill_pump(pump_id: int):
     data = _json_body()
     _only(data, {"alarm_date"})
     pumps.record_refill(get_db(), pump_id, data.get("alarm_date"), _user()["id"], now())
-    today = now().astimezone(ZoneInfo(_user()["tz"])).date()
+    today = local_today(_user()["tz"], now())
     return jsonify(pumps.pump_json(pumps.get_pump(get_db(), pump_id), today)), 201

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta  # noqa: F401
-from zoneinfo import ZoneInfo
 
 from flask import Response, abort, g, jsonify, request
 
 from .. import clinics, delivery, ledger, medications, reports
 from ..db import get_db, immediate
 from ..errors import InputError
-from ..times import parse_date, to_iso
+from ..times import local_today, parse_date, to_iso
 from . import now, settings
 from .api import _horizon, _json_body, _only, bp, medication_out
 
@@ -47,7 +46,7 @@ def clinician_patient(patient_id: int, action: str, clinical: bool = False) -> d
 
 def report_period(patient: dict) -> tuple[date, date]:
     """``from`` and ``to`` as local dates (both included); by default the last 30 days."""
-    today = now().astimezone(ZoneInfo(patient["tz"])).date()
+    today = local_today(patient["tz"], now())
     try:
         last = parse_date(request.args["to"]) if request.args.get("to") else today
         first = parse_date(request.args["from"]) if request.args.get("from") else last - timedelta(days=29)
@@ -174,7 +173,7 @@ def clinician_change(patient_id: int, medication_id: int):
     reason = data.pop("reason", "") if isinstance(data.get("reason", ""), str) else None
     if not reason or not reason.strip():
         raise InputError("reason", "Give the reason for the change; it is kept with the patient's record.")
-    today = now().astimezone(ZoneInfo(patient["tz"])).date()
+    today = local_today(patient["tz"], now())
     if request.method == "DELETE":
         medications.end(get_db(), medication_id, today, now(), f"clinician: {reason.strip()}", clinician_confirmed=True)
     else:
@@ -209,10 +208,10 @@ def patient_pumps(patient_id: int):
             _user()["id"],
             now(),
         )
-        today = now().astimezone(ZoneInfo(patient["tz"])).date()
+        today = local_today(patient["tz"], now())
         return jsonify(pumps.pump_json(pumps.get_pump(get_db(), pump_id), today)), 201
     patient = clinician_patient(patient_id, "viewed pumps")
-    today = now().astimezone(ZoneInfo(patient["tz"])).date()
+    today = local_today(patient["tz"], now())
     return jsonify({"pumps": [pumps.pump_json(row, today) for row in pumps.pumps_of(get_db(), patient_id)]})
 
 

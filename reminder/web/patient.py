@@ -14,7 +14,7 @@ from ..config import channels_available
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..messages import list_messages
-from ..times import clock_label, parse_hhmm, parse_instant, to_iso, zone_names
+from ..times import clock_label, local_today, parse_hhmm, parse_instant, to_iso, zone_names
 from . import now, settings
 from .dose_link import answer_and_render, render_dose
 
@@ -33,7 +33,7 @@ def horizon() -> timedelta:
 
 
 def today_local():
-    return now().astimezone(ZoneInfo(current_user.tz)).date()
+    return local_today(current_user.tz, now())
 
 
 @bp.route("/")
@@ -286,7 +286,7 @@ def _taper_page(medication: dict, steps_text: str):
     return render_template(
         "taper.html",
         medication=medication,
-        refusal=tapering.refusal(medication),
+        refusal=medications.stop_refusal(medication),
         steps=steps_text,
         daily_total=(medication["amount"] or 0) * len(medication["times"]),
     )
