@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import ledger, medications, regimen
+from . import amounts, ledger, medications, regimen
 from .db import immediate
 from .errors import InputError
 from .schedule import Step, resolve
@@ -24,6 +24,8 @@ from .times import to_iso
 MAX_TAPER_STEPS = 20
 MAX_CUT_PER_STEP = 0.5  # no step lowers the daily total by more than half of the one before
 MAX_TAPER_DAYS = 366
+MIN_STEP_DAYS = 3  # "start low, go slow" both ways: every step lasts at least three days
+MAX_LAST_STEP_FRACTION = 0.25  # the last step before stopping is at most a quarter of the start
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,39 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
             "Taper in at least two steps, each lowering the daily total by at most half "
             f"(now {current_total:g} {current['unit']} a day).",
         )
+    check_steps_can_be_given(steps, current)
     return steps
+
+
+def check_steps_can_be_given(steps: list[TaperStep], current: dict) -> None:
+    """422 ``taper_invalid`` naming the step: each lasts at least three days, the last is at most a
+    quarter of the starting daily total, no dose is over the single-dose ceiling, and whole or half
+    tablets give every dose (issue 9 §5; baclofen label: "reduce slowly")."""
+    start_total = (current["amount"] or 0) * len(current["times"])
+    for number, step in enumerate(steps, 1):
+        days = (step.end_date - step.start_date).days + 1
+        if days < MIN_STEP_DAYS:
+            raise _invalid(
+                number, f"lasts {days} day{'s' if days != 1 else ''}: each step lasts at least {MIN_STEP_DAYS} days"
+            )
+        ceiling = current.get("max_single_amount")
+        if ceiling is not None and step.amount > ceiling + 1e-9:
+            raise _invalid(
+                number, f"gives {step.amount:g} {current['unit']} at once, over the maximum single dose of {ceiling:g}"
+            )
+        if not amounts.giveable(step.amount, current["strength"], current["unit"]):
+            shown = amounts.in_hand(step.amount, current["strength"], current["unit"])
+            raise _invalid(number, f"needs {shown}: choose an amount whole or half tablets give")
+    if steps[-1].daily_total > start_total * MAX_LAST_STEP_FRACTION + 1e-9:
+        raise _invalid(
+            len(steps),
+            f"is the last before stopping and gives {steps[-1].daily_total:g} {current['unit']} a day: at most a "
+            f"quarter of today's {start_total:g}, so stopping is a small step",
+        )
+
+
+def _invalid(number: int, problem: str) -> InputError:
+    return InputError("steps", f"Step {number} {problem}.", status=422, code="taper_invalid")
 
 
 def apply_plan(
@@ -123,3 +157,77 @@ def finish(db: Database, now: datetime) -> int:
             [to_iso(now)],
         ).fetchall()
     return len(rows)
+
+
+def suggest(current: dict, today: date) -> list[TaperStep]:
+    """A starting plan to agree with the prescriber, from tomorrow over ``min_taper_days``: each
+    step's daily total about a third lower and never less than half the one before, every dose
+    whole or half tablets, doses dropped before they are split further, the last step at most a
+    quarter of today's total. Empty when the tablets cannot give such a plan."""
+    amount, times = current["amount"] or 0, current["times"]
+    start_total = amount * len(times)
+    options = _giveable_plans(amount, times, current["strength"], current["unit"])
+    totals, plans = [start_total], []
+    while totals[-1] > start_total * MAX_LAST_STEP_FRACTION + 1e-9:
+        previous = totals[-1]
+        doses_before = len(plans[-1][1]) if plans else len(times)
+        fits = [
+            p
+            for p in options
+            if previous / 2 - 1e-9 <= p[0] * len(p[1]) < previous - 1e-9 and len(p[1]) <= doses_before
+        ]
+        if not fits:
+            return []
+        gentle = [p for p in fits if p[0] * len(p[1]) <= previous * 0.75 + 1e-9] or fits
+        chosen = max(gentle, key=lambda p: (p[0] * len(p[1]), len(p[1])))
+        plans.append(chosen)
+        totals.append(chosen[0] * len(chosen[1]))
+    days = current["min_taper_days"]
+    if not plans or len(plans) * MIN_STEP_DAYS > days:
+        return []
+    steps, start = [], today + timedelta(days=1)
+    for index, (per_dose, step_times) in enumerate(plans):
+        length = days // len(plans) + (1 if index < days % len(plans) else 0)
+        steps.append(TaperStep(start, start + timedelta(days=length - 1), per_dose, step_times))
+        start += timedelta(days=length)
+    return steps
+
+
+def _giveable_plans(amount: float, times: list[str], strength: str, unit: str) -> list[tuple[float, list[str]]]:
+    """Every (amount per dose, times) at or below today's that whole or half tablets give, keeping
+    the day's first and last times when doses are dropped."""
+    per_tablet = amounts.tablet_strength(strength, unit)
+    unit_step = per_tablet / 2 if per_tablet else amount / 4
+    per_dose = [unit_step * k for k in range(1, int(amount / unit_step + 1e-9) + 1)]
+    plans = []
+    for count in range(1, len(times) + 1):
+        kept = [times[round(i * (len(times) - 1) / (count - 1))] for i in range(count)] if count > 1 else times[:1]
+        plans += [(round(dose, 6), kept) for dose in per_dose if amounts.giveable(dose, strength, unit)]
+    return plans
+
+
+def plan_text(steps: list[TaperStep], times: list[str]) -> str:
+    """Steps as the taper form's lines: ``first-day last-day amount [times]`` (times only when they
+    differ from today's)."""
+    return "\n".join(
+        f"{s.start_date.isoformat()} {s.end_date.isoformat()} {s.amount:g}"
+        + ("" if s.times == times else " " + " ".join(s.times))
+        for s in steps
+    )
+
+
+def read_plan_text(text: str, times: list[str]) -> list[dict]:
+    """The taper form's lines as ``parse_plan`` steps; InputError naming the first bad line."""
+    steps = []
+    for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
+        parts = line.split()
+        if len(parts) < 3:
+            raise InputError(
+                "steps",
+                f"Step {number}: write the first day, the last day and the amount (and the times if they change), "
+                "like 2026-03-08 2026-03-12 5 08:00 18:00",
+            )
+        steps.append({"start_date": parts[0], "end_date": parts[1], "amount": parts[2], "times": parts[3:] or times})
+    if not steps:
+        raise InputError("steps", "Enter at least one step.")
+    return steps

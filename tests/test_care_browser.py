@@ -215,7 +215,7 @@ def test_ending_baclofen_leads_to_a_taper_and_the_pump_page_fits_a_phone(phone, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Ending Baclofen")
     expect(page.locator("#refusal")).to_contain_text("Baclofen must not be stopped suddenly")
     expect(page.get_by_label("Steps")).to_have_value(
-        "2026-03-08 2026-03-12 7.5\n2026-03-13 2026-03-17 5\n2026-03-18 2026-03-21 2.5"
+        "2026-03-08 2026-03-12 10 08:00 18:00\n2026-03-13 2026-03-17 5 08:00 18:00\n2026-03-18 2026-03-21 5 08:00"
     )
     assert_fits_phone(page)
     page.screenshot(path=str(artifacts / "taper.png"), full_page=True)

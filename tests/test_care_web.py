@@ -546,15 +546,24 @@ def test_ending_baclofen_shows_the_taper_page_and_a_valid_taper_applies(db, pat,
     page = html(refused)
     assert refused.status_code == 409
     assert "Baclofen must not be stopped suddenly" in page and "at least 14 days" in page
-    # The suggested plan: three decreasing steps from tomorrow over 14 days.
-    assert "2026-03-08 2026-03-12 7.5\n2026-03-13 2026-03-17 5\n2026-03-18 2026-03-21 2.5</textarea>" in page
+    # The suggested plan: three decreasing steps from tomorrow over 14 days, in whole and half
+    # 10 mg tablets (issue 9: never 7.5 or 2.5 mg), dropping the midday dose before splitting.
+    assert (
+        "2026-03-08 2026-03-12 10 08:00 18:00\n2026-03-13 2026-03-17 5 08:00 18:00\n2026-03-18 2026-03-21 5 08:00"
+        "</textarea>" in page
+    )
     assert db.execute("SELECT ended_at, ends_at FROM medications").fetchone() == (None, None)
 
-    steps = "2026-03-08 2026-03-12 7.5\n2026-03-13 2026-03-17 5\n\n2026-03-18 2026-03-21 2.5\n"
+    steps = (
+        "2026-03-08 2026-03-12 10 08:00 18:00\n2026-03-13 2026-03-17 5 08:00 18:00\n\n2026-03-18 2026-03-21 5 08:00\n"
+    )
     response = post(phone, f"/medications/{medication}/taper", f"/medications/{medication}/taper", steps=steps)
     assert response.status_code == 302
     assert db.execute("SELECT ends_at FROM medications").fetchone()[0] == "2026-03-22T04:00:00Z"  # midnight EDT
-    assert [d["amount"] for d in doses(db, local_date="2026-03-08")] == [7.5, 7.5, 7.5]
+    assert [(d["local_time"], d["amount"]) for d in doses(db, local_date="2026-03-08")] == [
+        ("08:00", 10),
+        ("18:00", 10),
+    ]
     page = html(phone.get("/medications"))
     assert "Taper plan saved: 3 steps from Sun 08 Mar. Baclofen ends after Sat 21 Mar." in page
     assert "Tapering: ends after Sat 21 Mar" in page

@@ -226,7 +226,9 @@ def test_a_formulary_drug_is_withdrawal_risk_even_when_unticked(db, client, fami
 TAPER = {
     "steps": [
         {"start_date": "2026-03-08", "end_date": "2026-03-14", "amount": 5, "times": ["08:00", "13:00", "18:00"]},
-        {"start_date": "2026-03-15", "end_date": "2026-03-21", "amount": 5, "times": ["08:00", "18:00"]},
+        {"start_date": "2026-03-15", "end_date": "2026-03-18", "amount": 5, "times": ["08:00", "18:00"]},
+        # Issue 9: the last step before stopping is at most a quarter of the starting 30 mg a day.
+        {"start_date": "2026-03-19", "end_date": "2026-03-21", "amount": 5, "times": ["08:00"]},
     ]
 }
 

@@ -4,13 +4,13 @@ floors only a clinician may loosen. Every refusal is a 4xx with its code and wri
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import doses, make_medication, make_patient, messages
 
-from reminder import accounts, clinics, formulary, ingredients, missed_dose, safety_limits
+from reminder import accounts, amounts, clinics, formulary, ingredients, missed_dose, safety_limits, tapering
 from reminder.errors import InputError
 from reminder.times import parse_instant
 
@@ -422,3 +422,88 @@ def test_a_clinician_may_raise_faster_with_a_reason(client, patient_api, doctor_
     path = f"/api/v1/patients/{patient}/medications/{medication['id']}"
     changed = client.patch(path, json={"amount": 20, "reason": "inpatient titration"}, headers=doctor_api)
     assert changed.status_code == 200 and changed.json["amount"] == 20
+
+
+# ---------------------------------------------------------------- tapers that tablets can give
+
+
+def taper(*steps):
+    """Steps as (first day, last day, amount, times) over baclofen 10 mg three times a day."""
+    return {"steps": [{"start_date": a, "end_date": b, "amount": c, "times": t} for a, b, c, t in steps]}
+
+
+TID = ["08:00", "13:00", "18:00"]
+
+
+@pytest.mark.parametrize(
+    "plan, message",
+    [
+        # Like the issue's 60 -> 30 mg a day for 13 days -> 15 for 1 day -> stop: a one-day step.
+        (
+            taper(
+                ("2026-03-08", "2026-03-14", 5, TID),
+                ("2026-03-15", "2026-03-20", 5, ["08:00", "18:00"]),
+                ("2026-03-21", "2026-03-21", 5, ["08:00"]),
+            ),
+            "Step 3 lasts 1 day",
+        ),
+        # 7.5 mg is three quarters of a 10 mg tablet.
+        (
+            taper(
+                ("2026-03-08", "2026-03-11", 7.5, TID),
+                ("2026-03-12", "2026-03-15", 5, TID),
+                ("2026-03-16", "2026-03-18", 5, ["08:00", "18:00"]),
+                ("2026-03-19", "2026-03-21", 5, ["08:00"]),
+            ),
+            "Step 1 needs 7.5 mg",
+        ),
+        # The last step (10 mg a day) is over a quarter of 30.
+        (taper(("2026-03-08", "2026-03-14", 5, TID), ("2026-03-15", "2026-03-21", 5, ["08:00", "18:00"])), "quarter"),
+    ],
+)
+def test_a_taper_tablets_cannot_give_or_that_stops_from_too_high_is_refused(db, client, patient_api, plan, message):
+    medication = client.post("/api/v1/medications", json=BACLOFEN, headers=patient_api).json
+    before = table_counts(db)
+    refused = client.post(f"/api/v1/medications/{medication['id']}/taper", json=plan, headers=patient_api)
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "taper_invalid", refused.json
+    assert message in refused.json["error"]["message"]
+    assert table_counts(db) == before
+
+
+@pytest.mark.parametrize(
+    "amount, times, strength",
+    [(10, TID, "10 mg"), (20, TID, "10 mg"), (10, ["08:00", "20:00"], "10 mg"), (20, TID + ["22:00"], "10 mg")],
+)
+def test_the_suggested_taper_passes_its_own_rules_in_whole_and_half_tablets(amount, times, strength):
+    current = {
+        "name": "Baclofen",
+        "amount": amount,
+        "times": times,
+        "strength": strength,
+        "unit": "mg",
+        "min_taper_days": 14,
+        "max_single_amount": 40,
+    }
+    steps = tapering.suggest(current, date(2026, 3, 7))
+    assert steps, "a plan exists for whole and half 10 mg tablets"
+    tapering.check_steps_can_be_given(steps, current)
+    assert all(amounts.giveable(step.amount, strength, "mg") for step in steps)
+    assert all(step.amount not in (11.2, 3.75, 7.5, 2.5) for step in steps)
+
+
+@pytest.mark.parametrize(
+    "amount, strength, unit, shown, giveable",
+    [
+        (10, "10 mg", "mg", "10 mg (1 tablet)", True),
+        (15, "10 mg tablet", "mg", "15 mg (1½ tablets)", True),
+        (5, "10 mg", "mg", "5 mg (½ tablet)", True),
+        (7.5, "10 mg", "mg", "7.5 mg (¾ tablet)", False),
+        (3.75, "10 mg", "mg", "3.75 mg (0.375 tablets)", False),
+        (300, "300 mg capsule", "mg", "300 mg (1 capsule)", True),
+        (150, "300 mg capsule", "mg", "150 mg (½ capsule)", False),
+        (7.5, "5 mg/5 mL", "mL", "7.5 mL", True),
+    ],
+)
+def test_amounts_read_as_tablets_where_the_strength_allows(amount, strength, unit, shown, giveable):
+    assert amounts.in_hand(amount, strength, unit) == shown
+    assert amounts.giveable(amount, strength, unit) is giveable

@@ -306,34 +306,12 @@ def _pump_dates(pump_id: int) -> str:
 
 
 def suggested_taper(medication: dict, today: date) -> str:
-    """A starting plan to agree with the prescriber: two or three steps from tomorrow over the
-    medication's minimum taper, each dose a quarter (or third) lower than the one before."""
-    days = medication["min_taper_days"]
-    count = min(3, days)
-    start, lines = today + timedelta(days=1), []
-    for index in range(count):
-        end = start + timedelta(days=days // count + (1 if index < days % count else 0) - 1)
-        amount = float(f"{medication['amount'] * (count - index) / (count + 1):.3g}")
-        lines.append(f"{start.isoformat()} {end.isoformat()} {amount:g}")
-        start = end + timedelta(days=1)
-    return "\n".join(lines)
+    """A starting plan to agree with the prescriber (tapering.suggest), as the form's lines."""
+    return tapering.plan_text(tapering.suggest(medication, today), medication["times"])
 
 
 def taper_lines(text: str, times: list[str]) -> list[dict]:
-    """The typed plan as ``parse_plan`` steps; InputError naming the first line that isn't
-    ``first-day last-day amount``."""
-    steps = []
-    for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
-        parts = line.split()
-        if len(parts) != 3:
-            raise InputError(
-                "steps",
-                f"Step {number}: write the first day, the last day and the amount, like 2026-03-08 2026-03-12 7.5",
-            )
-        steps.append({"start_date": parts[0], "end_date": parts[1], "amount": parts[2], "times": times})
-    if not steps:
-        raise InputError("steps", "Enter at least one step.")
-    return steps
+    return tapering.read_plan_text(text, times)
 
 
 def supply_of(patient_id: int) -> list[dict]:

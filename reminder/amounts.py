@@ -1,0 +1,77 @@
+"""Amounts as tablets: what a dose is in the hand, and whether the tablets can give it.
+
+Pure functions over a medication's ``strength`` text ("10 mg", "10 mg tablet", "5 mg/5 mL") and
+its dose ``unit``. Tablets are given whole or halved (scored tablets); a quarter tablet is not a
+dose a patient can measure reliably, so a plan needing one is refused (issue 9 §5). Liquids and
+strengths we cannot read are measured, not counted: any amount is giveable and no tablet words
+are shown.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+LIQUID_WORDS = ("/ml", "/ 5 ml", "/5ml", "/5 ml", "ml", "solution", "suspension", "liquid", "syrup", "granules")
+HALF = Fraction(1, 2)
+GLYPHS = {Fraction(0): "", Fraction(1, 4): "¼", HALF: "½", Fraction(3, 4): "¾"}
+_STRENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zµ]+)\b")
+
+
+def tablet_strength(strength: str, unit: str) -> float | None:
+    """The amount in one tablet, in ``unit``; None for a liquid or a strength we cannot read."""
+    text = (strength or "").strip().lower()
+    if not text or any(word in text for word in LIQUID_WORDS):
+        return None
+    found = _STRENGTH.match(text)
+    if not found or found.group(2) != (unit or "").strip().lower():
+        return None
+    value = float(found.group(1))
+    return value if value > 0 else None
+
+
+def tablets(amount: float, strength: str, unit: str) -> Fraction | None:
+    """``amount`` as a count of tablets when the strength is a tablet's; else None."""
+    per_tablet = tablet_strength(strength, unit)
+    if per_tablet is None:
+        return None
+    return Fraction(amount).limit_denominator(1000) / Fraction(per_tablet).limit_denominator(1000)
+
+
+def giveable(amount: float, strength: str, unit: str) -> bool:
+    """Whether whole or half tablets (whole capsules) give ``amount`` exactly (always, for liquids)."""
+    count = tablets(amount, strength, unit)
+    smallest = 1 if form_of(strength) == "capsule" else HALF
+    return count is None or (count > 0 and (count / smallest).denominator == 1)
+
+
+def form_of(strength: str) -> str:
+    return "capsule" if "capsule" in (strength or "").lower() else "tablet"
+
+
+def in_hand(amount: float, strength: str, unit: str) -> str:
+    """ "10 mg (1 tablet)", "15 mg (1½ tablets)", "7.5 mg (¾ tablet)"; "10 mL" for a liquid."""
+    plain = f"{amount:g} {unit}"
+    count = tablets(amount, strength, unit)
+    if count is None:
+        return plain
+    return f"{plain} ({tablet_words(count, form_of(strength))})"
+
+
+def tablet_words(count: Fraction, form: str = "tablet") -> str:
+    """ "1 tablet", "1½ tablets", "¾ tablet", "2 capsules"."""
+    whole, part = divmod(count, 1)
+    if part in GLYPHS:
+        number = f"{int(whole) if whole else ''}{GLYPHS[part]}" or "0"
+        return f"{number} {form}" + ("" if count <= 1 else "s")
+    return f"{float(count):g} {form}s"
+
+
+def round_to_half_tablets(amount: float, strength: str, unit: str) -> float:
+    """The nearest amount at or below ``amount`` that whole and half tablets give (a taper never
+    rounds up); ``amount`` itself for liquids."""
+    per_tablet = tablet_strength(strength, unit)
+    if per_tablet is None:
+        return amount
+    halves = int(Fraction(amount).limit_denominator(1000) / (Fraction(per_tablet).limit_denominator(1000) * HALF))
+    return float(halves * HALF * Fraction(per_tablet).limit_denominator(1000))
