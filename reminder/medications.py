@@ -175,7 +175,7 @@ def update(
         requested = _changed_limits(data, spec, current)
         facts = _apply_limits(db, current["patient_id"], spec, requested, current, by_clinician)
         if current["withdrawal_risk"] and not by_clinician:
-            _check_titration(spec, current, facts, today)
+            _check_titration(spec, current, facts, max(today, spec.start_date))
         if current["withdrawal_risk"] and not by_clinician:
             spec.withdrawal_risk = True
             _refuse_a_cut(current, spec)
@@ -230,14 +230,22 @@ def _changed_limits(data: dict, spec: MedicationInput, current: dict) -> dict:
     return changed
 
 
-def _check_titration(spec: MedicationInput, current: dict, facts: formulary.Facts, today: date) -> None:
-    """A patient raises a withdrawal-risk drug only as fast as the formulary's titration allows."""
-    started = max((date.fromisoformat(step["start_date"]) for step in current["steps"]), default=today)
+def _check_titration(spec: MedicationInput, current: dict, facts: formulary.Facts, from_day: date) -> None:
+    """A patient raises a withdrawal-risk drug only as fast as the formulary's titration allows:
+    the new plan from ``from_day`` is measured against the step it follows."""
+    started = max(
+        (
+            date.fromisoformat(step["start_date"])
+            for step in current["steps"]
+            if step["start_date"] <= from_day.isoformat()
+        ),
+        default=from_day,
+    )
     safety_limits.check_titration(
         facts.ingredient.name if facts.ingredient else spec.name,
         (current["amount"] or 0) * len(current["times"]),
         spec.amount * len(spec.times),
-        (today - started).days,
+        (from_day - started).days,
         facts.limits,
     )
 
