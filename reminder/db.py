@@ -36,7 +36,21 @@ def immediate(db: Database) -> Iterator[Database]:
     A deferred ``BEGIN`` that reads and then writes fails at once with "database is locked"
     when another connection writes meanwhile, without waiting out the busy timeout.
     ``BEGIN IMMEDIATE`` waits for the lock instead. Use this for every read-then-write.
+
+    Inside an open transaction it is a savepoint instead, so a domain function can run alone
+    or as part of its caller's one transaction (an inner failure undoes only the inner part).
     """
+    if db.conn.in_transaction:
+        db.execute("SAVEPOINT nested")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK TO nested")
+            db.execute("RELEASE nested")
+            raise
+        else:
+            db.execute("RELEASE nested")
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
