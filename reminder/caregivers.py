@@ -197,3 +197,26 @@ def followers(
             continue
         found.append((accounts.find_user(db, id=link["caregiver_id"]), link["channel"]))
     return found
+
+
+def send_invitation(
+    db: Database, settings: dict, patient: dict, *, email: str | None, phone: str | None, now: datetime
+) -> dict:
+    """Create the invitation and queue its message to each address given, in one transaction:
+    both or neither. Returns the new link's row, with the addresses as stored."""
+    from . import delivery
+
+    with immediate(db):
+        link_id, token = invite(db, patient["id"], email=email or None, phone=phone or None, now=now)
+        link = next(db.query("SELECT * FROM care_links WHERE id = ?", [link_id]))
+        context = {
+            "name": "",
+            "patient_name": patient["name"] or patient["email"],
+            "link": f"{settings['server.base_url']}/invitations/{token}",
+        }
+        for channel, recipient in (("email", link["invite_email"]), ("sms", link["invite_phone"])):
+            if recipient:
+                delivery.notify_address(
+                    db, settings, channel=channel, recipient=recipient, kind="invitation", context=context, now=now
+                )
+    return link

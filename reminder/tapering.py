@@ -152,3 +152,35 @@ def finish(db: Database, now: datetime) -> int:
             [to_iso(now)],
         ).fetchall()
     return len(rows)
+
+
+def suggested_taper(medication: dict, today: date) -> str:
+    """A starting plan to agree with the prescriber, as the lines ``taper_lines`` reads: two or
+    three steps from tomorrow over the medication's minimum taper, each dose a quarter (or
+    third) lower than the one before."""
+    days = medication["min_taper_days"]
+    count = min(3, days)
+    start, lines = today + timedelta(days=1), []
+    for index in range(count):
+        end = start + timedelta(days=days // count + (1 if index < days % count else 0) - 1)
+        amount = float(f"{medication['amount'] * (count - index) / (count + 1):.3g}")
+        lines.append(f"{start.isoformat()} {end.isoformat()} {amount:g}")
+        start = end + timedelta(days=1)
+    return "\n".join(lines)
+
+
+def taper_lines(text: str, times: list[str]) -> list[dict]:
+    """A plan typed as lines ``first-day last-day amount`` as ``parse_plan`` steps at ``times``;
+    InputError naming the first line that isn't."""
+    steps = []
+    for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
+        parts = line.split()
+        if len(parts) != 3:
+            raise InputError(
+                "steps",
+                f"Step {number}: write the first day, the last day and the amount, like 2026-03-08 2026-03-12 7.5",
+            )
+        steps.append({"start_date": parts[0], "end_date": parts[1], "amount": parts[2], "times": times})
+    if not steps:
+        raise InputError("steps", "Enter at least one step.")
+    return steps
