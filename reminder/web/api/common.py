@@ -12,7 +12,7 @@ from ...db import get_db, immediate
 from ...errors import InputError
 from ...missed_dose import Decision
 from ...times import parse_instant, to_iso
-from ..common import DECISION_STATUS, horizon, now, today_in
+from ..common import DECISION_STATUS, now, today_in
 from ..errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -33,7 +33,6 @@ DOSE_FIELDS = (
     "skip_reason",
 )
 MAX_DOSES = 2000
-__all__ = ["horizon"]  # re-exported: resource modules read the ledger horizon from here too
 
 
 def user() -> dict:
