@@ -31,27 +31,24 @@ def connect(path: str) -> Database:
 
 @contextmanager
 def immediate(db: Database) -> Iterator[Database]:
-    """A write transaction that takes the write lock up front.
+    """A write transaction that takes the write lock up front, or a savepoint inside one.
 
     A deferred ``BEGIN`` that reads and then writes fails at once with "database is locked"
     when another connection writes meanwhile, without waiting out the busy timeout.
     ``BEGIN IMMEDIATE`` waits for the lock instead. Use this for every read-then-write.
 
-    Inside an open transaction it is a savepoint instead, so a domain function can run alone
-    or as part of its caller's one transaction (an inner failure undoes only the inner part).
+    Inside an open transaction it nests as a ``SAVEPOINT``: released on success, rolled back
+    to on error (then the error goes on to the caller). So a domain function that writes
+    several rows can be called alone, as its own transaction, or inside a caller's
+    transaction, as part of one user action that commits or fails as a whole.
     """
-    if db.conn.in_transaction:
-        db.execute("SAVEPOINT nested")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK TO nested")
-            db.execute("RELEASE nested")
-            raise
-        else:
-            db.execute("RELEASE nested")
+    if getattr(db, "writing", False):
+        yield from _savepoint(db)
         return
+    # Inside a transaction this did not open (a stray write's implicit BEGIN) this raises, as
+    # it always has, rather than nest in a transaction that nothing would commit.
     db.execute("BEGIN IMMEDIATE")
+    db.writing = True
     try:
         yield db
     except BaseException:
@@ -59,6 +56,22 @@ def immediate(db: Database) -> Iterator[Database]:
         raise
     else:
         db.execute("COMMIT")
+    finally:
+        db.writing = False
+
+
+def _savepoint(db: Database) -> Iterator[Database]:
+    # One name serves every depth: ROLLBACK TO and RELEASE act on the innermost savepoint of that name.
+    db.execute("SAVEPOINT nested")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:  # some errors (a full disk) end the whole transaction already
+            db.execute("ROLLBACK TO nested")
+            db.execute("RELEASE nested")
+        raise
+    else:
+        db.execute("RELEASE nested")
 
 
 def upgrade(db: Database) -> list[str]:
