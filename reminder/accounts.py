@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import secrets
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .db import immediate
+from .delivery import CHANNELS
 from .errors import InputError
 from .times import to_iso, zone
+from .tokens import hash_token
 
 ROLES = ("patient", "caregiver", "clinician", "admin")
 MIN_PASSWORD = 8
@@ -27,8 +29,8 @@ TEXTABLE = {
     phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
     phonenumbers.PhoneNumberType.VOIP,
 }
-CHANNELS = ("sms", "email")
 TOKEN_PREFIX = "rmd_"
+TOKEN_USE_NOTED_EVERY = timedelta(minutes=1)
 
 
 def check_email(email) -> str:
@@ -130,14 +132,31 @@ def create_token(db: Database, user_id: int, now: datetime, label: str = "") -> 
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.execute(
         "INSERT INTO api_tokens (user_id, token_hash, label, created_at) VALUES (?, ?, ?, ?)",
-        [user_id, _digest(token), label, to_iso(now)],
+        [user_id, hash_token(token), label, to_iso(now)],
     )
     return token
 
 
-def user_for_token(db: Database, token: str) -> dict | None:
-    row = db.execute("SELECT user_id FROM api_tokens WHERE token_hash = ?", [_digest(token)]).fetchone()
-    return find_user(db, id=row[0]) if row else None
+def user_for_token(db: Database, token: str, now: datetime) -> dict | None:
+    """The user whose API token this is, or None; notes when the token was last used.
+
+    The note is written at most once per ``TOKEN_USE_NOTED_EVERY`` for each token, so a busy
+    client does not turn every read into a write that waits for the write lock.
+    """
+    row = db.execute(
+        "SELECT id, user_id, last_used_at FROM api_tokens WHERE token_hash = ?", [hash_token(token)]
+    ).fetchone()
+    if row is None:
+        return None
+    token_id, user_id, last_used_at = row
+    stale = to_iso(now - TOKEN_USE_NOTED_EVERY)
+    if last_used_at is None or last_used_at <= stale:
+        with immediate(db):  # conditional: of two requests at once, one writes
+            db.execute(
+                "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)",
+                [to_iso(now), token_id, stale],
+            )
+    return find_user(db, id=user_id)
 
 
 def update_profile(db: Database, user_id: int, changes: dict) -> None:
@@ -167,7 +186,3 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
     if checked:
         assignments = ", ".join(f"{key} = ?" for key in checked)
         db.execute(f"UPDATE users SET {assignments} WHERE id = ?", [*checked.values(), user_id])
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()

@@ -12,13 +12,12 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import accounts
+from . import accounts, clinics, delivery
 from .db import immediate
+from .delivery import CHANNELS
 from .errors import InputError
-from .links import digest
 from .times import parse_instant, to_iso
-
-INVITATION_DAYS = 14
+from .tokens import INVITATION_DAYS, hash_token
 
 
 def invite(db: Database, patient_id: int, *, email: str | None, phone: str | None, now: datetime) -> tuple[int, str]:
@@ -38,14 +37,14 @@ def invite(db: Database, patient_id: int, *, email: str | None, phone: str | Non
     cursor = db.execute(
         "INSERT INTO care_links (patient_id, invite_email, invite_phone, token_hash, created_at, expires_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [patient_id, email, phone, digest(token), to_iso(now), to_iso(now + timedelta(days=INVITATION_DAYS))],
+        [patient_id, email, phone, hash_token(token), to_iso(now), to_iso(now + timedelta(days=INVITATION_DAYS))],
     )
     return cursor.lastrowid, token
 
 
 def invitation(db: Database, token: str, now: datetime) -> dict:
     """The open invitation behind ``token``; InputError (404 or 410) otherwise."""
-    rows = list(db.query("SELECT * FROM care_links WHERE token_hash = ?", [digest(token or "")]))
+    rows = list(db.query("SELECT * FROM care_links WHERE token_hash = ?", [hash_token(token or "")]))
     if not rows or rows[0]["status"] == "revoked":
         raise InputError(None, "This invitation link doesn't match an open invitation.", status=404)
     link = rows[0]
@@ -101,8 +100,9 @@ def update_settings(db: Database, patient_id: int, caregiver_id: int, data: dict
             ids = json.dumps(sorted(ids))
         changes["medication_ids"] = ids
     if "channel" in data:
-        if data["channel"] not in (None, "sms", "email"):
-            raise InputError("channel", 'channel must be "sms", "email" or null (your own choice).')
+        if data["channel"] is not None and data["channel"] not in CHANNELS:
+            named = ", ".join(f'"{channel}"' for channel in CHANNELS)
+            raise InputError("channel", f"channel must be {named} or null (your own choice).")
         changes["channel"] = data["channel"]
     if "all_medications" in data:
         if not isinstance(data["all_medications"], bool):
@@ -130,9 +130,7 @@ def can_see(db: Database, user_id: int, patient_id: int) -> bool:
     patient is linked to."""
     if user_id == patient_id or active_link(db, user_id, patient_id) is not None:
         return True
-    from .clinics import clinician_sees
-
-    return clinician_sees(db, accounts.find_user(db, id=user_id) or {}, patient_id)
+    return clinics.clinician_sees(db, accounts.find_user(db, id=user_id) or {}, patient_id)
 
 
 def patients_of(db: Database, user_id: int) -> list[dict]:
@@ -204,8 +202,6 @@ def send_invitation(
 ) -> dict:
     """Create the invitation and queue its message to each address given, in one transaction:
     both or neither. Returns the new link's row, with the addresses as stored."""
-    from . import delivery
-
     with immediate(db):
         link_id, token = invite(db, patient["id"], email=email or None, phone=phone or None, now=now)
         link = next(db.query("SELECT * FROM care_links WHERE id = ?", [link_id]))

@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from . import accounts, delivery
 from .db import immediate
 from .errors import InputError
-from .times import to_iso
+from .times import parse_instant, to_iso
+from .tokens import INVITATION_DAYS, hash_token
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 
@@ -51,15 +53,9 @@ def join(db: Database, patient_id: int, code, now: datetime) -> dict:
     return {"id": clinic["id"], "name": clinic["name"]}
 
 
-INVITATION_DAYS = 14
-
-
 def invite(db: Database, clinician: dict, *, email: str | None, phone: str | None, now: datetime) -> tuple[int, str]:
     """A clinician invites a patient to link to their clinic; returns the id and the link token.
     Call inside the transaction that queues the invitation message."""
-    from . import accounts
-    from .links import digest
-
     if clinician.get("role") != "clinician" or not clinician.get("clinic_id"):
         raise InputError(None, "Only a clinic's clinicians invite patients to it.", status=403)
     email = accounts.check_email(email) if email else None
@@ -75,7 +71,7 @@ def invite(db: Database, clinician: dict, *, email: str | None, phone: str | Non
             clinician["id"],
             email,
             phone,
-            digest(token),
+            hash_token(token),
             to_iso(now),
             to_iso(now + timedelta(days=INVITATION_DAYS)),
         ],
@@ -85,14 +81,11 @@ def invite(db: Database, clinician: dict, *, email: str | None, phone: str | Non
 
 def invitation(db: Database, token: str, now: datetime) -> dict:
     """The open clinic invitation behind ``token``, with the clinic's name; InputError otherwise."""
-    from .links import digest
-    from .times import parse_instant
-
     rows = list(
         db.query(
             "SELECT i.*, c.name AS clinic_name FROM clinic_invitations i JOIN clinics c ON c.id = i.clinic_id "
             "WHERE i.token_hash = ?",
-            [digest(token or "")],
+            [hash_token(token or "")],
         )
     )
     if not rows:
@@ -194,8 +187,6 @@ def send_invitation(
 ) -> int:
     """A clinician's invitation with its message, in one transaction: by email when an email is
     given, else by text. Returns the invitation's id."""
-    from . import delivery
-
     with immediate(db):
         invitation_id, token = invite(db, clinician, email=email, phone=phone, now=now)
         row = db.execute(

@@ -8,14 +8,13 @@ left out today, so the minimum gap is kept); the regular step starts tomorrow.
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import accounts, clinics, ledger
+from . import accounts, clinics, ledger, regimen
 from .db import immediate
 from .times import to_iso
 
@@ -48,18 +47,11 @@ def seed(db: Database, now: datetime, settings: dict) -> str:
             [ids["patient"], to_iso(now), to_iso(now)],
         ).lastrowid
         today_times = [first_dose] + [t for t in REGULAR_TIMES if _hours_between(first_dose, t) >= 3]
-        for start, end, times in ((today, today, today_times), (today + timedelta(days=1), None, REGULAR_TIMES)):
-            db.execute(
-                "INSERT INTO regimen_steps (medication_id, start_date, end_date, times, amount, created_at) "
-                "VALUES (?, ?, ?, ?, 10, ?)",
-                [
-                    medication_id,
-                    start.isoformat(),
-                    end.isoformat() if end else None,
-                    json.dumps(sorted(times)),
-                    to_iso(now),
-                ],
-            )
+        steps = [
+            regimen.new_step(today, today, today_times, 10),
+            regimen.new_step(today + timedelta(days=1), None, REGULAR_TIMES, 10),
+        ]
+        regimen.replace_from(db, medication_id, today, steps, now)
         ledger.extend_medication(db, medication_id, now, now + timedelta(hours=settings["worker.horizon_hours"]))
         # The caregiver has accepted the patient's invitation: two missed baclofen doses in a
         # row reach them (the escalation ladder), three reach level 3.

@@ -6,9 +6,9 @@ unreachable patient on baclofen is exactly who a caregiver must hear about):
 
 - level 2, caregivers: a run of 2 of a withdrawal-risk medication (3 of any other, for
   caregivers who opted in);
-- level 3, the clinician and the caregivers again: a run of 3, or 24 h since the last taken
-  dose, of a withdrawal-risk medication. Until clinician links exist it goes to the caregivers
-  with the advice to contact the prescriber; ``for_clinician`` marks it for routing.
+- level 3, the clinicians of the patient's clinics and the caregivers again: a run of 3, or
+  24 h since the last taken dose, of a withdrawal-risk medication, with the advice to contact
+  the prescriber; ``for_clinician`` marks the alert as this level's.
 
 Every threshold is a per-medication setting. A run alerts each person at most once per level:
 the alert row is unique per (patient, kind, run, level) and each recipient row per (alert,
@@ -29,8 +29,8 @@ from sqlite_utils import Database
 
 from . import caregivers, clinics, delivery, formulary
 from .db import immediate
-from .links import digest
 from .times import clock_label, parse_instant, to_iso
+from .tokens import hash_token
 
 NOT_TAKEN = ("missed", "skipped", "unknown")
 RUN_LOOKBACK = 50  # doses examined per medication; a longer run is still "at least 50"
@@ -204,7 +204,7 @@ def _tell(
     cursor = db.execute(
         "INSERT OR IGNORE INTO alert_recipients (alert_id, user_id, token_hash, expires_at, notified_at) "
         "VALUES (?, ?, ?, ?, ?)",
-        [alert_id, user["id"], digest(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), to_iso(now)],
+        [alert_id, user["id"], hash_token(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), to_iso(now)],
     )
     if cursor.rowcount == 0:
         return 0
@@ -300,7 +300,7 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
                 db.execute(
                     "UPDATE alert_recipients SET repeats = repeats + 1, token_hash = ?, expires_at = ? "
                     "WHERE alert_id = ? AND user_id = ?",
-                    [digest(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],
+                    [hash_token(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],
                 )
                 user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
                 link = caregivers.active_link(db, user_id, patient_id)
@@ -341,7 +341,7 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
 def acknowledge(db: Database, token: str, now: datetime) -> dict:
     """Acknowledge through a link (no login). Returns the alert; LookupError when unknown or expired."""
     with immediate(db):
-        rows = list(db.query("SELECT * FROM alert_recipients WHERE token_hash = ?", [digest(token or "")]))
+        rows = list(db.query("SELECT * FROM alert_recipients WHERE token_hash = ?", [hash_token(token or "")]))
         if not rows:
             raise LookupError("unknown")
         if now >= parse_instant(rows[0]["expires_at"]):
@@ -367,7 +367,7 @@ def alert_for_token(db: Database, token: str, now: datetime) -> dict:
         db.query(
             "SELECT a.*, r.user_id AS recipient_id, r.expires_at AS link_expires_at FROM alert_recipients r "
             "JOIN alerts a ON a.id = r.alert_id WHERE r.token_hash = ?",
-            [digest(token or "")],
+            [hash_token(token or "")],
         )
     )
     if not rows:

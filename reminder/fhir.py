@@ -52,7 +52,7 @@ from fhir.resources.R4B.relatedperson import RelatedPerson
 from fhir.resources.R4B.timing import Timing, TimingRepeat
 from sqlite_utils import Database
 
-from . import ledger
+from . import regimen
 from .reports import period_bounds
 from .times import UTC, parse_instant
 
@@ -226,7 +226,7 @@ def _medication_request(
     db: Database, medication: dict, concept: CodeableConcept, patient_ref: Reference, tz: ZoneInfo
 ) -> MedicationRequest:
     status = _request_status(medication)
-    steps = ledger.steps_of(db, medication["id"])
+    steps = regimen.steps_of(db, medication["id"])
     return MedicationRequest(
         status=status,
         statusReason=CodeableConcept(text=_text(medication["end_reason"]))

@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import missed_dose, schedule, supply
+from . import missed_dose, regimen, schedule, supply
 from .db import immediate
 from .missed_dose import Decision, DoseRule
-from .times import parse_date, parse_hhmm, parse_instant, to_iso
+from .regimen import steps_of
+from .times import parse_instant, to_iso
 
 log = logging.getLogger("reminder.ledger")
 
@@ -29,25 +30,6 @@ MIN_AHEAD = timedelta(hours=48)
 GAP_LOOKAROUND = timedelta(days=schedule.NEXT_DOSE_SEARCH_DAYS + 1)
 
 
-def steps_of(db: Database, medication_id: int) -> list[schedule.Step]:
-    rows = db.execute(
-        "SELECT id, start_date, end_date, times, days, amount FROM regimen_steps "
-        "WHERE medication_id = ? ORDER BY start_date, id",
-        [medication_id],
-    ).fetchall()
-    return [
-        schedule.Step(
-            id=row[0],
-            start_date=parse_date(row[1]),
-            end_date=parse_date(row[2]) if row[2] else None,
-            times=tuple(parse_hhmm(t) for t in json.loads(row[3])),
-            days=frozenset(json.loads(row[4])) if row[4] else None,
-            amount=row[5],
-        )
-        for row in rows
-    ]
-
-
 def rule_of(medication: dict) -> DoseRule:
     return DoseRule(
         on_time_minutes=medication["on_time_minutes"],
@@ -55,16 +37,6 @@ def rule_of(medication: dict) -> DoseRule:
         skip_hours_before_next=medication["skip_hours_before_next"],
         min_gap_fraction=medication["min_gap_fraction"],
     )
-
-
-def _medication(db: Database, medication_id: int) -> dict:
-    row = db.execute(
-        "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
-        [medication_id],
-    )
-    columns = [d[0] for d in row.description]
-    values = row.fetchone()
-    return dict(zip(columns, values, strict=False)) if values else None
 
 
 # ---------------------------------------------------------------- generating doses ahead
@@ -101,7 +73,7 @@ def extend_medication(db: Database, medication_id: int, now: datetime, until: da
     Generation starts at the medication's creation: no dose is invented in the past. Must run
     inside a write transaction. Returns the number of new rows.
     """
-    medication = _medication(db, medication_id)
+    medication = regimen.medication(db, medication_id)
     if medication is None or medication["ended_at"]:
         return 0
     start = parse_instant(medication["generated_until"])
@@ -172,7 +144,7 @@ def stop_prompts(db: Database, medication_id: int) -> None:
 
 
 def _recompute_open_windows(db: Database, medication_id: int) -> None:
-    medication = _medication(db, medication_id)
+    medication = regimen.medication(db, medication_id)
     tz, steps, rule = ZoneInfo(medication["tz"]), steps_of(db, medication_id), rule_of(medication)
     for dose_id, scheduled_at in db.execute(
         "SELECT id, scheduled_at FROM doses WHERE medication_id = ? AND status = 'pending'", [medication_id]
@@ -206,7 +178,7 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
     """
     with immediate(db):
         dose = load_dose(db, dose_id)
-        medication = _medication(db, dose["medication_id"])
+        medication = regimen.medication(db, dose["medication_id"])
         tz = ZoneInfo(dose["tz"])
         facts = dose_facts(db, dose, medication)
         if answer.action == "taken":
@@ -266,14 +238,12 @@ def add_event(db: Database, dose_id: int, now: datetime, actor_id: int | None, k
 
 
 def load_dose(db: Database, dose_id: int) -> dict | None:
-    cursor = db.execute("SELECT * FROM doses WHERE id = ?", [dose_id])
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row, strict=False)) if row else None
+    return next(db.query("SELECT * FROM doses WHERE id = ?", [dose_id]), None)
 
 
 def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> missed_dose.Dose:
     """The rule's view of a ledger row, with the next scheduled dose for the skip message."""
-    medication = medication or _medication(db, dose["medication_id"])
+    medication = medication or regimen.medication(db, dose["medication_id"])
     scheduled_at = parse_instant(dose["scheduled_at"])
     steps, tz = steps_of(db, dose["medication_id"]), ZoneInfo(dose["tz"])
     following = schedule.next_occurrence(steps, tz, scheduled_at) if not medication["ended_at"] else None

@@ -6,13 +6,13 @@ one dose, and valid until 24 h (``links.expire_hours``) after that dose's window
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 
 from sqlite_utils import Database
 
 from .times import parse_instant, to_iso
+from .tokens import hash_token
 
 TOKEN_BYTES = 16
 
@@ -25,16 +25,12 @@ class LinkExpired(LookupError):
     """The token was real but its time is over (410)."""
 
 
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def issue(db: Database, dose_id: int, expires_at: datetime, now: datetime) -> str:
     """Store a new token for ``dose_id`` and return it; it is never stored in the clear."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     db.execute(
         "INSERT INTO dose_links (dose_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)",
-        [dose_id, digest(token), to_iso(expires_at), to_iso(now)],
+        [dose_id, hash_token(token), to_iso(expires_at), to_iso(now)],
     )
     return token
 
@@ -43,7 +39,7 @@ def resolve(db: Database, token: str, now: datetime) -> int:
     """The dose id of ``token``; raises LinkNotFound or LinkExpired."""
     if not token or len(token) > 64:
         raise LinkNotFound(token)
-    row = db.execute("SELECT dose_id, expires_at FROM dose_links WHERE token_hash = ?", [digest(token)]).fetchone()
+    row = db.execute("SELECT dose_id, expires_at FROM dose_links WHERE token_hash = ?", [hash_token(token)]).fetchone()
     if row is None:
         raise LinkNotFound(token)
     if now >= parse_instant(row[1]):

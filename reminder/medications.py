@@ -6,17 +6,16 @@ below, so a bad value gets the same message everywhere and nothing is written.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import formulary, ledger
+from . import caregivers, delivery, formulary, ledger, regimen
 from .db import immediate
 from .errors import InputError
+from .schedule import Step
 from .times import parse_date, parse_hhmm, to_iso
 
 MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
@@ -43,6 +42,10 @@ class MedicationInput:
     withdrawal_risk: bool = False
     max_daily_amount: float | None = None
     rule: dict = field(default_factory=dict)
+
+    def step(self, start: date) -> Step:
+        """This dose plan as an open-ended regimen step from ``start``."""
+        return regimen.new_step(start, None, self.times, self.amount, self.days)
 
 
 INPUT_FIELDS = frozenset(
@@ -80,7 +83,7 @@ def parse_medication(data: dict, today: date) -> MedicationInput:
         strength=_text(data, "strength", limit=40),
         unit=_text(data, "unit", limit=20) or "mg",
         days=_days(data.get("days")),
-        start_date=_date("start_date", start) if start not in (None, "") else today,
+        start_date=check_date("start_date", start) if start not in (None, "") else today,
         # The bundled formulary marks drugs that must not be stopped suddenly; a patient can add
         # the mark to any medication but not take it off one of those (a clinician's call).
         withdrawal_risk=_flag(data, "withdrawal_risk") or formulary.has_withdrawal_risk(name),
@@ -112,7 +115,7 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
             ],
         )
         medication_id = cursor.lastrowid
-        _add_step(db, medication_id, spec, spec.start_date, now)
+        regimen.replace_from(db, medication_id, spec.start_date, [spec.step(spec.start_date)], now)
         ledger.extend_medication(db, medication_id, now, now + horizon)
     return medication_id
 
@@ -169,17 +172,7 @@ def update(
         )
         if plan_changed:
             ledger.drop_future(db, medication_id, now)
-            db.execute(
-                "DELETE FROM regimen_steps WHERE medication_id = ? AND start_date >= ? "
-                "AND NOT EXISTS (SELECT 1 FROM doses WHERE step_id = regimen_steps.id)",
-                [medication_id, new_start.isoformat()],
-            )
-            db.execute(
-                "UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
-                "AND (end_date IS NULL OR end_date >= ?)",
-                [(new_start - timedelta(days=1)).isoformat(), medication_id, new_start.isoformat()],
-            )
-            _add_step(db, medication_id, spec, new_start, now)
+            regimen.replace_from(db, medication_id, new_start, [spec.step(new_start)], now)
         if plan_changed or rule_changed:
             ledger.rewrite_future(db, medication_id, now, horizon)
 
@@ -207,21 +200,24 @@ def end(
     """
     medication = next(db.query("SELECT * FROM medications WHERE id = ?", [medication_id]))
     if medication["withdrawal_risk"] and not (clinician_confirmed and (reason or "").strip()):
-        from .tapering import refusal
-
-        raise InputError(None, refusal(medication), status=409)
+        raise InputError(None, stop_refusal(medication), status=409)
     with immediate(db):
         db.execute(
             "UPDATE medications SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
             [to_iso(now), reason or None, medication_id],
         )
-        db.execute(
-            "UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
-            "AND (end_date IS NULL OR end_date > ?)",
-            [today.isoformat(), medication_id, today.isoformat()],
-        )
+        regimen.end_after(db, medication_id, today)
         ledger.rewrite_future(db, medication_id, now, timedelta(0))
         ledger.stop_prompts(db, medication_id)
+
+
+def stop_refusal(medication: dict) -> str:
+    """Why a withdrawal-risk medication cannot simply be ended."""
+    return (
+        f"{medication['name']} must not be stopped suddenly: stopping it at once can cause serious "
+        f"withdrawal. End it with a taper plan of at least {medication['min_taper_days']} days of decreasing "
+        "doses, or ask your clinician to confirm the stop with a reason."
+    )
 
 
 def pause_today(
@@ -232,8 +228,6 @@ def pause_today(
     The doses stay in the ledger and can still be confirmed; unanswered they close as
     ``unknown`` and count towards the escalation ladder. False when already paused that day.
     """
-    from . import caregivers, delivery
-
     with immediate(db):
         cursor = db.execute(
             "INSERT OR IGNORE INTO pauses (medication_id, local_date, created_at, actor_id) VALUES (?, ?, ?, ?)",
@@ -273,28 +267,11 @@ def pause_today(
     return True
 
 
-def _add_step(db: Database, medication_id: int, spec: MedicationInput, start: date, now: datetime) -> None:
-    db.execute(
-        "INSERT INTO regimen_steps (medication_id, start_date, times, days, amount, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            medication_id,
-            start.isoformat(),
-            json.dumps(sorted(spec.times)),
-            json.dumps(spec.days) if spec.days is not None else None,
-            spec.amount,
-            to_iso(now),
-        ],
-    )
-
-
 def to_json(db: Database, medication_id: int) -> dict | None:
     """A medication as the API shows it: the current step's plan, and every step."""
-    row = db.execute("SELECT * FROM medications WHERE id = ?", [medication_id])
-    columns = [d[0] for d in row.description]
-    values = row.fetchone()
-    if values is None:
+    medication = next(db.query("SELECT * FROM medications WHERE id = ?", [medication_id]), None)
+    if medication is None:
         return None
-    medication = dict(zip(columns, values, strict=False))
     steps = [
         {
             "id": s.id,
@@ -304,7 +281,7 @@ def to_json(db: Database, medication_id: int) -> dict | None:
             "days": sorted(s.days) if s.days is not None else None,
             "amount": s.amount,
         }
-        for s in ledger.steps_of(db, medication_id)
+        for s in regimen.steps_of(db, medication_id)
     ]
     current = max(steps, key=lambda s: (s["start_date"], s["id"])) if steps else {}
     return {
@@ -423,12 +400,9 @@ def _days(value) -> list[int] | None:
     return sorted(days) if len(days) < 7 else None
 
 
-def _date(key: str, value) -> date:
+def check_date(key: str, value) -> date:
+    """``value`` as a date; InputError naming ``key`` unless it is YYYY-MM-DD."""
     try:
         return parse_date(value)
     except ValueError:
         raise InputError(key, f"{key} must be a date in YYYY-MM-DD.") from None
-
-
-def zone_today(tz: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(tz)).date()

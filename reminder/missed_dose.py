@@ -10,7 +10,7 @@ two doses or to make one up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -76,7 +76,6 @@ class Decision:
     on_time: bool | None = None
     snooze_until: datetime | None = None
     offer_earlier_time: bool = False
-    details: dict = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:
@@ -140,7 +139,6 @@ def decide_taken(
                 "over_daily_maximum",
                 f"Not recorded: this dose would bring the day's total to {total:g}, over the maximum of "
                 f"{max_daily_amount:g} a day. Don't take it. Contact your prescriber if you are unsure.",
-                details={"total": total, "maximum": max_daily_amount},
             )
     on_time = is_on_time(dose.scheduled_at, taken_at, rule)
     when = clock_label(taken_at.astimezone(tz).time())
@@ -238,7 +236,6 @@ def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decisi
     return Decision(
         "too_soon",
         f"Not recorded: a dose of this medication was taken at {other_label}, too close to this one. {advice}",
-        details={"other_taken_at": other.taken_at, "earliest": earliest},
     )
 
 

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from .db import immediate
 from .errors import InputError
-from .times import UTC, parse_date, to_iso
+from .times import UTC, local_today, parse_date, to_iso
 
 REMINDER_DAYS = (14, 7, 3, 1)  # days before refill-by
 OVERDUE_MARK = 0  # in reminders_sent: the alarm-date escalation went out
@@ -131,7 +131,7 @@ def reminders_due(
     latest = now.astimezone(UTC).date() + timedelta(days=max(REMINDER_DAYS) + 1)
     found = []
     for pump in _pumps_where(db, "p.refill_by <= ?", [latest.isoformat()]):
-        today = now.astimezone(tz_of(pump["patient_id"])).date()
+        today = local_today(tz_of(pump["patient_id"]), now)
         refill_by, sent = parse_date(pump["refill_by"]), _sent(pump)
         threshold = reminder_to_send(refill_by, today, sent)
         if threshold is not None:
@@ -150,7 +150,7 @@ def overdue(
     latest = now.astimezone(UTC).date() + timedelta(days=1)
     found = []
     for pump in _pumps_where(db, "p.alarm_date <= ?", [latest.isoformat()]):
-        today = now.astimezone(tz_of(pump["patient_id"])).date()
+        today = local_today(tz_of(pump["patient_id"]), now)
         alarm, sent = parse_date(pump["alarm_date"]), _sent(pump)
         if is_overdue(alarm, today, sent):
             found.append(

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import escalation, ledger, metrics, supply
+from . import escalation, metrics, regimen, supply
 from .schedule import resolve
 from .times import parse_instant, to_iso
 
@@ -110,7 +110,7 @@ def _medication_section(db, medication, rows, first_day, last_day, tz, now, sett
             "amount": s.amount,
             "times": [t.strftime("%H:%M") for t in s.times],
         }
-        for s in ledger.steps_of(db, medication["id"])
+        for s in regimen.steps_of(db, medication["id"])
     ]
     return {
         "id": medication["id"],
@@ -148,7 +148,7 @@ def covered_days(db: Database, medication: dict, first_day: date, last_day: date
     ).fetchall()
     if not refills:
         return None
-    steps = ledger.steps_of(db, medication["id"])
+    steps = regimen.steps_of(db, medication["id"])
     per_day = max((s.amount * len(s.times) for s in steps), default=0)
     units_per_day = supply.units_per_dose(medication, per_day) if per_day else 0
     if not units_per_day:

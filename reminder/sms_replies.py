@@ -19,7 +19,7 @@ SKIP_WORDS = {"2", "SKIP", "SKIPPED"}
 # Twilio's standard opt-out and opt-in keywords (it answers them itself and still calls us).
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
-HELP_WORDS = {"HELP", "INFO"}
+# Any other word, HELP and INFO included, is answered with HELP_TEXT.
 HELP_TEXT = "Reply 1 or TAKEN when you have taken your dose, 2 or SKIP to skip it. Reply STOP to stop texts."
 SMS_EARLIER_TIME_HINT = "If you took it earlier, record the time with the link in your reminder."
 USE_LINK = "Please use the link in each reminder to answer."

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-# `ledger`, not `from .ledger import steps_of`: ledger may import this module to call consume().
-from . import ledger, schedule
+from . import regimen, schedule
 from .db import immediate
 from .errors import InputError
+from .regimen import steps_of
 from .times import parse_instant, to_iso
 
 LOOKAHEAD_DAYS = 366  # days_left answers at most this: "plenty"
@@ -140,7 +140,7 @@ def consume(db: Database, dose: dict) -> None:
     Runs inside the caller's transaction (the one that records the dose as taken), so the dose
     and the stock change together. No-op when the medication's stock is not tracked (NULL).
     """
-    medication = _medication(db, dose["medication_id"])
+    medication = regimen.medication(db, dose["medication_id"])
     if medication is None or medication["stock"] is None:
         return
     units = units_per_dose(medication, dose["amount"])
@@ -162,7 +162,7 @@ def record_refill(
     amount = _quantity(quantity)
     pharmacy_name = _pharmacy(pharmacy)
     with immediate(db):
-        if _medication(db, medication_id) is None:
+        if regimen.medication(db, medication_id) is None:
             raise InputError(None, "No such medication.", status=404)
         db.execute(
             "INSERT INTO refills (medication_id, quantity, pharmacy, recorded_at, actor_id) VALUES (?, ?, ?, ?, ?)",
@@ -178,7 +178,7 @@ def record_refill(
 def days_left_for(db: Database, medication_id: int, now: datetime, horizon_days: int = LOOKAHEAD_DAYS) -> float | None:
     """``days_left`` for a stored medication, in its patient's zone; None when the stock is not
     tracked or there is no such medication."""
-    medication = _medication(db, medication_id)
+    medication = regimen.medication(db, medication_id)
     if medication is None:
         return None
     return _days_left_of(db, medication, now, horizon_days)
@@ -262,7 +262,7 @@ def _days_left_of(db: Database, medication: dict, now: datetime, horizon_days: i
     if medication["stock"] is None:
         return None
     return days_left(
-        ledger.steps_of(db, medication["id"]),
+        steps_of(db, medication["id"]),
         ZoneInfo(medication["tz"]),
         medication["stock"],
         medication,
@@ -278,16 +278,6 @@ def _settled(db: Database, medication_id: int, now: datetime) -> frozenset[datet
         [medication_id, to_iso(now)],
     ).fetchall()
     return frozenset(parse_instant(row[0]) for row in rows)
-
-
-def _medication(db: Database, medication_id: int) -> dict | None:
-    rows = list(
-        db.query(
-            "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
-            [medication_id],
-        )
-    )
-    return rows[0] if rows else None
 
 
 def _quantity(value) -> float:

@@ -9,17 +9,16 @@ after the last step the worker ends the medication.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import ledger, medications
+from . import ledger, medications, regimen
 from .db import immediate
 from .errors import InputError
-from .schedule import resolve
+from .schedule import Step, resolve
 from .times import to_iso
 
 MAX_TAPER_STEPS = 20
@@ -38,14 +37,8 @@ class TaperStep:
     def daily_total(self) -> float:
         return self.amount * len(self.times)
 
-
-def refusal(medication: dict) -> str:
-    """Why a withdrawal-risk medication cannot simply be ended."""
-    return (
-        f"{medication['name']} must not be stopped suddenly: stopping it at once can cause serious "
-        f"withdrawal. End it with a taper plan of at least {medication['min_taper_days']} days of decreasing "
-        "doses, or ask your clinician to confirm the stop with a reason."
-    )
+    def as_step(self) -> Step:
+        return regimen.new_step(self.start_date, self.end_date, self.times, self.amount)
 
 
 def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
@@ -68,7 +61,7 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
             "start_date": item.get("start_date"),
         }
         spec = medications.parse_medication(fields, today)
-        end = medications._date("end_date", item.get("end_date")) if item.get("end_date") else None
+        end = medications.check_date("end_date", item.get("end_date")) if item.get("end_date") else None
         if end is None or end < spec.start_date:
             raise InputError("end_date", f"Step {number} needs an end_date on or after its start_date.")
         steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times))
@@ -115,29 +108,7 @@ def apply_plan(
     first = steps[0].start_date
     with immediate(db):
         ledger.drop_future(db, medication_id, now)
-        db.execute(
-            "DELETE FROM regimen_steps WHERE medication_id = ? AND start_date >= ? "
-            "AND NOT EXISTS (SELECT 1 FROM doses WHERE step_id = regimen_steps.id)",
-            [medication_id, first.isoformat()],
-        )
-        db.execute(
-            "UPDATE regimen_steps SET end_date = max(start_date, ?) WHERE medication_id = ? "
-            "AND (end_date IS NULL OR end_date >= ?)",
-            [(first - timedelta(days=1)).isoformat(), medication_id, first.isoformat()],
-        )
-        for step in steps:
-            db.execute(
-                "INSERT INTO regimen_steps (medication_id, start_date, end_date, times, amount, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    medication_id,
-                    step.start_date.isoformat(),
-                    step.end_date.isoformat(),
-                    json.dumps(step.times),
-                    step.amount,
-                    to_iso(now),
-                ],
-            )
+        regimen.replace_from(db, medication_id, first, [step.as_step() for step in steps], now)
         ends_at = resolve(steps[-1].end_date + timedelta(days=1), time(0, 0), ZoneInfo(tz))
         db.execute("UPDATE medications SET ends_at = ? WHERE id = ?", [to_iso(ends_at), medication_id])
         ledger.rewrite_future(db, medication_id, now, horizon)

@@ -7,7 +7,7 @@ time order and indexed range queries work on the stored strings.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 UTC = UTC
@@ -77,6 +77,11 @@ def _zone_names() -> set[str]:
 
 def zone_names() -> list[str]:
     return sorted(_zone_names())
+
+
+def local_today(tz: str | tzinfo, now: datetime) -> date:
+    """The date it is at ``now`` in the zone ``tz`` (an IANA name or a zone): the patient's today."""
+    return now.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz).date()
 
 
 def clock_label(value: time) -> str:

@@ -18,7 +18,6 @@ from .db import immediate
 from .times import to_iso
 
 EVERY = timedelta(minutes=10)
-RUNNING_OUT_DAYS = 3
 
 
 def due(db: Database, now: datetime, name: str = "upkeep") -> bool:

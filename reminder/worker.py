@@ -27,7 +27,6 @@ from .notify import Transport
 from .times import UTC, clock_label, parse_hhmm, parse_instant, to_iso
 
 log = logging.getLogger("reminder.worker")
-PROMPT_KINDS = ("reminder", "follow_up")
 
 
 @dataclass
@@ -76,7 +75,7 @@ def recover_interrupted(tick: Tick) -> int:
             [to_iso(tick.now), to_iso(cutoff)],
         ).fetchall()
         for kind, dose_id in rows:
-            if kind in PROMPT_KINDS:
+            if kind in delivery.PROMPT_KINDS:
                 tick.db.execute(
                     "UPDATE doses SET next_prompt_at = ? WHERE id = ? AND status = 'pending' AND window_closes_at > ?",
                     [to_iso(tick.now), dose_id, to_iso(tick.now)],
@@ -208,7 +207,7 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         "medication": f"{medication[0]} {medication[1]}".strip() if tick.settings["notify.name_medication"] else "",
     }
     valid_until = None
-    if kind in PROMPT_KINDS:
+    if kind in delivery.PROMPT_KINDS:
         valid_until = parse_instant(dose["window_closes_at"])
         expires = valid_until + timedelta(hours=tick.settings["links.expire_hours"])
         token = links.issue(tick.db, dose["id"], expires, tick.now)

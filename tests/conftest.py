@@ -11,7 +11,7 @@ from reminder import accounts, create_app, ledger, medications, worker
 from reminder import db as dbmod
 from reminder.clock import ManualClock
 from reminder.notify import make_transport
-from reminder.times import parse_instant, to_iso
+from reminder.times import local_today, parse_instant, to_iso
 
 from fakes import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, SmtpServer
 
@@ -188,7 +188,7 @@ def make_medication(db, patient_id, now=START, horizon_hours=72, **fields) -> in
         "max_daily_amount": 80,
         **fields,
     }
-    today = medications.zone_today(accounts.find_user(db, id=patient_id)["tz"], now)
+    today = local_today(accounts.find_user(db, id=patient_id)["tz"], now)
     spec = medications.parse_medication(data, today)
     return medications.create(db, patient_id, spec, now, timedelta(hours=horizon_hours))
 

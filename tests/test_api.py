@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from conftest import doses, make_medication, make_patient, messages
@@ -58,6 +59,21 @@ def test_every_route_needs_a_token(client):
 def test_tokens_are_stored_hashed(db, token):
     stored = db.execute("SELECT token_hash FROM api_tokens").fetchone()[0]
     assert token not in stored and len(stored) == 64
+
+
+def test_a_token_records_when_it_was_last_used_at_most_once_a_minute(db, api, clock):
+    def last_used() -> str | None:
+        return db.execute("SELECT last_used_at FROM api_tokens").fetchone()[0]
+
+    assert last_used() is None
+    api.get("/me")
+    assert last_used() == "2026-03-07T12:00:00Z"
+    clock.set(clock.now() + timedelta(seconds=59))
+    api.get("/me")
+    assert last_used() == "2026-03-07T12:00:00Z"  # a busy client does not write on every request
+    clock.set(clock.now() + timedelta(seconds=1))
+    api.get("/me")
+    assert last_used() == "2026-03-07T12:01:00Z"
 
 
 def test_me_returns_the_tokens_user(api):

@@ -7,8 +7,8 @@ import re
 import pytest
 from conftest import csrf, doses, make_medication, make_patient, messages
 
-from reminder import links
-from reminder.times import parse_instant
+from reminder.times import local_today, parse_instant
+from reminder.tokens import hash_token
 
 
 def link_token(body: str) -> str:
@@ -228,7 +228,7 @@ def test_link_tokens_are_random_and_stored_only_hashed(db, patient, tick):
     token = reminded_link(db, patient, tick)
     assert len(token) >= 22  # 16 random bytes, base64url
     stored = db.execute("SELECT token_hash FROM dose_links").fetchone()[0]
-    assert stored == links.digest(token) and token not in stored
+    assert stored == hash_token(token) and token not in stored
 
 
 def test_a_patient_cannot_open_another_patients_dose(client, db, patient, login):
@@ -295,7 +295,7 @@ def test_an_ended_medication_cannot_be_edited_from_the_web(client, db, patient, 
     meds.end(
         db,
         medication,
-        meds.zone_today("America/New_York", parse_instant("2026-03-07T12:00:00Z")),
+        local_today("America/New_York", parse_instant("2026-03-07T12:00:00Z")),
         parse_instant("2026-03-07T12:00:00Z"),
     )
     login()

@@ -11,7 +11,7 @@ from conftest import START, doses, make_medication, make_patient, make_patients,
 
 from reminder import ledger, worker
 from reminder.notify import OutboxTransport, TransportError
-from reminder.times import parse_instant, to_iso
+from reminder.times import local_today, parse_instant, to_iso
 
 SNOOZE = timedelta(minutes=15)
 
@@ -219,7 +219,7 @@ def test_a_schedule_change_rewrites_only_future_unreminded_doses(db, patient, ti
     medication = make_medication(db, patient, name="Paracetamol", withdrawal_risk=False, max_daily_amount=None)
     tick("2026-03-07T18:00:00Z")  # the 13:00 dose was reminded; 08:00 closed as unknown
     history = {d["id"]: d for d in doses(db) if d["scheduled_at"] <= "2026-03-07T18:00:00Z"}
-    today = medications.zone_today("America/New_York", clock.now())
+    today = local_today("America/New_York", clock.now())
     medications.update(db, medication, {"times": ["09:00", "21:00"]}, today, clock.now(), timedelta(hours=72))
     after = {d["id"]: d for d in doses(db)}
     closed = [i for i, d in history.items() if d["status"] != "pending"]
@@ -277,7 +277,7 @@ def test_ending_a_medication_stops_its_follow_ups_and_skip_messages(db, patient,
     medication = make_medication(db, patient, name="Paracetamol", withdrawal_risk=False)
     tick("2026-03-07T13:00:00Z")
     clock.set(parse_instant("2026-03-07T13:10:00Z"))
-    medications.end(db, medication, medications.zone_today("America/New_York", clock.now()), clock.now())
+    medications.end(db, medication, local_today("America/New_York", clock.now()), clock.now())
     tick("2026-03-07T13:30:00Z")
     tick("2026-03-07T20:00:00Z")
     assert [m["kind"] for m in messages(db)] == ["reminder"]

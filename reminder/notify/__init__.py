@@ -1,10 +1,11 @@
 """Transports: how a recorded message leaves the building.
 
 A transport is one method and one exception: ``send(message) -> provider_id``, raising
-``TransportError(reason, permanent=bool)``. ``TRANSPORTS`` maps a channel name to its class;
-``Router`` hands each message to the transport of its channel. To add a channel: write a
-class with ``send``, add it here, declare its settings in ``config.py`` and
-``config.example.toml``, and test it against a real protocol peer on loopback.
+``TransportError(reason, permanent=bool)``. ``make_transport`` maps each available channel
+name to its class; the ``Router`` it returns hands each message to the transport of its
+channel. To add a channel: write a class with ``send``, add it to ``make_transport``, declare
+its settings in ``config.py`` and ``config.example.toml``, and test it against a real protocol
+peer on loopback.
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ from twilio.rest import Client
 from . import OutgoingMessage, TransportError
 
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient": the patient replied STOP
-PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614}  # invalid, no permission, opted out, unroutable, not mobile
-TRANSIENT_CODES = {20429}  # too many concurrent requests
+TRANSIENT_CODES = {20429}  # too many concurrent requests; any other 4xx code is permanent (a bad number)
 MAX_VALIDITY = 36000  # Twilio's limit, in seconds
 
 

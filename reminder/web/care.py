@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
 
-from .. import access, accounts, caregivers, clinics, dose_queries, escalation, ledger, medications, pumps
+from .. import access, accounts, caregivers, clinics, dose_queries, escalation, ledger, medications, pumps, tokens
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import clock_label, parse_instant, to_iso, zone_names
@@ -42,7 +42,7 @@ def caregiver_list():
             flash(error.message, "error")
             return _caregivers_page(request.form), error.status
         flash(
-            f"Invitation sent to {' and '.join(sent_to)}. The link in it works for {caregivers.INVITATION_DAYS} days.",
+            f"Invitation sent to {' and '.join(sent_to)}. The link in it works for {tokens.INVITATION_DAYS} days.",
             "ok",
         )
         return redirect(url_for("care.caregiver_list"))
@@ -76,7 +76,7 @@ def _caregivers_page(form):
     db, current = get_db(), now()
     links = caregivers.links_of(db, current_user.id)
     for link in links:
-        expires = parse_instant(link["created_at"]) + timedelta(days=caregivers.INVITATION_DAYS)
+        expires = parse_instant(link["created_at"]) + timedelta(days=tokens.INVITATION_DAYS)
         link["expired"] = link["status"] == "invited" and current >= expires
     cared_for = [p for p in caregivers.patients_of(db, current_user.id) if p["id"] != current_user.id]
     return render_template(

@@ -17,7 +17,7 @@ from .. import answers, ledger, missed_dose, supply
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
-from ..times import clock_label, parse_date, parse_hhmm
+from ..times import clock_label, local_today, parse_date, parse_hhmm
 
 # How a dose's ledger status reads to a patient.
 STATUS_WORDS = {
@@ -63,8 +63,8 @@ def snooze_length() -> timedelta:
 
 
 def today_in(tz: str) -> date:
-    """Today's local date in the IANA zone ``tz`` (a patient's, usually)."""
-    return now().astimezone(ZoneInfo(tz)).date()
+    """Today's local date in the IANA zone ``tz`` (a patient's, usually), by the app's clock."""
+    return local_today(tz, now())
 
 
 class User(UserMixin):

@@ -276,7 +276,7 @@ def _taper_page(medication: dict, steps_text: str):
     return render_template(
         "taper.html",
         medication=medication,
-        refusal=tapering.refusal(medication),
+        refusal=medications.stop_refusal(medication),
         steps=steps_text,
         daily_total=(medication["amount"] or 0) * len(medication["times"]),
     )

@@ -10,6 +10,7 @@ from flask import g, request
 
 from ... import accounts
 from ...db import get_db
+from ..common import now
 from ..errors import json_error
 from . import care, clinic, doses, me, medications, openapi, pumps
 from .common import bp
@@ -23,7 +24,7 @@ def authenticate():
     if request.endpoint == "api.openapi":
         return None
     header = request.headers.get("Authorization", "")
-    user = accounts.user_for_token(get_db(), header[7:].strip()) if header.startswith("Bearer ") else None
+    user = accounts.user_for_token(get_db(), header[7:].strip(), now()) if header.startswith("Bearer ") else None
     if user is None:
         return json_error(401, "unauthorized", "Send a personal API token: Authorization: Bearer rmd_...")
     g.api_user = user
