@@ -1,7 +1,7 @@
 """Caregivers: invitations a patient sends, links a caregiver accepts, and who may see whom.
 
 A caregiver sees a patient only through an active link the patient made; revoking it ends
-access at once. Every view and API route asks ``can_see`` (or ``may_act_for``) first.
+access at once. Every view and API route asks ``access`` (which asks ``can_see`` here) first.
 """
 
 from __future__ import annotations
