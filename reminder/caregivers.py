@@ -1,7 +1,7 @@
 """Caregivers: invitations a patient sends, links a caregiver accepts, and who may see whom.
 
 A caregiver sees a patient only through an active link the patient made; revoking it ends
-access at once. Every view and API route asks ``can_see`` (or ``may_act_for``) first.
+access at once. Every view and API route asks ``access`` (which asks ``can_see`` here) first.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import accounts, clinics
+from . import accounts, clinics, delivery
 from .db import immediate
 from .delivery import CHANNELS
 from .errors import InputError
@@ -195,3 +195,24 @@ def followers(
             continue
         found.append((accounts.find_user(db, id=link["caregiver_id"]), link["channel"]))
     return found
+
+
+def send_invitation(
+    db: Database, settings: dict, patient: dict, *, email: str | None, phone: str | None, now: datetime
+) -> dict:
+    """Create the invitation and queue its message to each address given, in one transaction:
+    both or neither. Returns the new link's row, with the addresses as stored."""
+    with immediate(db):
+        link_id, token = invite(db, patient["id"], email=email or None, phone=phone or None, now=now)
+        link = next(db.query("SELECT * FROM care_links WHERE id = ?", [link_id]))
+        context = {
+            "name": "",
+            "patient_name": patient["name"] or patient["email"],
+            "link": f"{settings['server.base_url']}/invitations/{token}",
+        }
+        for channel, recipient in (("email", link["invite_email"]), ("sms", link["invite_phone"])):
+            if recipient:
+                delivery.notify_address(
+                    db, settings, channel=channel, recipient=recipient, kind="invitation", context=context, now=now
+                )
+    return link

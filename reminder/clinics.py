@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import accounts
+from . import accounts, delivery
 from .db import immediate
 from .errors import InputError
 from .times import parse_instant, to_iso
@@ -180,3 +180,27 @@ def audit_of(db: Database, patient_id: int, limit: int = 500) -> list[dict]:
             [patient_id, limit],
         )
     )
+
+
+def send_invitation(
+    db: Database, settings: dict, clinician: dict, *, email: str | None, phone: str | None, now: datetime
+) -> int:
+    """A clinician's invitation with its message, in one transaction: by email when an email is
+    given, else by text. Returns the invitation's id."""
+    with immediate(db):
+        invitation_id, token = invite(db, clinician, email=email, phone=phone, now=now)
+        row = db.execute(
+            "SELECT i.invite_email, i.invite_phone, c.name FROM clinic_invitations i "
+            "JOIN clinics c ON c.id = i.clinic_id WHERE i.id = ?",
+            [invitation_id],
+        ).fetchone()
+        channel, recipient = ("email", row[0]) if email else ("sms", row[1])
+        context = {
+            "name": "",
+            "clinic_name": row[2],
+            "link": f"{settings['server.base_url']}/clinic-invitations/{token}",
+        }
+        delivery.notify_address(
+            db, settings, channel=channel, recipient=recipient, kind="clinic_invitation", context=context, now=now
+        )
+    return invitation_id

@@ -316,3 +316,14 @@ def _closest_intake_within_gap(dose: Dose, taken_at: datetime, rule: DoseRule, o
         if abs(other.taken_at - taken_at) < interval * rule.min_gap_fraction:
             return other
     return None
+
+
+def answer_window(
+    status: str, scheduled_at: datetime, window_closes_at: datetime, on_time: timedelta, now: datetime
+) -> str | None:
+    """Whether a dose can be answered at ``now``: ``"open"`` from the start of its on-time
+    window until its window closes (Taken is accepted), ``"not_due"`` before that (Taken is
+    refused as ``not_due_yet``), None once answered or closed."""
+    if status != "pending" or now >= window_closes_at:
+        return None
+    return "not_due" if now < scheduled_at - on_time else "open"

@@ -206,6 +206,11 @@ def _giveable_plans(amount: float, times: list[str], strength: str, unit: str) -
     return plans
 
 
+def suggested_taper(medication: dict, today: date) -> str:
+    """``suggest``'s plan as the lines ``taper_lines`` reads (empty when there is none)."""
+    return plan_text(suggest(medication, today), medication["times"])
+
+
 def plan_text(steps: list[TaperStep], times: list[str]) -> str:
     """Steps as the taper form's lines: ``first-day last-day amount [times]`` (times only when they
     differ from today's)."""
@@ -216,7 +221,7 @@ def plan_text(steps: list[TaperStep], times: list[str]) -> str:
     )
 
 
-def read_plan_text(text: str, times: list[str]) -> list[dict]:
+def taper_lines(text: str, times: list[str]) -> list[dict]:
     """The taper form's lines as ``parse_plan`` steps; InputError naming the first bad line."""
     steps = []
     for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):

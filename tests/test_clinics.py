@@ -277,3 +277,16 @@ def test_the_panel_shows_tablet_refills_and_pump_refills_due_soon(db, client, cl
     tick("2026-03-07T12:10:00Z")  # upkeep sends the refill reminder
     [row] = client.get("/api/v1/patients", headers=clinic["doctor_api"]).json["patients"]
     assert row["refills_due"] == "Baclofen" and row["pump_refill_by"] == "2026-03-07"
+
+
+def test_a_clinicians_dose_change_is_kept_with_its_reason_and_a_refused_one_leaves_neither(db, client, clinic):
+    medication = doses(db)[0]["medication_id"]
+    path = f"/api/v1/patients/{clinic['patient']}/medications/{medication}"
+    refused = client.patch(path, json={"amount": -5, "reason": "too drowsy"}, headers=clinic["doctor_api"])
+    assert refused.status_code == 400
+    assert db.execute("SELECT count(*) FROM medication_changes").fetchone()[0] == 0
+    lowered = client.patch(path, json={"amount": 5, "reason": "too drowsy"}, headers=clinic["doctor_api"])
+    assert lowered.status_code == 200 and lowered.json["amount"] == 5  # a clinician may cut a baclofen dose
+    change = db.execute("SELECT actor_id, reason, change FROM medication_changes").fetchall()
+    assert change == [(clinic["doctor"], "too drowsy", '{"amount": 5}')]
+    assert client.patch(path, json={"amount": 2.5}, headers=clinic["stranger_api"]).status_code == 404

@@ -218,9 +218,16 @@ def test_a_formulary_drug_is_withdrawal_risk_even_when_unticked(db, client, fami
     made = client.post(
         "/api/v1/medications",
         headers=family["patient_api"],
-        json={"name": "Clonidine", "amount": 0.1, "times": ["08:00"], "withdrawal_risk": False},
+        json={"name": "Clonidine", "amount": 0.1, "times": ["08:00"]},
     )
     assert made.json["withdrawal_risk"] is True
+    # Issue 9: asking for the mark off is loosening a floor, which only a clinician may do.
+    refused = client.post(
+        "/api/v1/medications",
+        headers=family["patient_api"],
+        json={"name": "Catapres", "amount": 0.1, "times": ["20:00"], "withdrawal_risk": False},
+    )
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "clinician_only"
 
 
 TAPER = {

@@ -23,6 +23,7 @@ from reminder.missed_dose import (
     Dose,
     DoseRule,
     Intake,
+    answer_window,
     decide_skip,
     decide_snooze,
     decide_taken,
@@ -973,3 +974,25 @@ def test_an_earlier_time_equal_to_now_is_not_a_time_before_now():
     # Otherwise "I already took it at <now>" would turn a late tap into a recorded intake.
     decision = run_taken(dose_0800(), "2026-03-10T15:00", {"reported_at": Z("2026-03-10T15:00")})
     assert (decision.code, decision.outcome) == ("bad_time", None)
+
+
+AT_EIGHT = datetime(2026, 3, 7, 13, 0, tzinfo=UTC)  # an 08:00 dose in New York
+
+
+@pytest.mark.parametrize(
+    ("status", "minutes_from_dose", "window"),
+    [
+        ("pending", -61, "not_due"),  # before the on-time hour: Taken would be refused
+        ("pending", -60, "open"),  # the on-time window opens an hour early
+        ("pending", 0, "open"),
+        ("pending", 179, "open"),
+        ("pending", 180, None),  # the window has closed: too late to answer
+        ("taken", 0, None),  # already answered
+        ("skipped", 0, None),
+    ],
+)
+def test_a_dose_can_be_answered_from_the_start_of_its_on_time_window_until_its_window_closes(
+    status, minutes_from_dose, window
+):
+    now = AT_EIGHT + timedelta(minutes=minutes_from_dose)
+    assert answer_window(status, AT_EIGHT, AT_EIGHT + timedelta(hours=3), timedelta(hours=1), now) == window

@@ -1,31 +1,22 @@
-"""The web app's parts: sessions and CSRF, the patient pages, the phone link, the API, ops."""
+"""The web app's parts: sessions and CSRF, the patient pages, the phone link, the API, ops.
+
+Each view module is a blueprint registered here; what several of them share lives in
+``common.py`` (and ``api/common.py`` for the API), never in another view module.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from flask import current_app, request
+from flask import request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
+from ..times import clock_label, parse_instant
+from .common import STATUS_WORDS
+
 csrf = CSRFProtect()
-# How a dose's ledger status reads to a patient.
-STATUS_WORDS = {
-    "pending": "to take",
-    "taken": "taken",
-    "skipped": "skipped",
-    "missed": "missed",
-    "unknown": "not confirmed",
-}
-
-
-def now() -> datetime:
-    """The current instant from the app's one clock."""
-    return current_app.extensions["reminder.clock"].now()
-
-
-def settings() -> dict:
-    return current_app.config["REMINDER"]
 
 
 class IdConverter(IntegerConverter):
@@ -69,12 +60,6 @@ def check_csrf() -> None:
 
 def local_time(instant: str | None) -> str:
     """An ISO instant as the logged-in user reads it: ``Sat 07 Mar 8:04 AM``."""
-    from zoneinfo import ZoneInfo
-
-    from flask_login import current_user
-
-    from ..times import clock_label, parse_instant
-
     if not instant:
         return ""
     local = parse_instant(instant).astimezone(ZoneInfo(current_user.tz if current_user.is_authenticated else "UTC"))

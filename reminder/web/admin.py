@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from .. import accounts, clinics
 from ..db import get_db, immediate
 from ..errors import InputError
-from . import now
+from .common import now
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 
 from .. import accounts
 from ..db import get_db
 from ..errors import InputError
-from . import now
+from ..times import zone_names
+from .common import User, now
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see that page."
-
-
-class User(UserMixin):
-    def __init__(self, row: dict):
-        self.row = row
-        self.id = row["id"]
-
-    def __getattr__(self, name):
-        try:
-            return self.row[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 @login_manager.user_loader
@@ -80,6 +69,4 @@ def logout():
 
 
 def _zones() -> list[str]:
-    from ..times import zone_names
-
     return zone_names()

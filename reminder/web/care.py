@@ -16,14 +16,11 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
 
-from .. import accounts, caregivers, clinics, delivery, escalation, ledger, medications, pumps, tokens
+from .. import access, accounts, caregivers, clinics, dose_queries, escalation, ledger, medications, pumps, tokens
 from ..db import get_db, immediate
 from ..errors import InputError
-from ..times import clock_label, local_today, parse_instant, to_iso, zone_names
-from . import now, settings
-from .auth import User
-from .dose_link import DECISION_STATUS, snooze_length
-from .patient import dose_rows, supply_of
+from ..times import clock_label, parse_instant, to_iso, zone_names
+from .common import DECISION_STATUS, User, now, settings, snooze_length, supply_of, today_in
 
 bp = Blueprint("care", __name__)
 RECENT_DAYS = 7  # the caregiver view lists misses this far back
@@ -70,31 +67,9 @@ def revoke(link_id: int):
 
 
 def _invite(email: str, phone: str) -> list[str]:
-    """Create the invitation and queue its message to each address given, in one transaction:
-    both or neither. Returns the addresses as stored."""
-    db, current = get_db(), now()
-    with immediate(db):
-        link_id, token = caregivers.invite(db, current_user.id, email=email or None, phone=phone or None, now=current)
-        email, phone = db.execute(
-            "SELECT invite_email, invite_phone FROM care_links WHERE id = ?", [link_id]
-        ).fetchone()
-        context = {
-            "name": "",
-            "patient_name": current_user.name or current_user.email,
-            "link": f"{settings()['server.base_url']}/invitations/{token}",
-        }
-        for channel, recipient in (("email", email), ("sms", phone)):
-            if recipient:
-                delivery.notify_address(
-                    db,
-                    settings(),
-                    channel=channel,
-                    recipient=recipient,
-                    kind="invitation",
-                    context=context,
-                    now=current,
-                )
-    return [address for address in (email, phone) if address]
+    """Send the invitation to each address given; returns the addresses as stored."""
+    link = caregivers.send_invitation(get_db(), settings(), current_user.row, email=email, phone=phone, now=now())
+    return [address for address in (link["invite_email"], link["invite_phone"]) if address]
 
 
 def _caregivers_page(form):
@@ -265,13 +240,13 @@ def alert_settings(patient_id: int):
 def _linked_patient(patient_id: int) -> dict:
     """The patient behind the logged-in caregiver's active link; 404 for anyone else."""
     db = get_db()
-    if caregivers.active_link(db, current_user.id, patient_id) is None:
+    if not access.is_caregiver_of(db, current_user.row, patient_id):
         abort(404)
     return accounts.find_user(db, id=patient_id)
 
 
 def _today_of(patient: dict):
-    return local_today(patient["tz"], now())
+    return today_in(patient["tz"])
 
 
 def _overview(patient: dict) -> dict:
@@ -297,7 +272,7 @@ def _overview(patient: dict) -> dict:
 
 def _patient_page(patient: dict, decision=None, dose_id: int | None = None, error: str | None = None):
     db, day = get_db(), _today_of(patient)
-    since = (day - timedelta(days=RECENT_DAYS)).isoformat()
+    since = day - timedelta(days=RECENT_DAYS)
     alerts = [a for a in escalation.alerts_for(db, [patient["id"]], limit=50) if a["status"] != "resolved"]
     return render_template(
         "patient_view.html",
@@ -306,13 +281,8 @@ def _patient_page(patient: dict, decision=None, dose_id: int | None = None, erro
         decision=decision,
         decision_dose=dose_id,
         error=error,
-        doses=dose_rows(patient["id"], "d.local_date = ?", [day.isoformat()]),
-        misses=dose_rows(
-            patient["id"],
-            "d.status IN ('missed', 'skipped', 'unknown') AND d.local_date >= ?",
-            [since],
-            newest_first=True,
-        ),
+        doses=dose_queries.doses_on(db, patient["id"], day, now()),
+        misses=dose_queries.misses(db, patient["id"], since, now()),
         alerts=_with_ack(alerts),
         supply=supply_of(patient["id"]),
         pumps=[pumps.pump_json(row, day) for row in pumps.pumps_of(db, patient["id"])],
@@ -348,15 +318,9 @@ def alert_list():
 def acknowledge(alert_id: int):
     """A caregiver who was told acknowledges: the alert stops repeating."""
     db = get_db()
-    row = db.execute("SELECT patient_id FROM alerts WHERE id = ?", [alert_id]).fetchone()
-    told = (
-        row
-        and db.execute(
-            "SELECT 1 FROM alert_recipients WHERE alert_id = ? AND user_id = ?", [alert_id, current_user.id]
-        ).fetchone()
-    )
-    if not told or not caregivers.can_see(db, current_user.id, row[0]):
+    if not access.can_acknowledge(db, current_user.row, alert_id):
         abort(404)
+    row = db.execute("SELECT patient_id FROM alerts WHERE id = ?", [alert_id]).fetchone()
     with immediate(db):
         status = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
         escalation.acknowledge_by(db, alert_id, current_user.id, now())
@@ -411,7 +375,7 @@ def _alert_for_token(token: str) -> dict:
         if str(error) == "expired":
             abort(410, description="This link has expired. Log in to see your alerts.")
         abort(404, description="This link doesn't match any alert. Check that it was copied whole.")
-    if not caregivers.can_see(db, alert["recipient_id"], alert["patient_id"]):
+    if not access.can_see(db, accounts.find_user(db, id=alert["recipient_id"]), alert["patient_id"]):
         abort(404, description="This link doesn't match any alert. Check that it was copied whole.")
     return alert
 

@@ -20,12 +20,11 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from .. import accounts, charts, clinics, fhir, reports
+from .. import access, accounts, charts, clinics, fhir, reports, side_effects
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import parse_instant
-from . import now, settings
-from .api_clinic import SIDE_EFFECTS, record_side_effect, report_period
+from .common import now, report_period, settings
 
 bp = Blueprint("clinic", __name__)
 PAGE_SIZE = 50
@@ -36,7 +35,7 @@ SORTS = {
     "adherence_30d": "30-day adherence",
     "last_taken": "last taken",
 }
-SIDE_EFFECT_WORDS = {kind: kind.replace("_", " ").capitalize() for kind in SIDE_EFFECTS}
+SIDE_EFFECT_WORDS = {kind: kind.replace("_", " ").capitalize() for kind in side_effects.KINDS}
 SEVERITY_WORDS = charts.SEVERITY_WORDS
 
 
@@ -151,7 +150,7 @@ def _visible_patient(patient_id: int) -> dict:
     """The patient, if linked to the logged-in clinician's clinic; 404 for anyone else."""
     _clinicians_only()
     db = get_db()
-    if not clinics.clinician_sees(db, current_user.row, patient_id):
+    if not access.is_clinician_of(db, current_user.row, patient_id):
         abort(404, description="No such patient.")
     return accounts.find_user(db, id=patient_id)
 
@@ -326,7 +325,8 @@ def side_effect():
     page with its 4xx, and nothing is written."""
     _patients_only()
     form = request.form
-    entry = record_side_effect(
+    entry = side_effects.record(
+        get_db(),
         current_user.id,
         {
             "kind": form.get("kind"),
@@ -334,6 +334,7 @@ def side_effect():
             "note": form.get("note", ""),
             "dose_id": _whole(form.get("dose_id"), 0),  # 0 is no dose's id: "No such dose"
         },
+        now(),
     )
     seen = " Your clinic sees it on your report." if clinics.clinics_of(get_db(), current_user.id) else ""
     flash(f"Noted: {SIDE_EFFECT_WORDS[entry['kind']].lower()}, {SEVERITY_WORDS[entry['severity']]}.{seen}", "ok")
@@ -342,7 +343,7 @@ def side_effect():
 
 def _whole(text: str | None, otherwise):
     """A form's whole number: ASCII digits as an int, nothing as None, anything else as
-    ``otherwise``, which ``record_side_effect`` refuses with its message. (It would pass other
+    ``otherwise``, which ``side_effects.record`` refuses with its message. (It would pass other
     Unicode digits, such as "²", to ``int()``, which raises a ValueError: a 500.)"""
     if not text:
         return None

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, jsonify, render_template
 from ..db import get_db
 from ..messages import list_messages
 from ..times import parse_instant
-from . import now, settings
+from .common import now, settings
 
 bp = Blueprint("ops", __name__)
 STALE_TICKS = 3  # /healthz fails when the last tick is older than this many intervals

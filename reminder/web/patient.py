@@ -9,14 +9,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import accounts, caregivers, delivery, ledger, medications, pumps, supply, tapering
+from .. import accounts, caregivers, delivery, dose_queries, ledger, medications, profile, pumps, supply, tapering
 from ..config import channels_available
-from ..db import get_db, immediate
+from ..db import get_db
 from ..errors import InputError
 from ..messages import list_messages
-from ..times import clock_label, local_today, parse_hhmm, parse_instant, to_iso, zone_names
-from . import now, settings
-from .dose_link import answer_and_render, render_dose
+from ..times import parse_instant, to_iso, zone_names
+from .common import answer_and_render, days_left_words, horizon, now, render_dose, settings, supply_of, today_in
 
 bp = Blueprint("patient", __name__)
 HISTORY_DAYS = 14
@@ -28,12 +27,8 @@ def _logged_in():
     """Every page here needs a login."""
 
 
-def horizon() -> timedelta:
-    return timedelta(hours=settings()["worker.horizon_hours"])
-
-
 def today_local():
-    return local_today(current_user.tz, now())
+    return today_in(current_user.tz)
 
 
 @bp.route("/")
@@ -43,7 +38,7 @@ def today():
     if current_user.role == "clinician":  # nor does a clinician: theirs is the clinic's panel
         return redirect(url_for("clinic.panel"))
     day = today_local()
-    doses = dose_rows(current_user.id, "d.local_date = ?", [day.isoformat()])
+    doses = dose_queries.doses_on(get_db(), current_user.id, day, now())
     failed = (
         get_db()
         .execute(
@@ -60,12 +55,7 @@ def today():
 @bp.route("/history")
 def history():
     first = today_local() - timedelta(days=HISTORY_DAYS)
-    doses = dose_rows(
-        current_user.id,
-        "d.local_date >= ? AND d.scheduled_at <= ?",
-        [first.isoformat(), now().strftime("%Y-%m-%dT%H:%M:%SZ")],
-        newest_first=True,
-    )
+    doses = dose_queries.history(get_db(), current_user.id, first, now())
     return render_template("history.html", doses=doses, days=HISTORY_DAYS)
 
 
@@ -149,7 +139,7 @@ def edit_medication(medication_id: int):
 def end_medication(medication_id: int):
     current = _open_medication(medication_id)
     if current["withdrawal_risk"]:  # never simply switched off: explain, and offer a taper instead
-        return _taper_page(current, suggested_taper(current, today_local())), 409
+        return _taper_page(current, tapering.suggested_taper(current, today_local())), 409
     medications.end(get_db(), medication_id, today_local(), now(), request.form.get("reason", ""))
     flash(f"{current['name']} ended. Its history is kept.", "ok")
     return redirect(url_for("patient.medication_list"))
@@ -160,10 +150,10 @@ def taper(medication_id: int):
     """A taper plan typed as lines ``YYYY-MM-DD YYYY-MM-DD amount``, at the current times."""
     current = _open_medication(medication_id)
     if request.method == "GET":
-        return _taper_page(current, suggested_taper(current, today_local()))
+        return _taper_page(current, tapering.suggested_taper(current, today_local()))
     text = request.form.get("steps", "")
     try:
-        steps = tapering.parse_plan({"steps": taper_lines(text, current["times"])}, current, today_local())
+        steps = tapering.parse_plan({"steps": tapering.taper_lines(text, current["times"])}, current, today_local())
     except InputError as error:
         flash(error.message, "error")
         return _taper_page(current, text), error.status
@@ -266,7 +256,7 @@ def user_settings():
             else:
                 changes = {k: request.form.get(k, "") for k in ("name", "email", "phone", "tz")}
                 changes["channels"] = request.form.getlist("channels")
-                change_profile(db, current_user.id, changes)
+                profile.change(db, current_user.id, changes, now(), horizon())
                 flash("Settings saved.", "ok")
                 return redirect(url_for("patient.user_settings"))
         except InputError as error:
@@ -305,49 +295,6 @@ def _pump_dates(pump_id: int) -> str:
     return f"{date.fromisoformat(pump['refill_by']):%a %d %b} (alarm date {date.fromisoformat(pump['alarm_date']):%a %d %b})"
 
 
-def suggested_taper(medication: dict, today: date) -> str:
-    """A starting plan to agree with the prescriber (tapering.suggest), as the form's lines."""
-    return tapering.plan_text(tapering.suggest(medication, today), medication["times"])
-
-
-def taper_lines(text: str, times: list[str]) -> list[dict]:
-    return tapering.read_plan_text(text, times)
-
-
-def supply_of(patient_id: int) -> list[dict]:
-    """The patient's active medications with a tracked stock: what is left and for how long."""
-    db = get_db()
-    current = now()
-    rows = db.query(
-        "SELECT * FROM medications WHERE patient_id = ? AND ended_at IS NULL AND stock IS NOT NULL ORDER BY name, id",
-        [patient_id],
-    )
-    result = []
-    for row in rows:
-        left = supply.days_left_for(db, row["id"], current)
-        result.append(
-            {
-                "id": row["id"],
-                "name": row["name"],
-                "stock": row["stock"],
-                "days_left": left,
-                "words": days_left_words(left),
-                "low": left is not None and left <= supply.threshold_days(row),
-            }
-        )
-    return result
-
-
-def days_left_words(days: float | None) -> str:
-    if days is None:
-        return "stock not tracked"
-    if days >= supply.LOOKAHEAD_DAYS:
-        return "enough for over a year"
-    if days < 1:
-        return "not enough for the next dose" if days == 0 else "less than a day left"
-    return f"about {int(days)} day{'s' if int(days) != 1 else ''} left"
-
-
 def _local_day(instant: str) -> str:
     """The last local day before ``instant`` (a taper's end, stored as the next midnight)."""
     local = parse_instant(instant).astimezone(ZoneInfo(current_user.tz)) - timedelta(seconds=1)
@@ -363,16 +310,6 @@ def _settings_page(form: dict, token: str | None):
         opted_out=current_user.sms_opted_out_at,
         channels=channels_available(settings()),
     )
-
-
-def change_profile(db, user_id: int, changes: dict) -> None:
-    """Update the profile; a new time zone moves every future reminder to local time there."""
-    with immediate(db):
-        before = accounts.find_user(db, id=user_id)
-        accounts.update_profile(db, user_id, changes)
-        if "tz" in changes and changes["tz"] != before["tz"]:
-            for medication_id in medications.patient_medication_ids(db, user_id):
-                ledger.rewrite_future(db, medication_id, now(), horizon())
 
 
 def _form_fields() -> dict:
@@ -407,29 +344,3 @@ def _own_dose(dose_id: int) -> dict:
     if dose is None or dose["patient_id"] != current_user.id:
         abort(404)
     return dose
-
-
-def dose_rows(patient_id: int, where: str, params: list, newest_first: bool = False) -> list[dict]:
-    """The patient's doses matching ``where``, each with its labels and whether it can be
-    confirmed now (``is_open``, ``is_due``); Today and the caregiver view show them."""
-    rows = get_db().query(
-        "SELECT d.*, m.name AS medication, m.strength, m.unit, m.on_time_minutes FROM doses d "
-        "JOIN medications m ON m.id = d.medication_id "
-        f"WHERE d.patient_id = ? AND {where} ORDER BY d.scheduled_at {'DESC' if newest_first else 'ASC'}",
-        [patient_id, *params],
-    )
-    current = now()
-    result = []
-    for row in rows:
-        tz = ZoneInfo(row["tz"])
-        row["due_label"] = clock_label(parse_hhmm(row["local_time"]))
-        row["taken_label"] = (
-            clock_label(parse_instant(row["taken_at"]).astimezone(tz).time()) if row["taken_at"] else None
-        )
-        row["is_open"] = row["status"] == "pending" and parse_instant(row["window_closes_at"]) > current
-        # Taken can be tapped from the start of the on-time window (missed_dose: not_due_yet before).
-        row["is_due"] = row["is_open"] and parse_instant(row["scheduled_at"]) <= current + timedelta(
-            minutes=row["on_time_minutes"]
-        )
-        result.append(row)
-    return result

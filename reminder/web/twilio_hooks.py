@@ -13,8 +13,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from .. import delivery, sms_replies
 from ..db import get_db
-from . import now, settings
-from .dose_link import snooze_length
+from .common import now, settings, snooze_length
 
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/hooks/twilio")
 

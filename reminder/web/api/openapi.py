@@ -1,6 +1,11 @@
-"""The OpenAPI 3.1 document of API v1. A test checks that every /api/v1 route is listed here."""
+"""The OpenAPI 3.1 document of API v1, served at ``/api/v1/openapi.json`` without a token. A test
+checks that every /api/v1 route is listed here."""
 
 from __future__ import annotations
+
+from flask import jsonify
+
+from .common import bp
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -563,3 +568,8 @@ def document() -> dict:
         "security": [{"bearer": []}],
         "paths": PATHS,
     }
+
+
+@bp.route("/openapi.json")
+def openapi():
+    return jsonify(document())

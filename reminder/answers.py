@@ -1,0 +1,68 @@
+"""A patient's (or caregiver's) answer to a dose, read from a form or a JSON body.
+
+The same fields everywhere: ``action`` (taken, skip or snooze), an optional ``taken_at`` for
+"I already took it at ..." and an optional ``reason``. Bad input is an InputError naming the
+field; ``ledger.answer_dose`` then applies the missed-dose rule.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from . import ledger, schedule
+from .errors import InputError
+from .times import parse_hhmm, parse_instant
+
+ACTIONS = ("taken", "skip", "snooze")
+REASON_LIMIT = 500
+
+
+def read_answer(db: Database, data, dose_id: int, source: str, actor_id: int | None) -> ledger.Answer:
+    """An ``Answer`` from form or JSON fields; InputError for a bad action or time."""
+    action = data.get("action")
+    if action not in ACTIONS:
+        raise InputError("action", "action must be taken, skip or snooze.")
+    reported = data.get("taken_at") or None
+    reported_at = parse_reported_time(reported, ledger.load_dose(db, dose_id)) if reported else None
+    if reported_at is not None and action != "taken":
+        raise InputError("taken_at", "taken_at goes with action taken only.")
+    reason = data.get("reason") or None
+    if reason is not None and (not isinstance(reason, str) or len(reason) > REASON_LIMIT):
+        raise InputError("reason", f"reason must be text of at most {REASON_LIMIT} characters.")
+    already = data.get("already_taken", False)
+    if already not in (True, False, "1", "true", "on", "", None):
+        raise InputError("already_taken", "already_taken must be true or false.")
+    already_taken = already in (True, "1", "true", "on")
+    if already_taken and action != "taken":
+        raise InputError("already_taken", "already_taken goes with action taken only.")
+    return ledger.Answer(
+        action=action,
+        source=source,
+        actor_id=actor_id,
+        reported_at=reported_at,
+        reason=reason,
+        already_taken=already_taken,  # "Yes, I already took it": a reported intake is a fact
+    )
+
+
+def parse_reported_time(text, dose: dict) -> datetime:
+    """``taken_at``: ISO-8601 with an offset, or ``HH:MM`` in the patient's zone on the dose's day.
+
+    An ``HH:MM`` more than 12 hours before the dose's own time means the next morning (a 23:00
+    dose taken at 00:15).
+    """
+    if not isinstance(text, str):
+        raise InputError("taken_at", "taken_at must be text: HH:MM or an ISO-8601 time with an offset.")
+    try:
+        if "T" in text:
+            return parse_instant(text)
+        day, tz = date.fromisoformat(dose["local_date"]), ZoneInfo(dose["tz"])
+        instant = schedule.resolve(day, parse_hhmm(text), tz)
+        if instant < parse_instant(dose["scheduled_at"]) - timedelta(hours=12):
+            instant = schedule.resolve(day + timedelta(days=1), parse_hhmm(text), tz)
+        return instant
+    except ValueError:
+        raise InputError("taken_at", "Enter the time you took it as HH:MM, like 08:15.") from None

@@ -1,0 +1,109 @@
+"""API v1, clinic routes: joining and leaving a clinic, the report and its exports, side
+effects, the audit log, clinicians' changes to a linked patient's medications and their
+invitations. Every clinician view of a patient's data is written to the audit log."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response, abort, jsonify, request
+
+from ... import access, clinician_changes, clinics, fhir, medications, reports, side_effects
+from ...db import get_db
+from ..common import horizon, now, report_period, settings, today_in
+from .common import bp, json_body, medication_out, only, user, visible_patient
+
+
+@bp.route("/me/clinics", methods=["GET"])
+def my_clinics():
+    return jsonify({"clinics": clinics.clinics_of(get_db(), user()["id"])})
+
+
+@bp.route("/me/clinics", methods=["POST"])
+def join_clinic():
+    data = json_body()
+    only(data, {"code"})
+    return jsonify(clinics.join(get_db(), user()["id"], data.get("code"), now())), 201
+
+
+@bp.route("/me/clinics/<id:clinic_id>", methods=["DELETE"])
+def leave_clinic(clinic_id: int):
+    if not clinics.leave(get_db(), user()["id"], clinic_id, user()["id"], now()):
+        abort(404, description="You are not linked to that clinic.")
+    return jsonify({"clinic_id": clinic_id, "status": "ended"})
+
+
+@bp.route("/me/audit", methods=["GET"])
+def my_audit():
+    return jsonify({"audit": clinics.audit_of(get_db(), user()["id"])})
+
+
+@bp.route("/patients/<id:patient_id>/report", methods=["GET"])
+def report(patient_id: int):
+    patient = visible_patient(patient_id, "viewed report", clinical=True)
+    first, last = report_period(patient)
+    return jsonify(reports.build(get_db(), patient_id, first, last, now(), settings()))
+
+
+@bp.route("/patients/<id:patient_id>/report.csv", methods=["GET"])
+def report_csv(patient_id: int):
+    patient = visible_patient(patient_id, "exported CSV", clinical=True)
+    first, last = report_period(patient)
+    filename = f"doses-{patient_id}-{first}-{last}.csv"
+    return Response(
+        reports.ledger_csv(get_db(), patient_id, first, last),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.route("/patients/<id:patient_id>/fhir", methods=["GET"])
+def report_fhir(patient_id: int):
+    patient = visible_patient(patient_id, "exported FHIR", clinical=True)
+    first, last = report_period(patient)
+    return Response(json.dumps(fhir.bundle(get_db(), patient_id, first, last, now())), mimetype="application/fhir+json")
+
+
+@bp.route("/side-effects", methods=["POST"])
+def log_side_effect():
+    data = json_body()
+    only(data, {"kind", "severity", "note", "dose_id"})
+    return jsonify(side_effects.record(get_db(), user()["id"], data, now())), 201
+
+
+@bp.route("/patients/<id:patient_id>/medications/<id:medication_id>", methods=["PATCH", "DELETE"])
+def clinician_change(patient_id: int, medication_id: int):
+    """A clinician changes or stops a linked patient's medication; a reason is required and kept
+    with the change, in the same transaction (``clinician_changes``)."""
+    if not access.can_change_medications(get_db(), user(), patient_id):
+        abort(404, description="No such medication.")
+    stopping = request.method == "DELETE"
+    patient = visible_patient(patient_id, "stopped medication" if stopping else "changed medication")
+    current = medications.to_json(get_db(), medication_id)
+    if current is None or current["patient_id"] != patient_id:
+        abort(404, description="No such medication.")
+    data = {"reason": request.args.get("reason", "")} if stopping else json_body()
+    reason = clinician_changes.check_reason(data.pop("reason", ""))
+    today = today_in(patient["tz"])
+    if stopping:
+        clinician_changes.stop(get_db(), user()["id"], medication_id, reason, today, now())
+    else:
+        only(data, medications.INPUT_FIELDS)
+        clinician_changes.change(get_db(), user()["id"], medication_id, data, reason, today, now(), horizon())
+    return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
+
+
+@bp.route("/clinic/invitations", methods=["POST"])
+def invite_patient():
+    """A clinician invites a patient to the clinic; the message's link ends in the token."""
+    data = json_body()
+    only(data, {"email", "phone"})
+    invitation_id = clinics.send_invitation(
+        get_db(), settings(), user(), email=data.get("email"), phone=data.get("phone"), now=now()
+    )
+    return jsonify({"id": invitation_id, "status": "invited"}), 201
+
+
+@bp.route("/clinic-invitations/<token>/accept", methods=["POST"])
+def accept_clinic_invitation(token: str):
+    return jsonify(clinics.accept_invitation(get_db(), token, user(), now())), 201

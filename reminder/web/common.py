@@ -1,0 +1,184 @@
+"""What several views share: the clock and settings, the patient's today, the session's user,
+how a dose's answer reads over HTTP, the dose page, and the supply lines of Today.
+
+Views import this module, ``web/api/common.py``, ``web/errors.py`` and the domain; never
+another view module.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app, render_template, request
+from flask_login import UserMixin
+
+from .. import answers, ledger, missed_dose, supply
+from ..db import get_db
+from ..errors import InputError
+from ..missed_dose import Decision
+from ..times import clock_label, local_today, parse_date, parse_hhmm
+
+# How a dose's ledger status reads to a patient.
+STATUS_WORDS = {
+    "pending": "to take",
+    "taken": "taken",
+    "skipped": "skipped",
+    "missed": "missed",
+    "unknown": "not confirmed",
+}
+# How each decision answers over HTTP: accepted or already recorded is a success; a refusal
+# is a conflict with the dose's state; a bad time is bad input.
+DECISION_STATUS = {
+    "taken": 200,
+    "skipped": 200,
+    "snoozed": 200,
+    "already_recorded": 200,
+    "window_closed": 409,
+    "window_closing": 409,
+    "not_due_yet": 409,
+    "too_soon": 409,
+    "over_daily_maximum": 409,
+    "bad_time": 400,
+}
+MAX_REPORT_DAYS = 400
+
+
+def now() -> datetime:
+    """The current instant from the app's one clock."""
+    return current_app.extensions["reminder.clock"].now()
+
+
+def settings() -> dict:
+    return current_app.config["REMINDER"]
+
+
+def horizon() -> timedelta:
+    """How far ahead doses are generated (and rewritten after a change)."""
+    return timedelta(hours=settings()["worker.horizon_hours"])
+
+
+def snooze_length() -> timedelta:
+    return timedelta(minutes=settings()["worker.snooze_minutes"])
+
+
+def today_in(tz: str) -> date:
+    """Today's local date in the IANA zone ``tz`` (a patient's, usually), by the app's clock."""
+    return local_today(tz, now())
+
+
+class User(UserMixin):
+    """The session's user: the ``users`` row, its columns readable as attributes."""
+
+    def __init__(self, row: dict):
+        self.row = row
+        self.id = row["id"]
+
+    def __getattr__(self, name):
+        try:
+            return self.row[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def report_period(patient: dict) -> tuple[date, date]:
+    """``from`` and ``to`` query arguments as local dates (both included); by default the last 30 days."""
+    today = today_in(patient["tz"])
+    try:
+        last = parse_date(request.args["to"]) if request.args.get("to") else today
+        first = parse_date(request.args["from"]) if request.args.get("from") else last - timedelta(days=29)
+    except ValueError:
+        raise InputError("from", "from and to are local dates, YYYY-MM-DD.") from None
+    if first > last:
+        raise InputError("from", "from must not be after to.")
+    if last > today + timedelta(days=366) or first < date(2000, 1, 1):
+        raise InputError("to", "from and to must be real dates around now.")
+    if (last - first).days >= MAX_REPORT_DAYS:
+        raise InputError("from", f"A report covers at most {MAX_REPORT_DAYS} days.")
+    return first, last
+
+
+# ---------------------------------------------------------------- the dose page
+
+
+def answer_and_render(dose_id: int, source: str, actor_id: int | None, form_action: str):
+    """Read ``action`` and ``taken_at`` from the form, answer the dose, show the outcome."""
+    try:
+        answer = answers.read_answer(get_db(), request.form, dose_id, source, actor_id)
+    except InputError as error:
+        return render_dose(dose_id, form_action, error=error.message), error.status
+    decision = ledger.answer_dose(get_db(), dose_id, answer, now(), snooze_length())
+    return render_dose(dose_id, form_action, decision=decision), DECISION_STATUS[decision.code]
+
+
+def render_dose(dose_id: int, form_action: str, decision: Decision | None = None, error: str | None = None):
+    """The dose page (``/d/<token>`` and ``/doses/<id>``) with its answer form posting to ``form_action``."""
+    db = get_db()
+    dose = ledger.load_dose(db, dose_id)
+    medication = db.execute(
+        "SELECT name, strength, unit, on_time_minutes FROM medications WHERE id = ?", [dose["medication_id"]]
+    ).fetchone()
+    tz = ZoneInfo(dose["tz"])
+    facts = ledger.dose_facts(db, dose)
+    current = now()
+    local_now = current.astimezone(tz)
+    window = missed_dose.answer_window(
+        dose["status"], facts.scheduled_at, facts.window_closes_at, timedelta(minutes=medication[3]), current
+    )
+    return render_template(
+        "dose.html",
+        dose=dose,
+        medication={"name": medication[0], "strength": medication[1], "unit": medication[2]},
+        due_label=clock_label(parse_hhmm(dose["local_time"])),
+        due_day=date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
+        taken_label=clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
+        window_open=window == "open",
+        snooze_minutes=settings()["worker.snooze_minutes"],
+        decision=decision,
+        error=error,
+        form_action=form_action,
+        # The time field's max only makes sense on the dose's own day: after midnight the
+        # evening before is still a valid "I already took it at".
+        time_max=local_now.strftime("%H:%M") if local_now.date().isoformat() == dose["local_date"] else None,
+        not_due=window == "not_due",
+        closed_advice=None
+        if decision or dose["status"] in ("taken", "skipped") or window is not None
+        else missed_dose.skip_advice(facts, tz),
+    )
+
+
+# ---------------------------------------------------------------- supply on Today and the caregiver's view
+
+
+def supply_of(patient_id: int) -> list[dict]:
+    """The patient's active medications with a tracked stock: what is left and for how long."""
+    db = get_db()
+    current = now()
+    rows = db.query(
+        "SELECT * FROM medications WHERE patient_id = ? AND ended_at IS NULL AND stock IS NOT NULL ORDER BY name, id",
+        [patient_id],
+    )
+    result = []
+    for row in rows:
+        left = supply.days_left_for(db, row["id"], current)
+        result.append(
+            {
+                "id": row["id"],
+                "name": row["name"],
+                "stock": row["stock"],
+                "days_left": left,
+                "words": days_left_words(left),
+                "low": left is not None and left <= supply.threshold_days(row),
+            }
+        )
+    return result
+
+
+def days_left_words(days: float | None) -> str:
+    if days is None:
+        return "stock not tracked"
+    if days >= supply.LOOKAHEAD_DAYS:
+        return "enough for over a year"
+    if days < 1:
+        return "not enough for the next dose" if days == 0 else "less than a day left"
+    return f"about {int(days)} day{'s' if int(days) != 1 else ''} left"
