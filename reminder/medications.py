@@ -167,11 +167,13 @@ def update(
     is refused (409) in favour of a taper plan.
     """
     with immediate(db):
-        current = to_json(db, medication_id)
+        current = to_json(db, medication_id, today)
         default_start = max(today, date.fromisoformat(current["start_date"])) if current["start_date"] else today
         spec = parse_medication(
             {**current, **data, "start_date": data.get("start_date") or default_start.isoformat()}, today
         )
+        if in_plan(current, today):
+            _refuse_plan_change(current, data, spec)
         requested = _changed_limits(data, spec, current)
         facts = _apply_limits(db, current["patient_id"], spec, requested, current, by_clinician)
         if current["withdrawal_risk"] and not by_clinician:
@@ -207,11 +209,60 @@ def update(
                 medication_id,
             ],
         )
-        if plan_changed:
+        if plan_changed and in_plan(current, today):
+            ledger.drop_future(db, medication_id, now)
+            regimen.replace_from(db, medication_id, new_start, _plan_at_new_times(current, data, spec, new_start), now)
+        elif plan_changed:
             ledger.drop_future(db, medication_id, now)
             regimen.replace_from(db, medication_id, new_start, [spec.step(new_start)], now)
         if plan_changed or rule_changed:
             ledger.rewrite_future(db, medication_id, now, horizon)
+
+
+def _refuse_plan_change(current: dict, data: dict, spec: MedicationInput) -> None:
+    """During a taper or titration, anything but the times changes the plan itself: 409."""
+    if len(spec.times) != len(current["times"]):
+        raise InputError(
+            "times",
+            f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
+            "Move the times only, or change the plan instead.",
+            status=409,
+            code="plan_running",
+        )
+    if "start_date" in data or (spec.amount, spec.days) != (current["amount"], current["days"]):
+        raise InputError(
+            "amount",
+            f"{current['name']} is on a plan of changing doses: change the plan instead (its steps, from the "
+            "medication's taper page or your clinician), or change only the times here.",
+            status=409,
+            code="plan_running",
+        )
+
+
+def _plan_at_new_times(current: dict, data: dict, spec: MedicationInput, start: date) -> list[Step]:
+    """A running taper or titration keeps every remaining step; only new times apply to them all."""
+    # Each time of today's step moves to the new time in the same place; a later step with fewer
+    # doses keeps its own (moved) times, never gaining doses.
+    moved = dict(zip(current["times"], spec.times, strict=False))
+    remaining = [s for s in current["steps"] if s["end_date"] is None or s["end_date"] >= start.isoformat()]
+    if len(spec.times) != len(current["times"]) or any(t not in moved for s in remaining for t in s["times"]):
+        raise InputError(
+            "times",
+            f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
+            "Move the times only, or change the plan instead.",
+            status=409,
+            code="plan_running",
+        )
+    return [
+        regimen.new_step(
+            max(start, date.fromisoformat(s["start_date"])),
+            date.fromisoformat(s["end_date"]) if s["end_date"] else None,
+            sorted(moved[t] for t in s["times"]),
+            s["amount"],
+            s["days"],
+        )
+        for s in remaining
+    ]
 
 
 def _changed_limits(data: dict, spec: MedicationInput, current: dict) -> dict:
@@ -414,8 +465,11 @@ def pause_today(
     return True
 
 
-def to_json(db: Database, medication_id: int) -> dict | None:
-    """A medication as the API shows it: the current step's plan, and every step."""
+def to_json(db: Database, medication_id: int, today: date | None = None) -> dict | None:
+    """A medication as the API shows it: the current step's plan, and every step.
+
+    The plan shown (amount, times, days) is the step in effect on ``today``: during a taper or a
+    titration that is not the last step. Without ``today``, the latest step."""
     medication = next(db.query("SELECT * FROM medications WHERE id = ?", [medication_id]), None)
     if medication is None:
         return None
@@ -430,7 +484,7 @@ def to_json(db: Database, medication_id: int) -> dict | None:
         }
         for s in regimen.steps_of(db, medication_id)
     ]
-    current = max(steps, key=lambda s: (s["start_date"], s["id"])) if steps else {}
+    current = current_step(steps, today)
     return {
         "id": medication["id"],
         "patient_id": medication["patient_id"],
@@ -453,6 +507,25 @@ def to_json(db: Database, medication_id: int) -> dict | None:
         "ended_at": medication["ended_at"],
         "steps": steps,
     }
+
+
+def current_step(steps: list[dict], today: date | None) -> dict:
+    """The step in effect on ``today`` (else the next to start, else the last); the latest without ``today``."""
+    if not steps:
+        return {}
+    latest = max(steps, key=lambda s: (s["start_date"], s["id"]))
+    if today is None:
+        return latest
+    day = today.isoformat()
+    running = [s for s in steps if s["start_date"] <= day and (s["end_date"] is None or s["end_date"] >= day)]
+    upcoming = sorted((s for s in steps if s["start_date"] > day), key=lambda s: s["start_date"])
+    return (running or upcoming or [latest])[-1 if running else 0]
+
+
+def in_plan(medication: dict, today: date) -> bool:
+    """Whether a taper or titration plan is running: more than one step from today on."""
+    day = today.isoformat()
+    return sum(1 for s in medication["steps"] if s["end_date"] is None or s["end_date"] >= day) > 1
 
 
 def _ingredient_json(medication: dict) -> dict | None:

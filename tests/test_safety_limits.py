@@ -507,3 +507,34 @@ def test_the_suggested_taper_passes_its_own_rules_in_whole_and_half_tablets(amou
 def test_amounts_read_as_tablets_where_the_strength_allows(amount, strength, unit, shown, giveable):
     assert amounts.in_hand(amount, strength, unit) == shown
     assert amounts.giveable(amount, strength, unit) is giveable
+
+
+# ---------------------------------------------------------------- editing during a taper
+
+
+def test_editing_times_during_a_taper_keeps_every_step_and_an_amount_change_is_refused(db, client, patient_api, clock):
+    medication = client.post("/api/v1/medications", json=BACLOFEN, headers=patient_api).json
+    path = f"/api/v1/medications/{medication['id']}"
+    plan = taper(
+        ("2026-03-08", "2026-03-14", 5, TID),
+        ("2026-03-15", "2026-03-18", 5, ["08:00", "18:00"]),
+        ("2026-03-19", "2026-03-21", 5, ["08:00"]),
+    )
+    assert client.post(f"{path}/taper", json=plan, headers=patient_api).status_code == 200
+    clock.set(parse_instant("2026-03-10T14:00:00Z"))  # Tue 10 Mar, on the first step
+    shown = client.get(path, headers=patient_api).json
+    assert (shown["amount"], shown["times"]) == (5, TID)  # the step in effect, not the last one
+
+    moved = client.patch(path, json={"times": ["09:00", "14:00", "19:00"]}, headers=patient_api)
+    assert moved.status_code == 200, moved.json
+    steps = [(s["start_date"], s["end_date"], s["amount"], s["times"]) for s in moved.json["steps"]]
+    assert steps[-3:] == [
+        ("2026-03-10", "2026-03-14", 5, ["09:00", "14:00", "19:00"]),
+        ("2026-03-15", "2026-03-18", 5, ["09:00", "19:00"]),
+        ("2026-03-19", "2026-03-21", 5, ["09:00"]),
+    ]
+    for change in ({"amount": 10}, {"amount": 2.5}, {"times": ["09:00", "19:00"]}):
+        before = table_counts(db)
+        refused = client.patch(path, json=change, headers=patient_api)
+        assert refused.status_code == 409 and refused.json["error"]["code"] == "plan_running", (change, refused.json)
+        assert table_counts(db) == before

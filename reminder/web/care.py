@@ -286,7 +286,10 @@ def _patient_page(patient: dict, decision=None, dose_id: int | None = None, erro
         alerts=_with_ack(alerts),
         supply=supply_of(patient["id"]),
         pumps=[pumps.pump_json(row, day) for row in pumps.pumps_of(db, patient["id"])],
-        medications=[medications.to_json(db, i) for i in medications.patient_medication_ids(db, patient["id"])],
+        medications=[
+            medications.to_json(db, i, today_in(patient["tz"]))
+            for i in medications.patient_medication_ids(db, patient["id"])
+        ],
         link=caregivers.link_json(caregivers.active_link(db, current_user.id, patient["id"])),
         other_zone=patient["tz"] != current_user.tz,
         # Messages that could not reach the patient in the last day: the caregiver should know.

@@ -71,7 +71,8 @@ def dose(dose_id: int):
 def medication_list():
     db = get_db()
     items = [
-        medications.to_json(db, i) for i in medications.patient_medication_ids(db, current_user.id, include_ended=True)
+        medications.to_json(db, i, today_local())
+        for i in medications.patient_medication_ids(db, current_user.id, include_ended=True)
     ]
     stock = {item["id"]: item for item in supply_of(current_user.id)}
     paused = {

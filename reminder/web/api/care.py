@@ -9,7 +9,7 @@ from flask import abort, jsonify, request
 from ... import access, answers, caregivers, escalation, ledger, medications, reports
 from ...db import get_db, immediate
 from ...errors import InputError
-from ..common import now, settings, snooze_length
+from ..common import now, settings, snooze_length, today_in
 from .common import answered, bp, json_body, list_doses_for, medication_out, only, user, visible_patient
 
 # ---------------------------------------------------------------- caregivers
@@ -70,12 +70,13 @@ def list_patients():
 
 @bp.route("/patients/<id:patient_id>/medications", methods=["GET"])
 def patient_medications(patient_id: int):
-    _viewed(patient_id)
+    patient = _viewed(patient_id)
     db = get_db()
     return jsonify(
         {
             "medications": [
-                medication_out(medications.to_json(db, i)) for i in medications.patient_medication_ids(db, patient_id)
+                medication_out(medications.to_json(db, i, today_in(patient["tz"])))
+                for i in medications.patient_medication_ids(db, patient_id)
             ]
         }
     )

@@ -62,7 +62,7 @@ def only(data: dict, allowed) -> None:
 
 def own_medication(medication_id: int) -> dict:
     """One of the caller's own medications as ``medications.to_json`` shows it; 404 otherwise."""
-    medication = medications.to_json(get_db(), medication_id)
+    medication = medications.to_json(get_db(), medication_id, today())
     if medication is None or medication["patient_id"] != user()["id"]:
         abort(404, description="No such medication.")
     return medication

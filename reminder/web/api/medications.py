@@ -16,7 +16,7 @@ def list_medications():
     db = get_db()
     include_ended = request.args.get("include_ended") in ("1", "true")
     ids = medications.patient_medication_ids(db, user()["id"], include_ended=include_ended)
-    return jsonify({"medications": [medication_out(medications.to_json(db, i)) for i in ids]})
+    return jsonify({"medications": [medication_out(medications.to_json(db, i, today())) for i in ids]})
 
 
 @bp.route("/medications", methods=["POST"])
@@ -25,7 +25,7 @@ def create_medication():
     only(data, medications.INPUT_FIELDS)
     spec = medications.parse_medication(data, today())
     medication_id = medications.create(get_db(), user()["id"], spec, now(), horizon())
-    return jsonify(medication_out(medications.to_json(get_db(), medication_id))), 201
+    return jsonify(medication_out(medications.to_json(get_db(), medication_id, today()))), 201
 
 
 @bp.route("/medications/<id:medication_id>", methods=["GET"])
@@ -41,7 +41,7 @@ def patch_medication(medication_id: int):
     data = json_body()
     only(data, medications.INPUT_FIELDS)
     medications.update(get_db(), medication_id, data, today(), now(), horizon())
-    return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
+    return jsonify(medication_out(medications.to_json(get_db(), medication_id, today())))
 
 
 @bp.route("/medications/<id:medication_id>", methods=["DELETE"])
@@ -49,7 +49,7 @@ def end_medication(medication_id: int):
     own_medication(medication_id)
     reason = request.args.get("reason", "")
     medications.end(get_db(), medication_id, today(), now(), reason)
-    return jsonify(medications.to_json(get_db(), medication_id))
+    return jsonify(medications.to_json(get_db(), medication_id, today()))
 
 
 @bp.route("/medications/<id:medication_id>/refills", methods=["POST"])
@@ -58,7 +58,7 @@ def record_refill(medication_id: int):
     data = json_body()
     only(data, {"quantity", "pharmacy"})
     supply.record_refill(get_db(), medication_id, data.get("quantity"), data.get("pharmacy"), user()["id"], now())
-    return jsonify(medication_out(medications.to_json(get_db(), medication_id))), 201
+    return jsonify(medication_out(medications.to_json(get_db(), medication_id, today()))), 201
 
 
 @bp.route("/medications/<id:medication_id>/taper", methods=["POST"])
@@ -76,7 +76,7 @@ def taper(medication_id: int):
     only(data, {"steps"})
     steps = tapering.parse_plan(data, current, today())
     tapering.apply_plan(get_db(), medication_id, steps, user()["tz"], now(), horizon())
-    return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
+    return jsonify(medication_out(medications.to_json(get_db(), medication_id, today())))
 
 
 @bp.route("/medications/<id:medication_id>/pause", methods=["POST"])
