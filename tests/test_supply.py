@@ -290,7 +290,7 @@ def test_the_refill_reminder_comes_at_10_days_for_withdrawal_risk_and_7_for_othe
 
 
 def test_a_medication_may_set_its_own_refill_threshold(db, patient):
-    medication = make_medication(db, patient, withdrawal_risk=False)
+    medication = make_medication(db, patient, name="Metformin", withdrawal_risk=False)  # not withdrawal-risk: 7 days by default
     set_medication(db, medication, stock=20, refill_threshold_days=5)
     assert supply.refill_reminders_due(db, START) == []
     set_medication(db, medication, stock=14)  # 4 days and 11 hours
