@@ -1,34 +1,54 @@
 """The fixture stack: a real SQLite file with the real migrations, the app on the manual clock,
-a test client, and builders. Each test gets its own database."""
+a test client, and the live transports against local fakes. Each test gets its own database,
+copied from one migrated per session. The builders live in ``builders.py``; the browser's
+fixtures in ``browser/conftest.py``."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta
 
 import pytest
 
-from reminder import accounts, create_app, ledger, medications, worker
+from reminder import accounts, create_app, worker
 from reminder import db as dbmod
 from reminder.clock import ManualClock
 from reminder.notify import make_transport
-from reminder.times import parse_instant, to_iso
+from reminder.times import parse_instant
 
+from builders import PASSWORD, PUBLIC_URL, START, log_in, make_patient
 from fakes import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, SmtpServer
 
-# The browser fixtures (Chromium, the live server, phones) for the browser test modules.
-pytest_plugins = ["browser_kit"]
+# One PBKDF2 round instead of scrypt: hashing is most of the cost of a test that makes a user.
+CHEAP_PASSWORD_METHOD = "pbkdf2:sha256:1"
 
-START = parse_instant("2026-03-07T12:00:00Z")  # a Saturday; New York springs forward on 2026-03-08
-PASSWORD = "correct-horse"
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request, monkeypatch):
+    """Every test hashes cheaply, except those marked ``production_password_hashing``."""
+    if not request.node.get_closest_marker("production_password_hashing"):
+        monkeypatch.setattr(accounts, "PASSWORD_METHOD", CHEAP_PASSWORD_METHOD)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> str:
+    """A database with every migration applied and the manual clock at ``START``, made once per
+    session and only ever copied (the tests never open it)."""
+    path = str(tmp_path_factory.mktemp("template") / "reminder.db")
+    database = dbmod.connect(path)
+    dbmod.upgrade(database)
+    database.close()
+    ManualClock(lambda: dbmod.connect(path)).set(START)
+    database = dbmod.connect(path)
+    database.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all of it in the main file, which is what is copied
+    database.close()
+    return path
 
 
 @pytest.fixture
-def db_path(tmp_path):
+def db_path(tmp_path, migrated_template):
     path = str(tmp_path / "reminder.db")
-    database = dbmod.connect(path)
-    dbmod.upgrade(database)
-    ManualClock(lambda: dbmod.connect(path)).set(START)
-    database.close()
+    shutil.copyfile(migrated_template, path)
     return path
 
 
@@ -105,9 +125,6 @@ def smtp_server():
     server.stop()
 
 
-PUBLIC_URL = "https://reminder.example.org"
-
-
 @pytest.fixture
 def live_settings(fake_twilio, smtp_server) -> dict:
     """Overrides for live mode: real Twilio client -> fake API, real smtplib -> aiosmtpd."""
@@ -151,48 +168,6 @@ def live_tick(db, clock, live_app):
     return run
 
 
-def make_patient(db, email="pat@example.com", tz="America/New_York", phone="+15005550006", **overrides) -> int:
-    return accounts.create_user(
-        db,
-        email=email,
-        password=PASSWORD,
-        role=overrides.pop("role", "patient"),
-        now=START,
-        tz=tz,
-        phone=phone,
-        **overrides,
-    )
-
-
-def make_patients(db, count: int, tz="America/New_York") -> list[int]:
-    """Many patients at once, sharing one password hash (hashing costs ~0.1 s each)."""
-    first = make_patient(db, email="bulk0@example.com", tz=tz)
-    hashed = accounts.find_user(db, id=first)["password_hash"]
-    rows = [[f"bulk{n}@example.com", hashed, tz, to_iso(START)] for n in range(1, count)]
-    db.conn.executemany(
-        "INSERT INTO users (email, password_hash, role, tz, created_at) VALUES (?, ?, 'patient', ?, ?)", rows
-    )
-    db.conn.commit()
-    return [first] + [
-        row[0] for row in db.execute("SELECT id FROM users WHERE email LIKE 'bulk%' AND id != ?", [first])
-    ]
-
-
-def make_medication(db, patient_id, now=START, horizon_hours=72, **fields) -> int:
-    data = {
-        "name": "Baclofen",
-        "strength": "10 mg",
-        "amount": 10,
-        "times": ["08:00", "13:00", "18:00"],
-        "withdrawal_risk": True,
-        "max_daily_amount": 80,
-        **fields,
-    }
-    today = medications.zone_today(accounts.find_user(db, id=patient_id)["tz"], now)
-    spec = medications.parse_medication(data, today)
-    return medications.create(db, patient_id, spec, now, timedelta(hours=horizon_hours))
-
-
 @pytest.fixture
 def patient(db):
     return make_patient(db)
@@ -200,66 +175,9 @@ def patient(db):
 
 @pytest.fixture
 def login(client):
+    """Log the test client in (as Pat unless told otherwise)."""
+
     def run(email="pat@example.com", password=PASSWORD):
-        with client.session_transaction():
-            pass
-        response = client.post(
-            "/login", data={"email": email, "password": password, "csrf_token": csrf(client, "/login")}
-        )
-        assert response.status_code == 302, response.data
-        return response
+        return log_in(client, email, password)
 
     return run
-
-
-def csrf(client, path: str) -> str:
-    """The CSRF token from the form on ``path``, as a browser would post it."""
-    html = client.get(path).get_data(as_text=True)
-    marker = 'name="csrf_token" value="'
-    start = html.index(marker) + len(marker)
-    return html[start : html.index('"', start)]
-
-
-def doses(db, **where) -> list[dict]:
-    sql = "SELECT * FROM doses" + (" WHERE " + " AND ".join(f"{k} = ?" for k in where) if where else "")
-    return list(db.query(sql + " ORDER BY scheduled_at", list(where.values())))
-
-
-def messages(db, kind=None) -> list[dict]:
-    sql = "SELECT * FROM messages" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
-    return list(db.query(sql, [kind] if kind else []))
-
-
-def live_through(db, clock, tick, patient_id: int, until: str, plan, step: int = 1800) -> None:
-    """Tick every ``step`` seconds up to ``until``; after each tick the patient answers their
-    due doses as ``plan(dose)`` says: minutes late to take it, "skip", or None (left to be missed)."""
-    current, end = clock.now(), parse_instant(until)
-    while current < end:
-        current = min(current + timedelta(seconds=step), end)
-        tick(current)
-        for dose in db.query(
-            "SELECT * FROM doses WHERE patient_id = ? AND status = 'pending' AND scheduled_at <= ?",
-            [patient_id, to_iso(current)],
-        ):
-            late = plan(dose)
-            if late == "skip":
-                answer = ledger.Answer("skip", "web", patient_id, reason="too drowsy")
-            elif late is not None and current >= parse_instant(dose["scheduled_at"]) + timedelta(minutes=late):
-                answer = ledger.Answer("taken", "web", patient_id)
-            else:
-                continue
-            ledger.answer_dose(db, dose["id"], answer, current, timedelta(minutes=10))
-
-
-__all__ = [
-    "START",
-    "PASSWORD",
-    "make_patient",
-    "make_patients",
-    "make_medication",
-    "live_through",
-    "csrf",
-    "doses",
-    "messages",
-    "to_iso",
-]

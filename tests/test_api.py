@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import doses, make_medication, make_patient, messages
 
 from reminder import accounts
 from reminder.times import parse_instant
+
+from builders import doses, make_medication, make_patient, messages
 
 
 @pytest.fixture

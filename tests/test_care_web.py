@@ -12,10 +12,11 @@ import re
 from html import unescape
 
 import pytest
-from conftest import PASSWORD, START, csrf, doses, make_medication, make_patient, messages
 
 from reminder import caregivers
 from reminder.times import parse_instant
+
+from builders import PASSWORD, START, csrf, doses, log_in, make_medication, make_patient, messages, user_id
 
 THIRTEEN_HUNDRED = "2026-03-07T18:00:00Z"  # 13:00 in New York
 BOTH_WINDOWS_CLOSED = "2026-03-07T20:31:00Z"  # the 08:00 and 13:00 doses are closed as missed
@@ -32,10 +33,7 @@ def browser_of(app):
 
     def open_as(email: str):
         client = app.test_client()
-        response = client.post(
-            "/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf(client, "/login")}
-        )
-        assert response.status_code == 302, response.data
+        log_in(client, email)
         return client
 
     return open_as
@@ -73,10 +71,6 @@ def carol(app, db, pat, browser_of):
     invite(browser_of("pat@example.com"), email="carol@example.com")
     client = accept_as_new_caregiver(app, invitation_token(db))
     return user_id(db, "carol@example.com"), client
-
-
-def user_id(db, email: str) -> int:
-    return db.execute("SELECT id FROM users WHERE email = ?", [email]).fetchone()[0]
 
 
 def post(client, path: str, form_page: str, **fields):
@@ -706,7 +700,7 @@ def test_the_caregiver_view_shows_the_patients_pumps(db, pat, carol, browser_of)
 
 
 def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db, patient):
-    from conftest import PASSWORD, csrf, make_medication, make_patient
+    from builders import PASSWORD, csrf, make_medication, make_patient
 
     make_medication(db, patient)
     carer = make_patient(db, email="watch@example.com", role="caregiver", phone=None)

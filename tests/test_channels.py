@@ -8,13 +8,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import PUBLIC_URL, csrf, doses, make_medication, make_patient, messages
 from twilio.request_validator import RequestValidator
 
 from reminder import accounts
 from reminder import messages as message_texts
 from reminder.times import parse_instant
 
+from builders import PUBLIC_URL, csrf, doses, make_medication, make_patient, messages
 from fakes import AUTH_TOKEN
 
 PHONE = "+12025550123"

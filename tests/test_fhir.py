@@ -6,11 +6,12 @@ from collections import Counter
 from datetime import date, timedelta
 
 import pytest
-from conftest import START, doses, make_medication, make_patient
 from fhir.resources.R4B.bundle import Bundle
 
 from reminder import accounts, clinics, fhir, ledger, medications
 from reminder.times import parse_instant, to_iso
+
+from builders import START, doses, link_caregiver, make_clinic, make_clinician, make_medication
 
 SNOOZE = timedelta(minutes=15)
 FIRST, LAST = date(2026, 3, 7), date(2026, 3, 8)
@@ -20,16 +21,6 @@ def answer(db, clock, patient, dose_id, action, at, **kwargs):
     clock.set(parse_instant(at))
     decision = ledger.answer_dose(db, dose_id, ledger.Answer(action, "web", patient, **kwargs), clock.now(), SNOOZE)
     assert decision.outcome, decision
-
-
-def link_caregiver(db, patient, email="carer@example.com", name="Casey") -> int:
-    carer = make_patient(db, email=email, phone=None, role="caregiver", name=name)
-    db.execute(
-        "INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at, "
-        "accepted_at) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
-        [patient, carer, email, f"hash-{email}", to_iso(START), to_iso(START + timedelta(days=14)), to_iso(START)],
-    )
-    return carer
 
 
 @pytest.fixture
@@ -43,7 +34,7 @@ def history(db, patient, clock, tick, tick_until):
     Plus a titration step from 03-10 and a stopped Vitamin D taken on Mondays and Thursdays.
     """
     db.execute("UPDATE users SET name = 'Pat Doe' WHERE id = ?", [patient])
-    carer = link_caregiver(db, patient)
+    carer = link_caregiver(db, patient, "carer@example.com", "Casey", tz="America/New_York")
     baclofen = make_medication(db, patient)
     medications.update(db, baclofen, {"amount": 15, "start_date": "2026-03-10"}, FIRST, START, timedelta(hours=72))
     vitamin_d = make_medication(
@@ -276,7 +267,7 @@ def test_a_dose_a_caregiver_gave_and_an_alert_a_clinician_heard(db, patient, clo
     named as a recipient (there is no Practitioner in the bundle to point at)."""
     _, code = clinician_of(db, "North Clinic")
     clinics.join(db, patient, code, START)
-    carer = link_caregiver(db, patient)
+    carer = link_caregiver(db, patient, "carer@example.com", "Casey", tz="America/New_York")
     baclofen = make_medication(db, patient)
     tick_until("2026-03-08T05:31:00Z", step=600)  # 08:00, 13:00 and 18:00 missed: levels 2 and 3
     tick_until("2026-03-08T12:05:00Z", step=600)
@@ -303,12 +294,8 @@ def test_a_dose_a_caregiver_gave_and_an_alert_a_clinician_heard(db, patient, clo
 
 
 def clinician_of(db, name):
-    clinic_id, code = clinics.create_clinic(db, name, START)
-    user = make_patient(
-        db, email=f"dr@{name.lower().replace(' ', '')}.example", phone=None, role="clinician", name=f"Dr {name}"
-    )
-    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, user])
-    return user, code
+    clinic_id, code = make_clinic(db, name)
+    return make_clinician(db, clinic_id, f"dr@{name.lower().replace(' ', '')}.example", f"Dr {name}"), code
 
 
 def test_the_route_serves_the_bundle_to_the_patients_clinician_only(db, client, history, clock):

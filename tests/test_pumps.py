@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import START, make_medication, make_patient
 
 from reminder import accounts, pumps
 from reminder.errors import InputError
+
+from builders import START, make_medication, make_patient
 
 
 def Z(text: str) -> datetime:

@@ -15,12 +15,13 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import START, doses, make_medication
 
 from reminder import supply
 from reminder.db import immediate
 from reminder.errors import InputError
 from reminder.schedule import Step
+
+from builders import START, doses, make_medication
 
 NY = ZoneInfo("America/New_York")
 TID = (time(8), time(13), time(18))
