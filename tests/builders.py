@@ -8,7 +8,8 @@ Fixtures live in the conftest files.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from html import unescape
 
 from reminder import accounts, caregivers, clinics, ledger, medications
 from reminder.db import immediate
@@ -18,6 +19,11 @@ START = parse_instant("2026-03-07T12:00:00Z")  # a Saturday; New York springs fo
 PASSWORD = "correct-horse"
 PUBLIC_URL = "https://reminder.example.org"
 DOCTOR = "doc@example.com"
+
+
+def Z(text: str) -> datetime:
+    """A UTC instant from ``YYYY-MM-DDTHH:MM`` (a hand-computed expectation)."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- people
@@ -128,6 +134,11 @@ def log_in(client, email="pat@example.com", password=PASSWORD):
     response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf(client, "/login")})
     assert response.status_code == 302, response.data
     return response
+
+
+def page_text(response) -> str:
+    """The page as a person reads it (entities such as &#39; unescaped)."""
+    return unescape(response.get_data(as_text=True))
 
 
 def bearer(db, user_id: int) -> dict:

@@ -28,6 +28,7 @@ from builders import (
     make_medication,
     make_patient,
     make_patients,
+    page_text,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -70,10 +71,6 @@ def audit_rows(db, patient_id: int) -> list[dict]:
 
 def side_effects(db) -> list[dict]:
     return list(db.query("SELECT * FROM side_effects ORDER BY id"))
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 # ---------------------------------------------------------------- the panel

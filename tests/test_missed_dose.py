@@ -13,7 +13,7 @@ skip_hours_before_next 2, min_gap_fraction 0.5):
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,14 +30,11 @@ from reminder.missed_dose import (
 )
 from reminder.schedule import Step, next_occurrence, resolve
 
+from builders import Z
+
 NY = ZoneInfo("America/New_York")
 SYDNEY = ZoneInfo("Australia/Sydney")
 DEFAULT = DoseRule()
-
-
-def Z(text: str) -> datetime:
-    """A UTC instant from ``YYYY-MM-DDTHH:MM`` (hand-computed expectation)."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def H(hours: float) -> timedelta:
