@@ -9,8 +9,9 @@ import shutil
 from datetime import datetime, timedelta
 
 import pytest
+from werkzeug.routing.rules import Rule
 
-from reminder import accounts, create_app, worker
+from reminder import accounts, config, create_app, worker
 from reminder import db as dbmod
 from reminder.clock import ManualClock
 from reminder.notify import make_transport
@@ -28,6 +29,27 @@ def cheap_password_hashing(request, monkeypatch):
     """Every test hashes cheaply, except those marked ``production_password_hashing``."""
     if not request.node.get_closest_marker("production_password_hashing"):
         monkeypatch.setattr(accounts, "PASSWORD_METHOD", CHEAP_PASSWORD_METHOD)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def routes_compiled_once():
+    """Werkzeug compiles Python code for each of an app's ~90 routes, which is most of the cost of
+    ``create_app``, and about 250 tests make an app. The compiled URL builder depends only on the
+    rule's text, its parsed parts and its defaults, so the session keeps one per rule instead of
+    compiling it again for every app. Routing itself is unchanged."""
+    compile_builder = Rule._compile_builder
+    builders = {}
+
+    def compiled_once(rule, append_unknown=True):
+        defaults = tuple(sorted((k, repr(v), type(rule._converters.get(k))) for k, v in (rule.defaults or {}).items()))
+        key = (rule.rule, tuple(rule._trace), defaults, append_unknown)
+        if key not in builders:
+            builders[key] = compile_builder(rule, append_unknown)
+        return builders[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Rule, "_compile_builder", compiled_once)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -52,12 +74,18 @@ def db_path(tmp_path, migrated_template):
     return path
 
 
+def app_overrides(db_path: str) -> dict:
+    return {
+        "database.path": db_path,
+        "clock.mode": "manual",
+        "server.dev_mode": True,
+        "server.secret_key": "test-secret",
+    }
+
+
 @pytest.fixture
 def app(db_path):
-    app = create_app(
-        None,
-        {"database.path": db_path, "clock.mode": "manual", "server.dev_mode": True, "server.secret_key": "test-secret"},
-    )
+    app = create_app(None, app_overrides(db_path))
     app.config["TESTING"] = True
     return app
 
@@ -75,8 +103,12 @@ def clock(db_path):
 
 
 @pytest.fixture
-def settings(app):
-    return app.config["REMINDER"]
+def settings(request, db_path):
+    """The app's settings when the test has an app (one dict, so a change shows on both sides);
+    otherwise the same settings without building an app, which costs more than most tests."""
+    if "app" in request.fixturenames:
+        return request.getfixturevalue("app").config["REMINDER"]
+    return config.load(None, app_overrides(db_path))
 
 
 @pytest.fixture
