@@ -5,7 +5,10 @@ fixtures in ``browser/conftest.py``."""
 
 from __future__ import annotations
 
+import copy
 import shutil
+import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta
 
 import pytest
@@ -95,6 +98,37 @@ def db(db_path):
     database = dbmod.connect(db_path)
     yield database
     database.close()
+
+
+@pytest.fixture(scope="session")
+def built_scenarios() -> dict:
+    return {}
+
+
+@pytest.fixture
+def scenario(request, db, built_scenarios, tmp_path_factory):
+    """``scenario(name, build)``: the first test of the session to ask runs ``build()`` on its own
+    database and keeps a copy of what that left; every later test gets the copy restored into its
+    database (SQLite's backup API, so open connections stay valid) and the same return value.
+
+    For a long simulation that several tests only read. The scenario must live in the database
+    alone: not in a fake server, the app's settings or the links of its messages."""
+
+    def run(name: str, build):
+        key = (request.module.__name__, name)
+        if key not in built_scenarios:
+            result = build()
+            path = tmp_path_factory.mktemp("scenario") / "reminder.db"
+            with closing(sqlite3.connect(path)) as kept:
+                db.conn.backup(kept)
+            built_scenarios[key] = (path, result)
+            return copy.deepcopy(result)
+        path, result = built_scenarios[key]
+        with closing(sqlite3.connect(path)) as kept:
+            kept.backup(db.conn)
+        return copy.deepcopy(result)
+
+    return run
 
 
 @pytest.fixture

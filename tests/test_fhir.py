@@ -24,7 +24,7 @@ def answer(db, clock, patient, dose_id, action, at, **kwargs):
 
 
 @pytest.fixture
-def history(db, patient, clock, tick, tick_until):
+def history(db, patient, clock, tick, tick_until, scenario):
     """Two days of baclofen (08:00, 13:00, 18:00 New York) with a caregiver linked:
 
     - 03-07 08:00 taken, 13:00 and 18:00 missed (the run of 2 alerts the caregiver),
@@ -33,55 +33,59 @@ def history(db, patient, clock, tick, tick_until):
 
     Plus a titration step from 03-10 and a stopped Vitamin D taken on Mondays and Thursdays.
     """
-    db.execute("UPDATE users SET name = 'Pat Doe' WHERE id = ?", [patient])
-    carer = link_caregiver(db, patient, "carer@example.com", "Casey", tz="America/New_York")
-    baclofen = make_medication(db, patient)
-    medications.update(db, baclofen, {"amount": 15, "start_date": "2026-03-10"}, FIRST, START, timedelta(hours=72))
-    vitamin_d = make_medication(
-        db,
-        patient,
-        name="Vitamin D",
-        strength="1000 IU",
-        amount=1,
-        unit="tablet",
-        times=["09:00"],
-        days=["mon", "thu"],
-        withdrawal_risk=False,
-        max_daily_amount=None,
-    )
-    medications.end(db, vitamin_d, FIRST, START, reason="side effects")
 
-    by_time = lambda day, hhmm: doses(db, medication_id=baclofen, local_date=day, local_time=hhmm)[0]["id"]  # noqa: E731
-    tick_until("2026-03-07T13:10:00Z", step=300)
-    answer(db, clock, patient, by_time("2026-03-07", "08:00"), "taken", "2026-03-07T13:10:00Z")
-    tick_until("2026-03-08T05:31:00Z", step=600)  # 13:00 and 18:00 close unanswered
-    tick_until("2026-03-08T12:05:00Z", step=600)
-    answer(db, clock, patient, by_time("2026-03-08", "08:00"), "skip", "2026-03-08T12:05:00Z", reason="felt dizzy")
-    tick("2026-03-08T12:10:00Z")
-    tick("2026-03-08T19:31:00Z")  # one tick after the 13:00 window closed: it was never asked
-    statuses = {
-        (d["local_date"], d["local_time"]): d["status"]
-        for d in doses(db, medication_id=baclofen)
-        if d["local_date"] <= "2026-03-08"
-    }
-    assert statuses == {
-        ("2026-03-07", "08:00"): "taken",
-        ("2026-03-07", "13:00"): "missed",
-        ("2026-03-07", "18:00"): "missed",
-        ("2026-03-08", "08:00"): "skipped",
-        ("2026-03-08", "13:00"): "unknown",
-        ("2026-03-08", "18:00"): "pending",
-    }
-    levels = [
-        row[0]
-        for row in db.execute(
-            "SELECT a.level FROM alerts a JOIN alert_recipients r ON r.alert_id = a.id "
-            "WHERE r.user_id = ? ORDER BY a.id",
-            [carer],
+    def two_days():
+        db.execute("UPDATE users SET name = 'Pat Doe' WHERE id = ?", [patient])
+        carer = link_caregiver(db, patient, "carer@example.com", "Casey", tz="America/New_York")
+        baclofen = make_medication(db, patient)
+        medications.update(db, baclofen, {"amount": 15, "start_date": "2026-03-10"}, FIRST, START, timedelta(hours=72))
+        vitamin_d = make_medication(
+            db,
+            patient,
+            name="Vitamin D",
+            strength="1000 IU",
+            amount=1,
+            unit="tablet",
+            times=["09:00"],
+            days=["mon", "thu"],
+            withdrawal_risk=False,
+            max_daily_amount=None,
         )
-    ]
-    assert levels == [2, 3]
-    return {"patient": patient, "carer": carer, "baclofen": baclofen, "vitamin_d": vitamin_d}
+        medications.end(db, vitamin_d, FIRST, START, reason="side effects")
+
+        by_time = lambda day, hhmm: doses(db, medication_id=baclofen, local_date=day, local_time=hhmm)[0]["id"]  # noqa: E731
+        tick_until("2026-03-07T13:10:00Z", step=300)
+        answer(db, clock, patient, by_time("2026-03-07", "08:00"), "taken", "2026-03-07T13:10:00Z")
+        tick_until("2026-03-08T05:31:00Z", step=600)  # 13:00 and 18:00 close unanswered
+        tick_until("2026-03-08T12:05:00Z", step=600)
+        answer(db, clock, patient, by_time("2026-03-08", "08:00"), "skip", "2026-03-08T12:05:00Z", reason="felt dizzy")
+        tick("2026-03-08T12:10:00Z")
+        tick("2026-03-08T19:31:00Z")  # one tick after the 13:00 window closed: it was never asked
+        statuses = {
+            (d["local_date"], d["local_time"]): d["status"]
+            for d in doses(db, medication_id=baclofen)
+            if d["local_date"] <= "2026-03-08"
+        }
+        assert statuses == {
+            ("2026-03-07", "08:00"): "taken",
+            ("2026-03-07", "13:00"): "missed",
+            ("2026-03-07", "18:00"): "missed",
+            ("2026-03-08", "08:00"): "skipped",
+            ("2026-03-08", "13:00"): "unknown",
+            ("2026-03-08", "18:00"): "pending",
+        }
+        levels = [
+            row[0]
+            for row in db.execute(
+                "SELECT a.level FROM alerts a JOIN alert_recipients r ON r.alert_id = a.id "
+                "WHERE r.user_id = ? ORDER BY a.id",
+                [carer],
+            )
+        ]
+        assert levels == [2, 3]
+        return {"patient": patient, "carer": carer, "baclofen": baclofen, "vitamin_d": vitamin_d}
+
+    return scenario("two days of baclofen with a caregiver", two_days)
 
 
 def export(db, history, clock):

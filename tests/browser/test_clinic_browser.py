@@ -88,6 +88,12 @@ def simulate_month(db, clock, tick, code: str) -> int:
     return pat
 
 
+def a_month_at_the_clinic(db, clock, tick) -> int:
+    """Dr. Lin's clinic and Pat's month there (``simulate_month``); returns Pat's id."""
+    _, code = clinic_with_doctor(db)
+    return simulate_month(db, clock, tick, code)
+
+
 def pdf_pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
 
@@ -96,10 +102,9 @@ def pdf_pages(pdf: bytes) -> int:
 
 
 def test_the_clinician_opens_the_panel_and_a_months_report_with_charts_and_prints_it(
-    open_browser, db, clock, tick, artifacts
+    open_browser, db, clock, tick, artifacts, scenario
 ):
-    _, code = clinic_with_doctor(db)
-    pat = simulate_month(db, clock, tick, code)
+    pat = scenario("a month at the clinic", lambda: a_month_at_the_clinic(db, clock, tick))
     page = open_browser(DESKTOP)
     log_in(page, DOCTOR, "Patients")  # a clinician starts on the panel
 
@@ -160,9 +165,8 @@ def test_the_clinician_opens_the_panel_and_a_months_report_with_charts_and_print
     assert pdf_pages(pdf) == 2
 
 
-def test_a_narrower_period_redraws_the_report(open_browser, db, clock, tick):
-    _, code = clinic_with_doctor(db)
-    pat = simulate_month(db, clock, tick, code)
+def test_a_narrower_period_redraws_the_report(open_browser, db, clock, tick, scenario):
+    pat = scenario("a month at the clinic", lambda: a_month_at_the_clinic(db, clock, tick))
     page = open_browser(DESKTOP)
     log_in(page, DOCTOR, "Patients")
     page.goto(f"/panel/patients/{pat}/report")
