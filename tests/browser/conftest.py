@@ -1,5 +1,5 @@
 """The browser fixtures: Debian's Chromium driven by Playwright's sync API (no browser download),
-one per module; the app served in-process on a free port; fresh browser contexts as phones or
+one per session; the app served in-process on a free port; fresh browser contexts as phones or
 desktops. The non-fixture helpers are in ``browser_kit.py``."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from werkzeug.serving import make_server
 from browser_kit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
+    """One Chromium for the session (a launch costs about a second); each test opens fresh contexts."""
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(headless=True, executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
