@@ -694,8 +694,6 @@ def test_the_caregiver_view_shows_the_patients_pumps(db, pat, carol, browser_of)
 
 
 def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db, patient):
-    from builders import PASSWORD, csrf, make_medication, make_patient
-
     make_medication(db, patient)
     carer = make_patient(db, email="watch@example.com", role="caregiver", phone=None)
     db.execute(
@@ -708,8 +706,6 @@ def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db
         "VALUES (?, 'sms', '+15005550006', 'reminder', 'x', 'failed', 'Twilio 400 21211', '2026-03-07T11:00:00Z')",
         [patient],
     )
-    client.post(
-        "/login", data={"csrf_token": csrf(client, "/login"), "email": "watch@example.com", "password": PASSWORD}
-    )
+    log_in(client, "watch@example.com")
     page = client.get(f"/patients/{patient}").get_data(as_text=True)
     assert "1 message to" in page and "could not be delivered in the last 24 hours" in page

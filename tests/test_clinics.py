@@ -12,7 +12,17 @@ import pytest
 from reminder import ledger
 from reminder.times import parse_instant
 
-from builders import bearer, doses, make_clinic, make_clinician, make_medication, make_patient, messages
+from builders import (
+    bearer,
+    csrf,
+    doses,
+    log_in,
+    make_clinic,
+    make_clinician,
+    make_medication,
+    make_patient,
+    messages,
+)
 
 SNOOZE = timedelta(minutes=15)
 
@@ -246,13 +256,11 @@ def test_a_clinician_invites_a_patient_who_accepts_by_link(db, client, clinic):
 
 
 def test_a_patient_accepts_a_clinic_invitation_on_its_page(db, client, clinic):
-    from builders import PASSWORD, csrf
-
     make_patient(db, email="web@example.com", phone=None)
     client.post("/api/v1/clinic/invitations", json={"email": "web@example.com"}, headers=clinic["doctor_api"])
     token = messages(db, "clinic_invitation")[0]["body"].rsplit("/clinic-invitations/", 1)[1].split()[0]
     assert "Log in" in client.get(f"/clinic-invitations/{token}").get_data(as_text=True)
-    client.post("/login", data={"csrf_token": csrf(client, "/login"), "email": "web@example.com", "password": PASSWORD})
+    log_in(client, "web@example.com")
     page = f"/clinic-invitations/{token}"
     assert "Link my account to Clinic A" in client.get(page).get_data(as_text=True)
     assert client.post(page, data={"csrf_token": csrf(client, page)}).status_code == 302

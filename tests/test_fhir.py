@@ -8,10 +8,10 @@ from datetime import date, timedelta
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from reminder import accounts, clinics, fhir, ledger, medications
+from reminder import clinics, fhir, ledger, medications
 from reminder.times import parse_instant, to_iso
 
-from builders import START, doses, link_caregiver, make_clinic, make_clinician, make_medication
+from builders import START, bearer, doses, link_caregiver, make_clinic, make_clinician, make_medication
 
 SNOOZE = timedelta(minutes=15)
 FIRST, LAST = date(2026, 3, 7), date(2026, 3, 8)
@@ -308,7 +308,7 @@ def test_the_route_serves_the_bundle_to_the_patients_clinician_only(db, client, 
     other, _ = clinician_of(db, "South Clinic")
     url = f"/api/v1/patients/{history['patient']}/fhir?from=2026-03-07&to=2026-03-08"
 
-    response = client.get(url, headers={"Authorization": f"Bearer {accounts.create_token(db, mine, clock.now())}"})
+    response = client.get(url, headers=bearer(db, mine))
     assert response.status_code == 200
     assert response.mimetype == "application/fhir+json"
     body = response.get_json(force=True)
@@ -321,6 +321,6 @@ def test_the_route_serves_the_bundle_to_the_patients_clinician_only(db, client, 
     ]
     assert "/fhir?from=2026-03-07&to=2026-03-08" in audit[0]["detail"]
 
-    response = client.get(url, headers={"Authorization": f"Bearer {accounts.create_token(db, other, clock.now())}"})
+    response = client.get(url, headers=bearer(db, other))
     assert response.status_code == 404
     assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 1
