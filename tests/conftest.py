@@ -114,8 +114,9 @@ def scenario(request, db, built_scenarios, tmp_path_factory):
     database and keeps a copy of what that left; every later test gets the copy restored into its
     database (SQLite's backup API, so open connections stay valid) and the same return value.
 
-    For a long simulation that several tests only read. The scenario must live in the database
-    alone: not in a fake server, the app's settings or the links of its messages."""
+    For a long simulation that several tests of a module only read. What the tests use of it must
+    be in the database alone: not in a fake server or the app's settings, and not in its messages'
+    links (they carry the base URL of the test that built it)."""
 
     def run(name: str, build):
         key = (request.module.__name__, name)
