@@ -1,43 +1,97 @@
 """The fixture stack: a real SQLite file with the real migrations, the app on the manual clock,
-a test client, and builders. Each test gets its own database."""
+a test client, and the live transports against local fakes. Each test gets its own database,
+copied from one migrated per session. The builders live in ``builders.py``; the browser's
+fixtures in ``browser/conftest.py``."""
 
 from __future__ import annotations
 
+import copy
+import shutil
+import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta
 
 import pytest
+from werkzeug.routing.rules import Rule
 
-from reminder import accounts, create_app, ledger, medications, worker
+from reminder import accounts, config, create_app, worker
 from reminder import db as dbmod
 from reminder.clock import ManualClock
 from reminder.notify import make_transport
-from reminder.times import local_today, parse_instant, to_iso
+from reminder.times import parse_instant
 
+from builders import PASSWORD, PUBLIC_URL, START, log_in, make_patient
 from fakes import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, SmtpServer
 
-# The browser fixtures (Chromium, the live server, phones) for the browser test modules.
-pytest_plugins = ["browser_kit"]
-
-START = parse_instant("2026-03-07T12:00:00Z")  # a Saturday; New York springs forward on 2026-03-08
-PASSWORD = "correct-horse"
+# One PBKDF2 round instead of scrypt: hashing is most of the cost of a test that makes a user.
+CHEAP_PASSWORD_METHOD = "pbkdf2:sha256:1"
 
 
-@pytest.fixture
-def db_path(tmp_path):
-    path = str(tmp_path / "reminder.db")
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request, monkeypatch):
+    """Every test hashes cheaply, except those marked ``production_password_hashing``."""
+    if not request.node.get_closest_marker("production_password_hashing"):
+        monkeypatch.setattr(accounts, "PASSWORD_METHOD", CHEAP_PASSWORD_METHOD)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def routes_compiled_once():
+    """Werkzeug compiles Python code for each of an app's ~90 routes, which is most of the cost of
+    ``create_app``, and about 250 tests make an app. The compiled URL builder depends only on the
+    rule's text, its parsed parts and its defaults, so the session keeps one per rule instead of
+    compiling it again for every app. Routing itself is unchanged."""
+    if not callable(getattr(Rule, "_compile_builder", None)):  # another Werkzeug: slower, not wrong
+        yield
+        return
+    compile_builder = Rule._compile_builder
+    builders = {}
+
+    def compiled_once(rule, append_unknown=True):
+        defaults = tuple(sorted((k, repr(v), type(rule._converters.get(k))) for k, v in (rule.defaults or {}).items()))
+        key = (rule.rule, tuple(rule._trace), defaults, append_unknown)
+        if key not in builders:
+            builders[key] = compile_builder(rule, append_unknown)
+        return builders[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Rule, "_compile_builder", compiled_once)
+        yield
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> str:
+    """A database with every migration applied and the manual clock at ``START``, made once per
+    session and only ever copied (the tests never open it)."""
+    path = str(tmp_path_factory.mktemp("template") / "reminder.db")
     database = dbmod.connect(path)
     dbmod.upgrade(database)
+    database.close()
     ManualClock(lambda: dbmod.connect(path)).set(START)
+    database = dbmod.connect(path)
+    database.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all of it in the main file, which is what is copied
     database.close()
     return path
 
 
 @pytest.fixture
+def db_path(tmp_path, migrated_template):
+    path = str(tmp_path / "reminder.db")
+    shutil.copyfile(migrated_template, path)
+    return path
+
+
+def app_overrides(db_path: str) -> dict:
+    return {
+        "database.path": db_path,
+        "clock.mode": "manual",
+        "server.dev_mode": True,
+        "server.secret_key": "test-secret",
+    }
+
+
+@pytest.fixture
 def app(db_path):
-    app = create_app(
-        None,
-        {"database.path": db_path, "clock.mode": "manual", "server.dev_mode": True, "server.secret_key": "test-secret"},
-    )
+    app = create_app(None, app_overrides(db_path))
     app.config["TESTING"] = True
     return app
 
@@ -49,14 +103,50 @@ def db(db_path):
     database.close()
 
 
+@pytest.fixture(scope="session")
+def built_scenarios() -> dict:
+    return {}
+
+
+@pytest.fixture
+def scenario(request, db, built_scenarios, tmp_path_factory):
+    """``scenario(name, build)``: the first test of the session to ask runs ``build()`` on its own
+    database and keeps a copy of what that left; every later test gets the copy restored into its
+    database (SQLite's backup API, so open connections stay valid) and the same return value.
+
+    For a long simulation that several tests of a module only read. What the tests use of it must
+    be in the database alone: not in a fake server or the app's settings, and not in its messages'
+    links (they carry the base URL of the test that built it)."""
+
+    def run(name: str, build):
+        key = (request.module.__name__, name)
+        if key not in built_scenarios:
+            result = build()
+            path = tmp_path_factory.mktemp("scenario") / "reminder.db"
+            with closing(sqlite3.connect(path)) as kept:
+                db.conn.backup(kept)
+            built_scenarios[key] = (path, result)
+            return copy.deepcopy(result)
+        path, result = built_scenarios[key]
+        with closing(sqlite3.connect(path)) as kept:
+            kept.backup(db.conn)
+        return copy.deepcopy(result)
+
+    return run
+
+
 @pytest.fixture
 def clock(db_path):
     return ManualClock(lambda: dbmod.connect(db_path))
 
 
 @pytest.fixture
-def settings(app):
-    return app.config["REMINDER"]
+def settings(request, db_path):
+    """The app's settings when the test has an app (one dict, so a change shows on both sides);
+    otherwise the same settings without building an app, which costs more than most tests."""
+    if "app" in request.fixturenames:
+        return request.getfixturevalue("app").config["REMINDER"]
+    return config.load(None, app_overrides(db_path))
 
 
 @pytest.fixture
@@ -105,9 +195,6 @@ def smtp_server():
     server.stop()
 
 
-PUBLIC_URL = "https://reminder.example.org"
-
-
 @pytest.fixture
 def live_settings(fake_twilio, smtp_server) -> dict:
     """Overrides for live mode: real Twilio client -> fake API, real smtplib -> aiosmtpd."""
@@ -151,48 +238,6 @@ def live_tick(db, clock, live_app):
     return run
 
 
-def make_patient(db, email="pat@example.com", tz="America/New_York", phone="+15005550006", **overrides) -> int:
-    return accounts.create_user(
-        db,
-        email=email,
-        password=PASSWORD,
-        role=overrides.pop("role", "patient"),
-        now=START,
-        tz=tz,
-        phone=phone,
-        **overrides,
-    )
-
-
-def make_patients(db, count: int, tz="America/New_York") -> list[int]:
-    """Many patients at once, sharing one password hash (hashing costs ~0.1 s each)."""
-    first = make_patient(db, email="bulk0@example.com", tz=tz)
-    hashed = accounts.find_user(db, id=first)["password_hash"]
-    rows = [[f"bulk{n}@example.com", hashed, tz, to_iso(START)] for n in range(1, count)]
-    db.conn.executemany(
-        "INSERT INTO users (email, password_hash, role, tz, created_at) VALUES (?, ?, 'patient', ?, ?)", rows
-    )
-    db.conn.commit()
-    return [first] + [
-        row[0] for row in db.execute("SELECT id FROM users WHERE email LIKE 'bulk%' AND id != ?", [first])
-    ]
-
-
-def make_medication(db, patient_id, now=START, horizon_hours=72, **fields) -> int:
-    data = {
-        "name": "Baclofen",
-        "strength": "10 mg",
-        "amount": 10,
-        "times": ["08:00", "13:00", "18:00"],
-        "withdrawal_risk": True,
-        "max_daily_amount": 80,
-        **fields,
-    }
-    today = local_today(accounts.find_user(db, id=patient_id)["tz"], now)
-    spec = medications.parse_medication(data, today)
-    return medications.create(db, patient_id, spec, now, timedelta(hours=horizon_hours))
-
-
 @pytest.fixture
 def patient(db):
     return make_patient(db)
@@ -200,66 +245,9 @@ def patient(db):
 
 @pytest.fixture
 def login(client):
+    """Log the test client in (as Pat unless told otherwise)."""
+
     def run(email="pat@example.com", password=PASSWORD):
-        with client.session_transaction():
-            pass
-        response = client.post(
-            "/login", data={"email": email, "password": password, "csrf_token": csrf(client, "/login")}
-        )
-        assert response.status_code == 302, response.data
-        return response
+        return log_in(client, email, password)
 
     return run
-
-
-def csrf(client, path: str) -> str:
-    """The CSRF token from the form on ``path``, as a browser would post it."""
-    html = client.get(path).get_data(as_text=True)
-    marker = 'name="csrf_token" value="'
-    start = html.index(marker) + len(marker)
-    return html[start : html.index('"', start)]
-
-
-def doses(db, **where) -> list[dict]:
-    sql = "SELECT * FROM doses" + (" WHERE " + " AND ".join(f"{k} = ?" for k in where) if where else "")
-    return list(db.query(sql + " ORDER BY scheduled_at", list(where.values())))
-
-
-def messages(db, kind=None) -> list[dict]:
-    sql = "SELECT * FROM messages" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
-    return list(db.query(sql, [kind] if kind else []))
-
-
-def live_through(db, clock, tick, patient_id: int, until: str, plan, step: int = 1800) -> None:
-    """Tick every ``step`` seconds up to ``until``; after each tick the patient answers their
-    due doses as ``plan(dose)`` says: minutes late to take it, "skip", or None (left to be missed)."""
-    current, end = clock.now(), parse_instant(until)
-    while current < end:
-        current = min(current + timedelta(seconds=step), end)
-        tick(current)
-        for dose in db.query(
-            "SELECT * FROM doses WHERE patient_id = ? AND status = 'pending' AND scheduled_at <= ?",
-            [patient_id, to_iso(current)],
-        ):
-            late = plan(dose)
-            if late == "skip":
-                answer = ledger.Answer("skip", "web", patient_id, reason="too drowsy")
-            elif late is not None and current >= parse_instant(dose["scheduled_at"]) + timedelta(minutes=late):
-                answer = ledger.Answer("taken", "web", patient_id)
-            else:
-                continue
-            ledger.answer_dose(db, dose["id"], answer, current, timedelta(minutes=10))
-
-
-__all__ = [
-    "START",
-    "PASSWORD",
-    "make_patient",
-    "make_patients",
-    "make_medication",
-    "live_through",
-    "csrf",
-    "doses",
-    "messages",
-    "to_iso",
-]

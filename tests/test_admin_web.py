@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PASSWORD, csrf, make_patient
-
-
-def log_in(client, email):
-    response = client.post("/login", data={"csrf_token": csrf(client, "/login"), "email": email, "password": PASSWORD})
-    assert response.status_code == 302
+from builders import csrf, log_in, make_patient
 
 
 def test_an_admin_creates_a_clinic_and_a_clinician_who_can_log_in(client, db):

@@ -6,10 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import doses, make_medication, make_patient, messages
 
 from reminder import accounts
 from reminder.times import parse_instant
+
+from builders import doses, make_medication, make_patient, messages
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from html import unescape
 
 import pytest
-from conftest import PASSWORD, START, csrf, doses, make_medication, make_patient, messages
 
 from reminder import caregivers
 from reminder.times import parse_instant
+
+from builders import PASSWORD, START, csrf, doses, log_in, make_medication, make_patient, messages, page_text, user_id
 
 THIRTEEN_HUNDRED = "2026-03-07T18:00:00Z"  # 13:00 in New York
 BOTH_WINDOWS_CLOSED = "2026-03-07T20:31:00Z"  # the 08:00 and 13:00 doses are closed as missed
@@ -32,10 +32,7 @@ def browser_of(app):
 
     def open_as(email: str):
         client = app.test_client()
-        response = client.post(
-            "/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf(client, "/login")}
-        )
-        assert response.status_code == 302, response.data
+        log_in(client, email)
         return client
 
     return open_as
@@ -75,21 +72,12 @@ def carol(app, db, pat, browser_of):
     return user_id(db, "carol@example.com"), client
 
 
-def user_id(db, email: str) -> int:
-    return db.execute("SELECT id FROM users WHERE email = ?", [email]).fetchone()[0]
-
-
 def post(client, path: str, form_page: str, **fields):
     return client.post(path, data={"csrf_token": csrf(client, form_page), **fields})
 
 
 def dose_at(db, patient: int, local_time: str, local_date="2026-03-07") -> dict:
     return doses(db, patient_id=patient, local_date=local_date, local_time=local_time)[0]
-
-
-def html(response) -> str:
-    """The page as a person reads it (entities such as &#39; unescaped)."""
-    return unescape(response.get_data(as_text=True))
 
 
 def miss_two_baclofen_doses(db, pat, tick) -> int:
@@ -127,7 +115,7 @@ def test_a_patient_invites_a_caregiver_by_email_and_the_invitation_goes_out_with
     assert len(sent) == 1 and sent[0]["recipient"] == "carol@example.com" and sent[0]["user_id"] is None
     assert "Pat Example asks you to be their caregiver" in sent[0]["body"]
     assert re.search(r"http://127\.0\.0\.1:8000/invitations/[A-Za-z0-9_-]{22,}$", sent[0]["body"])
-    page = html(phone.get("/caregivers"))
+    page = page_text(phone.get("/caregivers"))
     assert "Invitation sent to carol@example.com" in page
     assert 'data-status="invited"' in page and "waiting for them to accept" in page
 
@@ -149,7 +137,7 @@ def test_an_invitation_by_phone_goes_out_by_text(db, pat, browser_of):
 )
 def test_a_bad_invitation_is_refused_with_a_message_and_nothing_written(db, pat, browser_of, fields, message):
     response = invite(browser_of("pat@example.com"), **fields)
-    assert response.status_code == 400 and message in html(response)
+    assert response.status_code == 400 and message in page_text(response)
     assert db.execute("SELECT count(*) FROM care_links").fetchone()[0] == 0
     assert messages(db) == []
 
@@ -162,9 +150,9 @@ def test_a_new_caregiver_opens_the_invitation_creates_an_account_and_sees_the_pa
     visitor = app.test_client()
     page = visitor.get(f"/invitations/{token}")
     assert page.status_code == 200
-    assert "Pat Example</strong> invites you to be their caregiver" in html(page)
-    assert 'value="carol@example.com"' in html(page)  # the invited address, prefilled
-    assert f'href="/invitations/{token}/login"' in html(page)
+    assert "Pat Example</strong> invites you to be their caregiver" in page_text(page)
+    assert 'value="carol@example.com"' in page_text(page)  # the invited address, prefilled
+    assert f'href="/invitations/{token}/login"' in page_text(page)
     assert db.execute("SELECT status FROM care_links").fetchone()[0] == "invited"  # a GET accepts nothing
 
     response = visitor.post(
@@ -185,14 +173,14 @@ def test_a_new_caregiver_opens_the_invitation_creates_an_account_and_sees_the_pa
 
     view = visitor.get(f"/patients/{pat}")
     assert view.status_code == 200
-    assert "You are now Pat Example's caregiver" in html(view)
-    listing = html(visitor.get("/patients"))
+    assert "You are now Pat Example's caregiver" in page_text(view)
+    listing = page_text(visitor.get("/patients"))
     assert "Pat Example" in listing and f'href="/patients/{pat}"' in listing
-    assert html(view).count('class="card dose"') == 3 and "8:00 AM" in html(view)
-    assert "Times are Pat Example's local times (America/New_York)" in html(view)
+    assert page_text(view).count('class="card dose"') == 3 and "8:00 AM" in page_text(view)
+    assert "Times are Pat Example's local times (America/New_York)" in page_text(view)
     assert visitor.get("/").location == "/patients"  # a caregiver's start page
-    assert "Pat Example" in html(browser_of("pat@example.com").get("/caregivers"))  # Pat sees Carol ...
-    assert "Carol Care" in html(browser_of("pat@example.com").get("/caregivers"))
+    assert "Pat Example" in page_text(browser_of("pat@example.com").get("/caregivers"))  # Pat sees Carol ...
+    assert "Carol Care" in page_text(browser_of("pat@example.com").get("/caregivers"))
 
 
 def test_a_bad_account_on_the_invitation_page_is_refused_and_the_invitation_stays_open(app, db, pat, browser_of):
@@ -208,7 +196,7 @@ def test_a_bad_account_on_the_invitation_page_is_refused_and_the_invitation_stay
             "tz": "America/Chicago",
         },
     )
-    assert response.status_code == 400 and "at least 8 characters" in html(response)
+    assert response.status_code == 400 and "at least 8 characters" in page_text(response)
     assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 1
     assert db.execute("SELECT status FROM care_links").fetchone()[0] == "invited"
 
@@ -227,7 +215,7 @@ def test_someone_with_an_account_logs_in_from_the_invitation_and_accepts(app, db
         login_path, data={"csrf_token": csrf(visitor, login_path), "email": "sam@example.com", "password": PASSWORD}
     )
     assert response.status_code == 302 and response.location == f"/invitations/{token}"
-    page = html(visitor.get(f"/invitations/{token}"))
+    page = page_text(visitor.get(f"/invitations/{token}"))
     assert ">Accept</button>" in page and "Create your account" not in page
     accepted = visitor.post(f"/invitations/{token}/accept", data={"csrf_token": csrf(visitor, f"/invitations/{token}")})
     assert accepted.status_code == 302 and accepted.location == f"/patients/{pat}"
@@ -239,11 +227,11 @@ def test_unknown_expired_and_used_invitation_links_get_a_clear_page_and_create_n
     token = invitation_token(db)
     visitor = app.test_client()
     unknown = visitor.get("/invitations/not-a-token")
-    assert unknown.status_code == 404 and "doesn't match an open invitation" in html(unknown)
+    assert unknown.status_code == 404 and "doesn't match an open invitation" in page_text(unknown)
 
     clock.set(parse_instant("2026-03-21T12:00:00Z"))  # 14 days later
     expired = visitor.get(f"/invitations/{token}")
-    assert expired.status_code == 410 and "expired: ask for a new one" in html(expired)
+    assert expired.status_code == 410 and "expired: ask for a new one" in page_text(expired)
     late = visitor.post(
         f"/invitations/{token}/register",
         data={
@@ -259,7 +247,7 @@ def test_unknown_expired_and_used_invitation_links_get_a_clear_page_and_create_n
     clock.set(START)
     accept_as_new_caregiver(app, token)
     used = app.test_client().get(f"/invitations/{token}")
-    assert used.status_code == 409 and "already accepted" in html(used)
+    assert used.status_code == 409 and "already accepted" in page_text(used)
 
 
 def test_a_patient_withdraws_an_invitation_and_its_link_stops_working(app, db, pat, browser_of):
@@ -269,7 +257,7 @@ def test_a_patient_withdraws_an_invitation_and_its_link_stops_working(app, db, p
     link_id = db.execute("SELECT id FROM care_links").fetchone()[0]
     response = post(phone, f"/caregivers/{link_id}/revoke", "/caregivers")
     assert response.status_code == 302
-    assert "Invitation withdrawn" in html(phone.get("/caregivers"))
+    assert "Invitation withdrawn" in page_text(phone.get("/caregivers"))
     assert app.test_client().get(f"/invitations/{token}").status_code == 404
 
 
@@ -284,7 +272,7 @@ def test_a_caregiver_who_is_not_linked_gets_404_on_the_patient_and_cannot_give_a
     mallory = browser_of("mallory@example.com")
     clock.set(parse_instant("2026-03-07T13:02:00Z"))
     dose = dose_at(db, pat, "08:00")
-    assert "Pat Example" not in html(mallory.get("/patients"))
+    assert "Pat Example" not in page_text(mallory.get("/patients"))
     assert mallory.get(f"/patients/{pat}").status_code == 404
     gave = post(mallory, f"/patients/{pat}/doses/{dose['id']}/given", "/patients")
     assert gave.status_code == 404
@@ -308,13 +296,13 @@ def test_revoking_a_caregiver_removes_access_at_once(db, pat, carol, browser_of,
     pat_phone = browser_of("pat@example.com")
     response = post(pat_phone, f"/caregivers/{link_id}/revoke", "/caregivers")
     assert response.status_code == 302
-    assert "Carol Care can no longer see your doses" in html(pat_phone.get("/caregivers"))
+    assert "Carol Care can no longer see your doses" in page_text(pat_phone.get("/caregivers"))
 
     clock.set(parse_instant("2026-03-07T13:02:00Z"))
     dose = dose_at(db, pat, "08:00")
     assert phone.get(f"/patients/{pat}").status_code == 404
     assert post(phone, f"/patients/{pat}/doses/{dose['id']}/given", "/patients").status_code == 404
-    assert "Pat Example" not in html(phone.get("/patients"))
+    assert "Pat Example" not in page_text(phone.get("/patients"))
     assert dose_at(db, pat, "08:00")["status"] == "pending"
     assert post(pat_phone, f"/caregivers/{link_id}/revoke", "/caregivers").status_code == 404  # already revoked
 
@@ -336,10 +324,10 @@ def test_i_gave_it_records_the_caregiver_as_actor_and_a_second_tap_says_already_
     carol_id, phone = carol
     clock.set(parse_instant("2026-03-07T13:02:00Z"))  # 08:02 in New York
     dose = dose_at(db, pat, "08:00")
-    assert f'action="/patients/{pat}/doses/{dose["id"]}/given"' in html(phone.get(f"/patients/{pat}"))
+    assert f'action="/patients/{pat}/doses/{dose["id"]}/given"' in page_text(phone.get(f"/patients/{pat}"))
 
     first = post(phone, f"/patients/{pat}/doses/{dose['id']}/given", f"/patients/{pat}")
-    assert first.status_code == 200 and "Recorded: taken at 8:02 AM." in html(first)
+    assert first.status_code == 200 and "Recorded: taken at 8:02 AM." in page_text(first)
     row = dose_at(db, pat, "08:00")
     assert (row["status"], row["source"], row["actor_id"], row["taken_at"]) == (
         "taken",
@@ -350,7 +338,7 @@ def test_i_gave_it_records_the_caregiver_as_actor_and_a_second_tap_says_already_
 
     clock.set(parse_instant("2026-03-07T13:10:00Z"))
     second = post(phone, f"/patients/{pat}/doses/{dose['id']}/given", f"/patients/{pat}")
-    assert second.status_code == 200 and "Already recorded at 8:02 AM" in html(second)
+    assert second.status_code == 200 and "Already recorded at 8:02 AM" in page_text(second)
     assert (
         db.execute("SELECT count(*) FROM dose_events WHERE dose_id = ? AND kind = 'taken'", [dose["id"]]).fetchone()[0]
         == 1
@@ -368,8 +356,8 @@ def test_i_gave_it_too_soon_after_the_last_dose_is_refused_unless_a_reason_is_gi
     noon = dose_at(db, pat, "13:00")
     refused = post(phone, f"/patients/{pat}/doses/{noon['id']}/given", f"/patients/{pat}")
     assert refused.status_code == 409
-    assert "taken at 10:20 AM, too close to this one. Wait until 12:50 PM" in html(refused)
-    assert "Record it anyway, with a reason" in html(refused)
+    assert "taken at 10:20 AM, too close to this one. Wait until 12:50 PM" in page_text(refused)
+    assert "Record it anyway, with a reason" in page_text(refused)
     assert dose_at(db, pat, "13:00")["status"] == "pending"
 
     given = post(
@@ -378,7 +366,7 @@ def test_i_gave_it_too_soon_after_the_last_dose_is_refused_unless_a_reason_is_gi
         f"/patients/{pat}",
         reason="The prescriber said to give it early before the flight.",
     )
-    assert given.status_code == 200 and "Recorded: taken at 12:05 PM." in html(given)
+    assert given.status_code == 200 and "Recorded: taken at 12:05 PM." in page_text(given)
     event = db.execute(
         "SELECT actor_id, detail FROM dose_events WHERE dose_id = ? AND kind = 'taken'", [noon["id"]]
     ).fetchone()
@@ -390,7 +378,7 @@ def test_i_gave_it_after_the_window_closed_is_not_recorded(db, pat, carol, clock
     clock.set(parse_instant("2026-03-07T15:45:00Z"))  # 10:45: the 08:00 window closed at 10:30
     dose = dose_at(db, pat, "08:00")
     response = post(carol[1], f"/patients/{pat}/doses/{dose['id']}/given", f"/patients/{pat}")
-    assert response.status_code == 409 and "too close to your next dose" in html(response)
+    assert response.status_code == 409 and "too close to your next dose" in page_text(response)
     assert dose_at(db, pat, "08:00")["taken_at"] is None
 
 
@@ -399,7 +387,7 @@ def test_a_long_reason_is_refused_and_nothing_is_recorded(db, pat, carol, clock)
     clock.set(parse_instant("2026-03-07T13:02:00Z"))
     dose = dose_at(db, pat, "08:00")
     response = post(carol[1], f"/patients/{pat}/doses/{dose['id']}/given", f"/patients/{pat}", reason="x" * 501)
-    assert response.status_code == 400 and "under 500 characters" in html(response)
+    assert response.status_code == 400 and "under 500 characters" in page_text(response)
     assert dose_at(db, pat, "08:00")["status"] == "pending"
 
 
@@ -417,13 +405,13 @@ def test_the_acknowledge_link_shows_the_alert_on_get_and_acknowledges_on_post(ap
     visitor = app.test_client()  # the link opens on a phone with no session
     page = visitor.get(f"/a/{token}")
     assert page.status_code == 200
-    assert "Pat Example has missed 2 doses in a row of Baclofen." in html(page)
-    assert "I have seen this" in html(page)
+    assert "Pat Example has missed 2 doses in a row of Baclofen." in page_text(page)
+    assert "I have seen this" in page_text(page)
     assert alert_row(db) == alert  # a GET changes nothing
 
     response = visitor.post(f"/a/{token}", data={"csrf_token": csrf(visitor, f"/a/{token}")})
     assert response.status_code == 200
-    assert "Thank you: acknowledged" in html(response) and "You acknowledged this at" in html(response)
+    assert "Thank you: acknowledged" in page_text(response) and "You acknowledged this at" in page_text(response)
     after = alert_row(db)
     assert (after["status"], after["acknowledged_by"], after["acknowledged_at"], after["next_repeat_at"]) == (
         "acknowledged",
@@ -431,7 +419,7 @@ def test_the_acknowledge_link_shows_the_alert_on_get_and_acknowledges_on_post(ap
         "2026-03-07T20:31:00Z",
         None,
     )
-    assert "I have seen this" not in html(visitor.get(f"/a/{token}"))
+    assert "I have seen this" not in page_text(visitor.get(f"/a/{token}"))
 
 
 def test_unknown_expired_and_revoked_acknowledge_links_get_a_clear_page(app, db, pat, carol, tick, clock, browser_of):
@@ -439,12 +427,12 @@ def test_unknown_expired_and_revoked_acknowledge_links_get_a_clear_page(app, db,
     token = ack_token(db)
     visitor = app.test_client()
     unknown = visitor.get("/a/not-a-token")
-    assert unknown.status_code == 404 and "doesn't match any alert" in html(unknown)
+    assert unknown.status_code == 404 and "doesn't match any alert" in page_text(unknown)
     assert visitor.post("/a/not-a-token", data={"csrf_token": csrf(visitor, "/login")}).status_code == 404
 
     clock.set(parse_instant("2026-03-14T20:31:00Z"))  # the link lasts 7 days
     expired = visitor.get(f"/a/{token}")
-    assert expired.status_code == 410 and "expired" in html(expired)
+    assert expired.status_code == 410 and "expired" in page_text(expired)
     assert visitor.post(f"/a/{token}", data={"csrf_token": csrf(visitor, "/login")}).status_code == 410
 
     clock.set(parse_instant("2026-03-07T21:00:00Z"))
@@ -460,31 +448,31 @@ def test_the_alerts_page_shows_who_was_told_and_lets_a_told_caregiver_acknowledg
     miss_two_baclofen_doses(db, pat, tick)
     alert = alert_row(db)
 
-    page = html(phone.get("/alerts"))
+    page = page_text(phone.get("/alerts"))
     assert "Missed doses, Baclofen" in page and "Told: Carol Care at" in page
     assert f'action="/alerts/{alert["id"]}/ack"' in page
-    assert f'id="alert-{alert["id"]}"' in html(phone.get(f"/patients/{pat}"))  # and on the patient view
+    assert f'id="alert-{alert["id"]}"' in page_text(phone.get(f"/patients/{pat}"))  # and on the patient view
 
     make_patient(db, email="mallory@example.com", role="caregiver")
     assert post(browser_of("mallory@example.com"), f"/alerts/{alert['id']}/ack", "/alerts").status_code == 404
     pat_phone = browser_of("pat@example.com")
-    assert f'action="/alerts/{alert["id"]}/ack"' not in html(pat_phone.get("/alerts"))  # Pat was not told
+    assert f'action="/alerts/{alert["id"]}/ack"' not in page_text(pat_phone.get("/alerts"))  # Pat was not told
     assert post(pat_phone, f"/alerts/{alert['id']}/ack", "/alerts").status_code == 404
     assert alert_row(db)["status"] == "open"
 
     response = post(phone, f"/alerts/{alert['id']}/ack", "/alerts")
     assert response.status_code == 302
-    assert "Acknowledged: the alert stops repeating." in html(phone.get("/alerts"))
+    assert "Acknowledged: the alert stops repeating." in page_text(phone.get("/alerts"))
     assert (alert_row(db)["status"], alert_row(db)["acknowledged_by"]) == ("acknowledged", carol_id)
-    assert "Acknowledged by Carol Care at" in html(pat_phone.get("/alerts"))
+    assert "Acknowledged by Carol Care at" in page_text(pat_phone.get("/alerts"))
     again = post(phone, f"/alerts/{alert['id']}/ack", "/alerts")
-    assert again.status_code == 302 and "already acknowledged" in html(phone.get("/alerts"))
+    assert again.status_code == 302 and "already acknowledged" in page_text(phone.get("/alerts"))
 
 
 def test_the_caregiver_view_shows_misses_open_alerts_and_supply(db, pat, carol, tick, browser_of):
     medication = miss_two_baclofen_doses(db, pat, tick)
     post(browser_of("pat@example.com"), f"/medications/{medication}/refills", "/medications", quantity="30")
-    page = html(carol[1].get(f"/patients/{pat}"))
+    page = page_text(carol[1].get(f"/patients/{pat}"))
     misses = page[page.index("Missed in the last 7 days") : page.index("<h2>Supply")]
     assert misses.count('class="miss dose-row"') == 2
     assert "Sat 07 Mar, 8:00 AM · Baclofen" in misses and "Sat 07 Mar, 1:00 PM · Baclofen" in misses
@@ -511,7 +499,7 @@ def test_a_caregiver_chooses_which_medications_and_which_channel(db, pat, carol)
     assert response.status_code == 302
     link = caregivers.active_link(db, carol_id, pat)
     assert (json.loads(link["medication_ids"]), link["channel"], link["all_medications"]) == ([baclofen], "email", 1)
-    page = html(phone.get(f"/patients/{pat}"))
+    page = page_text(phone.get(f"/patients/{pat}"))
     assert "Alert settings saved." in page and f'value="{baclofen}" checked' in page
 
     post(phone, f"/patients/{pat}/alert-settings", f"/patients/{pat}", scope="all", channel="")
@@ -532,7 +520,7 @@ def test_bad_alert_settings_are_refused_and_nothing_changes(db, pat, carol, fiel
     carol_id, phone = carol
     before = caregivers.active_link(db, carol_id, pat)
     response = post(phone, f"/patients/{pat}/alert-settings", f"/patients/{pat}", **fields)
-    assert response.status_code == 400 and message in html(response)
+    assert response.status_code == 400 and message in page_text(response)
     assert caregivers.active_link(db, carol_id, pat) == before
 
 
@@ -543,7 +531,7 @@ def test_ending_baclofen_shows_the_taper_page_and_a_valid_taper_applies(db, pat,
     medication = make_medication(db, pat)
     phone = browser_of("pat@example.com")
     refused = post(phone, f"/medications/{medication}/end", "/medications")
-    page = html(refused)
+    page = page_text(refused)
     assert refused.status_code == 409
     assert "Baclofen must not be stopped suddenly" in page and "at least 14 days" in page
     # The suggested plan: three decreasing steps from tomorrow over 14 days, in whole and half
@@ -564,7 +552,7 @@ def test_ending_baclofen_shows_the_taper_page_and_a_valid_taper_applies(db, pat,
         ("08:00", 10),
         ("18:00", 10),
     ]
-    page = html(phone.get("/medications"))
+    page = page_text(phone.get("/medications"))
     assert "Taper plan saved: 3 steps from Sun 08 Mar. Baclofen ends after Sat 21 Mar." in page
     assert "Tapering: ends after Sat 21 Mar" in page
 
@@ -587,7 +575,7 @@ def test_a_bad_taper_is_refused_with_a_message_and_nothing_written(db, pat, brow
     phone = browser_of("pat@example.com")
     before = list(db.query("SELECT * FROM regimen_steps"))
     response = post(phone, f"/medications/{medication}/taper", f"/medications/{medication}/taper", steps=steps)
-    assert response.status_code == 400 and message in html(response)
+    assert response.status_code == 400 and message in page_text(response)
     assert list(db.query("SELECT * FROM regimen_steps")) == before
     assert db.execute("SELECT ends_at FROM medications").fetchone()[0] is None
 
@@ -603,7 +591,7 @@ def test_pausing_today_is_recorded_and_the_caregiver_is_told(db, pat, carol, bro
     carol_id, _ = carol
     phone = browser_of("pat@example.com")
     assert post(phone, f"/medications/{medication}/pause", "/medications").status_code == 302
-    page = html(phone.get("/medications"))
+    page = page_text(phone.get("/medications"))
     assert "No more reminders for Baclofen today. Your caregiver was told about the pause." in page
     assert "Reminders paused today" in page and "Pause reminders today" not in page
     assert db.execute("SELECT local_date, actor_id FROM pauses").fetchall() == [("2026-03-07", pat)]
@@ -613,7 +601,7 @@ def test_pausing_today_is_recorded_and_the_caregiver_is_told(db, pat, carol, bro
     assert all(d["next_prompt_at"] is None for d in doses(db, local_date="2026-03-07"))
 
     post(phone, f"/medications/{medication}/pause", "/medications")
-    assert "already paused today" in html(phone.get("/medications"))
+    assert "already paused today" in page_text(phone.get("/medications"))
     assert len(messages(db, "notice")) == 1
 
 
@@ -623,15 +611,15 @@ def test_pausing_today_is_recorded_and_the_caregiver_is_told(db, pat, carol, bro
 def test_recording_a_refill_updates_the_stock_and_shows_the_days_left(db, pat, browser_of):
     medication = make_medication(db, pat)
     phone = browser_of("pat@example.com")
-    assert "Stock not counted" in html(phone.get("/medications"))
+    assert "Stock not counted" in page_text(phone.get("/medications"))
     response = post(phone, f"/medications/{medication}/refills", "/medications", quantity="30", pharmacy="Main St")
     assert response.status_code == 302
     assert db.execute("SELECT stock FROM medications").fetchone()[0] == 30
     assert db.execute("SELECT quantity, pharmacy, actor_id FROM refills").fetchall() == [(30, "Main St", pat)]
     # 30 tablets, one a dose, three doses a day from 08:00 today: the 31st dose is on Tue 17 Mar.
-    page = html(phone.get("/medications"))
+    page = page_text(phone.get("/medications"))
     assert "Refill recorded for Baclofen: 30 in stock, about 10 days left." in page
-    assert "<strong>Baclofen</strong>: 30 in stock, about 10 days left" in html(phone.get("/"))
+    assert "<strong>Baclofen</strong>: 30 in stock, about 10 days left" in page_text(phone.get("/"))
 
 
 @pytest.mark.parametrize(
@@ -646,7 +634,7 @@ def test_recording_a_refill_updates_the_stock_and_shows_the_days_left(db, pat, b
 def test_a_bad_refill_is_refused_with_a_message_and_nothing_written(db, pat, browser_of, fields, message):
     medication = make_medication(db, pat)
     response = post(browser_of("pat@example.com"), f"/medications/{medication}/refills", "/medications", **fields)
-    assert response.status_code == 400 and message in html(response)
+    assert response.status_code == 400 and message in page_text(response)
     assert db.execute("SELECT stock FROM medications").fetchone()[0] is None
     assert db.execute("SELECT count(*) FROM refills").fetchone()[0] == 0
 
@@ -674,12 +662,12 @@ def test_a_pump_is_recorded_with_a_default_refill_by_date_and_a_refill_moves_it(
     assert response.status_code == 302
     pump = list(db.query("SELECT * FROM pumps"))[0]
     assert (pump["medication_id"], pump["alarm_date"], pump["refill_by"]) == (medication, "2026-04-10", "2026-04-05")
-    page = html(phone.get("/pumps"))
+    page = page_text(phone.get("/pumps"))
     assert "Pump (Baclofen)" in page and "Refill by <strong>Sun 05 Apr</strong> (in 29 days)" in page
 
     refill = post(phone, f"/pumps/{pump['id']}/refills", "/pumps", alarm_date="2026-06-10")
     assert refill.status_code == 302
-    assert "Next refill by Fri 05 Jun (alarm date Wed 10 Jun)" in html(phone.get("/pumps"))
+    assert "Next refill by Fri 05 Jun (alarm date Wed 10 Jun)" in page_text(phone.get("/pumps"))
     assert db.execute("SELECT alarm_date, refill_by FROM pumps").fetchone() == ("2026-06-10", "2026-06-05")
 
 
@@ -695,7 +683,7 @@ def test_a_pump_is_recorded_with_a_default_refill_by_date_and_a_refill_moves_it(
 )
 def test_a_bad_pump_is_refused_with_a_message_and_nothing_written(db, pat, browser_of, fields, message):
     response = post(browser_of("pat@example.com"), "/pumps", "/pumps", **fields)
-    assert response.status_code == 400 and message in html(response)
+    assert response.status_code == 400 and message in page_text(response)
     assert db.execute("SELECT count(*) FROM pumps").fetchone()[0] == 0
 
 
@@ -704,19 +692,17 @@ def test_a_pump_refill_needs_a_new_alarm_date(db, pat, browser_of):
     post(phone, "/pumps", "/pumps", alarm_date="2026-04-10")
     pump = db.execute("SELECT id FROM pumps").fetchone()[0]
     response = post(phone, f"/pumps/{pump}/refills", "/pumps", alarm_date="")
-    assert response.status_code == 400 and "alarm_date is required" in html(response)
+    assert response.status_code == 400 and "alarm_date is required" in page_text(response)
     assert db.execute("SELECT count(*) FROM pump_refills").fetchone()[0] == 0
 
 
 def test_the_caregiver_view_shows_the_patients_pumps(db, pat, carol, browser_of):
     post(browser_of("pat@example.com"), "/pumps", "/pumps", alarm_date="2026-03-20")
-    page = html(carol[1].get(f"/patients/{pat}"))
+    page = page_text(carol[1].get(f"/patients/{pat}"))
     assert "Refill by Sun 15 Mar (in 8 days)" in page and "Low-reservoir alarm Fri 20 Mar" in page
 
 
 def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db, patient):
-    from conftest import PASSWORD, csrf, make_medication, make_patient
-
     make_medication(db, patient)
     carer = make_patient(db, email="watch@example.com", role="caregiver", phone=None)
     db.execute(
@@ -729,8 +715,6 @@ def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db
         "VALUES (?, 'sms', '+15005550006', 'reminder', 'x', 'failed', 'Twilio 400 21211', '2026-03-07T11:00:00Z')",
         [patient],
     )
-    client.post(
-        "/login", data={"csrf_token": csrf(client, "/login"), "email": "watch@example.com", "password": PASSWORD}
-    )
+    log_in(client, "watch@example.com")
     page = client.get(f"/patients/{patient}").get_data(as_text=True)
     assert "1 message to" in page and "could not be delivered in the last 24 hours" in page

@@ -8,13 +8,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import PUBLIC_URL, csrf, doses, make_medication, make_patient, messages
 from twilio.request_validator import RequestValidator
 
 from reminder import accounts
 from reminder import messages as message_texts
 from reminder.times import parse_instant
 
+from builders import PUBLIC_URL, bearer, doses, log_in, make_medication, make_patient, messages
 from fakes import AUTH_TOKEN
 
 PHONE = "+12025550123"
@@ -198,9 +198,7 @@ def test_stop_turns_sms_off_email_takes_over_and_start_turns_it_back_on(db, live
     assert [m["channel"] for m in messages(db)] == ["email"] and not fake_twilio.sent
     with web.session_transaction():
         pass
-    web.post(
-        "/login", data={"csrf_token": csrf(web, "/login"), "email": "pat@example.com", "password": "correct-horse"}
-    )
+    log_in(web, "pat@example.com")
     assert "You replied STOP" in web.get("/settings").get_data(as_text=True)
     assert reply(web, "start") == "Text reminders are back on."
     live_tick("2026-03-07T18:00:00Z")
@@ -319,9 +317,8 @@ def test_end_to_end_from_tick_to_provider_to_status_callback_to_a_taken_reply(db
 
 def test_patients_choose_their_channels_through_the_api(db, live_app):
     patient = make_patient(db, phone=None)
-    token = accounts.create_token(db, patient, parse_instant("2026-03-07T12:00:00Z"))
     client = live_app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = bearer(db, patient)
     assert client.get("/api/v1/me", headers=headers).json["channels"] == ["email"]
     refused = client.patch("/api/v1/me", json={"channels": ["sms"]}, headers=headers)
     assert refused.status_code == 400 and refused.json["error"]["field"] == "channels"
@@ -337,9 +334,7 @@ def test_the_messages_page_shows_what_was_sent_and_what_failed(db, web, live_tic
     patient_with(db, ["sms"])
     fake_twilio.fail(PHONE, 21211)
     live_tick("2026-03-07T13:00:00Z")
-    web.post(
-        "/login", data={"csrf_token": csrf(web, "/login"), "email": "pat@example.com", "password": "correct-horse"}
-    )
+    log_in(web, "pat@example.com")
     page = web.get("/messages").get_data(as_text=True)
     assert "Not delivered: Twilio 400 21211" in page and "Email to pat@example.com" in page
     assert "Sat 07 Mar 8:00 AM" in page

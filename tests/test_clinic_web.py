@@ -13,24 +13,26 @@ import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 
 import pytest
-from conftest import START, csrf, doses, live_through, make_medication, make_patient, make_patients
 
 from reminder import charts, clinics, links, metrics, reports
 from reminder.times import to_iso
 
+from builders import (
+    DOCTOR,
+    START,
+    csrf,
+    doses,
+    live_through,
+    make_clinic,
+    make_clinician,
+    make_medication,
+    make_patient,
+    make_patients,
+    page_text,
+)
+
 SVG = "{http://www.w3.org/2000/svg}"
-DOCTOR = "doc@example.com"
 FOUR_DAYS_LATER = "2026-03-11T03:00:00Z"  # 23:00 on Tue 10 Mar in New York
-
-
-def make_clinic(db, name: str) -> tuple[int, str]:
-    return clinics.create_clinic(db, name, START)
-
-
-def make_clinician(db, clinic_id: int, email: str = DOCTOR, name: str = "Dr. Lin") -> int:
-    user_id = make_patient(db, email=email, name=name, role="clinician")
-    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, user_id])
-    return user_id
 
 
 @pytest.fixture
@@ -69,10 +71,6 @@ def audit_rows(db, patient_id: int) -> list[dict]:
 
 def side_effects(db) -> list[dict]:
     return list(db.query("SELECT * FROM side_effects ORDER BY id"))
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 # ---------------------------------------------------------------- the panel

@@ -8,28 +8,33 @@ import io
 from datetime import timedelta
 
 import pytest
-from conftest import doses, make_medication, make_patient, messages
 
-from reminder import accounts, clinics, ledger
+from reminder import ledger
 from reminder.times import parse_instant
 
+from builders import (
+    bearer,
+    csrf,
+    doses,
+    log_in,
+    make_clinic,
+    make_clinician,
+    make_medication,
+    make_patient,
+    messages,
+)
+
 SNOOZE = timedelta(minutes=15)
-
-
-def bearer(db, user_id):
-    return {"Authorization": f"Bearer {accounts.create_token(db, user_id, parse_instant('2026-03-07T12:00:00Z'))}"}
 
 
 @pytest.fixture
 def clinic(db, client, patient, clock):
     """Clinic A with a clinician and the patient (baclofen) linked by code; clinic B with its own."""
     make_medication(db, patient)
-    a_id, a_code = clinics.create_clinic(db, "Clinic A", clock.now())
-    b_id, _ = clinics.create_clinic(db, "Clinic B", clock.now())
-    doctor = make_patient(db, email="doc@a.example", role="clinician", name="Dr A", phone=None)
-    stranger = make_patient(db, email="doc@b.example", role="clinician", name="Dr B", phone=None)
-    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [a_id, doctor])
-    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [b_id, stranger])
+    a_id, a_code = make_clinic(db, "Clinic A")
+    b_id, _ = make_clinic(db, "Clinic B")
+    doctor = make_clinician(db, a_id, "doc@a.example", "Dr A")
+    stranger = make_clinician(db, b_id, "doc@b.example", "Dr B")
     patient_api = bearer(db, patient)
     joined = client.post("/api/v1/me/clinics", json={"code": a_code.lower()}, headers=patient_api)
     assert joined.status_code == 201 and joined.json["name"] == "Clinic A"
@@ -251,13 +256,11 @@ def test_a_clinician_invites_a_patient_who_accepts_by_link(db, client, clinic):
 
 
 def test_a_patient_accepts_a_clinic_invitation_on_its_page(db, client, clinic):
-    from conftest import PASSWORD, csrf
-
     make_patient(db, email="web@example.com", phone=None)
     client.post("/api/v1/clinic/invitations", json={"email": "web@example.com"}, headers=clinic["doctor_api"])
     token = messages(db, "clinic_invitation")[0]["body"].rsplit("/clinic-invitations/", 1)[1].split()[0]
     assert "Log in" in client.get(f"/clinic-invitations/{token}").get_data(as_text=True)
-    client.post("/login", data={"csrf_token": csrf(client, "/login"), "email": "web@example.com", "password": PASSWORD})
+    log_in(client, "web@example.com")
     page = f"/clinic-invitations/{token}"
     assert "Link my account to Clinic A" in client.get(page).get_data(as_text=True)
     assert client.post(page, data={"csrf_token": csrf(client, page)}).status_code == 302

@@ -6,12 +6,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import csrf, doses, make_medication, make_patient, messages
 
-from reminder import accounts, escalation, worker
+from reminder import escalation, worker
 from reminder.escalation import Ladder, level_for
 from reminder.notify import make_transport
 from reminder.times import parse_instant
+
+from builders import bearer, csrf, doses, make_medication, make_patient, messages
 
 # ---------------------------------------------------------------- the ladder, as a table
 
@@ -45,10 +46,6 @@ def test_every_threshold_is_a_setting():
 
 
 # ---------------------------------------------------------------- through the API
-
-
-def bearer(db, user_id):
-    return {"Authorization": f"Bearer {accounts.create_token(db, user_id, parse_instant('2026-03-07T12:00:00Z'))}"}
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ from collections import Counter
 from datetime import date, timedelta
 
 import pytest
-from conftest import START, doses, make_medication, make_patient
 from fhir.resources.R4B.bundle import Bundle
 
-from reminder import accounts, clinics, fhir, ledger, medications
+from reminder import clinics, fhir, ledger, medications
 from reminder.times import parse_instant, to_iso
+
+from builders import START, bearer, doses, link_caregiver, make_clinic, make_clinician, make_medication
 
 SNOOZE = timedelta(minutes=15)
 FIRST, LAST = date(2026, 3, 7), date(2026, 3, 8)
@@ -22,18 +23,8 @@ def answer(db, clock, patient, dose_id, action, at, **kwargs):
     assert decision.outcome, decision
 
 
-def link_caregiver(db, patient, email="carer@example.com", name="Casey") -> int:
-    carer = make_patient(db, email=email, phone=None, role="caregiver", name=name)
-    db.execute(
-        "INSERT INTO care_links (patient_id, caregiver_id, invite_email, token_hash, status, created_at, expires_at, "
-        "accepted_at) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
-        [patient, carer, email, f"hash-{email}", to_iso(START), to_iso(START + timedelta(days=14)), to_iso(START)],
-    )
-    return carer
-
-
 @pytest.fixture
-def history(db, patient, clock, tick, tick_until):
+def history(db, patient, clock, tick, tick_until, scenario):
     """Two days of baclofen (08:00, 13:00, 18:00 New York) with a caregiver linked:
 
     - 03-07 08:00 taken, 13:00 and 18:00 missed (the run of 2 alerts the caregiver),
@@ -42,55 +33,59 @@ def history(db, patient, clock, tick, tick_until):
 
     Plus a titration step from 03-10 and a stopped Vitamin D taken on Mondays and Thursdays.
     """
-    db.execute("UPDATE users SET name = 'Pat Doe' WHERE id = ?", [patient])
-    carer = link_caregiver(db, patient)
-    baclofen = make_medication(db, patient)
-    medications.update(db, baclofen, {"amount": 15, "start_date": "2026-03-10"}, FIRST, START, timedelta(hours=72))
-    vitamin_d = make_medication(
-        db,
-        patient,
-        name="Vitamin D",
-        strength="1000 IU",
-        amount=1,
-        unit="tablet",
-        times=["09:00"],
-        days=["mon", "thu"],
-        withdrawal_risk=False,
-        max_daily_amount=None,
-    )
-    medications.end(db, vitamin_d, FIRST, START, reason="side effects")
 
-    by_time = lambda day, hhmm: doses(db, medication_id=baclofen, local_date=day, local_time=hhmm)[0]["id"]  # noqa: E731
-    tick_until("2026-03-07T13:10:00Z", step=300)
-    answer(db, clock, patient, by_time("2026-03-07", "08:00"), "taken", "2026-03-07T13:10:00Z")
-    tick_until("2026-03-08T05:31:00Z", step=600)  # 13:00 and 18:00 close unanswered
-    tick_until("2026-03-08T12:05:00Z", step=600)
-    answer(db, clock, patient, by_time("2026-03-08", "08:00"), "skip", "2026-03-08T12:05:00Z", reason="felt dizzy")
-    tick("2026-03-08T12:10:00Z")
-    tick("2026-03-08T19:31:00Z")  # one tick after the 13:00 window closed: it was never asked
-    statuses = {
-        (d["local_date"], d["local_time"]): d["status"]
-        for d in doses(db, medication_id=baclofen)
-        if d["local_date"] <= "2026-03-08"
-    }
-    assert statuses == {
-        ("2026-03-07", "08:00"): "taken",
-        ("2026-03-07", "13:00"): "missed",
-        ("2026-03-07", "18:00"): "missed",
-        ("2026-03-08", "08:00"): "skipped",
-        ("2026-03-08", "13:00"): "unknown",
-        ("2026-03-08", "18:00"): "pending",
-    }
-    levels = [
-        row[0]
-        for row in db.execute(
-            "SELECT a.level FROM alerts a JOIN alert_recipients r ON r.alert_id = a.id "
-            "WHERE r.user_id = ? ORDER BY a.id",
-            [carer],
+    def two_days():
+        db.execute("UPDATE users SET name = 'Pat Doe' WHERE id = ?", [patient])
+        carer = link_caregiver(db, patient, "carer@example.com", "Casey", tz="America/New_York")
+        baclofen = make_medication(db, patient)
+        medications.update(db, baclofen, {"amount": 15, "start_date": "2026-03-10"}, FIRST, START, timedelta(hours=72))
+        vitamin_d = make_medication(
+            db,
+            patient,
+            name="Vitamin D",
+            strength="1000 IU",
+            amount=1,
+            unit="tablet",
+            times=["09:00"],
+            days=["mon", "thu"],
+            withdrawal_risk=False,
+            max_daily_amount=None,
         )
-    ]
-    assert levels == [2, 3]
-    return {"patient": patient, "carer": carer, "baclofen": baclofen, "vitamin_d": vitamin_d}
+        medications.end(db, vitamin_d, FIRST, START, reason="side effects")
+
+        by_time = lambda day, hhmm: doses(db, medication_id=baclofen, local_date=day, local_time=hhmm)[0]["id"]  # noqa: E731
+        tick_until("2026-03-07T13:10:00Z", step=300)
+        answer(db, clock, patient, by_time("2026-03-07", "08:00"), "taken", "2026-03-07T13:10:00Z")
+        tick_until("2026-03-08T05:31:00Z", step=600)  # 13:00 and 18:00 close unanswered
+        tick_until("2026-03-08T12:05:00Z", step=600)
+        answer(db, clock, patient, by_time("2026-03-08", "08:00"), "skip", "2026-03-08T12:05:00Z", reason="felt dizzy")
+        tick("2026-03-08T12:10:00Z")
+        tick("2026-03-08T19:31:00Z")  # one tick after the 13:00 window closed: it was never asked
+        statuses = {
+            (d["local_date"], d["local_time"]): d["status"]
+            for d in doses(db, medication_id=baclofen)
+            if d["local_date"] <= "2026-03-08"
+        }
+        assert statuses == {
+            ("2026-03-07", "08:00"): "taken",
+            ("2026-03-07", "13:00"): "missed",
+            ("2026-03-07", "18:00"): "missed",
+            ("2026-03-08", "08:00"): "skipped",
+            ("2026-03-08", "13:00"): "unknown",
+            ("2026-03-08", "18:00"): "pending",
+        }
+        levels = [
+            row[0]
+            for row in db.execute(
+                "SELECT a.level FROM alerts a JOIN alert_recipients r ON r.alert_id = a.id "
+                "WHERE r.user_id = ? ORDER BY a.id",
+                [carer],
+            )
+        ]
+        assert levels == [2, 3]
+        return {"patient": patient, "carer": carer, "baclofen": baclofen, "vitamin_d": vitamin_d}
+
+    return scenario("two days of baclofen with a caregiver", two_days)
 
 
 def export(db, history, clock):
@@ -276,7 +271,7 @@ def test_a_dose_a_caregiver_gave_and_an_alert_a_clinician_heard(db, patient, clo
     named as a recipient (there is no Practitioner in the bundle to point at)."""
     _, code = clinician_of(db, "North Clinic")
     clinics.join(db, patient, code, START)
-    carer = link_caregiver(db, patient)
+    carer = link_caregiver(db, patient, "carer@example.com", "Casey", tz="America/New_York")
     baclofen = make_medication(db, patient)
     tick_until("2026-03-08T05:31:00Z", step=600)  # 08:00, 13:00 and 18:00 missed: levels 2 and 3
     tick_until("2026-03-08T12:05:00Z", step=600)
@@ -303,12 +298,8 @@ def test_a_dose_a_caregiver_gave_and_an_alert_a_clinician_heard(db, patient, clo
 
 
 def clinician_of(db, name):
-    clinic_id, code = clinics.create_clinic(db, name, START)
-    user = make_patient(
-        db, email=f"dr@{name.lower().replace(' ', '')}.example", phone=None, role="clinician", name=f"Dr {name}"
-    )
-    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, user])
-    return user, code
+    clinic_id, code = make_clinic(db, name)
+    return make_clinician(db, clinic_id, f"dr@{name.lower().replace(' ', '')}.example", f"Dr {name}"), code
 
 
 def test_the_route_serves_the_bundle_to_the_patients_clinician_only(db, client, history, clock):
@@ -317,7 +308,7 @@ def test_the_route_serves_the_bundle_to_the_patients_clinician_only(db, client, 
     other, _ = clinician_of(db, "South Clinic")
     url = f"/api/v1/patients/{history['patient']}/fhir?from=2026-03-07&to=2026-03-08"
 
-    response = client.get(url, headers={"Authorization": f"Bearer {accounts.create_token(db, mine, clock.now())}"})
+    response = client.get(url, headers=bearer(db, mine))
     assert response.status_code == 200
     assert response.mimetype == "application/fhir+json"
     body = response.get_json(force=True)
@@ -330,6 +321,6 @@ def test_the_route_serves_the_bundle_to_the_patients_clinician_only(db, client, 
     ]
     assert "/fhir?from=2026-03-07&to=2026-03-08" in audit[0]["detail"]
 
-    response = client.get(url, headers={"Authorization": f"Bearer {accounts.create_token(db, other, clock.now())}"})
+    response = client.get(url, headers=bearer(db, other))
     assert response.status_code == 404
     assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 1

@@ -71,6 +71,8 @@ from reminder.metrics import (
     medication_report,
 )
 
+from builders import Z
+
 NY = ZoneInfo("America/New_York")
 TID = ("08:00", "13:00", "18:00")
 DAILY = ("08:00",)
@@ -88,11 +90,6 @@ CODES = {
 def D(day: int) -> date:
     """A local date in March 2026."""
     return date(2026, 3, day)
-
-
-def Z(text: str) -> datetime:
-    """A UTC instant from ``YYYY-MM-DDTHH:MM``."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def dose(day: date, hhmm: str, status: str, minutes_after: int | None = None) -> LedgerDose:

@@ -31,14 +31,11 @@ from reminder.missed_dose import (
 )
 from reminder.schedule import Step, next_occurrence, resolve
 
+from builders import Z
+
 NY = ZoneInfo("America/New_York")
 SYDNEY = ZoneInfo("Australia/Sydney")
 DEFAULT = DoseRule()
-
-
-def Z(text: str) -> datetime:
-    """A UTC instant from ``YYYY-MM-DDTHH:MM`` (hand-computed expectation)."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def H(hours: float) -> timedelta:

@@ -8,18 +8,15 @@ Saturday 2026-03-07; dates are the patient's local dates.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import START, make_medication, make_patient
 
 from reminder import accounts, pumps
 from reminder.errors import InputError
 
-
-def Z(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+from builders import START, Z, make_medication, make_patient
 
 
 @pytest.fixture

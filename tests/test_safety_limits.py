@@ -8,11 +8,12 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import doses, make_medication, make_patient, messages
 
 from reminder import accounts, amounts, clinics, formulary, ingredients, missed_dose, safety_limits, tapering
 from reminder.errors import InputError
 from reminder.times import parse_instant
+
+from builders import doses, make_medication, make_patient, messages
 
 BACLOFEN = {"name": "Baclofen", "strength": "10 mg", "amount": 10, "unit": "mg", "times": ["08:00", "13:00", "18:00"]}
 

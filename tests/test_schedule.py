@@ -12,20 +12,17 @@ Calendar anchors: 2026-03-09 is a Monday (0 = Monday in ``Step.days``).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from reminder.schedule import Step, next_occurrence, occurrences_between, occurrences_on, resolve
 
+from builders import Z
+
 NY = ZoneInfo("America/New_York")
 SYDNEY = ZoneInfo("Australia/Sydney")
-
-
-def Z(text: str) -> datetime:
-    """A UTC instant from ``YYYY-MM-DDTHH:MM`` (hand-computed expectation)."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def T(text: str) -> time:

@@ -1,4 +1,4 @@
-from conftest import doses, make_medication, messages
+from builders import doses, make_medication, messages
 
 
 def test_a_due_dose_gets_one_reminder_with_a_phone_link(db, patient, tick):

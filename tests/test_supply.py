@@ -11,26 +11,23 @@ and 1 hour away, 3 + 1/24, although only 72 hours pass across the DST change.
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, time
+from datetime import date, time
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import START, doses, make_medication
 
 from reminder import supply
 from reminder.db import immediate
 from reminder.errors import InputError
 from reminder.schedule import Step
 
+from builders import START, Z, doses, make_medication
+
 NY = ZoneInfo("America/New_York")
 TID = (time(8), time(13), time(18))
 TABLET_10MG = {"strength": "10 mg tablet", "unit": "mg"}
 # Baclofen titration: 5 mg three times a day for three days, then 10 mg, from 10 mg tablets.
 TITRATION = [Step(1, date(2026, 3, 7), date(2026, 3, 9), TID, 5.0), Step(2, date(2026, 3, 10), None, TID, 10.0)]
-
-
-def Z(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def hours(h: float) -> float:
@@ -290,7 +287,9 @@ def test_the_refill_reminder_comes_at_10_days_for_withdrawal_risk_and_7_for_othe
 
 
 def test_a_medication_may_set_its_own_refill_threshold(db, patient):
-    medication = make_medication(db, patient, name="Metformin", withdrawal_risk=False)  # not withdrawal-risk: 7 days by default
+    medication = make_medication(
+        db, patient, name="Metformin", withdrawal_risk=False
+    )  # not withdrawal-risk: 7 days by default
     set_medication(db, medication, stock=20, refill_threshold_days=5)
     assert supply.refill_reminders_due(db, START) == []
     set_medication(db, medication, stock=14)  # 4 days and 11 hours

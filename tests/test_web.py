@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import csrf, doses, make_medication, make_patient, messages
 
 from reminder.times import local_today, parse_instant
 from reminder.tokens import hash_token
+
+from builders import csrf, doses, make_medication, make_patient, messages
 
 
 def link_token(body: str) -> str:
@@ -19,6 +20,7 @@ def users(db) -> int:
     return db.execute("SELECT count(*) FROM users").fetchone()[0]
 
 
+@pytest.mark.production_password_hashing
 def test_a_patient_registers_and_lands_on_adding_a_medication(client, db):
     response = client.post(
         "/register",

@@ -7,11 +7,12 @@ import sys
 from datetime import timedelta
 
 import pytest
-from conftest import START, doses, make_medication, make_patient, make_patients, messages
 
 from reminder import ledger, worker
 from reminder.notify import OutboxTransport, TransportError
 from reminder.times import local_today, parse_instant, to_iso
+
+from builders import START, csrf, doses, make_medication, make_patient, make_patients, messages
 
 SNOOZE = timedelta(minutes=15)
 
@@ -235,8 +236,6 @@ def test_a_schedule_change_rewrites_only_future_unreminded_doses(db, patient, ti
 
 
 def test_a_new_time_zone_moves_future_reminders_to_local_time_there(client, db, patient, login, tick):
-    from conftest import csrf
-
     make_medication(db, patient)
     login()
     response = client.post(

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import doses, make_medication, make_patient
 from playwright.sync_api import expect
 
 from reminder import ledger
 from reminder.times import parse_instant
 
 from browser_kit import assert_fits_phone
+from builders import doses, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
 SNOOZE = timedelta(minutes=15)

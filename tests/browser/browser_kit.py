@@ -1,15 +1,15 @@
-"""The browser-test harness shared by the browser test modules: Debian's Chromium driven by
-Playwright's sync API (no browser download), the app served in-process on a free port, fresh
-phone contexts, and the phone-layout check (no sideways scrolling, 44 px tap targets)."""
+"""What the browser test modules share besides fixtures (those are in ``conftest.py`` beside it):
+the Chromium and device settings, logging in, the dev outbox, and the phone-layout check (no
+sideways scrolling, 44 px tap targets)."""
 
 from __future__ import annotations
 
-import threading
+import re
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Page, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Page, expect
+
+from builders import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,54 +29,9 @@ PHONE = {
     "device_scale_factor": 2,
     "locale": "en-US",
 }
+DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "en-US"}
 MIN_TAP_TARGET = 44  # px, the height every button, button-like link and form field must reach
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(headless=True, executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def live_server(app):
-    """The app on a free local port; message links point at it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["REMINDER"]["server.base_url"] = url  # before any message is created
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
-    )
-    thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def phone(browser, live_server):
-    """Open a new phone: a fresh browser context (no cookies) at 360x640 with touch; returns its page."""
-    contexts = []
-
-    def open_phone() -> Page:
-        context = browser.new_context(base_url=live_server, **PHONE)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_phone
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 LAYOUT_PROBLEMS = (
@@ -109,3 +64,21 @@ def assert_fits_phone(page: Page) -> None:
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= width, f"{page.url} scrolls sideways: {scroll_width}px of content on a {width}px screen"
     assert page.evaluate(LAYOUT_PROBLEMS) == [], f"{page.url} has tap targets that don't fit a phone"
+
+
+def log_in(page: Page, email: str, heading: str, password: str = PASSWORD) -> None:
+    """Log in through the form (a phone taps, a desktop clicks) and wait for the page headed ``heading``."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    button = page.get_by_role("button", name="Log in")
+    button.tap() if page.evaluate("navigator.maxTouchPoints > 0") else button.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(rf"^{heading}"))
+
+
+def outbox_link(page: Page, kind: str) -> str:
+    """The link in the newest ``kind`` message of the dev outbox."""
+    page.goto("/dev/outbox")
+    message = page.locator(f'.message[data-kind="{kind}"]').first
+    expect(message).to_be_visible()
+    return message.get_by_role("link").get_attribute("href")

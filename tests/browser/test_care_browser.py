@@ -13,13 +13,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD, START, doses, make_medication, make_patient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from reminder import caregivers, pumps, supply
-from reminder.db import immediate
 
-from browser_kit import assert_fits_phone
+from browser_kit import assert_fits_phone, log_in, outbox_link
+from builders import PASSWORD, START, doses, link_caregiver, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
 
@@ -31,35 +30,10 @@ SIX_PM_DOSE = "2026-03-07T23:00:00Z"  # 18:00 in New York
 # ---------------------------------------------------------------- helpers
 
 
-def log_in(page: Page, email: str, heading: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").tap()
-    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(rf"^{heading}"))
-
-
-def outbox_link(page: Page, kind: str) -> str:
-    """The link in the newest ``kind`` message of the dev outbox."""
-    page.goto("/dev/outbox")
-    message = page.locator(f'.message[data-kind="{kind}"]').first
-    expect(message).to_be_visible()
-    return message.get_by_role("link").get_attribute("href")
-
-
 def pat_with_baclofen(db) -> tuple[int, int]:
     """Pat in New York on baclofen 10 mg at 08:00, 13:00 and 18:00: (patient id, medication id)."""
     patient = make_patient(db, name="Pat Example")
     return patient, make_medication(db, patient)
-
-
-def link_caregiver(db, patient: int, email="carol@example.com", name="Carol Care") -> int:
-    """A caregiver account linked to ``patient`` through an accepted invitation."""
-    carol = make_patient(db, email=email, name=name, role="caregiver", phone=None, tz="America/Chicago")
-    with immediate(db):
-        _, token = caregivers.invite(db, patient, email=email, phone=None, now=START)
-    caregivers.accept(db, token, carol, START)
-    return carol
 
 
 # ---------------------------------------------------------------- tests

@@ -11,10 +11,10 @@ import json
 import re
 
 import pytest
-from conftest import PASSWORD, doses, make_medication, make_patient
 from playwright.sync_api import Page, expect
 
-from browser_kit import assert_fits_phone
+from browser_kit import assert_fits_phone, log_in
+from builders import doses, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
 
@@ -32,14 +32,6 @@ def reminder_link(page: Page, time_label: str = "1:00 PM") -> str:
     message = page.locator('.message[data-kind="reminder"]').filter(has_text=f"Time for your {time_label} dose.").first
     expect(message).to_be_visible()
     return message.get_by_role("link").get_attribute("href")
-
-
-def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").tap()
-    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Today "))
 
 
 def dose_card(page: Page, time_label: str):
@@ -116,7 +108,7 @@ def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_fro
     page.goto("/")
     page.get_by_role("button", name="Log out").tap()
     expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
-    log_in(page, "rosa@example.com", "baclofen-2026")
+    log_in(page, "rosa@example.com", "Today ", "baclofen-2026")
     expect(page.get_by_role("heading", level=1)).to_have_text("Today Sat 07 Mar")
     card = dose_card(page, "1:00 PM")
     expect(card).to_have_count(1)
@@ -134,7 +126,7 @@ def test_the_pages_and_the_dose_link_fit_a_360px_phone_with_44px_tap_targets(pho
     page.goto("/login")
     assert_fits_phone(page)
 
-    log_in(page, "pat@example.com")
+    log_in(page, "pat@example.com", "Today ")
     expect(dose_card(page, "1:00 PM").get_by_role("button", name="Taken", exact=True)).to_be_visible()
     expect(dose_card(page, "8:00 AM").get_by_role("link", name="I took it earlier")).to_be_visible()
     assert_fits_phone(page)

@@ -13,55 +13,27 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from conftest import PASSWORD, START, doses, live_through, make_medication, make_patient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from reminder import clinics, escalation, medications
 from reminder.db import immediate
 from reminder.times import parse_instant, to_iso
 
-from browser_kit import PHONE, assert_fits_phone
+from browser_kit import DESKTOP, PHONE, assert_fits_phone, log_in
+from builders import DOCTOR, START, doses, live_through, make_clinic, make_clinician, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "en-US"}
-
-DOCTOR = "doc@example.com"
 MONTH_END = "2026-04-06T03:00:00Z"  # 23:00 on Sun 5 Apr in New York: the report's 30 days are 7 Mar to 5 Apr
-
-
-@pytest.fixture
-def open_browser(browser, live_server):
-    """Open a fresh browser context (no cookies) as ``DESKTOP`` or ``PHONE``; returns its page."""
-    contexts = []
-
-    def run(device: dict) -> Page:
-        context = browser.new_context(base_url=live_server, **device)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield run
-    for context in contexts:
-        context.close()
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def log_in(page: Page, email: str, heading: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(rf"^{heading}"))
-
-
 def clinic_with_doctor(db) -> tuple[int, str]:
     """Clinic "Neurology" and its clinician, Dr. Lin: (clinic id, join code)."""
-    clinic_id, code = clinics.create_clinic(db, "Neurology", START)
-    doctor = make_patient(db, email=DOCTOR, name="Dr. Lin", role="clinician", phone=None)
-    db.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, doctor])
+    clinic_id, code = make_clinic(db, "Neurology")
+    make_clinician(db, clinic_id, DOCTOR, "Dr. Lin")
     return clinic_id, code
 
 
@@ -116,6 +88,12 @@ def simulate_month(db, clock, tick, code: str) -> int:
     return pat
 
 
+def a_month_at_the_clinic(db, clock, tick) -> int:
+    """Dr. Lin's clinic and Pat's month there (``simulate_month``); returns Pat's id."""
+    _, code = clinic_with_doctor(db)
+    return simulate_month(db, clock, tick, code)
+
+
 def pdf_pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
 
@@ -124,10 +102,9 @@ def pdf_pages(pdf: bytes) -> int:
 
 
 def test_the_clinician_opens_the_panel_and_a_months_report_with_charts_and_prints_it(
-    open_browser, db, clock, tick, artifacts
+    open_browser, db, clock, tick, artifacts, scenario
 ):
-    _, code = clinic_with_doctor(db)
-    pat = simulate_month(db, clock, tick, code)
+    pat = scenario("a month at the clinic", lambda: a_month_at_the_clinic(db, clock, tick))
     page = open_browser(DESKTOP)
     log_in(page, DOCTOR, "Patients")  # a clinician starts on the panel
 
@@ -188,9 +165,8 @@ def test_the_clinician_opens_the_panel_and_a_months_report_with_charts_and_print
     assert pdf_pages(pdf) == 2
 
 
-def test_a_narrower_period_redraws_the_report(open_browser, db, clock, tick):
-    _, code = clinic_with_doctor(db)
-    pat = simulate_month(db, clock, tick, code)
+def test_a_narrower_period_redraws_the_report(open_browser, db, clock, tick, scenario):
+    pat = scenario("a month at the clinic", lambda: a_month_at_the_clinic(db, clock, tick))
     page = open_browser(DESKTOP)
     log_in(page, DOCTOR, "Patients")
     page.goto(f"/panel/patients/{pat}/report")
