@@ -14,6 +14,7 @@ from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import InputError
+from .notify import CHANNELS
 from .times import to_iso, zone
 
 ROLES = ("patient", "caregiver", "clinician", "admin")
@@ -27,7 +28,6 @@ TEXTABLE = {
     phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
     phonenumbers.PhoneNumberType.VOIP,
 }
-CHANNELS = ("sms", "email")
 TOKEN_PREFIX = "rmd_"
 
 

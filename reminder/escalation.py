@@ -227,7 +227,9 @@ def _send(db, settings, alert_id, user, channel, kind, now, token=None) -> None:
         "resolution": RESOLUTIONS.get(alert_kind, "This has ended."),
         "link": f"{settings['server.base_url']}/a/{token}" if token else "",
     }
-    delivery.notify(db, settings, user=user, kind=kind, context=context, now=now, only=channel)
+    delivery.queue_to_user(
+        db, settings, user=user, kind=kind, context=context, now=now, only=channel, alert_id=alert_id
+    )
 
 
 def raise_alert(

@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlite_utils import Database
 
+from .notify import CHANNELS
 from .times import to_iso
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
@@ -42,7 +43,7 @@ def render(template: str, context: dict) -> str:
 
 def compose(kind: str, channel: str, context: dict) -> Content:
     """The subject, text and HTML of a ``kind`` message on ``channel``."""
-    if channel == "email":
+    if channel in CHANNELS and CHANNELS[channel].rich:
         return Content(
             render(f"{kind}.subject.txt", context),
             render(f"{kind}.email.txt", context),
@@ -63,12 +64,13 @@ def queue(
     dose_id: int | None = None,
     valid_until: datetime | None = None,
     fallback_of: int | None = None,
+    alert_id: int | None = None,
 ) -> int:
     """Record a message to be sent; call inside the transaction that caused it."""
     content = compose(kind, channel, context)
     cursor = db.execute(
         "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, subject, body, html, context, "
-        "valid_until, fallback_of, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "valid_until, fallback_of, created_at, next_attempt_at, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             user_id,
             channel,
@@ -83,6 +85,7 @@ def queue(
             fallback_of,
             to_iso(now),
             to_iso(now),
+            alert_id,
         ],
     )
     return cursor.lastrowid

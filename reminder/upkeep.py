@@ -100,7 +100,7 @@ def run(db: Database, now: datetime, settings: dict) -> int:
 
 def _tell_patient(db: Database, settings: dict, patient_id: int, now: datetime, summary: str, subject: str) -> None:
     patient = next(db.query("SELECT * FROM users WHERE id = ?", [patient_id]))
-    delivery.notify(
+    delivery.queue_to_user(
         db,
         settings,
         user=patient,

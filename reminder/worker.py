@@ -216,7 +216,7 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
     else:
         following = ledger.dose_facts(tick.db, dose).next_scheduled_at
         context["next_time"] = clock_label(following.astimezone(ZoneInfo(dose["tz"])).time()) if following else ""
-    delivery.notify(
+    delivery.queue_to_user(
         tick.db,
         tick.settings,
         user=patient,

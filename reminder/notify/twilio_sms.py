@@ -12,7 +12,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from . import OutgoingMessage, TransportError
+from .base import OutgoingMessage, TransportError
 
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient": the patient replied STOP
 PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614}  # invalid, no permission, opted out, unroutable, not mobile
@@ -54,6 +54,8 @@ class TwilioTransport:
 def classify(error: TwilioRestException) -> TransportError:
     code = error.code
     reason = f"Twilio {error.status} {code or ''}: {error.msg}".strip()
-    if code in TRANSIENT_CODES or error.status == 429 or error.status >= 500:
+    if code in TRANSIENT_CODES or error.status == 429:
+        return TransportError(reason, permanent=False, code=str(code or error.status), throttled=True)
+    if error.status >= 500:
         return TransportError(reason, permanent=False, code=str(code or error.status))
     return TransportError(reason, permanent=True, code=str(code or error.status), opted_out=code == OPTED_OUT)

@@ -45,7 +45,7 @@ def invite_caregiver():
         )
         link = next(db.query("SELECT * FROM care_links WHERE id = ?", [link_id]))
         channel, recipient = ("email", link["invite_email"]) if link["invite_email"] else ("sms", link["invite_phone"])
-        delivery.notify_address(
+        delivery.queue_to_address(
             db,
             settings(),
             channel=channel,

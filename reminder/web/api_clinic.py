@@ -232,7 +232,7 @@ def invite_patient():
             "SELECT invite_email, invite_phone FROM clinic_invitations WHERE id = ?", [invitation_id]
         ).fetchone()
         recipient = row[0] if channel == "email" else row[1]
-        delivery.notify_address(
+        delivery.queue_to_address(
             db,
             settings(),
             channel=channel,

@@ -85,7 +85,7 @@ def _invite(email: str, phone: str) -> list[str]:
         }
         for channel, recipient in (("email", email), ("sms", phone)):
             if recipient:
-                delivery.notify_address(
+                delivery.queue_to_address(
                     db,
                     settings(),
                     channel=channel,
