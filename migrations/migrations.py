@@ -417,7 +417,8 @@ def rel_delivery_health(db):
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             kind TEXT NOT NULL CHECK (kind IN ('gap', 'clock_back')),
             started_at TEXT NOT NULL,  -- the last tick before
-            ended_at TEXT NOT NULL     -- the first tick after
+            ended_at TEXT NOT NULL,    -- the first tick after
+            UNIQUE (kind, started_at)  -- two workers waking together note it once
         );
         CREATE INDEX worker_gaps_by_end ON worker_gaps (ended_at);
         """

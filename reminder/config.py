@@ -176,6 +176,27 @@ SETTINGS: tuple[Setting, ...] = (
         lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1,
     ),
     Setting(
+        "health.failing_attempts",
+        20,
+        "/healthz looks at this many of the latest send attempts to tell that every channel is failing.",
+        _positive,
+    ),
+    Setting(
+        "health.failing_min",
+        5,
+        "/healthz fails when none of those attempts went out and more than this many failed.",
+        _at_least_zero,
+    ),
+    Setting(
+        "health.min_free_mb", 200, "/healthz fails when the database's disk has less free space (MB).", _at_least_zero
+    ),
+    Setting(
+        "health.clock_back_minutes",
+        60,
+        "/healthz fails for this long after the worker saw the clock step backwards.",
+        _positive,
+    ),
+    Setting(
         "links.expire_hours",
         24,
         "Hours after a dose's window closes that its phone link keeps working.",

@@ -32,7 +32,9 @@ from .db import immediate
 from .links import digest
 from .times import clock_label, parse_instant, to_iso
 
-NOT_TAKEN = ("missed", "skipped", "unknown")
+# Not "unknown": a dose we could not ask about (delivery failed, the worker was down) says
+# nothing about the patient, so it neither lengthens nor ends a run.
+NOT_TAKEN = ("missed", "skipped")
 RUN_LOOKBACK = 50  # doses examined per medication; a longer run is still "at least 50"
 RECENT = timedelta(hours=72)  # medications with a miss this recent are checked each tick
 ACK_LINK_DAYS = 7

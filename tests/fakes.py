@@ -41,7 +41,8 @@ class FakeTwilio:
     """Twilio's ``POST /2010-04-01/Accounts/{sid}/Messages.json`` on a loopback port.
 
     Records every request; ``fail(number, code, status)`` makes sends to ``number`` fail with
-    Twilio's error JSON, ``fail_next(count, code, status)`` the next ``count`` sends to anyone.
+    Twilio's error JSON, ``fail_next(count, code, status)`` the next ``count`` sends to anyone,
+    ``down(code, status)`` every send until ``up()``.
     """
 
     sent: list[SentSms] = field(default_factory=list)
@@ -49,6 +50,13 @@ class FakeTwilio:
     failures_next: list[tuple[int, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0
+    outage: tuple[int, int] | None = None
+
+    def down(self, code: int = 20500, status: int = 500) -> None:
+        self.outage = (code, status)
+
+    def up(self) -> None:
+        self.outage = None
 
     def fail(self, number: str, code: int, status: int = 400) -> None:
         self.failures_by_number[number] = (code, status)
@@ -69,7 +77,7 @@ class FakeTwilio:
                 if fake.delay:
                     time.sleep(fake.delay)
                 with fake.lock:
-                    failure = (
+                    failure = fake.outage or (
                         fake.failures_next.pop(0)
                         if fake.failures_next
                         else fake.failures_by_number.get(params.get("To"))
@@ -130,8 +138,11 @@ class SmtpCollector:
     def __init__(self):
         self.received = []
         self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 5.1.1 no such user"
+        self.refuse_all: str | None = None  # a reply to every recipient, e.g. "451 4.3.0 try later"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse_all:
+            return self.refuse_all
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
