@@ -214,6 +214,75 @@ def deliver(
     return len(rows) + (deliver(db, transport, now, settings, limit, elapsed, budgets) if fell_back else 0)
 
 
+CUT_OFF = "cut off while sending"
+
+
+def recover(db: Database, transport: Transport, now: datetime, settings: dict, limit: int) -> int:
+    """Messages left ``sending`` longer than the lease were cut off by a crash: claimed, no
+    outcome recorded. Return how many were found. None is sent again blindly:
+
+    - an SMS is looked up at Twilio first (its Messages list, by recipient, date and body):
+      found, it is recorded as sent, as it was;
+    - a dose prompt not found is asked again at once in the follow-up wording ("if you already
+      took it, don't take another"), as long as the dose is still open;
+    - an email (the mail server cannot be asked) is queued again saying it may be a repeat;
+    - an SMS Twilio does not have never reached anyone: it is queued again as it was.
+    """
+    cutoff = now - timedelta(seconds=settings["worker.send_lease_seconds"])
+    cursor = db.execute(
+        "SELECT * FROM messages WHERE status = 'sending' AND claimed_at <= ? ORDER BY claimed_at LIMIT ?",
+        [to_iso(cutoff), limit],
+    )
+    columns = [d[0] for d in cursor.description]
+    rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    # Asked outside any transaction: a provider call never holds the write lock.
+    found = {row["id"]: _found_at_provider(transport, row) for row in rows}
+    with immediate(db):
+        for row in rows:
+            _recover_one(db, row, found[row["id"]], now)
+    return len(rows)
+
+
+def _found_at_provider(transport: Transport, row: dict) -> str | None:
+    find = getattr(transport, "find_sent", None)
+    if find is None:
+        return None
+    since = parse_instant(row["claimed_at"]) - timedelta(days=1)  # Twilio filters by its own UTC date
+    try:
+        return find(_outgoing(row, None), since)
+    except TransportError as error:  # cannot tell: send again, in the wording that allows a repeat
+        log.warning("could not ask whether message %s reached the provider: %s", row["id"], error.reason)
+        return None
+
+
+def _recover_one(db: Database, row: dict, provider_id: str | None, now: datetime) -> None:
+    if provider_id:
+        db.execute(
+            "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = claimed_at, error = NULL "
+            "WHERE id = ? AND status = 'sending'",
+            [provider_id, row["id"]],
+        )
+    elif row["kind"] in PROMPT_KINDS:
+        changed = db.execute(
+            "UPDATE messages SET status = 'interrupted', error = ?, next_attempt_at = ? "
+            "WHERE id = ? AND status = 'sending'",
+            [CUT_OFF, to_iso(now), row["id"]],
+        ).rowcount
+        if changed and row["dose_id"]:
+            db.execute(
+                "UPDATE doses SET next_prompt_at = ? WHERE id = ? AND status = 'pending' AND window_closes_at > ?",
+                [to_iso(now), row["dose_id"], to_iso(now)],
+            )
+    else:
+        repeat = row["channel"] in CHANNELS and CHANNELS[row["channel"]].rich
+        content = messages.compose(row["kind"], row["channel"], json.loads(row["context"]), repeat=repeat)
+        db.execute(
+            "UPDATE messages SET status = 'queued', error = ?, next_attempt_at = ?, subject = ?, body = ?, html = ? "
+            "WHERE id = ? AND status = 'sending'",
+            [CUT_OFF, to_iso(now), content.subject, content.body, content.html, row["id"]],
+        )
+
+
 def tick_budgets(settings: dict) -> dict[str, int]:
     """How many SMS one tick may hand over: what the rate allows in a tick, and never more than
     a quarter of the send lease (room for a second worker sharing the same rate)."""
@@ -289,17 +358,20 @@ def _send(transport: Transport, gate: SendGate, row: dict, claimed_at: datetime)
             return Cancelled()
         if row["channel"] == "sms":
             gate.wait_for_sms_slot()
-        validity = None
-        if row["valid_until"]:
-            validity = int((parse_instant(row["valid_until"]) - claimed_at).total_seconds())
-        message = OutgoingMessage(
-            row["id"], row["channel"], row["recipient"], row["kind"], row["subject"], row["body"], row["html"], validity
-        )
-        return transport.send(message)
+        return transport.send(_outgoing(row, claimed_at))
     except TransportError as error:
         return error
     except Exception as error:  # a provider answering nonsense must not stop the rest of the batch
         return TransportError(f"unexpected {type(error).__name__}: {error}", permanent=False)
+
+
+def _outgoing(row: dict, claimed_at: datetime | None) -> OutgoingMessage:
+    validity = None
+    if row["valid_until"] and claimed_at:
+        validity = int((parse_instant(row["valid_until"]) - claimed_at).total_seconds())
+    return OutgoingMessage(
+        row["id"], row["channel"], row["recipient"], row["kind"], row["subject"], row["body"], row["html"], validity
+    )
 
 
 def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, now: datetime, settings: dict) -> bool:

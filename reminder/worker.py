@@ -5,7 +5,8 @@ finds its work through an indexed due-time column, claims it with one conditiona
 (so two workers, or a restarted one, never do the same work twice), and returns how much it
 found, so tests can call any step alone. The worker can be killed at any point: every change
 and the messages it causes are written in one transaction, and a message cut off mid-send is
-found by ``recover_interrupted`` and sent again in the follow-up wording.
+found by ``recover_interrupted``: looked up at Twilio, or sent again in a wording that
+allows a repeat (a dose prompt in the follow-up wording, an email saying it may be a repeat).
 """
 
 from __future__ import annotations
@@ -62,27 +63,9 @@ def generate(tick: Tick) -> int:
 
 
 def recover_interrupted(tick: Tick) -> int:
-    """Messages left ``sending`` longer than the lease were cut off by a crash.
-
-    A dose prompt is asked again at once, in the follow-up wording ("if you already took it,
-    don't take another"), because it may or may not have reached the phone, as long as the
-    dose is still open. Anything else is queued again as it was.
-    """
-    cutoff = tick.now - timedelta(seconds=tick.settings["worker.send_lease_seconds"])
-    with immediate(tick.db):
-        rows = tick.db.execute(
-            "UPDATE messages SET status = CASE WHEN kind IN ('reminder', 'follow_up') THEN 'interrupted' ELSE 'queued' END, "
-            "error = 'cut off while sending', next_attempt_at = ? WHERE status = 'sending' AND claimed_at <= ? "
-            "RETURNING kind, dose_id",
-            [to_iso(tick.now), to_iso(cutoff)],
-        ).fetchall()
-        for kind, dose_id in rows:
-            if kind in PROMPT_KINDS:
-                tick.db.execute(
-                    "UPDATE doses SET next_prompt_at = ? WHERE id = ? AND status = 'pending' AND window_closes_at > ?",
-                    [to_iso(tick.now), dose_id, to_iso(tick.now)],
-                )
-    return len(rows)
+    """Messages cut off mid-send by a crash: asked about, or sent again in a wording that allows
+    a repeat, never blindly (``delivery.recover``)."""
+    return delivery.recover(tick.db, tick.transport, tick.now, tick.settings, tick.batch)
 
 
 def note_gap(tick: Tick) -> int:

@@ -13,7 +13,7 @@ from conftest import START, doses, make_medication, make_patient, make_patients,
 
 from reminder import caregivers, delivery, ledger, upkeep, worker
 from reminder.db import immediate
-from reminder.notify import OutboxTransport, TransportError
+from reminder.notify import OutboxTransport, TransportError, make_transport
 from reminder.times import parse_instant, to_iso
 
 PHONE = "+12025550123"
@@ -264,3 +264,83 @@ def test_healthz_fails_when_the_disk_is_nearly_full(app, client, tick):
     app.config["REMINDER"]["health.min_free_mb"] = 10**12  # more than any disk here has free
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json["status"].startswith("disk nearly full: ")
+
+
+# ---------------------------------------------------------------- at most one copy
+
+
+class Crash(BaseException):
+    """Stands in for the process dying mid-send (SIGKILL, power cut)."""
+
+
+class DiesAfterSending:
+    """The provider takes the message, then the worker dies before recording it."""
+
+    def __init__(self, transport):
+        self.transport = transport
+
+    def send(self, message):
+        self.transport.send(message)
+        raise Crash()
+
+
+class DiesBeforeSending:
+    def send(self, message):
+        raise Crash()
+
+
+def test_an_sms_cut_off_after_twilio_took_it_is_recorded_as_sent_and_not_sent_again(
+    db, live_app, live_tick, fake_twilio
+):
+    patient = make_patient(db, phone=PHONE)
+    db.execute("UPDATE users SET channels = ? WHERE id = ?", [json.dumps(["sms"]), patient])
+    make_medication(db, patient)
+    settings = live_app.config["REMINDER"]
+    at = parse_instant("2026-03-07T13:00:00Z")
+    with pytest.raises(Crash):
+        worker.run_tick(db, at, settings, DiesAfterSending(make_transport(settings)))
+    assert messages(db)[0]["status"] == "sending"
+    live_tick(at + timedelta(seconds=150))  # past the send lease: Twilio is asked, and has it
+    [reminder] = messages(db)
+    assert (reminder["status"], reminder["provider_id"]) == ("sent", fake_twilio.sent[0].sid)
+    assert len(fake_twilio.sent) == 1
+    live_tick(at + timedelta(minutes=30))  # the usual follow-up, no sooner
+    assert [s.params["Body"].split(".")[0] for s in fake_twilio.sent] == [
+        "Time for your 8:00 AM dose",
+        "Your 8:00 AM dose is not confirmed yet",
+    ]
+
+
+def test_an_sms_cut_off_before_twilio_got_it_is_sent_in_the_if_you_already_took_it_wording(
+    db, live_app, live_tick, fake_twilio
+):
+    patient = make_patient(db, phone=PHONE)
+    db.execute("UPDATE users SET channels = ? WHERE id = ?", [json.dumps(["sms"]), patient])
+    make_medication(db, patient)
+    at = parse_instant("2026-03-07T13:00:00Z")
+    with pytest.raises(Crash):
+        worker.run_tick(db, at, live_app.config["REMINDER"], DiesBeforeSending())
+    live_tick(at + timedelta(seconds=150))
+    [sent] = fake_twilio.sent
+    assert "If you already took it, don't take another" in sent.params["Body"]
+    assert [m["status"] for m in messages(db)] == ["interrupted", "sent"]
+
+
+def test_a_skip_notice_email_cut_off_mid_send_is_sent_again_saying_it_may_be_a_repeat(
+    db, live_app, live_tick, smtp_server
+):
+    patient = make_patient(db, phone=None)
+    make_medication(db, patient)
+    live_tick("2026-03-07T13:00:00Z")
+    at = parse_instant("2026-03-07T15:30:00Z")
+    with pytest.raises(Crash):
+        worker.run_tick(
+            db, at, live_app.config["REMINDER"], DiesAfterSending(make_transport(live_app.config["REMINDER"]))
+        )
+    live_tick(at + timedelta(seconds=150))
+    first, again = [e for e in smtp_server.messages if "missed" in e["Subject"]]
+    assert first["Subject"] == "Your 8:00 AM dose was missed: skip it"
+    assert again["Subject"] == "Possibly a repeat: Your 8:00 AM dose was missed: skip it"
+    assert again.get_body(("plain",)).get_content().startswith("This may repeat a message we sent you before")
+    [notice] = messages(db, "skip_notice")
+    assert notice["status"] == "sent"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from .base import OutboxTransport, OutgoingMessage, Transport, TransportError
 from .smtp_email import SmtpTransport
@@ -95,6 +96,12 @@ class Router:
         if transport is None:
             raise TransportError(f"no {message.channel} channel is configured", permanent=True)
         return transport.send(message)
+
+    def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """The provider's id for ``message`` if a send cut off mid-way reached it, else None;
+        None too when the channel cannot be asked (email). Raises TransportError."""
+        find = getattr(self.transports.get(message.channel), "find_sent", None)
+        return find(message, since) if find else None
 
 
 def make_transport(settings: dict) -> Router:

@@ -44,6 +44,9 @@ class TransportError(Exception):
 
 
 class Transport(Protocol):
+    """``send`` is all a transport needs. One whose provider can be asked what it received
+    also has ``find_sent(message, since) -> provider_id | None`` (Twilio does, SMTP cannot)."""
+
     def send(self, message: OutgoingMessage) -> str:
         """Hand ``message`` to the provider; return its id for the message. Raises TransportError."""
 

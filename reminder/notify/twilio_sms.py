@@ -7,6 +7,8 @@ https://www.twilio.com/docs/api/errors
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -49,6 +51,15 @@ class TwilioTransport:
             raise classify(error) from error
         except requests.RequestException as error:  # timeouts, refused connections
             raise TransportError(f"Twilio unreachable: {type(error).__name__}") from error
+
+    def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """The id of ``message`` if Twilio already has it (a send cut off after Twilio took it),
+        else None: Twilio's Messages list for its number since ``since``, matched on the body."""
+        try:
+            found = self.client.messages.list(to=message.recipient, date_sent_after=since, limit=50)
+        except (TwilioRestException, requests.RequestException) as error:
+            raise TransportError(f"Twilio could not be asked: {type(error).__name__}") from error
+        return next((sent.sid for sent in found if sent.body == message.body), None)
 
 
 def classify(error: TwilioRestException) -> TransportError:
