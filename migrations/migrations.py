@@ -421,5 +421,9 @@ def rel_delivery_health(db):
             UNIQUE (kind, started_at)  -- two workers waking together note it once
         );
         CREATE INDEX worker_gaps_by_end ON worker_gaps (ended_at);
+
+        -- The real time of the last tick (seconds since the epoch), beside its clock time: on a
+        -- manual clock that stands still, only this tells a dead worker from a quiet one.
+        ALTER TABLE worker_heartbeat ADD COLUMN wall_seconds REAL;
         """
     )

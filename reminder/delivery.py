@@ -183,7 +183,7 @@ def deliver(
         db.execute(
             "UPDATE messages SET status = 'cancelled', error = 'sent on another channel' "
             "WHERE id IN (SELECT q.id FROM messages q WHERE q.status = 'queued' AND q.next_attempt_at <= ? "
-            "AND q.kind IN ('reminder', 'follow_up') AND q.attempts > 0 AND EXISTS (SELECT 1 FROM messages s "
+            "AND q.kind IN ('reminder', 'follow_up') AND EXISTS (SELECT 1 FROM messages s "
             "WHERE s.id != q.id AND s.status IN ('sent', 'delivered') "
             "AND (s.id = coalesce(q.fallback_of, q.id) OR s.fallback_of = coalesce(q.fallback_of, q.id))))",
             [to_iso(claimed_at)],

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from .clock import wall_seconds
 from .times import parse_instant, to_iso
 
 STALE_TICKS = 3  # the worker is stale when its last tick is older than this many intervals
@@ -35,22 +36,26 @@ def report(db: Database, now: datetime, settings: dict) -> tuple[list[str], dict
 
 
 def tick_details(db: Database, now: datetime, settings: dict) -> dict:
-    row = db.execute("SELECT last_tick_at, took_ms FROM worker_heartbeat WHERE id = 1").fetchone()
+    row = db.execute("SELECT last_tick_at, took_ms, wall_seconds FROM worker_heartbeat WHERE id = 1").fetchone()
     limit = STALE_TICKS * settings["worker.tick_seconds"]
     if row is None:
         return {"last_tick_at": None, "limit_seconds": limit}
     return {
         "last_tick_at": row[0],
         "age_seconds": (now - parse_instant(row[0])).total_seconds(),
+        "real_age_seconds": round(wall_seconds() - row[2], 1) if row[2] is not None else None,
         "limit_seconds": limit,
         "last_tick_ms": round(row[1], 1),
     }
 
 
 def tick_problem(details: dict) -> str | None:
+    """No tick within three intervals, by the app's clock or by real time (a manual clock that
+    stands still would otherwise hide a dead worker)."""
     if details["last_tick_at"] is None:
         return "no tick yet"
-    return "worker stale" if details["age_seconds"] > details["limit_seconds"] else None
+    real_age = details["real_age_seconds"] or 0
+    return "worker stale" if max(details["age_seconds"], real_age) > details["limit_seconds"] else None
 
 
 def clock_problem(db: Database, now: datetime, details: dict, settings: dict) -> str | None:

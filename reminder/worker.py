@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from . import delivery, escalation, ledger, links, tapering
 from . import upkeep as upkeep_module
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, wall_seconds
 from .db import immediate
 from .notify import Transport
 from .times import UTC, clock_label, parse_hhmm, parse_instant, to_iso
@@ -214,9 +214,10 @@ def run_tick(db: Database, now: datetime, settings: dict, transport: Transport) 
                 break
     took_ms = (_time.perf_counter() - started) * 1000
     db.execute(
-        "INSERT INTO worker_heartbeat (id, last_tick_at, took_ms) VALUES (1, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET last_tick_at = excluded.last_tick_at, took_ms = excluded.took_ms",
-        [to_iso(now), took_ms],
+        "INSERT INTO worker_heartbeat (id, last_tick_at, took_ms, wall_seconds) VALUES (1, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET last_tick_at = excluded.last_tick_at, took_ms = excluded.took_ms, "
+        "wall_seconds = excluded.wall_seconds",
+        [to_iso(now), took_ms, wall_seconds()],
     )
     return counts
 

@@ -344,3 +344,12 @@ def test_a_skip_notice_email_cut_off_mid_send_is_sent_again_saying_it_may_be_a_r
     assert again.get_body(("plain",)).get_content().startswith("This may repeat a message we sent you before")
     [notice] = messages(db, "skip_notice")
     assert notice["status"] == "sent"
+
+
+def test_healthz_fails_for_a_dead_worker_even_when_the_manual_clock_stands_still(client, db, tick):
+    tick("2026-03-07T12:00:00Z")
+    assert client.get("/healthz").status_code == 200
+    # The worker died 100 real seconds ago; the manual clock has not moved since.
+    db.execute("UPDATE worker_heartbeat SET wall_seconds = wall_seconds - 100")
+    stale = client.get("/healthz")
+    assert stale.status_code == 503 and stale.json["status"] == "worker stale"
