@@ -353,3 +353,19 @@ def test_healthz_fails_for_a_dead_worker_even_when_the_manual_clock_stands_still
     db.execute("UPDATE worker_heartbeat SET wall_seconds = wall_seconds - 100")
     stale = client.get("/healthz")
     assert stale.status_code == 503 and stale.json["status"] == "worker stale"
+
+
+def test_a_miss_after_our_downtime_is_not_read_as_days_without_a_dose(db, patient, tick, tick_until):
+    make_medication(db, patient)
+    link_caregiver(db, patient)
+    tick("2026-03-07T13:00:00Z")
+    dose = doses(db, local_time="08:00")[0]
+    ledger.answer_dose(db, dose["id"], ledger.Answer("taken", "web", patient), tick_at(13, 1), timedelta(minutes=10))
+    tick("2026-03-10T12:00:00Z")  # the worker was down for three days
+    tick_until("2026-03-10T16:00:00Z", step=300)  # then the 08:00 dose is reminded and missed
+    assert doses(db, scheduled_at="2026-03-10T12:00:00Z")[0]["status"] == "missed"
+    assert not messages(db, "alert")  # one miss, not "1 dose in a row, about 73 hours without a dose"
+
+
+def tick_at(hour: int, minute: int):
+    return parse_instant(f"2026-03-07T{hour:02d}:{minute:02d}:00Z")
