@@ -463,3 +463,34 @@ def flagged_intakes(db):
         raise
     finally:
         conn.execute("PRAGMA foreign_keys=ON")
+
+
+@migrations(name="0006_delivery_health")
+def rel_delivery_health(db):
+    db.executescript(
+        """
+        -- The alert a message is about: an alert's messages are retried until it is acknowledged
+        -- or resolved, however long the providers are down.
+        ALTER TABLE messages ADD COLUMN alert_id INTEGER REFERENCES alerts(id);
+        -- A prompt's copies on other channels (a retried SMS is dropped once its email went out).
+        CREATE INDEX messages_by_fallback ON messages (fallback_of) WHERE fallback_of IS NOT NULL;
+        -- /healthz reads the latest attempts to tell "every channel is failing".
+        CREATE INDEX messages_by_claim ON messages (claimed_at) WHERE claimed_at IS NOT NULL;
+
+        -- Times the worker was not running (no tick for a while) or the clock stepped back, noted
+        -- by the first tick after. A dose whose whole window fell inside a gap was never asked
+        -- about: it becomes unknown, not missed. Operators see the last one on /healthz.
+        CREATE TABLE worker_gaps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('gap', 'clock_back')),
+            started_at TEXT NOT NULL,  -- the last tick before
+            ended_at TEXT NOT NULL,    -- the first tick after
+            UNIQUE (kind, started_at)  -- two workers waking together note it once
+        );
+        CREATE INDEX worker_gaps_by_end ON worker_gaps (ended_at);
+
+        -- The real time of the last tick (seconds since the epoch), beside its clock time: on a
+        -- manual clock that stands still, only this tells a dead worker from a quiet one.
+        ALTER TABLE worker_heartbeat ADD COLUMN wall_seconds REAL;
+        """
+    )

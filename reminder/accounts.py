@@ -13,8 +13,8 @@ from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .db import immediate
-from .delivery import CHANNELS
 from .errors import InputError
+from .notify import CHANNELS
 from .times import to_iso, zone
 from .tokens import hash_token
 

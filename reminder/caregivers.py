@@ -14,8 +14,8 @@ from sqlite_utils import Database
 
 from . import accounts, clinics, delivery
 from .db import immediate
-from .delivery import CHANNELS
 from .errors import InputError
+from .notify import CHANNELS
 from .times import parse_instant, to_iso
 from .tokens import INVITATION_DAYS, hash_token
 
@@ -212,7 +212,7 @@ def send_invitation(
         }
         for channel, recipient in (("email", link["invite_email"]), ("sms", link["invite_phone"])):
             if recipient:
-                delivery.notify_address(
+                delivery.queue_to_address(
                     db, settings, channel=channel, recipient=recipient, kind="invitation", context=context, now=now
                 )
     return link

@@ -200,7 +200,7 @@ def send_invitation(
             "clinic_name": row[2],
             "link": f"{settings['server.base_url']}/clinic-invitations/{token}",
         }
-        delivery.notify_address(
+        delivery.queue_to_address(
             db, settings, channel=channel, recipient=recipient, kind="clinic_invitation", context=context, now=now
         )
     return invitation_id

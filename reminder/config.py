@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .notify import CHANNELS, channels_available
+
+__all__ = ["SETTINGS", "ConfigError", "Setting", "channels_available", "load"]
+
 
 class ConfigError(Exception):
     """A setting is missing, unknown or has a bad value; the message names the key."""
@@ -172,6 +176,27 @@ SETTINGS: tuple[Setting, ...] = (
         lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1,
     ),
     Setting(
+        "health.failing_attempts",
+        20,
+        "/healthz looks at this many of the latest send attempts to tell that every channel is failing.",
+        _positive,
+    ),
+    Setting(
+        "health.failing_min",
+        5,
+        "/healthz fails when none of those attempts went out and more than this many failed.",
+        _at_least_zero,
+    ),
+    Setting(
+        "health.min_free_mb", 200, "/healthz fails when the database's disk has less free space (MB).", _at_least_zero
+    ),
+    Setting(
+        "health.clock_back_minutes",
+        60,
+        "/healthz fails for this long after the worker saw the clock step backwards.",
+        _positive,
+    ),
+    Setting(
         "links.expire_hours",
         24,
         "Hours after a dose's window closes that its phone link keeps working.",
@@ -220,12 +245,11 @@ def load(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None
 
 def _check_channels(values: dict[str, Any]) -> None:
     """Live mode needs at least one complete channel; a half-configured one is an error."""
-    if values["sms.account_sid"]:
-        if not values["sms.auth_token"]:
-            raise ConfigError("sms.auth_token is needed with sms.account_sid (or set TWILIO_AUTH_TOKEN)")
-        if not (values["sms.from_number"] or values["sms.messaging_service_sid"]):
-            raise ConfigError("sms.from_number or sms.messaging_service_sid is needed with sms.account_sid")
-    if values["notify.mode"] == "live" and not (values["sms.account_sid"] or values["email.host"]):
+    for channel in CHANNELS.values():
+        problem = channel.problem(values) if channel.enabled(values) else None
+        if problem:
+            raise ConfigError(problem)
+    if values["notify.mode"] == "live" and not any(channel.enabled(values) for channel in CHANNELS.values()):
         raise ConfigError('notify.mode = "live" needs [sms] account_sid or [email] host')
     if values["notify.mode"] == "live" and "://127.0.0.1" in values["server.base_url"] + values["server.public_url"]:
         raise ConfigError(
@@ -235,13 +259,6 @@ def _check_channels(values: dict[str, Any]) -> None:
     if values["notify.mode"] == "live" and values["server.dev_mode"]:
         # /dev/outbox shows every patient's working links to anyone: never with real patients.
         raise ConfigError('server.dev_mode cannot be on with notify.mode = "live"')
-
-
-def channels_available(values: dict[str, Any]) -> tuple[str, ...]:
-    """The channels this deployment can send on: ("outbox",) in outbox mode."""
-    if values["notify.mode"] == "outbox":
-        return ("outbox",)
-    return tuple(name for name, key in (("sms", "sms.account_sid"), ("email", "email.host")) if values[key])
 
 
 def _known(values: dict[str, Any], source: str) -> dict[str, Any]:

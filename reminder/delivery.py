@@ -4,15 +4,23 @@
   (SMS needs a phone and no STOP). In outbox mode everything goes to the outbox.
 - ``deliver`` claims queued messages (``queued`` -> ``sending``, one statement), hands them to
   the providers concurrently (SMS at most ``sms.max_per_second``), and records each outcome.
-- A transient failure is retried with backoff, but never past the message's ``valid_until``
-  (a dose prompt is useless once the dose's window has closed). A permanent failure is not
-  retried; the message is re-sent on the user's other channel if they have one.
-- Twilio's 21610 (and an inbound STOP) marks the user's SMS as opted out.
+- A transient failure is retried with backoff (30 s doubling, then every 10 minutes) for as
+  long as the message matters, however long the outage: a dose prompt until its window closes,
+  a skip notice until the next dose (both its ``valid_until``), an alert until it is
+  acknowledged or resolved; anything else ``MAX_ATTEMPTS`` times.
+- A dose prompt that fails transiently goes out on the patient's other channel at once (once
+  per prompt, in the "if you already took it" wording); whichever copy goes first cancels the
+  other's retries. A provider that only throttles us (HTTP 429) is waited for instead.
+- A permanent failure is not retried; the message is re-sent on the user's other channel if
+  they have one. Twilio's 21610 (and an inbound STOP) marks the user's SMS as opted out.
+- Whatever goes wrong with one message (a provider answering nonsense, an error recording the
+  outcome) is recorded on that message; it never fails the tick or holds the others back.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -22,17 +30,17 @@ from sqlite_utils import Database
 
 from . import messages
 from .clock import wall_seconds
-from .config import channels_available
 from .db import connect, immediate
 from .errors import InputError
-from .notify import OutgoingMessage, Transport, TransportError
+from .notify import CHANNELS, OutgoingMessage, Transport, TransportError, channels_available
 from .times import parse_instant, to_iso
 
-CHANNELS = ("sms", "email")
+log = logging.getLogger("reminder.delivery")
 RETRY_BASE = timedelta(seconds=30)
-MAX_BACKOFF = timedelta(minutes=10)
+MAX_BACKOFF = timedelta(minutes=10)  # also the longest wait before a provider that is back is tried
 MAX_ATTEMPTS = 6  # for messages with no deadline of their own
 PROMPT_KINDS = ("reminder", "follow_up")
+ALERT_KINDS = ("alert", "alert_repeat")  # retried while their alert is open
 
 
 def chosen_channels(user: dict) -> list[str]:
@@ -43,13 +51,11 @@ def chosen_channels(user: dict) -> list[str]:
 
 
 def can_reach(user: dict, channel: str) -> bool:
-    if channel == "sms":
-        return bool(user.get("phone")) and not user.get("sms_opted_out_at")
-    return bool(user.get("email"))
+    return channel in CHANNELS and CHANNELS[channel].reaches(user)
 
 
 def address(user: dict, channel: str) -> str:
-    return user["phone"] if channel == "sms" else user["email"]
+    return user[CHANNELS[channel].address_field]
 
 
 def routes(user: dict, settings: dict) -> list[tuple[str, str]]:
@@ -67,7 +73,7 @@ def routes(user: dict, settings: dict) -> list[tuple[str, str]]:
     return [(channel, address(user, channel)) for channel in chosen]
 
 
-def notify(
+def queue_to_user(
     db: Database,
     settings: dict,
     *,
@@ -78,6 +84,7 @@ def notify(
     dose_id: int | None = None,
     valid_until: datetime | None = None,
     only: str | None = None,
+    alert_id: int | None = None,
 ) -> int:
     """Queue a ``kind`` message to ``user`` on each of their routes; return how many were queued.
 
@@ -91,7 +98,7 @@ def notify(
         # rather than nothing, so Today and the Messages page can say so.
         db.execute(
             "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, body, status, error, created_at, "
-            "valid_until) VALUES (?, ?, '', ?, ?, '', 'failed', ?, ?, ?)",
+            "valid_until, alert_id) VALUES (?, ?, '', ?, ?, '', 'failed', ?, ?, ?, ?)",
             [
                 user["id"],
                 chosen_channels(user)[0],
@@ -100,6 +107,7 @@ def notify(
                 "no channel can reach you: check your settings",
                 to_iso(now),
                 to_iso(valid_until) if valid_until else None,
+                alert_id,
             ],
         )
         return 0
@@ -121,19 +129,21 @@ def notify(
             now=now,
             dose_id=dose_id,
             valid_until=valid_until,
+            alert_id=alert_id,
         )
         queued += 1
     return queued
 
 
-def notify_address(
+def queue_to_address(
     db: Database, settings: dict, *, channel: str, recipient: str, kind: str, context: dict, now: datetime
 ) -> int:
     """Queue a message to someone who has no account yet (an invitation)."""
     if channels_available(settings) == ("outbox",):
         channel = "outbox"
     elif channel not in channels_available(settings):
-        raise InputError(channel, f"This server cannot send {'text messages' if channel == 'sms' else 'email'}.")
+        label = CHANNELS[channel].label if channel in CHANNELS else channel
+        raise InputError(channel, f"This server cannot send {label}.")
     return messages.queue(db, user_id=None, channel=channel, recipient=recipient, kind=kind, context=context, now=now)
 
 
@@ -160,13 +170,22 @@ def deliver(
     rows = []
     with immediate(db):
         # A prompt still queued (a retry, a fallback) whose dose was answered, closed or
-        # stopped meanwhile is not sent: it would invite a second dose.
+        # stopped meanwhile is not sent: it would invite a second dose. Nor is one whose copy
+        # on the patient's other channel went out while it waited to be retried.
         # (Driven by the queued-messages index: it costs what is queued, not the ledger.)
         db.execute(
             "UPDATE messages SET status = 'cancelled', error = 'the dose was answered or closed before it went out' "
             "WHERE id IN (SELECT q.id FROM messages q JOIN doses d ON d.id = q.dose_id "
             "JOIN medications m ON m.id = d.medication_id WHERE q.status = 'queued' AND q.next_attempt_at <= ? "
             "AND q.kind IN ('reminder', 'follow_up') AND (d.status != 'pending' OR m.ended_at IS NOT NULL))",
+            [to_iso(claimed_at)],
+        )
+        db.execute(
+            "UPDATE messages SET status = 'cancelled', error = 'sent on another channel' "
+            "WHERE id IN (SELECT q.id FROM messages q WHERE q.status = 'queued' AND q.next_attempt_at <= ? "
+            "AND q.kind IN ('reminder', 'follow_up') AND EXISTS (SELECT 1 FROM messages s "
+            "WHERE s.id != q.id AND s.status IN ('sent', 'delivered') "
+            "AND (s.id = coalesce(q.fallback_of, q.id) OR s.fallback_of = coalesce(q.fallback_of, q.id))))",
             [to_iso(claimed_at)],
         )
         for channel, budget in _budgets(settings, limit, budgets).items():
@@ -190,10 +209,78 @@ def deliver(
     with ThreadPoolExecutor(max_workers=settings["notify.max_concurrent_sends"]) as pool:
         futures = {pool.submit(_send, transport, gate, row, claimed_at): row for row in rows}
         for future in as_completed(futures):
-            with immediate(db):
-                fell_back |= _record(db, futures[future], future.result(), now + elapsed(), settings)
+            fell_back |= _record_safely(db, futures[future], future.result(), now + elapsed(), settings)
     # A message that failed for good goes out on the other channel now, not a tick later.
     return len(rows) + (deliver(db, transport, now, settings, limit, elapsed, budgets) if fell_back else 0)
+
+
+CUT_OFF = "cut off while sending"
+
+
+def recover(db: Database, transport: Transport, now: datetime, settings: dict, limit: int) -> int:
+    """Messages left ``sending`` longer than the lease were cut off by a crash: claimed, no
+    outcome recorded. Return how many were found. None is sent again blindly:
+
+    - an SMS is looked up at Twilio first (its Messages list, by recipient, date and body):
+      found, it is recorded as sent, as it was;
+    - a dose prompt not found is asked again at once in the follow-up wording ("if you already
+      took it, don't take another"), as long as the dose is still open;
+    - an email (the mail server cannot be asked) is queued again saying it may be a repeat;
+    - an SMS Twilio does not have never reached anyone: it is queued again as it was.
+    """
+    cutoff = now - timedelta(seconds=settings["worker.send_lease_seconds"])
+    cursor = db.execute(
+        "SELECT * FROM messages WHERE status = 'sending' AND claimed_at <= ? ORDER BY claimed_at LIMIT ?",
+        [to_iso(cutoff), limit],
+    )
+    columns = [d[0] for d in cursor.description]
+    rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    # Asked outside any transaction: a provider call never holds the write lock.
+    found = {row["id"]: _found_at_provider(transport, row) for row in rows}
+    with immediate(db):
+        for row in rows:
+            _recover_one(db, row, found[row["id"]], now)
+    return len(rows)
+
+
+def _found_at_provider(transport: Transport, row: dict) -> str | None:
+    find = getattr(transport, "find_sent", None)
+    if find is None:
+        return None
+    since = parse_instant(row["claimed_at"]) - timedelta(days=1)  # Twilio filters by its own UTC date
+    try:
+        return find(_outgoing(row, None), since)
+    except TransportError as error:  # cannot tell: send again, in the wording that allows a repeat
+        log.warning("could not ask whether message %s reached the provider: %s", row["id"], error.reason)
+        return None
+
+
+def _recover_one(db: Database, row: dict, provider_id: str | None, now: datetime) -> None:
+    if provider_id:
+        db.execute(
+            "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = claimed_at, error = NULL "
+            "WHERE id = ? AND status = 'sending'",
+            [provider_id, row["id"]],
+        )
+    elif row["kind"] in PROMPT_KINDS:
+        changed = db.execute(
+            "UPDATE messages SET status = 'interrupted', error = ?, next_attempt_at = ? "
+            "WHERE id = ? AND status = 'sending'",
+            [CUT_OFF, to_iso(now), row["id"]],
+        ).rowcount
+        if changed and row["dose_id"]:
+            db.execute(
+                "UPDATE doses SET next_prompt_at = ? WHERE id = ? AND status = 'pending' AND window_closes_at > ?",
+                [to_iso(now), row["dose_id"], to_iso(now)],
+            )
+    else:
+        repeat = row["channel"] in CHANNELS and CHANNELS[row["channel"]].rich
+        content = messages.compose(row["kind"], row["channel"], json.loads(row["context"]), repeat=repeat)
+        db.execute(
+            "UPDATE messages SET status = 'queued', error = ?, next_attempt_at = ?, subject = ?, body = ?, html = ? "
+            "WHERE id = ? AND status = 'sending'",
+            [CUT_OFF, to_iso(now), content.subject, content.body, content.html, row["id"]],
+        )
 
 
 def tick_budgets(settings: dict) -> dict[str, int]:
@@ -271,17 +358,20 @@ def _send(transport: Transport, gate: SendGate, row: dict, claimed_at: datetime)
             return Cancelled()
         if row["channel"] == "sms":
             gate.wait_for_sms_slot()
-        validity = None
-        if row["valid_until"]:
-            validity = int((parse_instant(row["valid_until"]) - claimed_at).total_seconds())
-        message = OutgoingMessage(
-            row["id"], row["channel"], row["recipient"], row["kind"], row["subject"], row["body"], row["html"], validity
-        )
-        return transport.send(message)
+        return transport.send(_outgoing(row, claimed_at))
     except TransportError as error:
         return error
     except Exception as error:  # a provider answering nonsense must not stop the rest of the batch
         return TransportError(f"unexpected {type(error).__name__}: {error}", permanent=False)
+
+
+def _outgoing(row: dict, claimed_at: datetime | None) -> OutgoingMessage:
+    validity = None
+    if row["valid_until"] and claimed_at:
+        validity = int((parse_instant(row["valid_until"]) - claimed_at).total_seconds())
+    return OutgoingMessage(
+        row["id"], row["channel"], row["recipient"], row["kind"], row["subject"], row["body"], row["html"], validity
+    )
 
 
 def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, now: datetime, settings: dict) -> bool:
@@ -300,10 +390,8 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
             [outcome, to_iso(now), row["id"]],
         )
         return False
-    retry_at = now + min(RETRY_BASE * 2 ** (row["attempts"] - 1), MAX_BACKOFF)
-    # A dose prompt is retried for as long as its window is open; anything else a few times.
-    retry = retry_at < parse_instant(row["valid_until"]) if row["valid_until"] else row["attempts"] < MAX_ATTEMPTS
-    if not outcome.permanent and retry:
+    retry_at = now + retry_delay(row["attempts"])
+    if not outcome.permanent and still_matters(db, row, retry_at):
         # A failed send may still have reached the phone (a timeout after the provider took
         # it), so a retried reminder is worded as a repeat: "if you already took it, don't
         # take another".
@@ -323,9 +411,55 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
                 row["id"],
             ],
         )
+        # A prompt waits for no outage: its next try is on the patient's other channel, now.
+        if row["kind"] in PROMPT_KINDS and not outcome.throttled:
+            return fall_back(db, row, now, settings, kind="follow_up") is not None
         return False
     reason = outcome.reason if outcome.permanent else f"gave up after {row['attempts']} tries: {outcome.reason}"
     return mark_failed(db, row, "failed", reason, outcome.code, now, settings, opted_out=outcome.opted_out) is not None
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed try: 30 s, 1, 2, 4, 8 minutes, then 10 minutes
+    for ever. The exponent is capped before the power is taken, so try 10,000 costs what try 6
+    does (2 ** 42 of a timedelta overflows)."""
+    doublings = min(max(attempts - 1, 0), 5)
+    return min(RETRY_BASE * 2**doublings, MAX_BACKOFF)
+
+
+def still_matters(db: Database, row: dict, retry_at: datetime) -> bool:
+    """Whether a message that failed transiently is worth its next try at ``retry_at``: until
+    its ``valid_until`` (a dose prompt's window, a skip notice's next dose), an alert while it
+    is open (neither acknowledged nor resolved), anything else for ``MAX_ATTEMPTS`` tries."""
+    if row["valid_until"]:
+        return retry_at < parse_instant(row["valid_until"])
+    if row["kind"] in ALERT_KINDS and row.get("alert_id"):
+        status = db.execute("SELECT status FROM alerts WHERE id = ?", [row["alert_id"]]).fetchone()
+        return bool(status and status[0] == "open")
+    return row["attempts"] < MAX_ATTEMPTS
+
+
+def _record_safely(
+    db: Database, row: dict, outcome: str | TransportError | Cancelled, now: datetime, settings: dict
+) -> bool:
+    """``_record``, and when even that fails (a template gone, a constraint), the bare outcome
+    on this one message, so the rest of the batch is recorded and the tick goes on."""
+    try:
+        with immediate(db):
+            return _record(db, row, outcome, now, settings)
+    except Exception as error:
+        log.exception("recording the outcome of message %s failed", row["id"])
+        if isinstance(outcome, str):
+            sql = (
+                "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = ? WHERE id = ? AND status = 'sending'"
+            )
+            db.execute(sql, [outcome, to_iso(now), row["id"]])
+        else:
+            db.execute(
+                "UPDATE messages SET status = 'failed', error = ? WHERE id = ? AND status = 'sending'",
+                [f"could not record the outcome: {type(error).__name__}: {error}", row["id"]],
+            )
+        return False
 
 
 def mark_failed(
@@ -348,8 +482,9 @@ def mark_failed(
     return fall_back(db, row, now, settings)
 
 
-def fall_back(db: Database, row: dict, now: datetime, settings: dict) -> int | None:
-    """Queue ``row`` again on a channel of its user not yet tried for it; return the new id."""
+def fall_back(db: Database, row: dict, now: datetime, settings: dict, kind: str | None = None) -> int | None:
+    """Queue ``row`` again (as ``kind``, by default its own) on a channel of its user not yet
+    tried for it; return the new id."""
     if row["user_id"] is None or (row["valid_until"] and parse_instant(row["valid_until"]) <= now):
         return None
     user = _user(db, row["user_id"])
@@ -370,12 +505,13 @@ def fall_back(db: Database, row: dict, now: datetime, settings: dict) -> int | N
                 user_id=user["id"],
                 channel=channel,
                 recipient=address(user, channel),
-                kind=row["kind"],
+                kind=kind or row["kind"],
                 context=json.loads(row["context"]),
                 now=now,
                 dose_id=row["dose_id"],
                 valid_until=parse_instant(row["valid_until"]) if row["valid_until"] else None,
                 fallback_of=root,
+                alert_id=row.get("alert_id"),
             )
     return None
 
@@ -418,7 +554,7 @@ def apply_provider_status(
         if status in ("delivered", "read"):
             db.execute("UPDATE messages SET status = 'delivered' WHERE id = ?", [row["id"]])
         elif status in FAILED_STATUSES:
-            reason = f"{settings_label(row['channel'])} reported {status}" + (
+            reason = f"{provider_label(row['channel'])} reported {status}" + (
                 f" (error {error_code})" if error_code else ""
             )
             mark_failed(
@@ -427,8 +563,8 @@ def apply_provider_status(
     return True
 
 
-def settings_label(channel: str) -> str:
-    return {"sms": "Twilio", "email": "the mail server"}.get(channel, channel)
+def provider_label(channel: str) -> str:
+    return CHANNELS[channel].provider if channel in CHANNELS else channel
 
 
 def set_sms_opt_out(db: Database, user_id: int, now: datetime | None) -> None:

@@ -32,7 +32,9 @@ from .db import immediate
 from .times import clock_label, parse_instant, to_iso
 from .tokens import hash_token
 
-NOT_TAKEN = ("missed", "skipped", "unknown")
+# Not "unknown": a dose we could not ask about (delivery failed, the worker was down) says
+# nothing about the patient, so it neither lengthens nor ends a run.
+NOT_TAKEN = ("missed", "skipped")
 RUN_LOOKBACK = 50  # doses examined per medication; a longer run is still "at least 50"
 RECENT = timedelta(hours=72)  # medications with a miss this recent are checked each tick
 ACK_LINK_DAYS = 7
@@ -65,6 +67,9 @@ class Run:
     start_dose_id: int | None
     start_at: datetime | None
     last_taken_at: datetime | None
+    # The newest dose since the last taken one that we could not ask about (unknown): the time
+    # without a dose is counted from it, so our downtime never reads as hours without a dose.
+    unknown_at: datetime | None = None
 
 
 def current_run(db: Database, medication_id: int, now: datetime) -> Run:
@@ -75,11 +80,13 @@ def current_run(db: Database, medication_id: int, now: datetime) -> Run:
         [medication_id, to_iso(now), RUN_LOOKBACK],
     ).fetchall()
     length, start = 0, None
-    last_taken = None
+    last_taken = unknown_at = None
     for dose_id, status, scheduled_at, taken_at in rows:
         if status == "taken":
             last_taken = parse_instant(taken_at)
             break
+        if status == "unknown" and unknown_at is None:
+            unknown_at = parse_instant(scheduled_at)
         if status in NOT_TAKEN:
             length, start = length + 1, (dose_id, parse_instant(scheduled_at))
     if last_taken is None:
@@ -87,7 +94,7 @@ def current_run(db: Database, medication_id: int, now: datetime) -> Run:
             "SELECT max(taken_at) FROM doses WHERE medication_id = ? AND status = 'taken'", [medication_id]
         ).fetchone()
         last_taken = parse_instant(row[0]) if row[0] else None
-    return Run(length, start[0] if start else None, start[1] if start else None, last_taken)
+    return Run(length, start[0] if start else None, start[1] if start else None, last_taken, unknown_at)
 
 
 def ladder_of(medication: dict) -> Ladder:
@@ -132,7 +139,7 @@ def _escalate_medication(db: Database, medication_id: int, now: datetime, settin
     run = current_run(db, medication_id, now)
     if run.length == 0:
         return 0
-    reference = run.last_taken_at or run.start_at
+    reference = max((t for t in (run.last_taken_at or run.start_at, run.unknown_at) if t), default=None)
     hours = (now - reference).total_seconds() / 3600 if reference else None
     risk = bool(medication["withdrawal_risk"])
     level = level_for(run.length, hours, risk, ladder_of(medication))
@@ -227,7 +234,9 @@ def _send(db, settings, alert_id, user, channel, kind, now, token=None) -> None:
         "resolution": RESOLUTIONS.get(alert_kind, "This has ended."),
         "link": f"{settings['server.base_url']}/a/{token}" if token else "",
     }
-    delivery.notify(db, settings, user=user, kind=kind, context=context, now=now, only=channel)
+    delivery.queue_to_user(
+        db, settings, user=user, kind=kind, context=context, now=now, only=channel, alert_id=alert_id
+    )
 
 
 def raise_alert(

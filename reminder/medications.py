@@ -449,7 +449,7 @@ def pause_today(
             "It must not be stopped suddenly; check in with them. " if medication["withdrawal_risk"] else ""
         )
         for caregiver, channel in caregivers.followers(db, medication["patient_id"], medication_id, True):
-            delivery.notify(
+            delivery.queue_to_user(
                 db,
                 settings,
                 user=caregiver,

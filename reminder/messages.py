@@ -14,8 +14,10 @@ from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 from sqlite_utils import Database
 
+from .notify import CHANNELS
 from .times import to_iso
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
@@ -40,15 +42,30 @@ def render(template: str, context: dict) -> str:
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
-def compose(kind: str, channel: str, context: dict) -> Content:
-    """The subject, text and HTML of a ``kind`` message on ``channel``."""
-    if channel == "email":
-        return Content(
+def compose(kind: str, channel: str, context: dict, repeat: bool = False) -> Content:
+    """The subject, text and HTML of a ``kind`` message on ``channel``.
+
+    ``repeat`` marks a message sent again after a crash cut it off mid-send, when we cannot know
+    whether the first copy arrived (email cannot be asked): it says it may be a repeat.
+    """
+    if channel in CHANNELS and CHANNELS[channel].rich:
+        content = Content(
             render(f"{kind}.subject.txt", context),
             render(f"{kind}.email.txt", context),
             render(f"{kind}.email.html", context),
         )
-    return Content("", render(f"{kind}.sms.txt", context))
+    else:
+        content = Content("", render(f"{kind}.sms.txt", context))
+    return with_repeat_note(content) if repeat else content
+
+
+def with_repeat_note(content: Content) -> Content:
+    note = render("_repeat_note.txt", {})
+    return Content(
+        f"Possibly a repeat: {content.subject}" if content.subject else "",
+        f"{note}\n\n{content.body}",
+        f"<p><em>{escape(note)}</em></p>\n{content.html}" if content.html else "",
+    )
 
 
 def queue(
@@ -63,12 +80,13 @@ def queue(
     dose_id: int | None = None,
     valid_until: datetime | None = None,
     fallback_of: int | None = None,
+    alert_id: int | None = None,
 ) -> int:
     """Record a message to be sent; call inside the transaction that caused it."""
     content = compose(kind, channel, context)
     cursor = db.execute(
         "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, subject, body, html, context, "
-        "valid_until, fallback_of, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "valid_until, fallback_of, created_at, next_attempt_at, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             user_id,
             channel,
@@ -83,6 +101,7 @@ def queue(
             fallback_of,
             to_iso(now),
             to_iso(now),
+            alert_id,
         ],
     )
     return cursor.lastrowid

@@ -24,9 +24,10 @@ def due(db: Database, now: datetime, name: str = "upkeep") -> bool:
     """Claim this run of ``name`` if the last one is at least ``EVERY`` old (one worker wins)."""
     with immediate(db):
         db.execute("INSERT OR IGNORE INTO worker_marks (name, last_run_at) VALUES (?, ?)", [name, to_iso(now - EVERY)])
+        # A mark in the future means the clock stepped back: run now rather than wait for it.
         cursor = db.execute(
-            "UPDATE worker_marks SET last_run_at = ? WHERE name = ? AND last_run_at <= ?",
-            [to_iso(now), name, to_iso(now - EVERY)],
+            "UPDATE worker_marks SET last_run_at = ? WHERE name = ? AND (last_run_at <= ? OR last_run_at > ?)",
+            [to_iso(now), name, to_iso(now - EVERY), to_iso(now)],
         )
     return cursor.rowcount == 1
 
@@ -99,7 +100,7 @@ def run(db: Database, now: datetime, settings: dict) -> int:
 
 def _tell_patient(db: Database, settings: dict, patient_id: int, now: datetime, summary: str, subject: str) -> None:
     patient = next(db.query("SELECT * FROM users WHERE id = ?", [patient_id]))
-    delivery.notify(
+    delivery.queue_to_user(
         db,
         settings,
         user=patient,

@@ -5,7 +5,8 @@ finds its work through an indexed due-time column, claims it with one conditiona
 (so two workers, or a restarted one, never do the same work twice), and returns how much it
 found, so tests can call any step alone. The worker can be killed at any point: every change
 and the messages it causes are written in one transaction, and a message cut off mid-send is
-found by ``recover_interrupted`` and sent again in the follow-up wording.
+found by ``recover_interrupted``: looked up at Twilio, or sent again in a wording that
+allows a repeat (a dose prompt in the follow-up wording, an email saying it may be a repeat).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from sqlite_utils import Database
 
 from . import delivery, escalation, ledger, links, overdose, tapering
 from . import upkeep as upkeep_module
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, wall_seconds
 from .db import immediate
 from .notify import Transport
 from .times import UTC, clock_label, parse_hhmm, parse_instant, to_iso
 
 log = logging.getLogger("reminder.worker")
+GAP_TICKS = 3  # no tick for this many intervals: the worker was not running (as /healthz says)
 
 
 @dataclass
@@ -60,50 +62,76 @@ def generate(tick: Tick) -> int:
 
 
 def recover_interrupted(tick: Tick) -> int:
-    """Messages left ``sending`` longer than the lease were cut off by a crash.
+    """Messages cut off mid-send by a crash: asked about, or sent again in a wording that allows
+    a repeat, never blindly (``delivery.recover``)."""
+    return delivery.recover(tick.db, tick.transport, tick.now, tick.settings, tick.batch)
 
-    A dose prompt is asked again at once, in the follow-up wording ("if you already took it,
-    don't take another"), because it may or may not have reached the phone, as long as the
-    dose is still open. Anything else is queued again as it was.
+
+def note_gap(tick: Tick) -> int:
+    """The first tick after the worker was not running (no tick for three intervals), or after
+    the clock stepped back, notes it once for the operator: in the log, and on ``/healthz``.
+
+    The note is what ``close_windows`` reads to tell our downtime from the patient's silence.
     """
-    cutoff = tick.now - timedelta(seconds=tick.settings["worker.send_lease_seconds"])
+    row = tick.db.execute("SELECT last_tick_at FROM worker_heartbeat WHERE id = 1").fetchone()
+    if row is None:
+        return 0
+    last = parse_instant(row[0])
+    interval = timedelta(seconds=tick.settings["worker.tick_seconds"])
+    if tick.now < last:
+        kind = "clock_back"
+        log.warning("the clock stepped back from %s to %s", to_iso(last), to_iso(tick.now))
+    elif tick.now - last > GAP_TICKS * interval:
+        kind = "gap"
+        log.warning(
+            "the worker did not tick from %s to %s (%s): doses whose whole window fell in between "
+            "are recorded unknown, and no stale reminders or skip notices go out",
+            to_iso(last),
+            to_iso(tick.now),
+            tick.now - last,
+        )
+    else:
+        return 0
     with immediate(tick.db):
-        rows = tick.db.execute(
-            "UPDATE messages SET status = CASE WHEN kind IN ('reminder', 'follow_up') THEN 'interrupted' ELSE 'queued' END, "
-            "error = 'cut off while sending', next_attempt_at = ? WHERE status = 'sending' AND claimed_at <= ? "
-            "RETURNING kind, dose_id",
-            [to_iso(tick.now), to_iso(cutoff)],
-        ).fetchall()
-        for kind, dose_id in rows:
-            if kind in delivery.PROMPT_KINDS:
-                tick.db.execute(
-                    "UPDATE doses SET next_prompt_at = ? WHERE id = ? AND status = 'pending' AND window_closes_at > ?",
-                    [to_iso(tick.now), dose_id, to_iso(tick.now)],
-                )
-    return len(rows)
+        tick.db.execute(
+            "INSERT OR IGNORE INTO worker_gaps (kind, started_at, ended_at) VALUES (?, ?, ?)",
+            [kind, to_iso(last), to_iso(tick.now)],
+        )
+    return 1
 
 
 def close_windows(tick: Tick) -> int:
     """Doses whose window closed unanswered become ``missed`` and the patient is told to skip.
 
-    A dose whose prompt never reached the patient (delivery failed, or the worker was down)
-    becomes ``unknown`` instead: we could not ask, so it is not counted as missed.
+    A dose whose prompt never reached the patient (delivery failed) becomes ``unknown``
+    instead: we could not ask, so it is not counted as missed. So does one whose whole window
+    fell while the worker was not running (a gap ``note_gap`` recorded): our downtime is not
+    the patient's non-adherence. A skip notice that could only arrive after the next dose's
+    time is not sent: it would be about a dose the patient has moved past.
     """
     with immediate(tick.db):
         rows = tick.db.execute(
-            "UPDATE doses SET next_prompt_at = NULL, status = CASE WHEN EXISTS (SELECT 1 FROM messages m "
-            "WHERE m.dose_id = doses.id AND m.kind IN ('reminder', 'follow_up') AND m.status IN ('sent', 'delivered')) "
-            "THEN 'missed' ELSE 'unknown' END "
+            "UPDATE doses SET next_prompt_at = NULL, status = CASE WHEN NOT EXISTS (" + _IN_GAP + ") "
+            "AND EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id AND m.kind IN ('reminder', 'follow_up') "
+            "AND m.status IN ('sent', 'delivered')) THEN 'missed' ELSE 'unknown' END "
             "WHERE id IN (SELECT id FROM doses WHERE status = 'pending' AND window_closes_at <= ? "
-            "ORDER BY window_closes_at LIMIT ?) AND status = 'pending' RETURNING id, status",
+            "ORDER BY window_closes_at LIMIT ?) AND status = 'pending' RETURNING id, status, EXISTS (" + _IN_GAP + ")",
             [to_iso(tick.now), tick.batch],
         ).fetchall()
-        for dose_id, status in rows:
-            ledger.add_event(tick.db, dose_id, tick.now, None, status, {"source": "worker", "code": "window_closed"})
+        for dose_id, status, in_gap in rows:
+            code = "worker_down" if in_gap else "window_closed"
+            ledger.add_event(tick.db, dose_id, tick.now, None, status, {"source": "worker", "code": code})
             dose = ledger.load_dose(tick.db, dose_id)
             if status == "missed" and not _medication_ended(tick.db, dose["medication_id"]):
                 _queue_dose_message(tick, dose, "skip_notice")
     return len(rows)
+
+
+# The dose's whole window (due time to close) fell between two ticks.
+_IN_GAP = (
+    "SELECT 1 FROM worker_gaps g WHERE g.kind = 'gap' AND g.started_at < doses.scheduled_at "
+    "AND g.ended_at >= doses.window_closes_at"
+)
 
 
 def prompt_due(tick: Tick) -> int:
@@ -159,6 +187,7 @@ def deliver(tick: Tick) -> int:
 
 
 STEPS = (
+    note_gap,
     generate,
     finish_tapers,
     recover_interrupted,
@@ -190,9 +219,10 @@ def run_tick(db: Database, now: datetime, settings: dict, transport: Transport) 
                 break
     took_ms = (_time.perf_counter() - started) * 1000
     db.execute(
-        "INSERT INTO worker_heartbeat (id, last_tick_at, took_ms) VALUES (1, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET last_tick_at = excluded.last_tick_at, took_ms = excluded.took_ms",
-        [to_iso(now), took_ms],
+        "INSERT INTO worker_heartbeat (id, last_tick_at, took_ms, wall_seconds) VALUES (1, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET last_tick_at = excluded.last_tick_at, took_ms = excluded.took_ms, "
+        "wall_seconds = excluded.wall_seconds",
+        [to_iso(now), took_ms, wall_seconds()],
     )
     return counts
 
@@ -220,8 +250,11 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         context["link"] = f"{tick.settings['server.base_url']}/d/{token}"
     else:
         following = ledger.dose_facts(tick.db, dose).next_scheduled_at
+        if following and following <= tick.now:
+            return  # the next dose is already due: "skip it, take the next" comes too late
         context["next_time"] = clock_label(following.astimezone(ZoneInfo(dose["tz"])).time()) if following else ""
-    delivery.notify(
+        valid_until = following  # retried through an outage, but never past the next dose
+    delivery.queue_to_user(
         tick.db,
         tick.settings,
         user=patient,

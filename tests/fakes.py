@@ -13,7 +13,9 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
@@ -34,6 +36,7 @@ class SentSms:
     at: float  # time.monotonic() when the request arrived
     params: dict
     sid: str
+    date_sent: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -41,7 +44,9 @@ class FakeTwilio:
     """Twilio's ``POST /2010-04-01/Accounts/{sid}/Messages.json`` on a loopback port.
 
     Records every request; ``fail(number, code, status)`` makes sends to ``number`` fail with
-    Twilio's error JSON, ``fail_next(count, code, status)`` the next ``count`` sends to anyone.
+    Twilio's error JSON, ``fail_next(count, code, status)`` the next ``count`` sends to anyone,
+    ``down(code, status)`` every send until ``up()``. ``GET`` of the same path lists what was
+    sent, filtered by ``To`` and ``DateSent>`` as Twilio filters it.
     """
 
     sent: list[SentSms] = field(default_factory=list)
@@ -49,6 +54,13 @@ class FakeTwilio:
     failures_next: list[tuple[int, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0
+    outage: tuple[int, int] | None = None
+
+    def down(self, code: int = 20500, status: int = 500) -> None:
+        self.outage = (code, status)
+
+    def up(self) -> None:
+        self.outage = None
 
     def fail(self, number: str, code: int, status: int = 400) -> None:
         self.failures_by_number[number] = (code, status)
@@ -60,6 +72,42 @@ class FakeTwilio:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                path, _, query = self.path.partition("?")
+                if path != f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json":
+                    return self._answer(404, {"code": 20404, "message": "not found", "status": 404})
+                if fake.outage:
+                    code, status = fake.outage
+                    return self._answer(status, {"code": code, "message": f"fake error {code}", "status": status})
+                filters = dict(urllib.parse.parse_qsl(query))
+                since = (
+                    datetime.fromisoformat(filters["DateSent>"].replace("Z", "+00:00"))
+                    if "DateSent>" in filters
+                    else None
+                )
+                with fake.lock:
+                    found = [
+                        sent
+                        for sent in fake.sent
+                        if sent.params.get("To") == filters.get("To", sent.params.get("To"))
+                        and (since is None or sent.date_sent >= since)
+                    ]
+                records = [
+                    {
+                        "sid": sent.sid,
+                        "to": sent.params.get("To"),
+                        "from": sent.params.get("From"),
+                        "body": sent.params.get("Body"),
+                        "status": "sent",
+                        "date_sent": format_datetime(sent.date_sent, usegmt=True),
+                        "account_sid": ACCOUNT_SID,
+                    }
+                    for sent in reversed(found)
+                ]
+                self._answer(
+                    200, {"messages": records, "page": 0, "page_size": 50, "next_page_uri": None, "uri": self.path}
+                )
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 params = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
@@ -69,7 +117,7 @@ class FakeTwilio:
                 if fake.delay:
                     time.sleep(fake.delay)
                 with fake.lock:
-                    failure = (
+                    failure = fake.outage or (
                         fake.failures_next.pop(0)
                         if fake.failures_next
                         else fake.failures_by_number.get(params.get("To"))
@@ -130,8 +178,11 @@ class SmtpCollector:
     def __init__(self):
         self.received = []
         self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 5.1.1 no such user"
+        self.refuse_all: str | None = None  # a reply to every recipient, e.g. "451 4.3.0 try later"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse_all:
+            return self.refuse_all
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)

@@ -406,3 +406,34 @@ def test_an_email_has_a_date_and_goes_only_to_its_recipient(db, live_tick, smtp_
 
     with pytest.raises(InputError):
         accounts.check_email("a,b@example.com")
+
+
+def test_a_channel_added_to_the_registry_is_checked_offered_routed_and_sent(monkeypatch):
+    from reminder import config, delivery, notify
+    from reminder.config import ConfigError
+
+    class PigeonTransport(notify.OutboxTransport):
+        def send(self, message):
+            return f"pigeon-{message.id}"
+
+    pigeon = notify.Channel(
+        "pigeon",
+        PigeonTransport,
+        enabled=lambda settings: True,
+        problem=lambda settings: None if settings["email.from_address"] else "email.from_address names the loft",
+        reaches=lambda user: bool(user.get("email")),
+        address_field="email",
+        label="pigeons",
+        provider="the loft",
+    )
+    monkeypatch.setitem(notify.CHANNELS, "pigeon", pigeon)
+    live = {"notify.mode": "live", "server.base_url": "https://reminder.example.org"}
+    settings = config.load(None, live)
+    assert notify.channels_available(settings) == ("pigeon",)
+    with pytest.raises(ConfigError, match="names the loft"):
+        config.load(None, {**live, "email.from_address": ""})
+    assert json.loads(accounts.check_channels(["pigeon"], None)) == ["pigeon"]
+    user = {"id": 1, "email": "pat@example.com", "channels": '["pigeon"]'}
+    assert delivery.routes(user, settings) == [("pigeon", "pat@example.com")]
+    message = notify.OutgoingMessage(7, "pigeon", "pat@example.com", "reminder", "", "Time for your dose")
+    assert notify.make_transport(settings).send(message) == "pigeon-7"

@@ -1,59 +1,88 @@
-"""Transports: how a recorded message leaves the building.
+"""Transports and the channel registry: how a recorded message leaves the building.
 
 A transport is one method and one exception: ``send(message) -> provider_id``, raising
-``TransportError(reason, permanent=bool)``. ``make_transport`` maps each available channel
-name to its class; the ``Router`` it returns hands each message to the transport of its
-channel. To add a channel: write a class with ``send``, add it to ``make_transport``, declare
-its settings in ``config.py`` and ``config.example.toml``, and test it against a real protocol
-peer on loopback.
+``TransportError(reason, permanent=bool)``. ``CHANNELS`` is the registry: each channel's
+transport class, the settings that turn it on and what they must include, who it can reach
+and at which address. Config, delivery, accounts and messages read it, so adding a channel
+touches this folder: write a module with a transport class, add a ``Channel`` here, declare
+its settings in ``config.py`` and ``config.example.toml``, add its message templates if it is
+not plain text, and test it against a real protocol peer on loopback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+
+from .base import OutboxTransport, OutgoingMessage, Transport, TransportError
+from .smtp_email import SmtpTransport
+from .twilio_sms import TwilioTransport
+
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "OutboxTransport",
+    "OutgoingMessage",
+    "Router",
+    "Transport",
+    "TransportError",
+    "channels_available",
+    "make_transport",
+]
 
 
 @dataclass(frozen=True)
-class OutgoingMessage:
-    id: int
-    channel: str
-    recipient: str
-    kind: str
-    subject: str
-    body: str
-    html: str = ""
-    validity_seconds: int | None = None  # how long a provider may hold it before it is useless
+class Channel:
+    name: str
+    transport: type
+    enabled: Callable[[dict], bool]  # the settings turn it on
+    problem: Callable[[dict], str | None]  # what an enabled channel's settings lack, if anything
+    reaches: Callable[[dict], bool]  # the user (a users row) can get messages on it
+    address_field: str  # the users column it sends to
+    label: str  # how a person calls it, in errors: "This server cannot send text messages."
+    provider: str  # who reports its failures: "Twilio reported undelivered"
+    rich: bool = False  # has a subject and an HTML part (templates .subject.txt, .email.*)
 
 
-class TransportError(Exception):
-    """Sending failed. ``permanent`` failures are not retried (a bad number); others are.
-
-    ``code`` is the provider's error code when there is one; ``opted_out`` says the recipient
-    has unsubscribed from this channel (Twilio 21610).
-    """
-
-    def __init__(self, reason: str, permanent: bool = False, code: str | None = None, opted_out: bool = False):
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
-        self.code = code
-        self.opted_out = opted_out
+def _sms_problem(settings: dict) -> str | None:
+    if not settings["sms.auth_token"]:
+        return "sms.auth_token is needed with sms.account_sid (or set TWILIO_AUTH_TOKEN)"
+    if not (settings["sms.from_number"] or settings["sms.messaging_service_sid"]):
+        return "sms.from_number or sms.messaging_service_sid is needed with sms.account_sid"
+    return None
 
 
-class Transport(Protocol):
-    def send(self, message: OutgoingMessage) -> str:
-        """Hand ``message`` to the provider; return its id for the message. Raises TransportError."""
+CHANNELS: dict[str, Channel] = {
+    "sms": Channel(
+        "sms",
+        TwilioTransport,
+        enabled=lambda settings: bool(settings["sms.account_sid"]),
+        problem=_sms_problem,
+        reaches=lambda user: bool(user.get("phone")) and not user.get("sms_opted_out_at"),
+        address_field="phone",
+        label="text messages",
+        provider="Twilio",
+    ),
+    "email": Channel(
+        "email",
+        SmtpTransport,
+        enabled=lambda settings: bool(settings["email.host"]),
+        problem=lambda settings: None,
+        reaches=lambda user: bool(user.get("email")),
+        address_field="email",
+        label="email",
+        provider="the mail server",
+        rich=True,
+    ),
+}
 
 
-class OutboxTransport:
-    """Delivers nowhere: the ``messages`` table is the outbox (``/dev/outbox``, ``reminder messages``)."""
-
-    def __init__(self, settings: dict):
-        self.settings = settings
-
-    def send(self, message: OutgoingMessage) -> str:
-        return f"outbox-{message.id}"
+def channels_available(settings: dict) -> tuple[str, ...]:
+    """The channels this deployment can send on: ("outbox",) in outbox mode."""
+    if settings["notify.mode"] == "outbox":
+        return ("outbox",)
+    return tuple(name for name, channel in CHANNELS.items() if channel.enabled(settings))
 
 
 class Router:
@@ -68,11 +97,13 @@ class Router:
             raise TransportError(f"no {message.channel} channel is configured", permanent=True)
         return transport.send(message)
 
+    def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """The provider's id for ``message`` if a send cut off mid-way reached it, else None;
+        None too when the channel cannot be asked (email). Raises TransportError."""
+        find = getattr(self.transports.get(message.channel), "find_sent", None)
+        return find(message, since) if find else None
+
 
 def make_transport(settings: dict) -> Router:
-    from ..config import channels_available
-    from .smtp_email import SmtpTransport
-    from .twilio_sms import TwilioTransport
-
-    transports = {"outbox": OutboxTransport, "sms": TwilioTransport, "email": SmtpTransport}
-    return Router({name: transports[name](settings) for name in channels_available(settings)})
+    classes = {"outbox": OutboxTransport} | {name: channel.transport for name, channel in CHANNELS.items()}
+    return Router({name: classes[name](settings) for name in channels_available(settings)})

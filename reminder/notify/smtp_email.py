@@ -11,7 +11,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from . import OutgoingMessage, TransportError
+from .base import OutgoingMessage, TransportError
 
 
 class SmtpTransport:

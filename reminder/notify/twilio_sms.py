@@ -7,12 +7,14 @@ https://www.twilio.com/docs/api/errors
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from . import OutgoingMessage, TransportError
+from .base import OutgoingMessage, TransportError
 
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient": the patient replied STOP
 TRANSIENT_CODES = {20429}  # too many concurrent requests; any other 4xx code is permanent (a bad number)
@@ -49,10 +51,21 @@ class TwilioTransport:
         except requests.RequestException as error:  # timeouts, refused connections
             raise TransportError(f"Twilio unreachable: {type(error).__name__}") from error
 
+    def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """The id of ``message`` if Twilio already has it (a send cut off after Twilio took it),
+        else None: Twilio's Messages list for its number since ``since``, matched on the body."""
+        try:
+            found = self.client.messages.list(to=message.recipient, date_sent_after=since, limit=50)
+        except (TwilioRestException, requests.RequestException) as error:
+            raise TransportError(f"Twilio could not be asked: {type(error).__name__}") from error
+        return next((sent.sid for sent in found if sent.body == message.body), None)
+
 
 def classify(error: TwilioRestException) -> TransportError:
     code = error.code
     reason = f"Twilio {error.status} {code or ''}: {error.msg}".strip()
-    if code in TRANSIENT_CODES or error.status == 429 or error.status >= 500:
+    if code in TRANSIENT_CODES or error.status == 429:
+        return TransportError(reason, permanent=False, code=str(code or error.status), throttled=True)
+    if error.status >= 500:
         return TransportError(reason, permanent=False, code=str(code or error.status))
     return TransportError(reason, permanent=True, code=str(code or error.status), opted_out=code == OPTED_OUT)
