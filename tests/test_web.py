@@ -271,7 +271,7 @@ def test_ending_a_medication_keeps_its_history(client, db, patient, login, tick)
 def test_the_outbox_lists_messages_only_in_dev_mode(app, client, db, patient, tick):
     reminded_link(db, patient, tick)
     page = client.get("/dev/outbox").get_data(as_text=True)
-    assert "Time for your 8:00 AM dose." in page and 'href="http://127.0.0.1:8000/d/' in page
+    assert "Time for your 8:00 AM dose: 10 mg (1 tablet)." in page and 'href="http://127.0.0.1:8000/d/' in page
     app.config["REMINDER"]["server.dev_mode"] = False
     assert client.get("/dev/outbox").status_code == 404
 
