@@ -396,3 +396,73 @@ def clinics_reports(db):
         CREATE INDEX medication_changes_by_medication ON medication_changes (medication_id, at);
         """
     )
+
+
+@migrations(name="0004_scale_due_checks")
+def scale_due_checks(db):
+    # The tick finds escalation and resolution work the way it finds reminders: through a small
+    # set of due rows written when a dose closes, never by scanning the ledger. Triggers write
+    # them, so every way a dose closes (the worker, a tap, the API, a caregiver's correction)
+    # marks it in the same transaction as the close.
+    db.executescript(
+        """
+        -- Medications whose run of doses not taken may have reached a new level of the ladder.
+        -- check_at: when to look next (the missed dose's time, or when 24 h without a taken dose
+        -- will have passed); last_miss_at: the newest dose not taken (runs older than 72 h rest).
+        CREATE TABLE runs_to_check (
+            medication_id INTEGER PRIMARY KEY REFERENCES medications(id),
+            last_miss_at TEXT NOT NULL,
+            check_at TEXT NOT NULL
+        );
+        CREATE INDEX runs_to_check_due ON runs_to_check (check_at);
+
+        CREATE TRIGGER doses_not_taken_mark_run AFTER UPDATE OF status ON doses
+        WHEN NEW.status IN ('missed', 'skipped', 'unknown') AND OLD.status != NEW.status
+        BEGIN
+            INSERT INTO runs_to_check (medication_id, last_miss_at, check_at)
+            VALUES (NEW.medication_id, NEW.scheduled_at, NEW.scheduled_at)
+            ON CONFLICT (medication_id) DO UPDATE SET
+                last_miss_at = max(last_miss_at, excluded.last_miss_at),
+                check_at = min(check_at, excluded.check_at);
+        END;
+        CREATE TRIGGER doses_inserted_not_taken_mark_run AFTER INSERT ON doses
+        WHEN NEW.status IN ('missed', 'skipped', 'unknown')
+        BEGIN
+            INSERT INTO runs_to_check (medication_id, last_miss_at, check_at)
+            VALUES (NEW.medication_id, NEW.scheduled_at, NEW.scheduled_at)
+            ON CONFLICT (medication_id) DO UPDATE SET
+                last_miss_at = max(last_miss_at, excluded.last_miss_at),
+                check_at = min(check_at, excluded.check_at);
+        END;
+
+        -- Unresolved alerts whose cause may be gone: a dose of the medication was taken, a refill
+        -- or a pump refill was recorded. The worker's resolve step reads only these.
+        ALTER TABLE alerts ADD COLUMN resolve_check INTEGER NOT NULL DEFAULT 0 CHECK (resolve_check IN (0, 1));
+        CREATE INDEX alerts_to_resolve ON alerts (id) WHERE resolve_check = 1;
+        CREATE INDEX alerts_unresolved_by_patient ON alerts (patient_id, kind) WHERE status != 'resolved';
+
+        CREATE TRIGGER doses_taken_check_alerts AFTER UPDATE OF status ON doses
+        WHEN NEW.status = 'taken' AND OLD.status != 'taken'
+        BEGIN
+            UPDATE alerts SET resolve_check = 1
+            WHERE medication_id = NEW.medication_id AND status != 'resolved' AND kind = 'missed_run';
+        END;
+        CREATE TRIGGER refills_check_alerts AFTER INSERT ON refills
+        BEGIN
+            UPDATE alerts SET resolve_check = 1
+            WHERE medication_id = NEW.medication_id AND status != 'resolved' AND kind = 'supply';
+        END;
+        CREATE TRIGGER pump_refills_check_alerts AFTER INSERT ON pump_refills
+        BEGIN
+            UPDATE alerts SET resolve_check = 1
+            WHERE patient_id = (SELECT patient_id FROM pumps WHERE id = NEW.pump_id)
+            AND status != 'resolved' AND kind = 'pump';
+        END;
+
+        -- What was open before this migration is looked at once.
+        INSERT INTO runs_to_check (medication_id, last_miss_at, check_at)
+        SELECT medication_id, max(scheduled_at), min(scheduled_at) FROM doses
+        WHERE status IN ('missed', 'skipped', 'unknown') GROUP BY medication_id;
+        UPDATE alerts SET resolve_check = 1 WHERE status != 'resolved';
+        """
+    )
