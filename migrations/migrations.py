@@ -466,3 +466,49 @@ def scale_due_checks(db):
         UPDATE alerts SET resolve_check = 1 WHERE status != 'resolved';
         """
     )
+
+
+@migrations(name="0005_scale_panel_summaries_retention")
+def scale_panel_summaries_retention(db):
+    db.executescript(
+        """
+        -- Each patient's line on the clinic panel, kept by the worker (summaries.py) so a panel of
+        -- 10,000 patients reads 10,000 rows, not the 900,000 doses of their last 30 days. A dose
+        -- closing or corrected marks its patient stale (the trigger, in the same transaction);
+        -- the worker recomputes stale rows each tick and every row once a day (the windows move).
+        CREATE TABLE panel_summaries (
+            patient_id INTEGER PRIMARY KEY REFERENCES users(id),
+            as_of TEXT NOT NULL,  -- the instant the windows were computed for
+            taken_7 INTEGER NOT NULL DEFAULT 0,
+            closed_7 INTEGER NOT NULL DEFAULT 0,
+            taken_30 INTEGER NOT NULL DEFAULT 0,
+            closed_30 INTEGER NOT NULL DEFAULT 0,
+            risk_misses_7 INTEGER NOT NULL DEFAULT 0,
+            last_taken_at TEXT,
+            stale INTEGER NOT NULL DEFAULT 1 CHECK (stale IN (0, 1))
+        );
+        CREATE INDEX panel_summaries_stale ON panel_summaries (patient_id) WHERE stale = 1;
+        CREATE INDEX panel_summaries_by_age ON panel_summaries (as_of);
+
+        CREATE TRIGGER doses_answered_mark_summary AFTER UPDATE OF status, taken_at ON doses
+        WHEN OLD.status IS NOT NEW.status OR OLD.taken_at IS NOT NEW.taken_at
+        BEGIN
+            INSERT INTO panel_summaries (patient_id, as_of) VALUES (NEW.patient_id, '')
+            ON CONFLICT (patient_id) DO UPDATE SET stale = 1;
+        END;
+        CREATE TRIGGER doses_inserted_closed_mark_summary AFTER INSERT ON doses
+        WHEN NEW.status != 'pending'
+        BEGIN
+            INSERT INTO panel_summaries (patient_id, as_of) VALUES (NEW.patient_id, '')
+            ON CONFLICT (patient_id) DO UPDATE SET stale = 1;
+        END;
+        INSERT INTO panel_summaries (patient_id, as_of) SELECT id, '' FROM users WHERE role = 'patient';
+
+        -- How far the retention step has come through each table, by id (retention.py): it
+        -- walks forward in id order, so it never scans what it already did.
+        CREATE TABLE retention_marks (
+            name TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        );
+        """
+    )

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import delivery, escalation, ledger, links, tapering
+from . import delivery, escalation, ledger, links, retention, summaries, tapering
 from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock
 from .db import immediate
@@ -150,6 +150,16 @@ def upkeep(tick: Tick) -> int:
     return upkeep_module.run(tick.db, tick.now, tick.settings)
 
 
+def summarise(tick: Tick) -> int:
+    """Recompute the clinic panel's summaries of patients whose doses closed (summaries.py)."""
+    return summaries.refresh(tick.db, tick.now, tick.batch)
+
+
+def retain(tick: Tick) -> int:
+    """Delete expired phone links and prune old message texts, one batch (retention.py)."""
+    return retention.run(tick.db, tick.now)
+
+
 def deliver(tick: Tick) -> int:
     return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch, tick.elapsed, tick.budgets)
 
@@ -164,6 +174,8 @@ STEPS = (
     follow_alerts,
     upkeep,
     deliver,
+    summarise,
+    retain,
 )
 # Steps whose work is due now drain in one tick (a burst at 08:00). Generation has 24 h of
 # slack (it runs below 48 h ahead and extends to 72 h), so it takes one batch a tick and never
