@@ -504,6 +504,12 @@ def scale_panel_summaries_retention(db):
         END;
         INSERT INTO panel_summaries (patient_id, as_of) SELECT id, '' FROM users WHERE role = 'patient';
 
+        -- A pump alert is resolved by a refill of that pump since the alert (escalation.resolve).
+        CREATE INDEX pump_refills_by_pump ON pump_refills (pump_id, refilled_at);
+
+        -- Upkeep looks every 10 minutes at the medications whose stock is tracked, not at all of them.
+        CREATE INDEX medications_with_stock ON medications (id) WHERE ended_at IS NULL AND stock IS NOT NULL;
+
         -- How far the retention step has come through each table, by id (retention.py): it
         -- walks forward in id order, so it never scans what it already did.
         CREATE TABLE retention_marks (

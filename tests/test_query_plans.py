@@ -36,6 +36,7 @@ GROWING = {
     "alerts",
     "alert_recipients",
     "refills",
+    "pump_refills",
     "side_effects",
     "audit_log",
     "daily_adherence",
