@@ -125,8 +125,8 @@ def escalate(db: Database, now: datetime, settings: dict, batch: int = 500) -> i
 
 def _check_run(db: Database, medication_id: int, now: datetime, settings: dict) -> int:
     row = db.execute(
-        "SELECT c.last_miss_at, m.ended_at FROM runs_to_check c JOIN medications m ON m.id = c.medication_id "
-        "WHERE c.medication_id = ? AND c.check_at <= ?",
+        "SELECT c.last_miss_at, CASE WHEN m.id IS NULL THEN 'gone' ELSE m.ended_at END FROM runs_to_check c "
+        "LEFT JOIN medications m ON m.id = c.medication_id WHERE c.medication_id = ? AND c.check_at <= ?",
         [medication_id, to_iso(now)],
     ).fetchone()
     if row is None:  # another worker looked at it first
