@@ -39,12 +39,14 @@ GROWING = {
     "pump_refills",
     "side_effects",
     "audit_log",
+    "panel_summaries",
     "daily_adherence",
 }
 # Partial indexes that hold only work due now, emptied by the step that reads them, so scanning
 # one costs what is due, never the ledger: messages being sent, alerts marked for a look
-# because a dose was taken or a refill recorded since the last tick.
-DUE_WORK = {"messages_in_flight", "alerts_to_resolve"}
+# because a dose was taken or a refill recorded since the last tick, patients whose panel
+# summary a closed dose made stale.
+DUE_WORK = {"messages_in_flight", "alerts_to_resolve", "panel_summaries_stale"}
 KEYWORDS = {"WHERE", "ON", "JOIN", "LEFT", "INNER", "CROSS", "ORDER", "GROUP", "LIMIT", "USING", "SET", "AS"}
 
 
