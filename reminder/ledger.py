@@ -195,7 +195,7 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
                 answer.reported_at,
                 answer.reason if answer.override_gap else None,
                 already_taken=answer.already_taken,
-                watch_for=formulary.watch_for(medication["name"]),
+                watch_for=formulary.watch_for(medication["name"], medication["ingredient"]),
             )
         elif answer.action == "correct":
             decision = _decide_correction(db, dose, facts, medication, answer, now, tz)
@@ -223,7 +223,7 @@ def _decide_correction(db, dose: dict, facts, medication: dict, answer: Answer, 
         medication["max_daily_amount"],
         answer.reported_at,
         already_taken=answer.already_taken,
-        watch_for=formulary.watch_for(medication["name"]),
+        watch_for=formulary.watch_for(medication["name"], medication["ingredient"]),
     )
     if taken.outcome != "taken":
         return taken
@@ -355,20 +355,24 @@ def _other_intakes(db: Database, dose: dict) -> list[missed_dose.Intake]:
 
 def same_drug_ids(db: Database, medication_id: int) -> list[int]:
     """This medication and the patient's other entries of the same ingredient and route, ended ones
-    included (an intake is an intake)."""
-    name, route, patient_id = db.execute(
-        "SELECT name, route, patient_id FROM medications WHERE id = ?", [medication_id]
+    included (an intake is an intake). Uses the stored ingredient; older rows resolve it once."""
+    patient_id, route, ingredient = db.execute(
+        "SELECT patient_id, route, ingredient FROM medications WHERE id = ?", [medication_id]
     ).fetchone()
-    mine = formulary.facts(name, route)
-    if mine.ingredient is None:
+    mine = ingredient or _ingredient_of(db, medication_id)
+    if mine is None:
         return [medication_id]
-    rows = db.execute("SELECT id, name, route FROM medications WHERE patient_id = ?", [patient_id]).fetchall()
+    rows = db.execute("SELECT id, route, ingredient FROM medications WHERE patient_id = ?", [patient_id]).fetchall()
     return [
         other_id
-        for other_id, other_name, other_route in rows
+        for other_id, other_route, other_ingredient in rows
         if other_id == medication_id
-        or (
-            (other := formulary.facts(other_name, other_route)).ingredient == mine.ingredient
-            and other.route == mine.route
-        )
+        or ((other_ingredient or _ingredient_of(db, other_id)) == mine and other_route == route)
     ]
+
+
+def _ingredient_of(db: Database, medication_id: int) -> str | None:
+    """A medication's ingredient from its name, for rows stored before ingredients were."""
+    name, route = db.execute("SELECT name, route FROM medications WHERE id = ?", [medication_id]).fetchone()
+    found = formulary.facts(name, route).ingredient
+    return found.name if found else None

@@ -349,3 +349,23 @@ def test_a_side_effect_can_be_tapped_on_the_phone_link_page(client, db, patient,
         == 404
     )
     assert db.execute("SELECT count(*) FROM side_effects").fetchone()[0] == 1
+
+
+def test_a_second_baclofen_on_the_form_asks_to_confirm_and_is_added_only_when_confirmed(client, db, patient, login):
+    login()
+    form = {"name": "Baclofen", "strength": "10 mg", "amount": "10", "unit": "mg", "times": "08:00 18:00"}
+    assert (
+        client.post("/medications/new", data={"csrf_token": csrf(client, "/medications/new"), **form}).status_code
+        == 302
+    )
+    lioresal = {**form, "name": "Lioresal", "amount": "5", "times": "13:00"}
+    asked = client.post("/medications/new", data={"csrf_token": csrf(client, "/medications/new"), **lioresal})
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 409 and "also baclofen" in page and 'name="confirm_duplicate"' in page
+    assert db.execute("SELECT count(*) FROM medications").fetchone()[0] == 1
+    confirmed = client.post(
+        "/medications/new",
+        data={"csrf_token": csrf(client, "/medications/new"), **lioresal, "confirm_duplicate": "on"},
+    )
+    assert confirmed.status_code == 302
+    assert db.execute("SELECT count(*) FROM medications").fetchone()[0] == 2

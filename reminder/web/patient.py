@@ -106,7 +106,10 @@ def new_medication():
             medications.create(get_db(), current_user.id, spec, now(), horizon())
         except InputError as error:
             flash(error.message, "error")
-            return render_template("medication_form.html", form=request.form, editing=None), error.status
+            duplicate = error.code == "duplicate_ingredient"  # ask, as the API's confirm_duplicate does
+            return render_template("medication_form.html", form=request.form, editing=None, duplicate=duplicate), (
+                error.status
+            )
         flash(f"{spec.name} added. You'll get a reminder at each dose time.", "ok")
         return redirect(url_for("patient.medication_list"))
     return render_template("medication_form.html", form={}, editing=None)
@@ -320,6 +323,7 @@ def _form_fields() -> dict:
         for key in ("name", "strength", "unit", "amount", "times", "days", "start_date", "max_daily_amount")
     }
     fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
+    fields["confirm_duplicate"] = form.get("confirm_duplicate", "")
     return fields
 
 
