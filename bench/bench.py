@@ -68,9 +68,9 @@ from werkzeug.security import generate_password_hash  # noqa: E402
 from reminder import accounts, config, delivery, missed_dose, schedule, summaries, worker  # noqa: E402
 from reminder import db as dbmod  # noqa: E402
 from reminder.clock import ManualClock  # noqa: E402
+from reminder.health import STALE_TICKS  # noqa: E402
 from reminder.notify import OutboxTransport, TransportError, make_transport  # noqa: E402
 from reminder.times import parse_instant, to_iso  # noqa: E402
-from reminder.web.ops import STALE_TICKS  # noqa: E402
 
 # ---------------------------------------------------------------- the scenario
 
