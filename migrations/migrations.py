@@ -616,3 +616,14 @@ def scale_panel_summaries_retention(db):
         );
         """
     )
+
+
+@migrations(name="0009_safety_step_announcements")
+def safety_step_announcements(db):
+    # A step that changes the dose is told to the patient the day before, once (step_changes.py).
+    db.executescript(
+        """
+        ALTER TABLE regimen_steps ADD COLUMN announced_at TEXT;
+        CREATE INDEX regimen_steps_to_announce ON regimen_steps (start_date) WHERE announced_at IS NULL;
+        """
+    )

@@ -598,3 +598,22 @@ def test_a_correction_after_the_window_and_the_hour_is_refused(db, client, patie
 def test_a_bad_correction_is_a_400_naming_its_field(db, client, patient_api, morning, body, field):
     response = confirm(client, patient_api, morning, **body)
     assert response.status_code == 400 and response.json["error"]["field"] == field
+
+
+# ---------------------------------------------------------------- a dose change told the day before
+
+
+def test_a_titration_step_is_announced_the_day_before_once_with_its_tablets(db, client, patient_api, tick):
+    medication = client.post("/api/v1/medications", json={**BACLOFEN, "strength": "10 mg"}, headers=patient_api).json
+    raised = client.patch(
+        f"/api/v1/medications/{medication['id']}", json={"amount": 15, "start_date": "2026-03-10"}, headers=patient_api
+    )
+    assert raised.status_code == 200, raised.json
+    tick("2026-03-09T02:00:00Z")  # 22:00 on Sun 8 Mar in New York: not at night
+    assert not [m for m in messages(db, "notice") if "From tomorrow" in m["body"]]
+    tick("2026-03-09T14:00:00Z")  # 10:00 on Mon 9 Mar: the day before
+    [notice] = [m for m in messages(db, "notice") if "From tomorrow" in m["body"]]
+    assert "From tomorrow (Tue 10 Mar)" in notice["body"] and "15 mg (1 1/2 tablets)" in notice["body"]
+    assert "08:00, 13:00 and 18:00" in notice["body"] and "two" not in notice["body"]
+    tick("2026-03-09T14:30:00Z")
+    assert len([m for m in messages(db, "notice") if "From tomorrow" in m["body"]]) == 1
