@@ -238,7 +238,10 @@ def recover(db: Database, transport: Transport, now: datetime, settings: dict, l
     """
     cutoff = now - timedelta(seconds=settings["worker.send_lease_seconds"])
     cursor = db.execute(
-        "SELECT * FROM messages WHERE status = 'sending' AND claimed_at <= ? ORDER BY claimed_at LIMIT ?",
+        # INDEXED BY: the planner would otherwise take /healthz's index of every claimed message,
+        # a range over the whole message log (0.7 s a tick at 100,000 patients), not the few in flight.
+        "SELECT * FROM messages INDEXED BY messages_in_flight WHERE status = 'sending' AND claimed_at <= ? "
+        "ORDER BY claimed_at LIMIT ?",
         [to_iso(cutoff), limit],
     )
     columns = [d[0] for d in cursor.description]
