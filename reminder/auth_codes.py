@@ -48,6 +48,20 @@ def request_reset(db: Database, settings: dict, email, address: str | None, now:
         )
 
 
+def tell_owner(db: Database, settings: dict, email: str, address: str | None, now: datetime) -> None:
+    """Someone tried to register with ``email``, which has an account: tell its owner by email
+    (log in or reset the password) instead of telling the person at the form. Limited per
+    address like a failed login, so the form cannot probe addresses at speed."""
+    keys = throttle.keys(None, address)
+    with immediate(db):
+        throttle.check(db, "register", keys, now)
+        throttle.failed(db, "register", keys, now)
+        context = {"link": f"{settings['server.base_url']}/password/forgot"}
+        delivery.queue_to_address(
+            db, settings, channel="email", recipient=email, kind="account_exists", context=context, now=now
+        )
+
+
 def link_is_open(db: Database, token: str, now: datetime) -> bool:
     return _open_code(db, "password_reset", token, now) is not None
 

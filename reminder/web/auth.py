@@ -67,6 +67,10 @@ def register():
                 tz=form.get("tz", ""),
             )
         except InputError as error:
+            if error.status == 409:  # the email has an account: say nothing here, tell its owner
+                email = accounts.check_email(form.get("email", ""))
+                auth_codes.tell_owner(db, settings(), email, request.remote_addr, now())
+                return render_template("register_check_email.html", email=email)
             flash(error.message, "error")
             return render_template("register.html", form=form, zones=_zones()), error.status
         login_user(User(accounts.find_user(db, id=user_id)), remember=True)
