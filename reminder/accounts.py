@@ -142,12 +142,14 @@ def authenticate(db: Database, email: str, password: str) -> dict | None:
 def log_in(db: Database, email: str, password: str, address: str | None, now: datetime) -> dict | None:
     """``authenticate`` with a limit on guessing: a failure counts against the account and the
     address, and past the limit the attempt is refused (``throttle.TooManyAttempts``, a 429)
-    whether or not the password is right. Its own transaction: a failure stays counted."""
+    whether or not the password is right. A failure is counted in its own transaction."""
     keys = throttle_keys(email if isinstance(email, str) else "", address)
-    with immediate(db):
-        check_throttle(db, "login", keys, now)
-        user = authenticate(db, email, password)
-        if user is None:
+    check_throttle(db, "login", keys, now)
+    # The hash is checked outside the write lock (scrypt takes a while; every writer would wait).
+    # Guesses sent at the same instant may each pass the check: a few over the limit, no more.
+    user = authenticate(db, email, password)
+    if user is None:
+        with immediate(db):
             count_failure(db, "login", keys, now)
     return user
 
@@ -166,10 +168,11 @@ def check_password(password) -> str:
     return password
 
 
-def set_password(db: Database, user_id: int, password: str) -> None:
-    """A new password; every session and remember cookie of the account ends with the old one.
-    Call inside the caller's transaction."""
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [hash_password(check_password(password)), user_id])
+def set_password_hash(db: Database, user_id: int, password_hash: str) -> None:
+    """A new password (hashed before the transaction: scrypt would hold the write lock); every
+    session and remember cookie of the account ends with the old one. Call inside the caller's
+    transaction."""
+    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, user_id])
     end_sessions(db, user_id)
 
 
@@ -177,15 +180,15 @@ def change_password(db: Database, user_id: int, current: str, new: str, address:
     """Change the password after checking the current one (a wrong one counts as a failed login)."""
     user = find_user(db, id=user_id)
     keys = throttle_keys(user["email"], address)
-    with immediate(db):
-        check_throttle(db, "login", keys, now)
-        right = isinstance(current, str) and check_password_hash(user["password_hash"], current)
-        if not right:
-            count_failure(db, "login", keys, now)
+    check_throttle(db, "login", keys, now)
+    right = isinstance(current, str) and check_password_hash(user["password_hash"], current)
     if not right:
+        with immediate(db):
+            count_failure(db, "login", keys, now)
         raise InputError("current_password", "Your current password is not right.", status=403, code="wrong_password")
+    hashed = hash_password(check_password(new))
     with immediate(db):
-        set_password(db, user_id, new)
+        set_password_hash(db, user_id, hashed)
 
 
 def end_sessions(db: Database, user_id: int) -> None:

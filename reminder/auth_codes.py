@@ -79,9 +79,14 @@ def reset(db: Database, token: str, password, address: str | None, now: datetime
             throttle.failed(db, "reset", keys, now)
     if code is None:
         raise InputError(None, "This reset link has expired or was already used: ask for a new one.", status=404)
+    hashed = accounts.hash_password(accounts.check_password(password))
     with immediate(db):
-        accounts.set_password(db, code["user_id"], password)
-        db.execute("UPDATE auth_codes SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_iso(now), code["id"]])
+        spent = db.execute(
+            "UPDATE auth_codes SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_iso(now), code["id"]]
+        ).rowcount
+        if spent != 1:  # the same link used twice at once: the first one wins
+            raise InputError(None, "This reset link was already used: ask for a new one.", status=404)
+        accounts.set_password_hash(db, code["user_id"], hashed)
     return code["user_id"]
 
 

@@ -340,3 +340,10 @@ def test_a_side_effects_next_with_a_tab_goes_home(client, patient):
         client, "/side-effects", {"kind": "headache", "severity": "1", "next": "/\t/evil.example"}, "/"
     )
     assert response.status_code == 302 and not response.location.startswith("//")
+
+
+def test_reset_requests_from_one_address_are_limited_and_the_eleventh_sends_nothing(client, db, patient):
+    for n in range(LIMIT):
+        assert post_form(client, "/password/forgot", {"email": f"who{n}@example.com"}).status_code == 200
+    assert post_form(client, "/password/forgot", {"email": "pat@example.com"}, "/login").status_code == 429
+    assert messages(db, "password_reset") == []
