@@ -42,7 +42,7 @@ _dummy_hashes: dict[str, str] = {}
 
 
 def check_email(email) -> str:
-    if not isinstance(email, str) or not _EMAIL.match(email.strip()) or len(email) > 254:
+    if not plain_text(email) or not _EMAIL.match(email.strip()) or len(email) > 254:
         raise InputError("email", "Enter a valid email address, like name@example.com.")
     return email.strip().lower()
 
@@ -120,7 +120,7 @@ def hash_password(password: str) -> str:
 def check_name(name) -> str:
     if name is None:
         return ""
-    if not isinstance(name, str) or any(ord(c) < 32 for c in name):
+    if not isinstance(name, str) or plain_text(name) != name or any(ord(c) < 32 for c in name):
         raise InputError("name", "name must be plain text.")
     return name.strip()[:100]
 
@@ -130,9 +130,8 @@ def authenticate(db: Database, email: str, password: str) -> dict | None:
 
     An unknown email still checks the password against a hash made the same way, so the answer
     takes as long either way and its timing does not tell which emails have an account."""
-    user = find_user(db, email=(email or "").strip().lower()) if isinstance(email, str) else None
-    if not isinstance(password, str):
-        password = ""
+    email, password = plain_text(email), plain_text(password)
+    user = find_user(db, email=email.strip().lower()) if email else None
     if user is None:
         check_password_hash(_dummy_hash(), password)
         return None
@@ -143,7 +142,7 @@ def log_in(db: Database, email: str, password: str, address: str | None, now: da
     """``authenticate`` with a limit on guessing: a failure counts against the account and the
     address, and past the limit the attempt is refused (``throttle.TooManyAttempts``, a 429)
     whether or not the password is right. A failure is counted in its own transaction."""
-    keys = throttle_keys(email if isinstance(email, str) else "", address)
+    keys = throttle_keys(plain_text(email), address)
     check_throttle(db, "login", keys, now)
     # The hash is checked outside the write lock (scrypt takes a while; every writer would wait).
     # Guesses sent at the same instant may each pass the check: a few over the limit, no more.
@@ -154,6 +153,17 @@ def log_in(db: Database, email: str, password: str, address: str | None, now: da
     return user
 
 
+def plain_text(value) -> str:
+    """``value`` if it is a string that can be stored and hashed (no lone surrogates), else ''."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return ""
+    return value
+
+
 def _dummy_hash() -> str:
     if PASSWORD_METHOD not in _dummy_hashes:
         _dummy_hashes[PASSWORD_METHOD] = generate_password_hash(secrets.token_hex(16), method=PASSWORD_METHOD)
@@ -161,7 +171,7 @@ def _dummy_hash() -> str:
 
 
 def check_password(password) -> str:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+    if not plain_text(password) or len(password) < MIN_PASSWORD:
         raise InputError("password", f"Choose a password of at least {MIN_PASSWORD} characters.")
     if len(password) > 1024:
         raise InputError("password", "Choose a password of at most 1024 characters.")
@@ -181,7 +191,7 @@ def change_password(db: Database, user_id: int, current: str, new: str, address:
     user = find_user(db, id=user_id)
     keys = throttle_keys(user["email"], address)
     check_throttle(db, "login", keys, now)
-    right = isinstance(current, str) and check_password_hash(user["password_hash"], current)
+    right = check_password_hash(user["password_hash"], plain_text(current))
     if not right:
         with immediate(db):
             count_failure(db, "login", keys, now)
@@ -230,7 +240,7 @@ def check_token_request(label, expires_in_days, now: datetime) -> tuple[str, dat
     """A new token's label and expiry from what the caller sent (days from now; None never expires)."""
     if label is None:
         label = ""
-    if not isinstance(label, str) or len(label) > 100 or any(ord(c) < 32 for c in label):
+    if plain_text(label) != label or len(label) > 100 or any(ord(c) < 32 for c in label):
         raise InputError("label", "label is plain text of at most 100 characters.")
     if expires_in_days in (None, ""):
         return label.strip(), None

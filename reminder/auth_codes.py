@@ -28,7 +28,7 @@ def request_reset(db: Database, settings: dict, email, address: str | None, now:
 
     Counted against the address and the email like a failed login, so the form cannot flood an
     inbox or be used to probe addresses at speed."""
-    email = email.strip().lower() if isinstance(email, str) else ""
+    email = accounts.plain_text(email).strip().lower()
     keys = throttle.keys(email, address)
     with immediate(db):
         throttle.check(db, "reset", keys, now)
@@ -109,7 +109,7 @@ def verify_phone(db: Database, user_id: int, code, address: str | None, now: dat
     """Mark the user's number verified with the code sent to it; a wrong code counts as a failed guess."""
     user = accounts.find_user(db, id=user_id)
     keys = throttle.keys(user["email"], address)
-    code = code.strip() if isinstance(code, str) else ""
+    code = accounts.plain_text(code).strip()
     with immediate(db):
         throttle.check(db, "phone", keys, now)
         row = _open_code(db, "phone", f"{user_id}:{code}", now) if code.isdigit() else None
@@ -139,7 +139,7 @@ def _open_code(db: Database, purpose: str, secret: str, now: datetime) -> dict |
     rows = list(
         db.query(
             "SELECT * FROM auth_codes WHERE code_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
-            [hash_token(secret or ""), purpose, to_iso(now)],
+            [hash_token(accounts.plain_text(secret)), purpose, to_iso(now)],
         )
     )
     return rows[0] if rows else None

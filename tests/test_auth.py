@@ -347,3 +347,16 @@ def test_reset_requests_from_one_address_are_limited_and_the_eleventh_sends_noth
         assert post_form(client, "/password/forgot", {"email": f"who{n}@example.com"}).status_code == 200
     assert post_form(client, "/password/forgot", {"email": "pat@example.com"}, "/login").status_code == 429
     assert messages(db, "password_reset") == []
+
+
+def test_lone_surrogates_in_passwords_emails_and_codes_are_refused_not_a_500(client, db, patient):
+    headers = bearer(db, patient)
+    for body in (
+        {"current_password": "\ud800", "new_password": NEW_PASSWORD},
+        {"current_password": PASSWORD, "new_password": "long enough \ud800"},
+    ):
+        assert client.post("/api/v1/me/password", json=body, headers=headers).status_code in (400, 403)
+    assert client.post("/api/v1/me/phone/verify", json={"code": "\udc00"}, headers=headers).status_code == 400
+    assert client.post("/api/v1/me/tokens", json={"label": "\ud800"}, headers=headers).status_code == 400
+    assert accounts.log_in(db, "pat\ud800@example.com", PASSWORD, "127.0.0.1", START) is None
+    assert accounts.log_in(db, "pat@example.com", "\ud800", "127.0.0.1", START) is None
