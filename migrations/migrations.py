@@ -627,3 +627,44 @@ def safety_step_announcements(db):
         CREATE INDEX regimen_steps_to_announce ON regimen_steps (start_date) WHERE announced_at IS NULL;
         """
     )
+
+
+@migrations(name="0010_auth_sessions_attempts")
+def auth_sessions_attempts(db):
+    db.executescript(
+        """
+        -- Bumped by logout, a password change or reset and "log out everywhere": a session or
+        -- remember cookie carries the value it was issued with, and one that no longer matches
+        -- is refused, so logging out ends every copy of the session, not just this browser's.
+        ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0;
+        -- Reminders go only to a verified number. Numbers already in the field count as
+        -- verified (the default), so nobody stops getting reminders after the upgrade.
+        ALTER TABLE users ADD COLUMN phone_verified INTEGER NOT NULL DEFAULT 1 CHECK (phone_verified IN (0, 1));
+        -- An API token may expire; NULL never does.
+        ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
+
+        -- Password-reset links and phone-verification codes: single use, expiring, stored hashed.
+        CREATE TABLE auth_codes (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            purpose TEXT NOT NULL CHECK (purpose IN ('password_reset', 'phone')),
+            code_hash TEXT NOT NULL,
+            phone TEXT,  -- the number a phone code was sent to
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+        CREATE INDEX auth_codes_by_user ON auth_codes (user_id, purpose);
+        CREATE UNIQUE INDEX auth_codes_by_hash ON auth_codes (code_hash);
+
+        -- Failed guesses (logins, reset and phone codes, clinic join codes), by what was guessed
+        -- at and by who: in the database so every server process counts the same ones.
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,  -- "account:<email>" or "address:<ip>"
+            at TEXT NOT NULL
+        );
+        CREATE INDEX attempts_by_key ON attempts (kind, key, at);
+        """
+    )

@@ -63,11 +63,14 @@ def test_bad_registration_is_refused_with_a_message_and_no_account(client, db, f
     assert users(db) == 0
 
 
-def test_registering_an_email_twice_is_a_conflict(client, db, patient):
+def test_registering_a_taken_email_says_check_your_email_and_tells_its_owner(client, db, patient):
     data = {"csrf_token": csrf(client, "/register"), "email": "PAT@example.com", "password": "long enough", "tz": "UTC"}
     response = client.post("/register", data=data)
-    assert response.status_code == 409 and "already exists" in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Check your email" in text and "already" not in text
     assert users(db) == 1
+    (notice,) = messages(db, "account_exists")
+    assert notice["recipient"] == "pat@example.com" and "/password/forgot" in notice["body"]
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, db):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from reminder import accounts
+
 from browser_kit import assert_fits_phone, log_in
-from builders import doses, make_medication, make_patient
+from builders import START, doses, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
 
@@ -135,6 +138,12 @@ def test_the_pages_and_the_dose_link_fit_a_360px_phone_with_44px_tap_targets(pho
     page.goto("/medications")
     assert_fits_phone(page)
     page.goto("/medications/new")
+    assert_fits_phone(page)
+    pat = db.execute("SELECT id FROM users WHERE email = 'pat@example.com'").fetchone()[0]
+    accounts.create_token(db, pat, START, "the kitchen tablet script", START + timedelta(days=30))
+    page.goto("/settings")
+    assert_fits_phone(page)
+    page.goto("/password/forgot")
     assert_fits_phone(page)
 
     link = reminder_link(page)

@@ -474,6 +474,78 @@ PATHS.update(
         },
     }
 )
+_TOKEN = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "label": {"type": "string"},
+        "created_at": {"type": "string"},
+        "last_used_at": {"type": ["string", "null"]},
+        "expires_at": {"type": ["string", "null"]},
+    },
+}
+_TOO_MANY = {
+    "description": "Too many failed tries: wait Retry-After seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+}
+PATHS.update(
+    {
+        "/api/v1/me/password": {
+            "post": _op(
+                "Change your password (the current one first); every web session of the account ends",
+                "204",
+                body={
+                    "type": "object",
+                    "required": ["current_password", "new_password"],
+                    "properties": {
+                        "current_password": {"type": "string"},
+                        "new_password": {"type": "string", "minLength": 8},
+                    },
+                },
+                errors=(400, 401, 403, 429),
+            )
+        },
+        "/api/v1/me/phone/verify": {
+            "post": _op(
+                "Verify your phone number with the code texted to it; until then no text goes to it",
+                "200",
+                _REF["User"],
+                body={"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}},
+                errors=(400, 401, 429),
+            )
+        },
+        "/api/v1/me/tokens": {
+            "get": _op(
+                "Your API tokens (never the token itself): label, created, last used, expiry",
+                "200",
+                {"type": "object", "properties": {"tokens": {"type": "array", "items": _TOKEN}}},
+            ),
+            "post": _op(
+                "Create an API token, shown once in the answer; expires_in_days optional (none: never expires)",
+                "201",
+                {**_TOKEN, "properties": {**_TOKEN["properties"], "token": {"type": "string"}}},
+                body={
+                    "type": "object",
+                    "properties": {
+                        "label": {"type": "string", "maxLength": 100},
+                        "expires_in_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3660},
+                    },
+                },
+                errors=(400, 401),
+            ),
+        },
+        "/api/v1/me/tokens/{id}": {
+            "delete": _op(
+                "Revoke one of your API tokens: it answers 401 from then on",
+                "204",
+                params=[_param("id", "path", "The token's id", {"type": "integer"})],
+                errors=(401, 404),
+            )
+        },
+    }
+)
+PATHS["/api/v1/me/password"]["post"]["responses"]["429"] = _TOO_MANY
+PATHS["/api/v1/me/phone/verify"]["post"]["responses"]["429"] = _TOO_MANY
 PATHS["/api/v1/patients"]["get"]["summary"] = (
     "A clinician's panel (q, sort=risk|name|adherence_7d|adherence_30d|last_taken, page, per_page); "
     "otherwise the patients you may see"
@@ -504,6 +576,7 @@ SCHEMAS = {
             "id": {"type": "integer"},
             "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
             "sms_opted_out": {"type": "boolean"},
+            "phone_verified": {"type": "boolean"},
         },
     },
     "MedicationInput": {
