@@ -668,3 +668,10 @@ def auth_sessions_attempts(db):
         CREATE INDEX attempts_by_key ON attempts (kind, key, at);
         """
     )
+
+
+@migrations(name="0011_safety_name_in_messages")
+def safety_name_in_messages(db):
+    # Whether this person's reminders name the medication (lock screens are not private): NULL
+    # follows the server's notify.name_medication; 0 or 1 is their own choice.
+    db.execute("ALTER TABLE users ADD COLUMN name_medication INTEGER CHECK (name_medication IN (0, 1))")

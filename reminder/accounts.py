@@ -292,6 +292,23 @@ def user_for_token(db: Database, token: str, now: datetime) -> dict | None:
     return find_user(db, id=user_id)
 
 
+def check_name_medication(value) -> int | None:
+    """Whether reminders name the medication: true, false, or null (the server's default)."""
+    if value is None:
+        return None
+    if value in (True, "on", "true", "1"):
+        return 1
+    if value in (False, "", "off", "false", "0"):
+        return 0
+    raise InputError("name_medication", "name_medication must be true, false or null.")
+
+
+def names_medication(user: dict, settings: dict) -> bool:
+    """Whether this person's messages name the medication (their choice, else the server's)."""
+    chosen = user.get("name_medication")
+    return settings["notify.name_medication"] if chosen is None else bool(chosen)
+
+
 def update_profile(db: Database, user_id: int, changes: dict) -> None:
     """Change tz, phone, email, name or channels; checked first, written together.
     A new phone number is unverified until its code comes back."""
@@ -311,6 +328,8 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
             raise InputError("email", "Another account uses this email.", status=409)
     if "name" in changes:
         checked["name"] = check_name(changes["name"])
+    if "name_medication" in changes:
+        checked["name_medication"] = check_name_medication(changes["name_medication"])
     if "channels" in changes or "phone" in checked:
         current = find_user(db, id=user_id)
         phone = checked["phone"] if "phone" in checked else current["phone"]

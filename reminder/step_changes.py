@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import amounts, delivery
+from . import accounts, amounts, delivery
 from .db import immediate
 from .times import local_today, to_iso
 
@@ -57,7 +57,7 @@ def _announce(db: Database, step_id: int, now: datetime, settings: dict) -> int:
     times = json.loads(step["times"])
     what = (
         medication["name"]
-        if settings["notify.name_medication"]
+        if accounts.names_medication(patient, settings)
         else "one of your medications (open the app to see which)"
     )
     dose = amounts.in_hand(step["amount"], medication["strength"], medication["unit"], plain=True)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import amounts, delivery, escalation, ledger, links, overdose, retention, summaries, tapering
+from . import accounts, amounts, delivery, escalation, ledger, links, overdose, retention, summaries, tapering
 from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock, wall_seconds
 from .db import immediate
@@ -254,7 +254,9 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         "time": clock_label(parse_hhmm(dose["local_time"])),
         # The name stays off lock screens unless chosen; the amount is always said, so a titration
         # or taper step change is seen in the message that matters (issue 9 §6).
-        "medication": f"{medication[0]} {medication[1]}".strip() if tick.settings["notify.name_medication"] else "",
+        "medication": f"{medication[0]} {medication[1]}".strip()
+        if accounts.names_medication(patient, tick.settings)
+        else "",
         "amount": amounts.in_hand(dose["amount"], medication[1], medication[2]),
         "amount_plain": amounts.in_hand(dose["amount"], medication[1], medication[2], plain=True),
         "amount_short": f"{dose['amount']:g} {medication[2]}",  # the follow-up SMS has no room for tablets

@@ -617,3 +617,15 @@ def test_a_titration_step_is_announced_the_day_before_once_with_its_tablets(db, 
     assert "08:00, 13:00 and 18:00" in notice["body"] and "two" not in notice["body"]
     tick("2026-03-09T14:30:00Z")
     assert len([m for m in messages(db, "notice") if "From tomorrow" in m["body"]]) == 1
+
+
+def test_a_patient_chooses_to_have_the_medication_named_in_reminders(db, client, patient_api, tick):
+    client.post("/api/v1/medications", json={**BACLOFEN, "strength": "10 mg"}, headers=patient_api)
+    assert client.get("/api/v1/me", headers=patient_api).json["name_medication"] is None  # the server's default
+    chosen = client.patch("/api/v1/me", json={"name_medication": True}, headers=patient_api)
+    assert chosen.status_code == 200 and chosen.json["name_medication"] is True
+    tick("2026-03-07T13:00:00Z")
+    [reminder] = messages(db, "reminder")
+    assert reminder["body"].startswith("Time for your 8:00 AM dose of Baclofen 10 mg: 10 mg (1 tablet).")
+    bad = client.patch("/api/v1/me", json={"name_medication": "maybe"}, headers=patient_api)
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "name_medication"

@@ -299,6 +299,7 @@ def user_settings():
             else:
                 changes = {k: form.get(k, "") for k in ("name", "email", "phone", "tz")}
                 changes["channels"] = form.getlist("channels")
+                changes["name_medication"] = form.get("name_medication", "")
                 profile.change(db, settings(), current_user.id, changes, now(), horizon())
                 flash("Settings saved.", "ok")
                 return redirect(url_for("patient.user_settings"))

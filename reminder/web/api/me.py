@@ -18,7 +18,7 @@ def me():
 @bp.route("/me", methods=["PATCH"])
 def patch_me():
     data = json_body()
-    only(data, {"name", "email", "phone", "tz", "channels"})
+    only(data, {"name", "email", "phone", "tz", "channels", "name_medication"})
     profile.change(get_db(), settings(), user()["id"], data, now(), horizon())
     return jsonify(_user_json(accounts.find_user(get_db(), id=user()["id"])))
 
@@ -75,4 +75,5 @@ def _user_json(row: dict) -> dict:
     body["phone_verified"] = bool(row["phone"]) and row["phone_verified"] == 1
     body["channels"] = delivery.chosen_channels(row)
     body["sms_opted_out"] = bool(row["sms_opted_out_at"])
+    body["name_medication"] = None if row["name_medication"] is None else bool(row["name_medication"])
     return body

@@ -65,6 +65,7 @@ PATHS = {
                 "properties": {
                     **{k: {"type": "string"} for k in ("name", "email", "phone", "tz")},
                     "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
+                    "name_medication": {"type": ["boolean", "null"]},
                 },
             },
             errors=(400, 401, 409),
@@ -577,6 +578,10 @@ SCHEMAS = {
             "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
             "sms_opted_out": {"type": "boolean"},
             "phone_verified": {"type": "boolean"},
+            "name_medication": {
+                "type": ["boolean", "null"],
+                "description": "Reminders name the medication; null: the server's default",
+            },
         },
     },
     "MedicationInput": {
