@@ -185,18 +185,7 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
         tz = ZoneInfo(dose["tz"])
         facts = dose_facts(db, dose, medication)
         if answer.action == "taken":
-            decision = missed_dose.decide_taken(
-                facts,
-                now,
-                rule_of(medication),
-                tz,
-                _other_intakes(db, dose),
-                medication["max_daily_amount"],
-                answer.reported_at,
-                answer.reason if answer.override_gap else None,
-                already_taken=answer.already_taken,
-                watch_for=formulary.watch_for(medication["name"], medication["ingredient"]),
-            )
+            decision = _decide_taken(db, dose, facts, medication, answer, now, tz)
         elif answer.action == "correct":
             decision = _decide_correction(db, dose, facts, medication, answer, now, tz)
         elif answer.action == "skip":
@@ -207,6 +196,22 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
     return decision
 
 
+def _decide_taken(db, dose: dict, facts, medication: dict, answer: Answer, now: datetime, tz) -> Decision:
+    """The missed-dose rule on a Taken, with every intake of the same drug and its ceilings."""
+    return missed_dose.decide_taken(
+        facts,
+        now,
+        rule_of(medication),
+        tz,
+        _other_intakes(db, dose),
+        medication["max_daily_amount"],
+        answer.reported_at,
+        answer.reason if answer.override_gap else None,
+        already_taken=answer.already_taken,
+        watch_for=formulary.watch_for(medication["name"], medication["ingredient"]),
+    )
+
+
 def _decide_correction(db, dose: dict, facts, medication: dict, answer: Answer, now: datetime, tz) -> Decision:
     """A correction: back to pending/missed, or to skipped, or to taken under the never-double rules
     (as if the dose were still open, at the reported time or now)."""
@@ -214,17 +219,7 @@ def _decide_correction(db, dose: dict, facts, medication: dict, answer: Answer, 
     if decision.code != "correct_to_taken":
         return decision
     reopened = dataclasses.replace(facts, status="pending", taken_at=None, confirmed_at=None)
-    taken = missed_dose.decide_taken(
-        reopened,
-        now,
-        rule_of(medication),
-        tz,
-        _other_intakes(db, dose),
-        medication["max_daily_amount"],
-        answer.reported_at,
-        already_taken=answer.already_taken,
-        watch_for=formulary.watch_for(medication["name"], medication["ingredient"]),
-    )
+    taken = _decide_taken(db, dose, reopened, medication, answer, now, tz)
     if taken.outcome != "taken":
         return taken
     return dataclasses.replace(
