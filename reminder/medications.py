@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import caregivers, delivery, formulary, ledger, regimen, safety_limits
+from . import caregivers, delivery, formulary, interactions, ledger, regimen, safety_limits
 from .db import immediate
 from .errors import InputError
 from .schedule import Step
@@ -48,6 +48,7 @@ class MedicationInput:
     max_single_amount: float | None = None
     confirm_duplicate: bool = False  # "yes, I do take both": a second entry of one ingredient
     asked_withdrawal_risk: bool | None = None  # what the request said, before the formulary's mark
+    acknowledge_interactions: bool = False  # "I have read the combined-sedation warning"
 
     def step(self, start: date) -> Step:
         """This dose plan as an open-ended regimen step from ``start``."""
@@ -68,6 +69,7 @@ INPUT_FIELDS = frozenset(
         "max_single_amount",
         "route",
         "confirm_duplicate",
+        "acknowledge_interactions",
         *RULE_LIMITS,
     }
 )
@@ -103,6 +105,7 @@ def parse_medication(data: dict, today: date) -> MedicationInput:
         route=facts.route,
         max_single_amount=_number(data, "max_single_amount", low=0, high=MAX_AMOUNT, exclusive_low=True),
         confirm_duplicate=_flag(data, "confirm_duplicate"),
+        acknowledge_interactions=_flag(data, "acknowledge_interactions"),
     )
 
 
@@ -115,6 +118,9 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
     """
     with immediate(db):
         facts = _apply_limits(db, patient_id, spec, requested=_requested(spec), current=None, by_clinician=False)
+        interactions.refuse_unacknowledged(
+            spec.name, spec.route, current_entries(db, patient_id), spec.acknowledge_interactions
+        )
         ingredient = facts.ingredient
         cursor = db.execute(
             "INSERT INTO medications (patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, "
@@ -542,6 +548,12 @@ def _ingredient_json(medication: dict) -> dict | None:
         if found
         else None
     )
+
+
+def current_entries(db: Database, patient_id: int) -> list[tuple[str, str]]:
+    """(name, route) of each of the patient's medications that has not ended, oldest first."""
+    sql = "SELECT name, route FROM medications WHERE patient_id = ? AND ended_at IS NULL ORDER BY id"
+    return [(row[0], row[1]) for row in db.execute(sql, [patient_id]).fetchall()]
 
 
 def patient_medication_ids(db: Database, patient_id: int, include_ended: bool = False) -> list[int]:

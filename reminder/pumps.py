@@ -27,6 +27,11 @@ REMINDER_DAYS = (14, 7, 3, 1)  # days before refill-by
 OVERDUE_MARK = 0  # in reminders_sent: the alarm-date escalation went out
 DEFAULT_REFILL_OFFSET_DAYS = 5  # refill-by = alarm date - 5 days
 MAX_AHEAD_DAYS = 366  # an alarm date further out is a typo: reservoirs last months, not years
+MAX_BEHIND_DAYS = 366  # an alarm date already passed is urgent, not refused (issue 10 section 4)
+WITHDRAWAL_SIGNS = (
+    "Watch for itching, a return of strong stiffness or spasms, fever, confusion or hallucinations: call "
+    "emergency services (911) for hallucinations, a seizure or a high fever."
+)
 
 ClaimHook = Callable[[Database, dict], None]
 
@@ -69,12 +74,13 @@ def create_pump(
 ) -> int:
     """Record a pump; returns its id.
 
-    ``alarm_date`` is required, not in the past and at most a year ahead; ``refill_by`` defaults
+    ``alarm_date`` is required and at most a year ahead or behind (one already passed is
+    accepted: the worker's next tick treats it as overdue and tells everyone at once); ``refill_by`` defaults
     to the alarm date minus 5 days and must not be after it; ``medication_id``, when given, must
     be one of the patient's medications. A bad value raises ``InputError`` naming the field
     (``alarm_date``, ``refill_by``, ``medication``) and nothing is written.
     """
-    alarm = _alarm_date("alarm_date", alarm_date, now)
+    alarm = _alarm_date("alarm_date", alarm_date, now, allow_past=True)
     refill = default_refill_by(alarm) if refill_by in (None, "") else _date("refill_by", refill_by)
     if refill > alarm:
         raise InputError("refill_by", "refill_by must be on or before the alarm date.")
@@ -133,6 +139,8 @@ def reminders_due(
     for pump in _pumps_where(db, "p.refill_by <= ?", [latest.isoformat()]):
         today = local_today(tz_of(pump["patient_id"]), now)
         refill_by, sent = parse_date(pump["refill_by"]), _sent(pump)
+        if today >= parse_date(pump["alarm_date"]):
+            continue  # past the alarm date a reminder is not enough: ``overdue`` tells everyone
         threshold = reminder_to_send(refill_by, today, sent)
         if threshold is not None:
             item = {**_item(pump), "days_before": threshold, "days_until": (refill_by - today).days}
@@ -180,6 +188,45 @@ def _claim(db: Database, found: list[tuple[dict, list[int], dict]], on_claim: Cl
                 on_claim(db, item)
             claimed.append(item)
     return claimed
+
+
+def reminder_text(refill_by: date, days_until: int) -> str:
+    """The patient's refill reminder: never "(-5 days)"."""
+    if days_until < 0:
+        return (
+            f"Your pump refill was due by {refill_by:%a %d %b}, {days_until * -1} day{'s' if days_until != -1 else ''} "
+            "ago. Call your pump clinic today to book it."
+        )
+    when = "today" if days_until == 0 else f"in {days_until} day{'s' if days_until != 1 else ''}"
+    return f"Your pump refill is due by {refill_by:%a %d %b} ({when}). Book it if you have not."
+
+
+def overdue_text(alarm_date: date, days_overdue: int) -> str:
+    """The patient's own urgent message when the alarm date has come with no refill recorded."""
+    since = "is today" if days_overdue <= 0 else f"was {alarm_date:%a %d %b}"
+    return (
+        f"URGENT: your pump's low-reservoir alarm date {since} and no refill is recorded. Call your pump "
+        f"clinic today: if the pump runs empty you can get withdrawal. {WITHDRAWAL_SIGNS}"
+    )
+
+
+# ---------------------------------------------------------------- the pump card
+
+# What emergency staff must know (Gablofen and Lioresal Intrathecal labels, boxed warning: abrupt
+# discontinuation, "high fever, altered mental status, exaggerated rebound spasticity, and muscle
+# rigidity ... rhabdomyolysis, multiple organ-system failure and death"; the seed: "always keep a
+# small 'pump card' handy to inform new doctors or emergency workers").
+EMERGENCY = (
+    "This person depends on the drug from the pump. Do not let it stop: an empty or failed pump causes withdrawal.",
+    "Withdrawal signs: high fever, confusion or hallucinations, a return of strong spasticity, muscle rigidity, "
+    "itching, seizures. It can be life-threatening: contact the pump clinic at once.",
+    "Before an MRI, a scan or surgery, call the pump clinic: the pump may need checking afterwards.",
+)
+
+
+def card_facts(pump: dict) -> dict:
+    """What the pump card says beyond the pump's own dates: the drug and the emergency notes."""
+    return {"drug": pump.get("medication_name") or "intrathecal baclofen (as recorded)", "emergency": EMERGENCY}
 
 
 # ---------------------------------------------------------------- reading
@@ -244,14 +291,14 @@ def _date(field: str, value) -> date:
         raise InputError(field, f"{field} must be a date in YYYY-MM-DD.") from None
 
 
-def _alarm_date(field: str, value, now: datetime) -> date:
+def _alarm_date(field: str, value, now: datetime, allow_past: bool = False) -> date:
     if value in (None, ""):
         raise InputError(field, f"{field} is required.")
     day = _date(field, value)
     # Yesterday in UTC is still today somewhere west, so no patient's today is refused.
     earliest = now.astimezone(UTC).date() - timedelta(days=1)
-    if day < earliest:
-        raise InputError(field, f"{field} is in the past.")
+    if day < earliest - timedelta(days=MAX_BEHIND_DAYS if allow_past else 0):
+        raise InputError(field, f"{field} is in the past." + (" Check the year." if allow_past else ""))
     if day > earliest + timedelta(days=MAX_AHEAD_DAYS):
         raise InputError(field, f"{field} is more than a year ahead: check the year.")
     return day

@@ -8,12 +8,13 @@ another view module.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, request
 from flask_login import UserMixin
 
-from .. import answers, ledger, missed_dose, supply
+from .. import answers, formulary, ledger, missed_dose, supply
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
@@ -116,7 +117,7 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
     db = get_db()
     dose = ledger.load_dose(db, dose_id)
     medication = db.execute(
-        "SELECT name, strength, unit, on_time_minutes FROM medications WHERE id = ?", [dose["medication_id"]]
+        "SELECT name, strength, unit, on_time_minutes, route FROM medications WHERE id = ?", [dose["medication_id"]]
     ).fetchone()
     tz = ZoneInfo(dose["tz"])
     facts = ledger.dose_facts(db, dose)
@@ -128,7 +129,12 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
     return render_template(
         "dose.html",
         dose=dose,
-        medication={"name": medication[0], "strength": medication[1], "unit": medication[2]},
+        medication={
+            "name": medication[0],
+            "strength": medication[1],
+            "unit": medication[2],
+            "safety_url": safety_path(medication[0], medication[4]),
+        },
         due_label=clock_label(parse_hhmm(dose["local_time"])),
         due_day=date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
         taken_label=clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
@@ -182,3 +188,10 @@ def days_left_words(days: float | None) -> str:
     if days < 1:
         return "not enough for the next dose" if days == 0 else "less than a day left"
     return f"about {int(days)} day{'s' if int(days) != 1 else ''} left"
+
+
+def safety_path(name: str, route: str | None = None) -> str:
+    """Where a medication's Safety page is: by its ingredient when the formulary knows it."""
+    facts = formulary.facts(name, route)
+    slug = facts.ingredient.name if facts.ingredient else name.strip().lower()
+    return "/safety/" + quote(slug or "medication", safe="")

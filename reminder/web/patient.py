@@ -15,7 +15,17 @@ from ..db import get_db
 from ..errors import InputError
 from ..messages import list_messages
 from ..times import parse_instant, to_iso, zone_names
-from .common import answer_and_render, days_left_words, horizon, now, render_dose, settings, supply_of, today_in
+from .common import (
+    answer_and_render,
+    days_left_words,
+    horizon,
+    now,
+    render_dose,
+    safety_path,
+    settings,
+    supply_of,
+    today_in,
+)
 
 bp = Blueprint("patient", __name__)
 HISTORY_DAYS = 14
@@ -106,9 +116,11 @@ def new_medication():
             medications.create(get_db(), current_user.id, spec, now(), horizon())
         except InputError as error:
             flash(error.message, "error")
-            return render_template("medication_form.html", form=request.form, editing=None), error.status
-        flash(f"{spec.name} added. You'll get a reminder at each dose time.", "ok")
-        return redirect(url_for("patient.medication_list"))
+            return render_template(
+                "medication_form.html", form=request.form, editing=None, warning=error.code
+            ), error.status
+        flash(f"{spec.name} added. You'll get a reminder at each dose time. Here is what to know about it.", "ok")
+        return redirect(safety_path(spec.name, spec.route))  # shown once, when it is added
     return render_template("medication_form.html", form={}, editing=None)
 
 
@@ -320,6 +332,7 @@ def _form_fields() -> dict:
         for key in ("name", "strength", "unit", "amount", "times", "days", "start_date", "max_daily_amount")
     }
     fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
+    fields["acknowledge_interactions"] = form.get("acknowledge_interactions", "")
     return fields
 
 

@@ -1,0 +1,167 @@
+"""Issue 10 sections 2-4: the Safety page, combined sedation, pumps whose alarm date has passed.
+
+The patient lives in America/New_York; the tests start on Saturday 2026-03-07 (builders.START).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from reminder import clinics, interactions, pumps, safety_texts
+
+from builders import (
+    START,
+    bearer,
+    csrf,
+    link_caregiver,
+    make_clinic,
+    make_clinician,
+    make_medication,
+    messages,
+    page_text,
+)
+
+BACLOFEN = {"name": "Baclofen", "amount": 10, "unit": "mg", "times": ["08:00", "13:00", "18:00"]}
+
+
+# ---------------------------------------------------------------- combined sedation
+
+
+@pytest.mark.parametrize(
+    "first, second, flagged",
+    [
+        ("Baclofen", "Diazepam", True),  # benzodiazepine
+        ("Baclofen", "OxyContin", True),  # opioid
+        ("Baclofen", "Ambien", True),  # z-drug
+        ("Baclofen", "Lyrica", True),  # gabapentinoid
+        ("Baclofen", "Benadryl", True),  # sedating antihistamine
+        ("Baclofen", "Flexeril", True),  # another muscle relaxant
+        ("Baclofen", "Zanaflex", True),
+        ("Diazepam", "Lioresal", True),  # the reverse, by brand
+        ("Baclofen", "Lisinopril", False),
+        ("Baclofen", "Metformin", False),
+        ("Lioresal", "Baclofen", False),  # one ingredient: a duplicate, not an interaction
+        ("Diazepam", "Lisinopril", False),
+    ],
+)
+def test_a_sedating_medication_beside_baclofen_is_combined_sedation(first, second, flagged):
+    found = interactions.combined_sedation(second, "oral", [(first, "oral")])
+    assert bool(found) is flagged
+
+
+def test_entering_diazepam_beside_baclofen_asks_for_an_acknowledgement_and_writes_nothing(db, client, patient):
+    api = bearer(db, patient)
+    assert client.post("/api/v1/medications", json=BACLOFEN, headers=api).status_code == 201
+    diazepam = {"name": "Diazepam", "amount": 5, "unit": "mg", "times": ["21:00"]}
+    refused = client.post("/api/v1/medications", json=diazepam, headers=api)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "interaction_warning"
+    assert "slow your breathing" in refused.json["error"]["message"] and "FDA" in refused.json["error"]["message"]
+    assert db.execute("SELECT count(*) FROM medications").fetchone()[0] == 1
+    accepted = client.post("/api/v1/medications", json={**diazepam, "acknowledge_interactions": True}, headers=api)
+    assert accepted.status_code == 201
+
+
+def test_the_medication_form_asks_to_acknowledge_the_interaction(db, client, patient, login):
+    make_medication(db, patient)
+    login()
+    data = {"csrf_token": csrf(client, "/medications/new"), "name": "Ambien", "amount": "5", "times": "22:00"}
+    refused = client.post("/medications/new", data=data)
+    assert refused.status_code == 409 and 'name="acknowledge_interactions"' in page_text(refused)
+    added = client.post("/medications/new", data={**data, "acknowledge_interactions": "on"})
+    assert added.status_code == 302 and added.location.endswith("/safety/zolpidem")
+
+
+# ---------------------------------------------------------------- the Safety page
+
+
+def test_the_baclofen_safety_page_says_what_the_seed_says_each_with_its_source(client):
+    text = page_text(client.get("/safety/baclofen"))
+    for words in (
+        "Never stop suddenly",
+        "hallucinations, seizures",
+        "emergency services (911)",
+        "sleep aids, opioid",
+        "slow your breathing",
+        "Do not drive",
+        "Kidney disease",
+        "rash, swelling, or shortness of breath",
+        "Pregnancy and breastfeeding",
+        "drink of water",
+        "not in checked luggage",
+        "pump card",
+        "https://medlineplus.gov/druginfo/meds/a682530.html",
+    ):
+        assert words in text, words
+    assert text.count("Source:") == len(safety_texts.BACLOFEN)
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("Clonidine", "dangerous rise in blood pressure"),  # a withdrawal-risk class: its risk leads
+        ("Lisinopril", "Take it as prescribed"),  # the generic fallback
+        ("Frobnicator", "Take it as prescribed"),  # unknown to every source
+    ],
+)
+def test_other_medications_get_the_generic_safety_texts(client, name, words):
+    response = client.get(f"/safety/{name}")
+    assert response.status_code == 200 and words in page_text(response)
+
+
+def test_a_medication_carries_its_safety_url_and_its_card_and_dose_page_link_it(db, client, patient, login):
+    api = bearer(db, patient)
+    made = client.post("/api/v1/medications", json={**BACLOFEN, "name": "Lioresal"}, headers=api)
+    assert made.json["safety_url"] == "/safety/baclofen"
+    login()
+    assert 'href="/safety/baclofen"' in page_text(client.get("/medications"))
+    dose_id = db.execute("SELECT id FROM doses ORDER BY scheduled_at LIMIT 1").fetchone()[0]
+    assert 'href="/safety/baclofen"' in page_text(client.get(f"/doses/{dose_id}"))
+
+
+# ---------------------------------------------------------------- pumps
+
+
+@pytest.fixture
+def watched(db, patient):
+    """The patient on intrathecal baclofen with a caregiver and a clinic."""
+    medication = make_medication(
+        db, patient, name="Gablofen", unit="mcg", amount=100, times=["08:00"], max_daily_amount=None
+    )
+    carer = link_caregiver(db, patient)
+    clinic_id, code = make_clinic(db, "Neurology")
+    doctor = make_clinician(db, clinic_id)
+    clinics.join(db, patient, code, START)
+    return {"medication": medication, "carer": carer, "doctor": doctor}
+
+
+def test_a_pump_alarm_date_3_days_past_is_accepted_and_everyone_is_told_at_once(db, patient, watched, tick):
+    pump_id = pumps.create_pump(db, patient, watched["medication"], "2026-03-04", None, patient, START)
+    assert pumps.get_pump(db, pump_id)["refill_by"] == "2026-02-27"
+    tick("2026-03-07T12:01:00Z")
+    mine = [m for m in messages(db) if m["user_id"] == patient]
+    urgent = [m for m in mine if "pump clinic today" in m["body"]]
+    assert urgent and "hallucinations" in urgent[0]["body"]
+    assert not any("-5 day" in m["body"] or "(-" in m["body"] for m in mine)
+    assert any(m["user_id"] == watched["carer"] and m["kind"] == "alert" for m in messages(db))
+    assert any(m["user_id"] == watched["doctor"] and m["kind"] == "alert" for m in messages(db))
+
+
+@pytest.mark.parametrize(
+    "days_until, words",
+    [(3, "(in 3 days)"), (1, "(in 1 day)"), (0, "(today)"), (-2, "2 days ago. Call your pump clinic today")],
+)
+def test_the_pump_reminder_never_says_a_negative_number_of_days(days_until, words):
+    assert words in pumps.reminder_text(date(2026, 3, 10), days_until)
+
+
+def test_the_pump_card_shows_the_dates_and_what_emergency_staff_must_know(db, client, patient, login):
+    medication = make_medication(
+        db, patient, name="Gablofen", unit="mcg", amount=100, times=["08:00"], max_daily_amount=None
+    )
+    pump_id = pumps.create_pump(db, patient, medication, "2026-04-10", None, patient, START)
+    login()
+    assert f'href="/pumps/{pump_id}/card"' in page_text(client.get("/pumps"))
+    text = page_text(client.get(f"/pumps/{pump_id}/card"))
+    assert "Gablofen" in text and "withdrawal" in text and "Print" in text
