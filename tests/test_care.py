@@ -5,11 +5,12 @@ The patient lives in America/New_York; the tests start on Saturday 2026-03-07 (b
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
-from reminder import clinics, interactions, pumps, safety_texts
+from reminder import clinics, interactions, pumps, safety_texts, side_effects
 
 from builders import (
     START,
@@ -165,3 +166,54 @@ def test_the_pump_card_shows_the_dates_and_what_emergency_staff_must_know(db, cl
     assert f'href="/pumps/{pump_id}/card"' in page_text(client.get("/pumps"))
     text = page_text(client.get(f"/pumps/{pump_id}/card"))
     assert "Gablofen" in text and "withdrawal" in text and "Print" in text
+
+
+# ---------------------------------------------------------------- side-effect triage
+
+
+@pytest.mark.parametrize(
+    "kind, severity, note, urgency",
+    [
+        ("drowsiness", 3, "can't stay awake, breathing slow", "emergency"),
+        ("drowsiness", 2, "I can’t stay awake", "emergency"),  # a curly apostrophe from a phone
+        ("other", 1, "short of breath", "emergency"),
+        ("other", 2, "had a seizure this morning", "emergency"),
+        ("other", 2, "rash and my lips are swelling", "emergency"),
+        ("other", 2, "rash all over, shortness of breath", "emergency"),
+        ("other", 2, "hallucinations at night", "prescriber"),
+        ("other", 1, "high fever since lunch", "prescriber"),
+        ("dizziness", 3, "", "prescriber"),  # severe is never "Noted" alone
+        ("drowsiness", 2, "after lunch", None),
+        ("headache", 1, "", None),
+        ("other", 2, "a rash on my arm", None),  # a rash alone, without swelling or breathing trouble
+    ],
+)
+def test_side_effects_with_danger_signs_say_what_to_do_at_once(kind, severity, note, urgency):
+    found = side_effects.triage(kind, severity, note)
+    assert (found.urgency if found else None) == urgency
+    if found:
+        assert ("911" in found.text) and ("prescriber" in found.text or urgency == "emergency")
+        assert not re.search(r"\btake\b", found.text.lower())  # never advises a dose
+
+
+def test_a_dangerous_side_effect_answers_what_to_do_and_alerts_caregivers_and_the_clinic(db, client, patient, watched):
+    response = client.post(
+        "/api/v1/side-effects",
+        json={"kind": "drowsiness", "severity": 3, "note": "can't stay awake, breathing slow"},
+        headers=bearer(db, patient),
+    )
+    assert response.status_code == 201 and response.json["advice"]["urgency"] == "emergency"
+    assert "emergency services (911)" in response.json["advice"]["text"]
+    [alert] = db.execute("SELECT kind, level FROM alerts").fetchall()
+    assert tuple(alert) == ("side_effect", 3)
+    told = {m["user_id"] for m in messages(db, "alert")}
+    assert {watched["carer"], watched["doctor"]} <= told
+
+
+def test_the_side_effect_form_never_answers_noted_alone_for_a_danger_sign(db, client, patient, login):
+    make_medication(db, patient)
+    login()
+    data = {"csrf_token": csrf(client, "/"), "kind": "other", "severity": "2", "note": "seeing things", "next": "/"}
+    assert client.post("/side-effects", data=data).status_code == 302
+    text = page_text(client.get("/"))
+    assert "Call your prescriber today" in text and "Noted" not in text

@@ -335,7 +335,11 @@ def side_effect():
             "dose_id": _whole(form.get("dose_id"), 0),  # 0 is no dose's id: "No such dose"
         },
         now(),
+        settings(),
     )
+    if entry["advice"]:
+        flash(entry["advice"]["text"], "error")  # what to do now, never "Noted" alone
+        return redirect(_local_path(form.get("next")))
     seen = " Your clinic sees it on your report." if clinics.clinics_of(get_db(), current_user.id) else ""
     flash(f"Noted: {SIDE_EFFECT_WORDS[entry['kind']].lower()}, {SEVERITY_WORDS[entry['severity']]}.{seen}", "ok")
     return redirect(_local_path(form.get("next")))

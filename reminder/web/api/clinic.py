@@ -68,7 +68,7 @@ def report_fhir(patient_id: int):
 def log_side_effect():
     data = json_body()
     only(data, {"kind", "severity", "note", "dose_id"})
-    return jsonify(side_effects.record(get_db(), user()["id"], data, now())), 201
+    return jsonify(side_effects.record(get_db(), user()["id"], data, now(), settings())), 201
 
 
 @bp.route("/patients/<id:patient_id>/medications/<id:medication_id>", methods=["PATCH", "DELETE"])
