@@ -21,9 +21,10 @@ from .times import parse_date, parse_hhmm, to_iso
 
 MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
 MAX_TIMES_PER_DAY = 12
+MAX_EVERY_DAYS = 14  # schedule.NEXT_DOSE_SEARCH_DAYS: a longer cycle would have no "next dose"
 ROUTES = ("oral", "intrathecal")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-WHOLE_NUMBERS = {"on_time_minutes"}
+WHOLE_NUMBERS = {"on_time_minutes", "every_days"}
 RULE_LIMITS = {  # field: (low, high), both included
     "on_time_minutes": (5, 240),
     "skip_fraction": (0.1, 1.0),
@@ -40,6 +41,7 @@ class MedicationInput:
     strength: str = ""
     unit: str = "mg"
     days: list[int] | None = None
+    every_days: int | None = None  # every N days from start_date (2 = every other day)
     start_date: date | None = None
     withdrawal_risk: bool = False
     max_daily_amount: float | None = None
@@ -52,7 +54,7 @@ class MedicationInput:
 
     def step(self, start: date) -> Step:
         """This dose plan as an open-ended regimen step from ``start``."""
-        return regimen.new_step(start, None, self.times, self.amount, self.days)
+        return regimen.new_step(start, None, self.times, self.amount, self.days, self.every_days)
 
 
 INPUT_FIELDS = frozenset(
@@ -63,6 +65,7 @@ INPUT_FIELDS = frozenset(
         "strength",
         "unit",
         "days",
+        "every_days",
         "start_date",
         "withdrawal_risk",
         "max_daily_amount",
@@ -95,6 +98,7 @@ def parse_medication(data: dict, today: date) -> MedicationInput:
         strength=_text(data, "strength", limit=40),
         unit=_text(data, "unit", limit=20) or "mg",
         days=_days(data.get("days")),
+        every_days=_every_days(data),
         start_date=check_date("start_date", start) if start not in (None, "") else today,
         # The bundled formulary marks drugs that must not be stopped suddenly; a patient can add
         # the mark to any medication but not take it off one of those (a clinician's call).
@@ -188,9 +192,10 @@ def update(
             spec.withdrawal_risk = True
             _refuse_a_cut(current, spec)
         new_start = max(today, spec.start_date)
-        plan_changed = "start_date" in data or (spec.times, spec.days, spec.amount) != (
+        plan_changed = "start_date" in data or (spec.times, spec.days, spec.every_days, spec.amount) != (
             current["times"],
             current["days"],
+            current["every_days"],
             current["amount"],
         )
         rule_changed = any(spec.rule.get(key, current[key]) != current[key] for key in RULE_LIMITS)
@@ -235,7 +240,11 @@ def _refuse_plan_change(current: dict, data: dict, spec: MedicationInput) -> Non
             status=409,
             code="plan_running",
         )
-    if "start_date" in data or (spec.amount, spec.days) != (current["amount"], current["days"]):
+    if "start_date" in data or (spec.amount, spec.days, spec.every_days) != (
+        current["amount"],
+        current["days"],
+        current["every_days"],
+    ):
         raise InputError(
             "amount",
             f"{current['name']} is on a plan of changing doses: change the plan instead (its steps, from the "
@@ -266,6 +275,7 @@ def _plan_at_new_times(current: dict, data: dict, spec: MedicationInput, start: 
             sorted(moved[t] for t in s["times"]),
             s["amount"],
             s["days"],
+            s["every_days"],
         )
         for s in remaining
     ]
@@ -385,6 +395,7 @@ def _refuse_a_cut(current: dict, spec: MedicationInput) -> None:
     before = (current["amount"] or 0) * len(current["times"])
     after = spec.amount * len(spec.times)
     fewer_days = spec.days is not None and (current["days"] is None or not set(current["days"]) <= set(spec.days))
+    fewer_days = fewer_days or (spec.every_days or 1) > (current["every_days"] or 1)
     if after < before - 1e-9 or fewer_days:
         raise InputError(
             None,
@@ -486,6 +497,7 @@ def to_json(db: Database, medication_id: int, today: date | None = None) -> dict
             "end_date": s.end_date.isoformat() if s.end_date else None,
             "times": [t.strftime("%H:%M") for t in s.times],
             "days": sorted(s.days) if s.days is not None else None,
+            "every_days": s.every_days,
             "amount": s.amount,
         }
         for s in regimen.steps_of(db, medication_id)
@@ -500,6 +512,7 @@ def to_json(db: Database, medication_id: int, today: date | None = None) -> dict
         "amount": current.get("amount"),
         "times": current.get("times", []),
         "days": current.get("days"),
+        "every_days": current.get("every_days"),
         "start_date": steps[0]["start_date"] if steps else None,
         "withdrawal_risk": bool(medication["withdrawal_risk"]),
         "max_daily_amount": medication["max_daily_amount"],
@@ -650,6 +663,14 @@ def _days(value) -> list[int] | None:
         else:
             raise InputError("days", f"{item!r} is not a weekday: use mon..sun or 0 (Monday) to 6.")
     return sorted(days) if len(days) < 7 else None
+
+
+def _every_days(data: dict) -> int | None:
+    """Every N days (2 to 14) from the start date; 1 or nothing is every day. Not with ``days``."""
+    value = _number(data, "every_days", low=1, high=MAX_EVERY_DAYS)
+    if value is not None and value > 1 and data.get("days") not in (None, "", []):
+        raise InputError("every_days", "Give either days (weekdays) or every_days, not both.")
+    return int(value) if value is not None and value > 1 else None
 
 
 def check_date(key: str, value) -> date:

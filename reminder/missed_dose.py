@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from .schedule import next_dose_words
 from .times import clock_label
 
 # With no next dose scheduled (the last dose of a medication), assume a daily rhythm.
@@ -264,7 +265,8 @@ def skip_advice(dose: Dose, tz: ZoneInfo) -> str:
     """What a patient is told about a dose whose window has closed."""
     next_label = ""
     if dose.next_scheduled_at is not None:
-        next_label = f" at its usual time, {clock_label(dose.next_scheduled_at.astimezone(tz).time())}"
+        day = dose.scheduled_at.astimezone(tz).date()  # the missed dose's own day
+        next_label = f" at its usual time, {next_dose_words(dose.next_scheduled_at, day, tz)}"
     return (
         "It's too close to your next dose to take this one now. Skip this dose and take your next "
         f"dose{next_label}. Don't take two doses. {EARLIER_TIME_HINT}"

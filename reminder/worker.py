@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import delivery, escalation, ledger, links, overdose, tapering
+from . import delivery, escalation, ledger, links, overdose, schedule, tapering
 from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock, wall_seconds
 from .db import immediate
@@ -252,7 +252,10 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         following = ledger.dose_facts(tick.db, dose).next_scheduled_at
         if following and following <= tick.now:
             return  # the next dose is already due: "skip it, take the next" comes too late
-        context["next_time"] = clock_label(following.astimezone(ZoneInfo(dose["tz"])).time()) if following else ""
+        tz = ZoneInfo(dose["tz"])
+        context["next_time"] = (
+            schedule.next_dose_words(following, tick.now.astimezone(tz).date(), tz) if following else ""
+        )
         valid_until = following  # retried through an outage, but never past the next dose
     delivery.queue_to_user(
         tick.db,

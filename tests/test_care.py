@@ -6,16 +6,20 @@ The patient lives in America/New_York; the tests start on Saturday 2026-03-07 (b
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminder import clinics, interactions, pumps, safety_texts, side_effects
+from reminder import clinics, interactions, pumps, regimen, safety_texts, schedule, side_effects
+from reminder.schedule import Step
+from reminder.times import parse_instant
 
 from builders import (
     START,
     bearer,
     csrf,
+    doses,
     link_caregiver,
     make_clinic,
     make_clinician,
@@ -217,3 +221,86 @@ def test_the_side_effect_form_never_answers_noted_alone_for_a_danger_sign(db, cl
     assert client.post("/side-effects", data=data).status_code == 302
     text = page_text(client.get("/"))
     assert "Call your prescriber today" in text and "Noted" not in text
+
+
+# ---------------------------------------------------------------- schedules that are not daily
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def every_other_day(start: date, every: int = 2) -> Step:
+    return regimen.new_step(start, None, ["08:00"], 10, every_days=every)
+
+
+@pytest.mark.parametrize(
+    "start, every, first, last, expected",
+    [
+        # across spring-forward (Sun 8 Mar 2026): still 08:00 local on each dose day
+        (date(2026, 3, 6), 2, date(2026, 3, 6), date(2026, 3, 12), ["03-06", "03-08", "03-10", "03-12"]),
+        (date(2026, 3, 7), 2, date(2026, 3, 6), date(2026, 3, 12), ["03-07", "03-09", "03-11"]),
+        # across fall-back (Sun 1 Nov 2026)
+        (date(2026, 10, 30), 3, date(2026, 10, 28), date(2026, 11, 6), ["10-30", "11-02", "11-05"]),
+        (date(2026, 3, 1), 7, date(2026, 3, 1), date(2026, 3, 22), ["03-01", "03-08", "03-15", "03-22"]),
+    ],
+)
+def test_every_n_days_counts_local_calendar_days_from_the_start_across_dst(start, every, first, last, expected):
+    steps = [every_other_day(start, every)]
+    found = []
+    day = first
+    while day <= last:
+        found += [o for o in schedule.occurrences_on(steps, day, NEW_YORK)]
+        day += timedelta(days=1)
+    assert [o.local_date.strftime("%m-%d") for o in found] == expected
+    assert {o.scheduled_at.astimezone(NEW_YORK).strftime("%H:%M") for o in found} == {"08:00"}
+
+
+@pytest.mark.parametrize(
+    "days, every_days, words",
+    [
+        ([0, 2, 4], None, "Mon, Wed, Fri"),
+        ([6], None, "Sun"),
+        (None, None, "every day"),
+        (None, 2, "every other day"),
+        (None, 3, "every 3 days"),
+    ],
+)
+def test_dosing_days_read_as_weekday_names(days, every_days, words):
+    assert schedule.days_words(days, every_days) == words
+
+
+@pytest.mark.parametrize(
+    "instant, words",
+    [
+        ("2026-03-07T20:00:00Z", "3:00 PM"),
+        ("2026-03-08T12:00:00Z", "8:00 AM tomorrow"),
+        ("2026-03-09T12:00:00Z", "8:00 AM on Mon 9 Mar"),
+    ],
+)
+def test_a_next_dose_names_its_day_when_it_is_not_today(instant, words):
+    assert schedule.next_dose_words(parse_instant(instant), date(2026, 3, 7), NEW_YORK) == words
+
+
+def test_every_other_day_is_entered_shown_and_scheduled(db, client, patient, login):
+    api = bearer(db, patient)
+    made = client.post(
+        "/api/v1/medications",
+        json={"name": "Metformin", "amount": 500, "times": ["07:00"], "every_days": 2, "start_date": "2026-03-08"},
+        headers=api,
+    )
+    assert made.status_code == 201 and made.json["every_days"] == 2 and made.json["steps"][0]["every_days"] == 2
+    assert [d["local_date"] for d in doses(db)] == ["2026-03-08", "2026-03-10"]  # not 9 March
+    both = client.post(
+        "/api/v1/medications",
+        json={"name": "Aspirin", "amount": 75, "times": ["08:00"], "every_days": 2, "days": ["mon"]},
+        headers=api,
+    )
+    assert both.status_code == 400 and both.json["error"]["field"] == "every_days"
+    login()
+    assert "07:00, every other day" in page_text(client.get("/medications"))
+
+
+def test_a_weekly_medication_shows_weekday_names_not_numbers(db, client, patient, login):
+    make_medication(db, patient, name="Methotrexate", times=["08:00"], days=["mon"], max_daily_amount=None)
+    login()
+    text = page_text(client.get("/medications"))
+    assert "08:00, Mon" in text and "on 0" not in text

@@ -13,6 +13,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
+from ..schedule import days_words
 from ..times import clock_label, parse_instant
 from .common import STATUS_WORDS, safety_path
 
@@ -45,7 +46,7 @@ def init_app(app) -> None:
     app.register_blueprint(twilio_hooks.bp)
     app.register_blueprint(safety.bp)
     errors.init_app(app)
-    app.context_processor(lambda: {"status_words": STATUS_WORDS, "safety_path": safety_path})
+    app.context_processor(lambda: {"status_words": STATUS_WORDS, "safety_path": safety_path, "days_words": days_words})
     app.add_template_filter(local_time)
 
 

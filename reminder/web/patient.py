@@ -144,6 +144,7 @@ def edit_medication(medication_id: int):
         **current,
         "times": " ".join(current["times"]),
         "days": " ".join(medications.DAY_NAMES[d] for d in current["days"] or []),
+        "every_days": current["every_days"] or "",
     }
     return render_template("medication_form.html", form=form, editing=current)
 
@@ -333,6 +334,7 @@ def _form_fields() -> dict:
     }
     fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
     fields["acknowledge_interactions"] = form.get("acknowledge_interactions", "")
+    fields["every_days"] = form.get("every_days", "")
     return fields
 
 
