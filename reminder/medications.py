@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import caregivers, delivery, formulary, interactions, ledger, regimen, safety_limits
+from . import caregivers, delivery, formulary, interactions, kidneys, ledger, regimen, safety_limits
 from .db import immediate
 from .errors import InputError
 from .schedule import Step
@@ -336,7 +336,7 @@ def _apply_limits(
     the ceilings it did not give. Raises InputError (403, 409 or 422 with a ``code``)."""
     facts = formulary.facts(spec.name, spec.route)
     clinician_set = current["clinician_limits"] if current else {}
-    floor_values = safety_limits.floor(facts, clinician_set)
+    floor_values = safety_limits.floor(facts, clinician_set, kidneys.latest_egfr(db, patient_id))
     if not by_clinician:
         safety_limits.refuse_loosening(requested, floor_values)
     safety_limits.check_unit(spec.name, spec.unit, facts)

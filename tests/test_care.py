@@ -11,11 +11,23 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminder import clinics, interactions, pumps, regimen, safety_texts, schedule, side_effects
+from reminder import (
+    clinics,
+    formulary,
+    interactions,
+    kidneys,
+    pumps,
+    regimen,
+    safety_limits,
+    safety_texts,
+    schedule,
+    side_effects,
+)
 from reminder.schedule import Step
 from reminder.times import parse_instant
 
 from builders import (
+    DOCTOR,
     START,
     bearer,
     csrf,
@@ -304,3 +316,97 @@ def test_a_weekly_medication_shows_weekday_names_not_numbers(db, client, patient
     login()
     text = page_text(client.get("/medications"))
     assert "08:00, Mon" in text and "on 0" not in text
+
+
+# ---------------------------------------------------------------- kidneys
+
+
+@pytest.mark.parametrize(
+    "egfr, caution, ceiling",
+    [
+        (None, False, 80),
+        (90, False, 80),
+        (60, False, 80),
+        (59, True, 80),
+        (30, True, 80),
+        (29, True, 40),  # "cut in half or less" (the seed)
+        (10, True, 40),
+    ],
+)
+def test_kidney_function_flags_caution_under_60_and_halves_baclofens_ceiling_under_30(egfr, caution, ceiling):
+    facts = formulary.facts("Baclofen")
+    assert kidneys.renal_caution(egfr) is caution
+    assert safety_limits.floor(facts, {}, egfr)["max_daily_amount"] == ceiling
+
+
+def test_a_clinicians_own_ceiling_stands_whatever_the_kidneys():
+    assert safety_limits.floor(formulary.facts("Baclofen"), {"max_daily_amount": 60}, 20)["max_daily_amount"] == 60
+
+
+def test_a_drug_not_cleared_by_the_kidneys_keeps_its_ceiling():
+    assert safety_limits.floor(formulary.facts("Diazepam"), {}, 20)["max_daily_amount"] == 40
+
+
+@pytest.fixture
+def doctor_api(db, client, patient):
+    clinic_id, code = make_clinic(db, "Neurology")
+    doctor = make_clinician(db, clinic_id)
+    clinics.join(db, patient, code, START)
+    return bearer(db, doctor)
+
+
+def test_an_egfr_under_30_lowers_baclofens_ceiling_and_flags_the_report_and_panel(db, client, patient, doctor_api):
+    medication = make_medication(db, patient, times=["08:00", "18:00"])  # 20 mg a day
+    make_medication(
+        db, patient, name="Diazepam", amount=5, times=["21:00"], max_daily_amount=None, acknowledge_interactions=True
+    )
+    bad = client.post(f"/api/v1/patients/{patient}/kidney-function", json={"egfr": "lots"}, headers=doctor_api)
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "egfr"
+    recorded = client.post(
+        f"/api/v1/patients/{patient}/kidney-function",
+        json={"egfr": 25, "measured_on": "2026-03-05"},
+        headers=doctor_api,
+    )
+    assert recorded.status_code == 201 and recorded.json["kidney_function"]["egfr"] == 25
+    flags = {f["flag"]: f for f in recorded.json["flags"]}
+    assert set(flags) == {"combined sedation", "renal caution"}
+    assert (
+        "Baclofen with Diazepam" in flags["combined sedation"]["detail"]
+        and "FDA" in flags["combined sedation"]["source"]
+    )
+    assert "halved" in flags["renal caution"]["detail"]
+    stored = db.execute("SELECT max_daily_amount FROM medications WHERE id = ?", [medication]).fetchone()[0]
+    assert stored == 40
+    # The patient may not raise baclofen past the halved ceiling.
+    over = client.patch(
+        f"/api/v1/medications/{medication}",
+        json={"times": ["08:00", "13:00", "18:00"], "amount": 15},
+        headers=bearer(db, patient),
+    )
+    assert over.status_code == 422 and over.json["error"]["code"] == "over_ceiling"
+    [row] = client.get("/api/v1/patients", headers=doctor_api).json["patients"]
+    assert row["flags"] == ["combined sedation", "renal caution"]
+
+
+def test_a_patient_or_caregiver_cannot_record_kidney_function(db, client, patient, doctor_api):
+    response = client.post(
+        f"/api/v1/patients/{patient}/kidney-function",
+        json={"egfr": 25, "measured_on": "2026-03-05"},
+        headers=bearer(db, patient),
+    )
+    assert response.status_code == 404
+    assert db.execute("SELECT count(*) FROM kidney_function").fetchone()[0] == 0
+
+
+def test_the_report_shows_the_flags_and_a_clinician_records_egfr_on_it(db, client, patient, login):
+    clinic_id, code = make_clinic(db, "Neurology")
+    make_clinician(db, clinic_id)
+    clinics.join(db, patient, code, START)
+    make_medication(db, patient)
+    login(DOCTOR)
+    report = f"/panel/patients/{patient}/report"
+    form = {"csrf_token": csrf(client, report), "egfr": "45", "measured_on": "2026-03-02"}
+    assert client.post(f"/panel/patients/{patient}/kidney-function", data=form).status_code == 302
+    text = page_text(client.get(report))
+    assert "renal caution" in text and "eGFR 45 on 2026-03-02" in text and "halved" not in text
+    assert "renal caution" in page_text(client.get("/panel"))
