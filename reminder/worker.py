@@ -174,7 +174,7 @@ def follow_alerts(tick: Tick) -> int:
 
 
 def finish_tapers(tick: Tick) -> int:
-    return tapering.finish(tick.db, tick.now)
+    return tapering.finish(tick.db, tick.now, tick.settings)
 
 
 def upkeep(tick: Tick) -> int:

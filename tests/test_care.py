@@ -410,3 +410,27 @@ def test_the_report_shows_the_flags_and_a_clinician_records_egfr_on_it(db, clien
     text = page_text(client.get(report))
     assert "renal caution" in text and "eGFR 45 on 2026-03-02" in text and "halved" not in text
     assert "renal caution" in page_text(client.get("/panel"))
+
+
+# ---------------------------------------------------------------- a finished taper
+
+TAPER = {
+    "steps": [
+        {"start_date": "2026-03-08", "end_date": "2026-03-14", "amount": 5, "times": ["08:00", "13:00", "18:00"]},
+        {"start_date": "2026-03-15", "end_date": "2026-03-18", "amount": 5, "times": ["08:00", "18:00"]},
+        {"start_date": "2026-03-19", "end_date": "2026-03-21", "amount": 5, "times": ["08:00"]},
+    ]
+}
+
+
+def test_a_finished_taper_tells_the_patient_the_caregivers_and_the_clinic(db, client, patient, watched, tick):
+    api = bearer(db, patient)
+    baclofen = make_medication(db, patient)
+    assert client.post(f"/api/v1/medications/{baclofen}/taper", json=TAPER, headers=api).status_code == 200
+    tick("2026-03-22T04:00:00Z")
+    tick("2026-03-22T04:01:00Z")  # a second tick tells nobody twice
+    finished = [m for m in messages(db, "notice") if "taper has finished" in m["body"]]
+    assert sorted(m["user_id"] for m in finished) == sorted([patient, watched["carer"], watched["doctor"]])
+    mine = next(m for m in finished if m["user_id"] == patient)
+    assert "call your prescriber today" in mine["body"] and "911" in mine["body"]
+    assert not re.search(r"\btake\b", mine["body"].lower())
