@@ -515,5 +515,9 @@ def care_every_days_kidneys(db):
             recorded_at TEXT NOT NULL
         );
         CREATE INDEX kidney_function_by_patient ON kidney_function (patient_id, measured_on);
+
+        -- What the pump card tells emergency staff: the drug's concentration and the pump clinic's phone.
+        ALTER TABLE pumps ADD COLUMN concentration TEXT;
+        ALTER TABLE pumps ADD COLUMN clinic_phone TEXT;
         """
     )

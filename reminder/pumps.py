@@ -13,6 +13,7 @@ resets it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -70,26 +71,45 @@ def is_overdue(alarm_date: date, today: date, sent: list[int]) -> bool:
 
 
 def create_pump(
-    db: Database, patient_id: int, medication_id, alarm_date, refill_by, actor_id: int | None, now: datetime
+    db: Database,
+    patient_id: int,
+    medication_id,
+    alarm_date,
+    refill_by,
+    actor_id: int | None,
+    now: datetime,
+    card: dict | None = None,
 ) -> int:
     """Record a pump; returns its id.
 
     ``alarm_date`` is required and at most a year ahead or behind (one already passed is
     accepted: the worker's next tick treats it as overdue and tells everyone at once); ``refill_by`` defaults
     to the alarm date minus 5 days and must not be after it; ``medication_id``, when given, must
-    be one of the patient's medications. A bad value raises ``InputError`` naming the field
-    (``alarm_date``, ``refill_by``, ``medication``) and nothing is written.
+    be one of the patient's medications; ``card`` may give the pump card's ``concentration``
+    and ``clinic_phone``. A bad value raises ``InputError`` naming the field and nothing is
+    written.
     """
     alarm = _alarm_date("alarm_date", alarm_date, now, allow_past=True)
     refill = default_refill_by(alarm) if refill_by in (None, "") else _date("refill_by", refill_by)
     if refill > alarm:
         raise InputError("refill_by", "refill_by must be on or before the alarm date.")
+    concentration = _card_text(card or {}, "concentration", CONCENTRATION_CHARACTERS)
+    phone = _card_text(card or {}, "clinic_phone", PHONE_CHARACTERS)
     with immediate(db):
         medication = _patient_medication(db, patient_id, medication_id)
         cursor = db.execute(
-            "INSERT INTO pumps (patient_id, medication_id, alarm_date, refill_by, created_at, created_by) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [patient_id, medication, alarm.isoformat(), refill.isoformat(), to_iso(now), actor_id],
+            "INSERT INTO pumps (patient_id, medication_id, alarm_date, refill_by, created_at, created_by, "
+            "concentration, clinic_phone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                patient_id,
+                medication,
+                alarm.isoformat(),
+                refill.isoformat(),
+                to_iso(now),
+                actor_id,
+                concentration,
+                phone,
+            ],
         )
     return cursor.lastrowid
 
@@ -252,6 +272,8 @@ def pump_json(row: dict, today: date | None = None) -> dict:
         "medication_name": row.get("medication_name"),
         "alarm_date": row["alarm_date"],
         "refill_by": row["refill_by"],
+        "concentration": row.get("concentration"),
+        "clinic_phone": row.get("clinic_phone"),
     }
     if today is not None:
         result["days_to_refill_by"] = (parse_date(row["refill_by"]) - today).days
@@ -282,6 +304,21 @@ def _item(pump: dict) -> dict:
 
 def _sent(pump: dict) -> list[int]:
     return list(json.loads(pump["reminders_sent"] or "[]"))
+
+
+CARD_TEXT_LIMIT = 40
+PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ()./-]{3,30}$")
+CONCENTRATION_CHARACTERS = re.compile(r"^[\w .,/µ%()-]{1,40}$")
+
+
+def _card_text(card: dict, field: str, allowed: re.Pattern) -> str | None:
+    value = card.get(field)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not allowed.match(value.strip()):
+        example = "+1 555 010 0199" if field == "clinic_phone" else "2000 mcg/mL"
+        raise InputError(field, f"{field} must be short plain text, like {example}.")
+    return value.strip()
 
 
 def _date(field: str, value) -> date:

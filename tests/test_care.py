@@ -23,6 +23,7 @@ from reminder import (
     schedule,
     side_effects,
 )
+from reminder.errors import InputError
 from reminder.schedule import Step
 from reminder.times import parse_instant
 
@@ -177,11 +178,23 @@ def test_the_pump_card_shows_the_dates_and_what_emergency_staff_must_know(db, cl
     medication = make_medication(
         db, patient, name="Gablofen", unit="mcg", amount=100, times=["08:00"], max_daily_amount=None
     )
-    pump_id = pumps.create_pump(db, patient, medication, "2026-04-10", None, patient, START)
+    card = {"concentration": "2000 mcg/mL", "clinic_phone": "+1 555 010 0199"}
+    pump_id = pumps.create_pump(db, patient, medication, "2026-04-10", None, patient, START, card=card)
     login()
     assert f'href="/pumps/{pump_id}/card"' in page_text(client.get("/pumps"))
     text = page_text(client.get(f"/pumps/{pump_id}/card"))
     assert "Gablofen" in text and "withdrawal" in text and "Print" in text
+    assert "2000 mcg/mL" in text and 'href="tel:+1 555 010 0199"' in text and "Sun 05 Apr" in text
+
+
+@pytest.mark.parametrize(
+    "field, value", [("clinic_phone", "call me"), ("concentration", "<b>lots</b>"), ("clinic_phone", 12)]
+)
+def test_a_bad_pump_card_detail_is_refused_and_writes_nothing(db, patient, field, value):
+    with pytest.raises(InputError) as refused:
+        pumps.create_pump(db, patient, None, "2026-04-10", None, patient, START, card={field: value})
+    assert refused.value.field == field
+    assert db.execute("SELECT count(*) FROM pumps").fetchone()[0] == 0
 
 
 # ---------------------------------------------------------------- side-effect triage

@@ -113,6 +113,8 @@ def test_a_pump_may_name_one_of_the_patients_medications_and_its_own_refill_by(d
         "medication_name": "Baclofen",
         "alarm_date": "2026-04-10",
         "refill_by": "2026-04-07",
+        "concentration": None,  # the pump card's details, not given here
+        "clinic_phone": None,
         "days_to_refill_by": 31,
         "days_to_alarm": 34,
     }

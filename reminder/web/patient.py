@@ -235,6 +235,7 @@ def pump_list():
                 form.get("refill_by", "").strip() or None,
                 current_user.id,
                 now(),
+                card={"concentration": form.get("concentration", ""), "clinic_phone": form.get("clinic_phone", "")},
             )
         except InputError as error:
             flash(error.message, "error")
