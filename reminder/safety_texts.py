@@ -9,6 +9,9 @@ gets ``GENERIC``. No text ever advises a dose.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
+
+from . import formulary
 
 SEED = "Baclofen: Uses, Side Effects, and Safe Dosage Advice (the seed)"
 LABEL = "Baclofen tablets label (warnings: abrupt drug withdrawal; renal impairment; overdosage)"
@@ -130,6 +133,24 @@ WITHDRAWAL = Section(
 )
 
 BY_CLASS = {"baclofen": BACLOFEN}
+
+
+def page_path(name: str, route: str | None = None) -> str:
+    """Where a medication's Safety page is (``/safety/<ingredient>``), by its ingredient when the
+    formulary knows it, else by its name: no personal data, so any message may carry it."""
+    facts = formulary.facts(name, route)
+    slug = facts.ingredient.name if facts.ingredient else name.strip().lower()
+    return "/safety/" + quote(slug or "medication", safe="")
+
+
+def link_for(db, settings: dict, medication_id: int | None, names_hidden: bool = False) -> str:
+    """The full Safety link of a withdrawal-risk medication, for a message; "" otherwise, and ""
+    where the message hides the medication's name (``notify.name_medication`` off: a lock
+    screen is not private, and the link names the ingredient)."""
+    row = db.execute("SELECT name, route, withdrawal_risk FROM medications WHERE id = ?", [medication_id]).fetchone()
+    if row is None or not row[2] or names_hidden:
+        return ""
+    return settings["server.base_url"] + page_path(row[0], row[1])
 
 
 def sections(drug_class: str | None, risk: str) -> tuple[Section, ...]:

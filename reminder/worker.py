@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import delivery, escalation, ledger, links, overdose, schedule, tapering
+from . import delivery, escalation, ledger, links, overdose, safety_texts, schedule, tapering
 from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock, wall_seconds
 from .db import immediate
@@ -241,6 +241,9 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         "name": patient["name"],
         "time": clock_label(parse_hhmm(dose["local_time"])),
         "medication": f"{medication[0]} {medication[1]}".strip() if tick.settings["notify.name_medication"] else "",
+        "safety": safety_texts.link_for(
+            tick.db, tick.settings, dose["medication_id"], names_hidden=not tick.settings["notify.name_medication"]
+        ),
     }
     valid_until = None
     if kind in delivery.PROMPT_KINDS:

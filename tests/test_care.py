@@ -447,3 +447,19 @@ def test_a_finished_taper_tells_the_patient_the_caregivers_and_the_clinic(db, cl
     mine = next(m for m in finished if m["user_id"] == patient)
     assert "call your prescriber today" in mine["body"] and "911" in mine["body"]
     assert not re.search(r"\btake\b", mine["body"].lower())
+
+
+def test_a_caregivers_alert_about_baclofen_links_its_safety_page(db, client, patient, watched, tick_until):
+    make_medication(db, patient)
+    tick_until("2026-03-07T20:31:00Z", step=300)  # the 08:00 and 13:00 doses close unanswered
+    alerts = [m for m in messages(db, "alert") if m["user_id"] == watched["carer"]]
+    assert alerts and "/safety/baclofen" in alerts[0]["body"]
+
+
+def test_a_skip_notice_links_the_safety_page_only_where_it_may_name_the_medication(db, patient, tick_until, settings):
+    make_medication(db, patient)
+    tick_until("2026-03-07T15:31:00Z", step=300)
+    assert "/safety/" not in messages(db, "skip_notice")[0]["body"]  # a lock screen is not private
+    settings["notify.name_medication"] = True
+    tick_until("2026-03-07T20:31:00Z", step=300)
+    assert "/safety/baclofen" in messages(db, "skip_notice")[-1]["body"]

@@ -8,13 +8,12 @@ another view module.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, request
 from flask_login import UserMixin
 
-from .. import answers, formulary, ledger, missed_dose, supply
+from .. import answers, ledger, missed_dose, safety_texts, supply
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
@@ -191,7 +190,5 @@ def days_left_words(days: float | None) -> str:
 
 
 def safety_path(name: str, route: str | None = None) -> str:
-    """Where a medication's Safety page is: by its ingredient when the formulary knows it."""
-    facts = formulary.facts(name, route)
-    slug = facts.ingredient.name if facts.ingredient else name.strip().lower()
-    return "/safety/" + quote(slug or "medication", safe="")
+    """Where a medication's Safety page is (``safety_texts.page_path``)."""
+    return safety_texts.page_path(name, route)
