@@ -463,3 +463,11 @@ def test_a_skip_notice_links_the_safety_page_only_where_it_may_name_the_medicati
     settings["notify.name_medication"] = True
     tick_until("2026-03-07T20:31:00Z", step=300)
     assert "/safety/baclofen" in messages(db, "skip_notice")[-1]["body"]
+
+
+def test_recording_a_pump_whose_alarm_date_passed_says_at_once_to_call_the_pump_clinic(db, client, patient, login):
+    login()
+    data = {"csrf_token": csrf(client, "/pumps"), "alarm_date": "2026-03-04"}
+    assert client.post("/pumps", data=data).status_code == 302
+    text = page_text(client.get("/pumps"))
+    assert "URGENT" in text and "Call your pump clinic today" in text and "911" in text

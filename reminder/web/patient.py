@@ -227,7 +227,7 @@ def pump_list():
     if request.method == "POST":
         form = request.form
         try:
-            pumps.create_pump(
+            pump_id = pumps.create_pump(
                 db,
                 current_user.id,
                 form.get("medication") or None,
@@ -240,6 +240,10 @@ def pump_list():
         except InputError as error:
             flash(error.message, "error")
             return _pumps_page(form), error.status
+        alarm = date.fromisoformat(pumps.get_pump(db, pump_id)["alarm_date"])
+        if alarm <= today_local():  # urgent now; the worker's next tick tells caregivers and clinicians
+            flash(pumps.overdue_text(alarm, (today_local() - alarm).days), "error")
+            return redirect(url_for("patient.pump_list"))
         flash("Pump recorded. You'll get refill reminders 14, 7, 3 and 1 days before its refill-by date.", "ok")
         return redirect(url_for("patient.pump_list"))
     return _pumps_page({})
