@@ -40,6 +40,9 @@ DECISION_STATUS = {
     "too_soon": 409,
     "over_daily_maximum": 409,
     "bad_time": 400,
+    "corrected": 200,
+    "nothing_to_correct": 409,
+    "too_late_to_correct": 409,
 }
 MAX_REPORT_DAYS = 400
 
@@ -146,6 +149,8 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         # evening before is still a valid "I already took it at".
         time_max=local_now.strftime("%H:%M") if local_now.date().isoformat() == dose["local_date"] else None,
         not_due=window == "not_due",
+        # "Undo" while a wrong tap may still be put right (missed_dose.decide_correction).
+        can_correct=missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
         closed_advice=None
         if decision or dose["status"] in ("taken", "skipped") or window is not None
         else missed_dose.skip_advice(facts, tz),

@@ -116,8 +116,9 @@ def new_medication():
             medications.create(get_db(), current_user.id, spec, now(), horizon())
         except InputError as error:
             flash(error.message, "error")
+            duplicate = error.code == "duplicate_ingredient"  # ask, as the API's confirm_duplicate does
             return render_template(
-                "medication_form.html", form=request.form, editing=None, warning=error.code
+                "medication_form.html", form=request.form, editing=None, duplicate=duplicate, warning=error.code
             ), error.status
         flash(f"{spec.name} added. You'll get a reminder at each dose time. Here is what to know about it.", "ok")
         return redirect(safety_path(spec.name, spec.route))  # shown once, when it is added
@@ -338,6 +339,7 @@ def _form_fields() -> dict:
         for key in ("name", "strength", "unit", "amount", "times", "days", "start_date", "max_daily_amount")
     }
     fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
+    fields["confirm_duplicate"] = form.get("confirm_duplicate", "")
     fields["acknowledge_interactions"] = form.get("acknowledge_interactions", "")
     fields["every_days"] = form.get("every_days", "")
     return fields

@@ -29,7 +29,7 @@ ONE_PM_WINDOW_CLOSED = "2026-03-07T20:31:00Z"  # its window closes at 15:30 New 
 def reminder_link(page: Page, time_label: str = "1:00 PM") -> str:
     """Open /dev/outbox and return the link of the newest reminder for ``time_label``."""
     page.goto("/dev/outbox")
-    message = page.locator('.message[data-kind="reminder"]').filter(has_text=f"Time for your {time_label} dose.").first
+    message = page.locator('.message[data-kind="reminder"]').filter(has_text=f"Time for your {time_label} dose:").first
     expect(message).to_be_visible()
     return message.get_by_role("link").get_attribute("href")
 
@@ -88,7 +88,7 @@ def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_fro
     page.goto("/dev/outbox")
     reminder = page.locator('.message[data-kind="reminder"]')
     expect(reminder).to_have_count(1)
-    expect(reminder).to_contain_text("Time for your 1:00 PM dose.")
+    expect(reminder).to_contain_text("Time for your 1:00 PM dose: 10 mg.")  # no strength given: no tablets
     link = reminder.get_by_role("link")
     expect(link).to_have_attribute("href", re.compile(r"^http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_-]+$"))
     href = link.get_attribute("href")

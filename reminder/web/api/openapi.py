@@ -593,6 +593,59 @@ SCHEMAS = {
 }
 
 
+# ---------------------------------------------------------------- safety limits (issue 9)
+# Refusals carry a machine-readable ``error.code``: 403 ``clinician_only`` (a patient loosening a
+# floor), 409 ``duplicate_ingredient`` (unless ``confirm_duplicate``), 409 ``plan_running`` (an edit
+# during a taper or titration other than moving its times), 422 ``over_ceiling``, ``unit_mismatch``,
+# ``times_too_close``, ``taper_invalid``; on a dose, 409 ``too_soon``/``over_daily_maximum`` (answer
+# again with ``already_taken`` if it was already swallowed), ``too_late_to_correct``.
+SAFETY_CODES = (
+    "clinician_only, duplicate_ingredient, plan_running, over_ceiling, unit_mismatch, times_too_close, "
+    "taper_invalid, too_soon, over_daily_maximum, too_late_to_correct"
+)
+SCHEMAS["Error"]["properties"]["error"]["properties"]["code"]["description"] = (
+    f"invalid, unauthorized, not_found, ...; the safety rules' own: {SAFETY_CODES}"
+)
+SCHEMAS["MedicationInput"]["properties"] |= {
+    "route": {"enum": ["oral", "intrathecal"], "description": "Pump products are intrathecal whatever is chosen"},
+    "max_single_amount": {"type": ["number", "null"], "description": "Defaults to the formulary's ceiling"},
+    "confirm_duplicate": {"type": "boolean", "description": "Yes, a second entry of the same ingredient and route"},
+}
+SCHEMAS["Medication"]["allOf"][1]["properties"] |= {
+    "ingredient": {
+        "type": ["object", "null"],
+        "properties": {k: {"type": ["string", "null"]} for k in ("name", "drugbank_id", "medline_plus_id")},
+    },
+    "clinician_limits": {"type": "object", "description": "What a clinician set for this patient: the floor"},
+}
+SCHEMAS["Dose"]["properties"]["flags"] = {
+    "type": "array",
+    "items": {"enum": ["too_soon", "over_daily_maximum"]},
+    "description": "A reported intake recorded although it broke a rule",
+}
+_CONFIRM = PATHS["/api/v1/doses/{id}/confirm"]["post"]
+_CONFIRM["requestBody"]["content"]["application/json"]["schema"]["properties"] |= {
+    "action": {"enum": ["taken", "skip", "snooze", "correct"]},
+    "already_taken": {"type": "boolean", "description": "Yes, it was already swallowed: record it, flagged"},
+    "to": {"enum": ["not_taken", "taken", "skip"], "description": "With action correct"},
+}
+for _path, _method in (("/api/v1/medications", "post"), ("/api/v1/medications/{id}", "patch")):
+    for _status, _words in (
+        ("403", "A looser rule: clinician_only"),
+        ("409", "Conflict"),
+        ("422", "Over a safety limit"),
+    ):
+        PATHS[_path][_method]["responses"][_status] = {
+            "description": _words,
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+
+PATHS["/api/v1/medications/{id}/taper"]["post"]["responses"]["422"] = {
+    "description": "taper_invalid: a step under 3 days, a last step over a quarter of the start, or tablets cannot give it",
+    "content": {"application/json": {"schema": _ERROR}},
+}
+
+
 def document() -> dict:
     return {
         "openapi": "3.1.0",
