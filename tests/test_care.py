@@ -16,6 +16,7 @@ from reminder import (
     formulary,
     interactions,
     kidneys,
+    missed_dose,
     pumps,
     regimen,
     safety_limits,
@@ -471,3 +472,16 @@ def test_recording_a_pump_whose_alarm_date_passed_says_at_once_to_call_the_pump_
     assert client.post("/pumps", data=data).status_code == 302
     text = page_text(client.get("/pumps"))
     assert "URGENT" in text and "Call your pump clinic today" in text and "911" in text
+
+
+def test_after_midnight_the_closed_window_advice_calls_this_mornings_dose_today():
+    dose = missed_dose.Dose(
+        scheduled_at=parse_instant("2026-03-07T23:00:00Z"),  # 6:00 PM New York
+        window_closes_at=parse_instant("2026-03-08T01:30:00Z"),
+        amount=10,
+        status="missed",
+        next_scheduled_at=parse_instant("2026-03-08T12:00:00Z"),  # 8:00 AM EDT
+    )
+    after_midnight = missed_dose.skip_advice(dose, NEW_YORK, parse_instant("2026-03-08T06:00:00Z"))
+    evening = missed_dose.skip_advice(dose, NEW_YORK, parse_instant("2026-03-08T02:00:00Z"))
+    assert "8:00 AM." in after_midnight and "8:00 AM tomorrow." in evening

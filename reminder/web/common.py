@@ -153,7 +153,7 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         can_correct=missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
         closed_advice=None
         if decision or dose["status"] in ("taken", "skipped") or window is not None
-        else missed_dose.skip_advice(facts, tz),
+        else missed_dose.skip_advice(facts, tz, current),
     )
 
 
