@@ -675,3 +675,30 @@ def safety_name_in_messages(db):
     # Whether this person's reminders name the medication (lock screens are not private): NULL
     # follows the server's notify.name_medication; 0 or 1 is their own choice.
     db.execute("ALTER TABLE users ADD COLUMN name_medication INTEGER CHECK (name_medication IN (0, 1))")
+
+
+@migrations(name="0012_care_every_days_kidneys")
+def care_every_days_kidneys(db):
+    db.executescript(
+        """
+        -- Every N days counted from the step's start date (every other day = 2); NULL is every day
+        -- (or the weekdays in days). A step has days or every_days, not both.
+        ALTER TABLE regimen_steps ADD COLUMN every_days INTEGER CHECK (every_days IS NULL OR every_days BETWEEN 2 AND 14);
+
+        -- Kidney function a clinician recorded for a patient: eGFR in mL/min/1.73 m2 and the day of
+        -- the blood test. The latest measurement counts (baclofen label: reduce in renal impairment).
+        CREATE TABLE kidney_function (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_id INTEGER NOT NULL REFERENCES users(id),
+            egfr REAL NOT NULL CHECK (egfr > 0 AND egfr < 200),
+            measured_on TEXT NOT NULL,
+            recorded_by INTEGER NOT NULL REFERENCES users(id),
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX kidney_function_by_patient ON kidney_function (patient_id, measured_on);
+
+        -- What the pump card tells emergency staff: the drug's concentration and the pump clinic's phone.
+        ALTER TABLE pumps ADD COLUMN concentration TEXT;
+        ALTER TABLE pumps ADD COLUMN clinic_phone TEXT;
+        """
+    )

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import caregivers, clinics, delivery, formulary
+from . import caregivers, clinics, delivery, formulary, safety_texts
 from .db import immediate
 from .times import clock_label, parse_instant, to_iso
 from .tokens import hash_token
@@ -257,10 +257,13 @@ RESOLUTIONS = {
 
 
 def _send(db, settings, alert_id, user, channel, kind, now, token=None) -> None:
-    summary, alert_kind = db.execute("SELECT summary, kind FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    summary, alert_kind, medication_id = db.execute(
+        "SELECT summary, kind, medication_id FROM alerts WHERE id = ?", [alert_id]
+    ).fetchone()
     context = {
         "name": user["name"],
         "summary": summary,
+        "safety": safety_texts.link_for(db, settings, medication_id),
         "resolution": RESOLUTIONS.get(alert_kind, "This has ended."),
         "link": f"{settings['server.base_url']}/a/{token}" if token else "",
     }

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import caregivers, delivery, formulary, ledger, regimen, safety_limits
+from . import caregivers, delivery, formulary, interactions, kidneys, ledger, regimen, safety_limits
 from .db import immediate
 from .errors import InputError
 from .schedule import Step
@@ -21,9 +21,10 @@ from .times import parse_date, parse_hhmm, to_iso
 
 MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
 MAX_TIMES_PER_DAY = 12
+MAX_EVERY_DAYS = 14  # schedule.NEXT_DOSE_SEARCH_DAYS: a longer cycle would have no "next dose"
 ROUTES = ("oral", "intrathecal")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-WHOLE_NUMBERS = {"on_time_minutes"}
+WHOLE_NUMBERS = {"on_time_minutes", "every_days"}
 RULE_LIMITS = {  # field: (low, high), both included
     "on_time_minutes": (5, 240),
     "skip_fraction": (0.1, 1.0),
@@ -40,6 +41,7 @@ class MedicationInput:
     strength: str = ""
     unit: str = "mg"
     days: list[int] | None = None
+    every_days: int | None = None  # every N days from start_date (2 = every other day)
     start_date: date | None = None
     withdrawal_risk: bool = False
     max_daily_amount: float | None = None
@@ -48,10 +50,11 @@ class MedicationInput:
     max_single_amount: float | None = None
     confirm_duplicate: bool = False  # "yes, I do take both": a second entry of one ingredient
     asked_withdrawal_risk: bool | None = None  # what the request said, before the formulary's mark
+    acknowledge_interactions: bool = False  # "I have read the combined-sedation warning"
 
     def step(self, start: date) -> Step:
         """This dose plan as an open-ended regimen step from ``start``."""
-        return regimen.new_step(start, None, self.times, self.amount, self.days)
+        return regimen.new_step(start, None, self.times, self.amount, self.days, self.every_days)
 
 
 INPUT_FIELDS = frozenset(
@@ -62,12 +65,14 @@ INPUT_FIELDS = frozenset(
         "strength",
         "unit",
         "days",
+        "every_days",
         "start_date",
         "withdrawal_risk",
         "max_daily_amount",
         "max_single_amount",
         "route",
         "confirm_duplicate",
+        "acknowledge_interactions",
         *RULE_LIMITS,
     }
 )
@@ -93,6 +98,7 @@ def parse_medication(data: dict, today: date) -> MedicationInput:
         strength=_text(data, "strength", limit=40),
         unit=_text(data, "unit", limit=20) or "mg",
         days=_days(data.get("days")),
+        every_days=_every_days(data),
         start_date=check_date("start_date", start) if start not in (None, "") else today,
         # The bundled formulary marks drugs that must not be stopped suddenly; a patient can add
         # the mark to any medication but not take it off one of those (a clinician's call).
@@ -103,6 +109,7 @@ def parse_medication(data: dict, today: date) -> MedicationInput:
         route=facts.route,
         max_single_amount=_number(data, "max_single_amount", low=0, high=MAX_AMOUNT, exclusive_low=True),
         confirm_duplicate=_flag(data, "confirm_duplicate"),
+        acknowledge_interactions=_flag(data, "acknowledge_interactions"),
     )
 
 
@@ -115,6 +122,9 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
     """
     with immediate(db):
         facts = _apply_limits(db, patient_id, spec, requested=_requested(spec), current=None, by_clinician=False)
+        interactions.refuse_unacknowledged(
+            spec.name, spec.route, current_entries(db, patient_id), spec.acknowledge_interactions
+        )
         ingredient = facts.ingredient
         cursor = db.execute(
             "INSERT INTO medications (patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, "
@@ -182,9 +192,10 @@ def update(
             spec.withdrawal_risk = True
             _refuse_a_cut(current, spec)
         new_start = max(today, spec.start_date)
-        plan_changed = "start_date" in data or (spec.times, spec.days, spec.amount) != (
+        plan_changed = "start_date" in data or (spec.times, spec.days, spec.every_days, spec.amount) != (
             current["times"],
             current["days"],
+            current["every_days"],
             current["amount"],
         )
         rule_changed = any(spec.rule.get(key, current[key]) != current[key] for key in RULE_LIMITS)
@@ -229,7 +240,11 @@ def _refuse_plan_change(current: dict, data: dict, spec: MedicationInput) -> Non
             status=409,
             code="plan_running",
         )
-    if "start_date" in data or (spec.amount, spec.days) != (current["amount"], current["days"]):
+    if "start_date" in data or (spec.amount, spec.days, spec.every_days) != (
+        current["amount"],
+        current["days"],
+        current["every_days"],
+    ):
         raise InputError(
             "amount",
             f"{current['name']} is on a plan of changing doses: change the plan instead (its steps, from the "
@@ -260,6 +275,7 @@ def _plan_at_new_times(current: dict, data: dict, spec: MedicationInput, start: 
             sorted(moved[t] for t in s["times"]),
             s["amount"],
             s["days"],
+            s["every_days"],
         )
         for s in remaining
     ]
@@ -320,7 +336,7 @@ def _apply_limits(
     the ceilings it did not give. Raises InputError (403, 409 or 422 with a ``code``)."""
     facts = formulary.facts(spec.name, spec.route)
     clinician_set = current["clinician_limits"] if current else {}
-    floor_values = safety_limits.floor(facts, clinician_set)
+    floor_values = safety_limits.floor(facts, clinician_set, kidneys.latest_egfr(db, patient_id))
     if not by_clinician:
         safety_limits.refuse_loosening(requested, floor_values)
     safety_limits.check_unit(spec.name, spec.unit, facts)
@@ -379,6 +395,7 @@ def _refuse_a_cut(current: dict, spec: MedicationInput) -> None:
     before = (current["amount"] or 0) * len(current["times"])
     after = spec.amount * len(spec.times)
     fewer_days = spec.days is not None and (current["days"] is None or not set(current["days"]) <= set(spec.days))
+    fewer_days = fewer_days or (spec.every_days or 1) > (current["every_days"] or 1)
     if after < before - 1e-9 or fewer_days:
         raise InputError(
             None,
@@ -480,6 +497,7 @@ def to_json(db: Database, medication_id: int, today: date | None = None) -> dict
             "end_date": s.end_date.isoformat() if s.end_date else None,
             "times": [t.strftime("%H:%M") for t in s.times],
             "days": sorted(s.days) if s.days is not None else None,
+            "every_days": s.every_days,
             "amount": s.amount,
         }
         for s in regimen.steps_of(db, medication_id)
@@ -494,6 +512,7 @@ def to_json(db: Database, medication_id: int, today: date | None = None) -> dict
         "amount": current.get("amount"),
         "times": current.get("times", []),
         "days": current.get("days"),
+        "every_days": current.get("every_days"),
         "start_date": steps[0]["start_date"] if steps else None,
         "withdrawal_risk": bool(medication["withdrawal_risk"]),
         "max_daily_amount": medication["max_daily_amount"],
@@ -542,6 +561,12 @@ def _ingredient_json(medication: dict) -> dict | None:
         if found
         else None
     )
+
+
+def current_entries(db: Database, patient_id: int) -> list[tuple[str, str]]:
+    """(name, route) of each of the patient's medications that has not ended, oldest first."""
+    sql = "SELECT name, route FROM medications WHERE patient_id = ? AND ended_at IS NULL ORDER BY id"
+    return [(row[0], row[1]) for row in db.execute(sql, [patient_id]).fetchall()]
 
 
 def patient_medication_ids(db: Database, patient_id: int, include_ended: bool = False) -> list[int]:
@@ -638,6 +663,14 @@ def _days(value) -> list[int] | None:
         else:
             raise InputError("days", f"{item!r} is not a weekday: use mon..sun or 0 (Monday) to 6.")
     return sorted(days) if len(days) < 7 else None
+
+
+def _every_days(data: dict) -> int | None:
+    """Every N days (2 to 14) from the start date; 1 or nothing is every day. Not with ``days``."""
+    value = _number(data, "every_days", low=1, high=MAX_EVERY_DAYS)
+    if value is not None and value > 1 and data.get("days") not in (None, "", []):
+        raise InputError("every_days", "Give either days (weekdays) or every_days, not both.")
+    return int(value) if value is not None and value > 1 else None
 
 
 def check_date(key: str, value) -> date:

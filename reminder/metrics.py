@@ -126,7 +126,8 @@ def definitions(p: Parameters) -> dict[str, str]:
         "correct_dosing_days": "Correct dosing days: local days with every scheduled dose taken ÷ local days "
         "with doses scheduled (a day with a dose still pending is left out)",
         "drug_holidays": f"Drug holidays: runs of ≥ {p.holiday_days} consecutive local days with doses "
-        "scheduled and none taken (count, and the longest in days)",
+        "scheduled and none taken, measured on scheduled days: a day with nothing scheduled inside such "
+        "a run counts towards it (count, and the longest in days)",
         "longest_gap_hours": "Longest gap: the longest time between two consecutive taken doses, in hours",
         "days_covered": "Days covered (PDC-style): local days with supply on hand ÷ days in the window, "
         "only where refills are recorded",
@@ -300,17 +301,25 @@ def _jsonable(value):
 
 
 def _holidays(days: list[date], by_day: dict[date, list[LedgerDose]], min_days: int) -> list[list[date]]:
-    """Runs of at least ``min_days`` consecutive ``days``, each with closed doses and none taken.
-    A day with nothing scheduled, or with a dose still pending, ends a run."""
-    runs, run = [], []
+    """Runs of consecutive scheduled days, each with closed doses and none taken, that span at
+    least ``min_days`` calendar days (first to last, inclusive).
+
+    Measured on scheduled days: a day with nothing scheduled inside a run belongs to it (a
+    Mon/Wed/Fri medication untouched from Monday to Wednesday is 3 days without it), but neither
+    starts nor ends one; a taken dose or a dose still pending ends a run."""
+    runs, run, between = [], [], []
     for day in days + [None]:
         doses = by_day.get(day, [])
-        if doses and not _taken(doses) and all(d.status != "pending" for d in doses):
-            run.append(day)
+        if day is not None and not doses:
+            between.append(day)  # part of the run only if another missed scheduled day follows
+            continue
+        if day is not None and not _taken(doses) and all(d.status != "pending" for d in doses):
+            run += [*between, day] if run else [day]
+            between = []
             continue
         if len(run) >= min_days:
             runs.append(run)
-        run = []
+        run, between = [], []
     return runs
 
 

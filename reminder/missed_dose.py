@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from .schedule import next_dose_words
 from .times import clock_label
 
 # With no next dose scheduled (the last dose of a medication), assume a daily rhythm.
@@ -136,7 +137,7 @@ def decide_taken(
         if problem:
             return problem
     elif dose.status in ("missed", "unknown") or now >= dose.window_closes_at:
-        return _window_closed(dose, tz)
+        return _window_closed(dose, tz, now)
     elif now < dose.scheduled_at - rule.on_time:
         return _not_due_yet(dose, tz)
     taken_at = reported_at or now
@@ -211,7 +212,7 @@ def decide_snooze(dose: Dose, now: datetime, snooze: timedelta, tz: ZoneInfo, ru
     if dose.status in ("taken", "skipped"):
         return _already(dose, tz)
     if dose.status in ("missed", "unknown") or now >= dose.window_closes_at:
-        return _window_closed(dose, tz)
+        return _window_closed(dose, tz, now)
     if now < dose.scheduled_at - rule.on_time:
         return _not_due_yet(dose, tz)
     until = now + snooze
@@ -260,19 +261,21 @@ def _already(dose: Dose, tz: ZoneInfo) -> Decision:
 EARLIER_TIME_HINT = "If you already took this one earlier, tell us when."
 
 
-def skip_advice(dose: Dose, tz: ZoneInfo) -> str:
-    """What a patient is told about a dose whose window has closed."""
+def skip_advice(dose: Dose, tz: ZoneInfo, now: datetime) -> str:
+    """What a patient is told, at ``now``, about a dose whose window has closed: the next dose's
+    time, with its day when that is not the patient's today."""
     next_label = ""
     if dose.next_scheduled_at is not None:
-        next_label = f" at its usual time, {clock_label(dose.next_scheduled_at.astimezone(tz).time())}"
+        day = now.astimezone(tz).date()  # after midnight, this morning's dose is today's, not "tomorrow"
+        next_label = f" at its usual time, {next_dose_words(dose.next_scheduled_at, day, tz)}"
     return (
         "It's too close to your next dose to take this one now. Skip this dose and take your next "
         f"dose{next_label}. Don't take two doses. {EARLIER_TIME_HINT}"
     )
 
 
-def _window_closed(dose: Dose, tz: ZoneInfo) -> Decision:
-    return Decision("window_closed", skip_advice(dose, tz), offer_earlier_time=True)
+def _window_closed(dose: Dose, tz: ZoneInfo, now: datetime) -> Decision:
+    return Decision("window_closed", skip_advice(dose, tz, now), offer_earlier_time=True)
 
 
 def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decision:

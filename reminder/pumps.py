@@ -13,6 +13,7 @@ resets it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,6 +28,11 @@ REMINDER_DAYS = (14, 7, 3, 1)  # days before refill-by
 OVERDUE_MARK = 0  # in reminders_sent: the alarm-date escalation went out
 DEFAULT_REFILL_OFFSET_DAYS = 5  # refill-by = alarm date - 5 days
 MAX_AHEAD_DAYS = 366  # an alarm date further out is a typo: reservoirs last months, not years
+MAX_BEHIND_DAYS = 366  # an alarm date already passed is urgent, not refused (issue 10 section 4)
+WITHDRAWAL_SIGNS = (
+    "Watch for itching, a return of strong stiffness or spasms, fever, confusion or hallucinations: call "
+    "emergency services (911) for hallucinations, a seizure or a high fever."
+)
 
 ClaimHook = Callable[[Database, dict], None]
 
@@ -65,25 +71,45 @@ def is_overdue(alarm_date: date, today: date, sent: list[int]) -> bool:
 
 
 def create_pump(
-    db: Database, patient_id: int, medication_id, alarm_date, refill_by, actor_id: int | None, now: datetime
+    db: Database,
+    patient_id: int,
+    medication_id,
+    alarm_date,
+    refill_by,
+    actor_id: int | None,
+    now: datetime,
+    card: dict | None = None,
 ) -> int:
     """Record a pump; returns its id.
 
-    ``alarm_date`` is required, not in the past and at most a year ahead; ``refill_by`` defaults
+    ``alarm_date`` is required and at most a year ahead or behind (one already passed is
+    accepted: the worker's next tick treats it as overdue and tells everyone at once); ``refill_by`` defaults
     to the alarm date minus 5 days and must not be after it; ``medication_id``, when given, must
-    be one of the patient's medications. A bad value raises ``InputError`` naming the field
-    (``alarm_date``, ``refill_by``, ``medication``) and nothing is written.
+    be one of the patient's medications; ``card`` may give the pump card's ``concentration``
+    and ``clinic_phone``. A bad value raises ``InputError`` naming the field and nothing is
+    written.
     """
-    alarm = _alarm_date("alarm_date", alarm_date, now)
+    alarm = _alarm_date("alarm_date", alarm_date, now, allow_past=True)
     refill = default_refill_by(alarm) if refill_by in (None, "") else _date("refill_by", refill_by)
     if refill > alarm:
         raise InputError("refill_by", "refill_by must be on or before the alarm date.")
+    concentration = _card_text(card or {}, "concentration", CONCENTRATION_CHARACTERS)
+    phone = _card_text(card or {}, "clinic_phone", PHONE_CHARACTERS)
     with immediate(db):
         medication = _patient_medication(db, patient_id, medication_id)
         cursor = db.execute(
-            "INSERT INTO pumps (patient_id, medication_id, alarm_date, refill_by, created_at, created_by) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [patient_id, medication, alarm.isoformat(), refill.isoformat(), to_iso(now), actor_id],
+            "INSERT INTO pumps (patient_id, medication_id, alarm_date, refill_by, created_at, created_by, "
+            "concentration, clinic_phone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                patient_id,
+                medication,
+                alarm.isoformat(),
+                refill.isoformat(),
+                to_iso(now),
+                actor_id,
+                concentration,
+                phone,
+            ],
         )
     return cursor.lastrowid
 
@@ -133,6 +159,8 @@ def reminders_due(
     for pump in _pumps_where(db, "p.refill_by <= ?", [latest.isoformat()]):
         today = local_today(tz_of(pump["patient_id"]), now)
         refill_by, sent = parse_date(pump["refill_by"]), _sent(pump)
+        if today >= parse_date(pump["alarm_date"]):
+            continue  # past the alarm date a reminder is not enough: ``overdue`` tells everyone
         threshold = reminder_to_send(refill_by, today, sent)
         if threshold is not None:
             item = {**_item(pump), "days_before": threshold, "days_until": (refill_by - today).days}
@@ -182,6 +210,45 @@ def _claim(db: Database, found: list[tuple[dict, list[int], dict]], on_claim: Cl
     return claimed
 
 
+def reminder_text(refill_by: date, days_until: int) -> str:
+    """The patient's refill reminder: never "(-5 days)"."""
+    if days_until < 0:
+        return (
+            f"Your pump refill was due by {refill_by:%a %d %b}, {days_until * -1} day{'s' if days_until != -1 else ''} "
+            "ago. Call your pump clinic today to book it."
+        )
+    when = "today" if days_until == 0 else f"in {days_until} day{'s' if days_until != 1 else ''}"
+    return f"Your pump refill is due by {refill_by:%a %d %b} ({when}). Book it if you have not."
+
+
+def overdue_text(alarm_date: date, days_overdue: int) -> str:
+    """The patient's own urgent message when the alarm date has come with no refill recorded."""
+    since = "is today" if days_overdue <= 0 else f"was {alarm_date:%a %d %b}"
+    return (
+        f"URGENT: your pump's low-reservoir alarm date {since} and no refill is recorded. Call your pump "
+        f"clinic today: if the pump runs empty you can get withdrawal. {WITHDRAWAL_SIGNS}"
+    )
+
+
+# ---------------------------------------------------------------- the pump card
+
+# What emergency staff must know (Gablofen and Lioresal Intrathecal labels, boxed warning: abrupt
+# discontinuation, "high fever, altered mental status, exaggerated rebound spasticity, and muscle
+# rigidity ... rhabdomyolysis, multiple organ-system failure and death"; the seed: "always keep a
+# small 'pump card' handy to inform new doctors or emergency workers").
+EMERGENCY = (
+    "This person depends on the drug from the pump. Do not let it stop: an empty or failed pump causes withdrawal.",
+    "Withdrawal signs: high fever, confusion or hallucinations, a return of strong spasticity, muscle rigidity, "
+    "itching, seizures. It can be life-threatening: contact the pump clinic at once.",
+    "Before an MRI, a scan or surgery, call the pump clinic: the pump may need checking afterwards.",
+)
+
+
+def card_facts(pump: dict) -> dict:
+    """What the pump card says beyond the pump's own dates: the drug and the emergency notes."""
+    return {"drug": pump.get("medication_name") or "intrathecal baclofen (as recorded)", "emergency": EMERGENCY}
+
+
 # ---------------------------------------------------------------- reading
 
 
@@ -205,6 +272,8 @@ def pump_json(row: dict, today: date | None = None) -> dict:
         "medication_name": row.get("medication_name"),
         "alarm_date": row["alarm_date"],
         "refill_by": row["refill_by"],
+        "concentration": row.get("concentration"),
+        "clinic_phone": row.get("clinic_phone"),
     }
     if today is not None:
         result["days_to_refill_by"] = (parse_date(row["refill_by"]) - today).days
@@ -237,6 +306,21 @@ def _sent(pump: dict) -> list[int]:
     return list(json.loads(pump["reminders_sent"] or "[]"))
 
 
+CARD_TEXT_LIMIT = 40
+PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ()./-]{3,30}$")
+CONCENTRATION_CHARACTERS = re.compile(r"^[\w .,/µ%()-]{1,40}$")
+
+
+def _card_text(card: dict, field: str, allowed: re.Pattern) -> str | None:
+    value = card.get(field)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not allowed.match(value.strip()):
+        example = "+1 555 010 0199" if field == "clinic_phone" else "2000 mcg/mL"
+        raise InputError(field, f"{field} must be short plain text, like {example}.")
+    return value.strip()
+
+
 def _date(field: str, value) -> date:
     try:
         return parse_date(value)
@@ -244,14 +328,14 @@ def _date(field: str, value) -> date:
         raise InputError(field, f"{field} must be a date in YYYY-MM-DD.") from None
 
 
-def _alarm_date(field: str, value, now: datetime) -> date:
+def _alarm_date(field: str, value, now: datetime, allow_past: bool = False) -> date:
     if value in (None, ""):
         raise InputError(field, f"{field} is required.")
     day = _date(field, value)
     # Yesterday in UTC is still today somewhere west, so no patient's today is refused.
     earliest = now.astimezone(UTC).date() - timedelta(days=1)
-    if day < earliest:
-        raise InputError(field, f"{field} is in the past.")
+    if day < earliest - timedelta(days=MAX_BEHIND_DAYS if allow_past else 0):
+        raise InputError(field, f"{field} is in the past." + (" Check the year." if allow_past else ""))
     if day > earliest + timedelta(days=MAX_AHEAD_DAYS):
         raise InputError(field, f"{field} is more than a year ahead: check the year.")
     return day

@@ -27,7 +27,7 @@ def medication(db: Database, medication_id: int) -> dict | None:
 def steps_of(db: Database, medication_id: int) -> list[Step]:
     """Every step of the medication, earliest first."""
     rows = db.execute(
-        "SELECT id, start_date, end_date, times, days, amount FROM regimen_steps "
+        "SELECT id, start_date, end_date, times, days, amount, every_days FROM regimen_steps "
         "WHERE medication_id = ? ORDER BY start_date, id",
         [medication_id],
     ).fetchall()
@@ -39,15 +39,22 @@ def steps_of(db: Database, medication_id: int) -> list[Step]:
             times=tuple(parse_hhmm(t) for t in json.loads(row[3])),
             days=frozenset(json.loads(row[4])) if row[4] else None,
             amount=row[5],
+            every_days=row[6],
         )
         for row in rows
     ]
 
 
 def new_step(
-    start_date: date, end_date: date | None, times: list[str], amount: float, days: list[int] | None = None
+    start_date: date,
+    end_date: date | None,
+    times: list[str],
+    amount: float,
+    days: list[int] | None = None,
+    every_days: int | None = None,
 ) -> Step:
-    """A step not stored yet, from checked input (``"HH:MM"`` times, weekdays 0 = Monday)."""
+    """A step not stored yet, from checked input (``"HH:MM"`` times, weekdays 0 = Monday, or
+    every ``every_days`` days from ``start_date``)."""
     return Step(
         id=None,
         start_date=start_date,
@@ -55,6 +62,7 @@ def new_step(
         times=tuple(parse_hhmm(t) for t in times),
         amount=amount,
         days=frozenset(days) if days is not None else None,
+        every_days=every_days,
     )
 
 
@@ -87,8 +95,8 @@ def end_after(db: Database, medication_id: int, last_day: date) -> None:
 
 def _insert(db: Database, medication_id: int, step: Step, now: datetime) -> None:
     db.execute(
-        "INSERT INTO regimen_steps (medication_id, start_date, end_date, times, days, amount, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO regimen_steps (medication_id, start_date, end_date, times, days, amount, every_days, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             medication_id,
             step.start_date.isoformat(),
@@ -96,6 +104,7 @@ def _insert(db: Database, medication_id: int, step: Step, now: datetime) -> None
             json.dumps(sorted(t.strftime("%H:%M") for t in step.times)),
             json.dumps(sorted(step.days)) if step.days is not None else None,
             step.amount,
+            step.every_days,
             to_iso(now),
         ],
     )

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import escalation, metrics, regimen, summaries, supply
+from . import escalation, formulary, interactions, kidneys, medications, metrics, regimen, summaries, supply
 from .schedule import resolve
 from .times import parse_instant, to_iso
 
@@ -75,7 +75,31 @@ def build(db: Database, patient_id: int, first_day: date, last_day: date, now: d
         "medications": medications,
         "alerts": alerts,
         "side_effects": side_effects,
+        "kidney_function": kidneys.latest(db, patient_id),
+        "flags": safety_flags(db, patient_id),
     }
+
+
+def safety_flags(db: Database, patient_id: int) -> list[dict]:
+    """What a clinician must see first about the patient's current medications: each
+    ``{"flag", "detail", "source"}``; "combined sedation" for each sedating pair with baclofen
+    (``interactions``), "renal caution" when the latest eGFR is under 60 and a current drug is
+    cleared by the kidneys (``kidneys``)."""
+    entries = medications.current_entries(db, patient_id)
+    flags = [
+        {"flag": "combined sedation", "detail": f"{pair.first} with {pair.second}", "source": interactions.SOURCE}
+        for pair in interactions.flagged_pairs(entries)
+    ]
+    measured = kidneys.latest(db, patient_id)
+    if measured and kidneys.renal_caution(measured["egfr"]):
+        cleared = [
+            name for name, route in entries if (limits := formulary.facts(name, route).limits) and limits.renal_cleared
+        ]
+        if cleared:
+            halved = "; daily ceiling halved" if kidneys.ceiling_factor(measured["egfr"]) < 1 else ""
+            detail = f"eGFR {measured['egfr']:g} on {measured['measured_on']}: {', '.join(cleared)}{halved}"
+            flags.append({"flag": "renal caution", "detail": detail, "source": kidneys.RENAL_SOURCE})
+    return flags
 
 
 def _medication_section(db, medication, rows, first_day, last_day, tz, now, settings) -> dict:
@@ -249,8 +273,11 @@ def panel(
     rows.sort(key=_sort_key(sort))
     total = len(rows)
     start = (page - 1) * per_page
+    shown = rows[start : start + per_page]
+    for row in shown:  # per patient shown, so a page costs at most per_page small queries
+        row["flags"] = sorted({found["flag"] for found in safety_flags(db, row["id"])})
     return {
-        "patients": rows[start : start + per_page],
+        "patients": shown,
         "total": total,
         "page": page,
         "per_page": per_page,

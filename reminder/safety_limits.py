@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from .errors import InputError
 from .formulary import Facts
+from .kidneys import ceiling_factor
 
 EPSILON = 1e-9
 RULE_DEFAULTS = {"on_time_minutes": 60, "skip_fraction": 0.5, "skip_hours_before_next": 2.0, "min_gap_fraction": 0.5}
@@ -44,13 +45,17 @@ UNIT_WORDS = {
 CLINICIAN_ONLY = "Your clinician can change this: ask them, and they will record why."
 
 
-def floor(facts: Facts, clinician_set: dict) -> dict:
+def floor(facts: Facts, clinician_set: dict, egfr: float | None = None) -> dict:
     """The loosest value each guarded field may take without a clinician: what a clinician last set
-    for this patient, else the formulary's ceiling, else the rule's default."""
+    for this patient, else the formulary's ceiling, else the rule's default. With kidney function
+    below 30 a renally cleared drug's daily ceiling is halved (``kidneys.ceiling_factor``)."""
     limits = facts.limits
+    daily = limits.max_daily if limits else None
+    if daily is not None and limits.renal_cleared:
+        daily *= ceiling_factor(egfr)
     base = {
         **RULE_DEFAULTS,
-        "max_daily_amount": limits.max_daily if limits else None,
+        "max_daily_amount": daily,
         "max_single_amount": limits.max_single if limits else None,
         "withdrawal_risk": facts.withdrawal_risk,
     }

@@ -17,15 +17,38 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .times import UTC
+from .times import UTC, clock_label
 
 # A medication whose steps leave a gap of more than this has no "next dose" for the rule.
 NEXT_DOSE_SEARCH_DAYS = 14
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def days_words(days, every_days: int | None = None) -> str:
+    """How a step's dosing days read: "every day", "Mon, Wed, Fri", "every 2 days" (never "on 0")."""
+    if every_days and every_days > 1:
+        return "every other day" if every_days == 2 else f"every {every_days} days"
+    if not days or len(set(days)) == 7:
+        return "every day"
+    return ", ".join(DAY_NAMES[day] for day in sorted(set(days)))
+
+
+def next_dose_words(instant: datetime, reference: date, tz: ZoneInfo) -> str:
+    """A next dose's local time, with its day when that is not ``reference`` (the patient's
+    today): "8:00 AM", "8:00 AM tomorrow", "8:00 AM on Mon 9 Mar"."""
+    local = instant.astimezone(tz)
+    label = clock_label(local.time())
+    if local.date() == reference:
+        return label
+    if local.date() == reference + timedelta(days=1):
+        return f"{label} tomorrow"
+    return f"{label} on {local:%a} {local.day} {local:%b}"
 
 
 @dataclass(frozen=True)
 class Step:
-    """One regimen step. ``end_date`` is inclusive; ``days`` uses 0 = Monday, None = every day."""
+    """One regimen step. ``end_date`` is inclusive; ``days`` uses 0 = Monday, None = every day;
+    ``every_days`` (2 = every other day) counts local calendar days from ``start_date``."""
 
     id: int | None
     start_date: date
@@ -33,10 +56,13 @@ class Step:
     times: tuple[time, ...]
     amount: float
     days: frozenset[int] | None = None
+    every_days: int | None = None
 
     def covers(self, day: date) -> bool:
         if day < self.start_date or (self.end_date is not None and day > self.end_date):
             return False
+        if self.every_days and (day - self.start_date).days % self.every_days:
+            return False  # calendar days, not 24 h periods: a DST change moves no dose day
         return self.days is None or day.weekday() in self.days
 
 

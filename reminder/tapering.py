@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import amounts, ledger, medications, regimen
+from . import amounts, caregivers, clinics, delivery, ledger, medications, regimen
 from .db import immediate
 from .errors import InputError
 from .schedule import Step, resolve
@@ -148,15 +148,50 @@ def apply_plan(
         ledger.rewrite_future(db, medication_id, now, horizon)
 
 
-def finish(db: Database, now: datetime) -> int:
-    """End every medication whose taper is over (worker step)."""
+FINISHED_PATIENT = (
+    "Your {medication} taper has finished: reminders for it have stopped. Over the next days, if stiffness, "
+    "cramps, itching or confusion come back, call your prescriber today; call emergency services (911) for "
+    "hallucinations, a seizure or a high fever."
+)
+FINISHED_OTHERS = (
+    "{patient}'s {medication} taper has finished and its reminders have stopped. Over the next days, watch "
+    "for withdrawal signs (stiffness, cramps, itching, confusion, hallucinations, a seizure or a high fever)."
+)
+
+
+def finish(db: Database, now: datetime, settings: dict) -> int:
+    """End every medication whose taper is over (worker step), and tell the patient, the
+    caregivers who follow it and the clinicians of the patient's clinics, in the same
+    transaction (issue 10 section 4: a finished taper never ends silently)."""
     with immediate(db):
         rows = db.execute(
             "UPDATE medications SET ended_at = ends_at, end_reason = 'taper finished' "
-            "WHERE ended_at IS NULL AND ends_at IS NOT NULL AND ends_at <= ? RETURNING id",
+            "WHERE ended_at IS NULL AND ends_at IS NOT NULL AND ends_at <= ? RETURNING id, patient_id, name",
             [to_iso(now)],
         ).fetchall()
+        for medication_id, patient_id, name in rows:
+            _tell_finished(db, settings, medication_id, patient_id, name, now)
     return len(rows)
+
+
+def _tell_finished(db: Database, settings: dict, medication_id: int, patient_id: int, name: str, now) -> None:
+    patient = next(db.query("SELECT * FROM users WHERE id = ?", [patient_id]))
+    subject = f"{name} taper finished"
+    text = FINISHED_PATIENT.format(medication=name)
+    delivery.queue_to_user(
+        db,
+        settings,
+        user=patient,
+        kind="notice",
+        now=now,
+        context={"name": patient["name"], "summary": text, "subject": subject},
+    )
+    others = FINISHED_OTHERS.format(patient=patient["name"] or patient["email"], medication=name)
+    told = [(user, channel) for user, channel in caregivers.followers(db, patient_id, medication_id, True)]
+    told += [(clinician, None) for clinician in clinics.clinicians_for(db, patient_id)]
+    for user, channel in told:
+        context = {"name": user["name"], "summary": others, "subject": subject}
+        delivery.queue_to_user(db, settings, user=user, kind="notice", now=now, context=context, only=channel)
 
 
 def suggest(current: dict, today: date) -> list[TaperStep]:

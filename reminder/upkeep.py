@@ -71,12 +71,14 @@ def run(db: Database, now: datetime, settings: dict) -> int:
             settings,
             item["patient_id"],
             now,
-            f"Your pump refill is due by {refill_by:%a %d %b} ({item['days_until']} day"
-            f"{'s' if item['days_until'] != 1 else ''}). Book it if you have not.",
+            pumps.reminder_text(refill_by, item["days_until"]),
             "Pump refill due soon",
         )
 
     def pump_overdue(db, item):
+        alarm = date.fromisoformat(item["alarm_date"])
+        text = pumps.overdue_text(alarm, item["days_overdue"])
+        _tell_patient(db, settings, item["patient_id"], now, text, "URGENT: pump refill overdue")
         escalation.raise_alert(
             db,
             settings,

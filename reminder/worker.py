@@ -20,7 +20,20 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import accounts, amounts, delivery, escalation, ledger, links, overdose, retention, summaries, tapering
+from . import (
+    accounts,
+    amounts,
+    delivery,
+    escalation,
+    ledger,
+    links,
+    overdose,
+    retention,
+    safety_texts,
+    schedule,
+    summaries,
+    tapering,
+)
 from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock, wall_seconds
 from .db import immediate
@@ -174,7 +187,7 @@ def follow_alerts(tick: Tick) -> int:
 
 
 def finish_tapers(tick: Tick) -> int:
-    return tapering.finish(tick.db, tick.now)
+    return tapering.finish(tick.db, tick.now, tick.settings)
 
 
 def upkeep(tick: Tick) -> int:
@@ -260,6 +273,9 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         "amount": amounts.in_hand(dose["amount"], medication[1], medication[2]),
         "amount_plain": amounts.in_hand(dose["amount"], medication[1], medication[2], plain=True),
         "amount_short": f"{dose['amount']:g} {medication[2]}",  # the follow-up SMS has no room for tablets
+        "safety": safety_texts.link_for(
+            tick.db, tick.settings, dose["medication_id"], names_hidden=not tick.settings["notify.name_medication"]
+        ),
     }
     valid_until = None
     if kind in delivery.PROMPT_KINDS:
@@ -271,7 +287,10 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         following = ledger.dose_facts(tick.db, dose).next_scheduled_at
         if following and following <= tick.now:
             return  # the next dose is already due: "skip it, take the next" comes too late
-        context["next_time"] = clock_label(following.astimezone(ZoneInfo(dose["tz"])).time()) if following else ""
+        tz = ZoneInfo(dose["tz"])
+        context["next_time"] = (
+            schedule.next_dose_words(following, tick.now.astimezone(tz).date(), tz) if following else ""
+        )
         valid_until = following  # retried through an outage, but never past the next dose
     delivery.queue_to_user(
         tick.db,

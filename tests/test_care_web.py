@@ -676,7 +676,10 @@ def test_a_pump_is_recorded_with_a_default_refill_by_date_and_a_refill_moves_it(
     [
         ({"alarm_date": ""}, "alarm_date is required"),
         ({"alarm_date": "10/04/2026"}, "alarm_date must be a date in YYYY-MM-DD"),
-        ({"alarm_date": "2026-01-01"}, "alarm_date is in the past"),
+        (
+            {"alarm_date": "2025-01-01"},
+            "alarm_date is in the past",
+        ),  # over a year: a recent date is urgent, not refused
         ({"alarm_date": "2026-04-10", "refill_by": "2026-04-12"}, "refill_by must be on or before the alarm date"),
         ({"alarm_date": "2026-04-10", "medication": "999"}, "one of the patient's medications"),
     ],

@@ -362,7 +362,9 @@ def test_an_api_write_with_a_session_cookie_but_no_token_is_refused(db, client, 
 
 def test_a_bare_reply_never_guesses_between_two_open_doses_or_two_people(db, web, live_tick, clock):
     patient = patient_with(db, ["sms"])
-    make_medication(db, patient, name="Gabapentin", times=["09:00"], max_daily_amount=None)
+    make_medication(
+        db, patient, name="Gabapentin", times=["09:00"], max_daily_amount=None, acknowledge_interactions=True
+    )
     live_tick("2026-03-07T14:05:00Z")  # 09:05: the 08:00 baclofen and 09:00 gabapentin doses are both open
     text = reply(web, "1")
     assert "more than one dose open (9:00 AM and 8:00 AM)" in text and "Nothing was recorded" in text

@@ -381,7 +381,13 @@ def test_end_to_end_by_email_missed_doses_acknowledge_link_and_the_run_ending(
 def test_two_medications_running_out_together_each_alert_the_caregiver(db, client, family, tick):
     first = doses(db)[0]["medication_id"]
     second = make_medication(
-        db, family["patient"], name="Clonazepam", times=["08:00", "20:00"], amount=1, max_daily_amount=None
+        db,
+        family["patient"],
+        name="Clonazepam",
+        times=["08:00", "20:00"],
+        amount=1,
+        max_daily_amount=None,
+        acknowledge_interactions=True,  # baclofen with a benzodiazepine: the patient read the warning
     )
     db.execute("UPDATE medications SET stock = 2, units_per_dose = 1 WHERE id IN (?, ?)", [first, second])
     tick("2026-03-07T12:10:00Z")

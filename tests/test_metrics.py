@@ -364,7 +364,13 @@ HOLIDAY_CASES = [
     pytest.param("T M M M T", Parameters(), 1, 3, id="a 3-day gap is a holiday"),
     pytest.param("T M M M M T M M M T", Parameters(), 2, 4, id="two holidays, the longest 4 days"),
     pytest.param("T S U M T", Parameters(), 1, 3, id="skipped and unknown days count as nothing taken"),
-    pytest.param("T M - M T", Parameters(), 0, 0, id="a day with nothing scheduled ends a run"),
+    # Issue 10 section 6: measured on scheduled days, so a Mon/Wed/Fri medication left alone shows
+    # its holiday; a day with nothing scheduled neither starts nor ends a run.
+    pytest.param("T M - M T", Parameters(), 1, 3, id="a day with nothing scheduled inside a run counts towards it"),
+    pytest.param("T - M - T", Parameters(), 0, 0, id="one missed dose between unscheduled days is not a holiday"),
+    pytest.param("T - - M T", Parameters(), 0, 0, id="unscheduled days before a miss do not join the run"),
+    # Mon/Wed/Fri from Mon 03-02, left from Wed 03-04 to Wed 03-11: one holiday of 8 days.
+    pytest.param("T - M - M - - M - M - T", Parameters(), 1, 8, id="a Mon/Wed/Fri medication left 10 days"),
     pytest.param("T T M M M", Parameters(), 1, 3, id="a silence up to the end of the period is a holiday"),
     pytest.param("T M M T", Parameters(holiday_days=2), 1, 2, id="the holiday length is a setting"),
 ]

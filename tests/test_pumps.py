@@ -113,6 +113,8 @@ def test_a_pump_may_name_one_of_the_patients_medications_and_its_own_refill_by(d
         "medication_name": "Baclofen",
         "alarm_date": "2026-04-10",
         "refill_by": "2026-04-07",
+        "concentration": None,  # the pump card's details, not given here
+        "clinic_phone": None,
         "days_to_refill_by": 31,
         "days_to_alarm": 34,
     }
@@ -127,7 +129,7 @@ def test_a_pump_may_name_one_of_the_patients_medications_and_its_own_refill_by(d
         ("04/10/2026", None, "alarm_date"),
         ("2026-4-10", None, "alarm_date"),
         (20260410, None, "alarm_date"),
-        ("2026-03-01", None, "alarm_date"),  # in the past
+        ("2025-03-01", None, "alarm_date"),  # more than a year past: a typo (a recent past date is urgent, not refused)
         ("2207-04-10", None, "alarm_date"),  # a typo'd year
         ("2026-04-10", "2026-04-11", "refill_by"),  # after the alarm
         ("2026-04-10", "10 April", "refill_by"),

@@ -13,8 +13,9 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
+from ..schedule import days_words
 from ..times import clock_label, parse_instant
-from .common import STATUS_WORDS
+from .common import STATUS_WORDS, safety_path
 
 csrf = CSRFProtect()
 
@@ -28,7 +29,7 @@ class IdConverter(IntegerConverter):
 
 def init_app(app) -> None:
     app.url_map.converters["id"] = IdConverter
-    from . import admin, api, auth, care, clinic, dose_link, errors, ops, patient, twilio_hooks
+    from . import admin, api, auth, care, clinic, dose_link, errors, ops, patient, safety, twilio_hooks
 
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in check_csrf below
     csrf.init_app(app)
@@ -43,8 +44,9 @@ def init_app(app) -> None:
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(twilio_hooks.bp)
+    app.register_blueprint(safety.bp)
     errors.init_app(app)
-    app.context_processor(lambda: {"status_words": STATUS_WORDS})
+    app.context_processor(lambda: {"status_words": STATUS_WORDS, "safety_path": safety_path, "days_words": days_words})
     app.add_template_filter(local_time)
 
 

@@ -20,11 +20,11 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from .. import access, accounts, charts, clinics, fhir, reports, side_effects
+from .. import access, accounts, charts, clinics, fhir, kidneys, reports, side_effects
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import parse_instant
-from .common import now, report_period, safe_path, settings
+from .common import now, report_period, safe_path, settings, today_in
 
 bp = Blueprint("clinic", __name__)
 PAGE_SIZE = 50
@@ -115,6 +115,20 @@ def report(patient_id: int):
         severity_words=SEVERITY_WORDS,
         kind_words=SIDE_EFFECT_WORDS,
     )
+
+
+@bp.route("/panel/patients/<id:patient_id>/kidney-function", methods=["POST"])
+def kidney_function(patient_id: int):
+    """A clinician records the patient's eGFR and the blood test's date; back to the report."""
+    patient = _visible_patient(patient_id)  # a clinician of a linked clinic, else 404
+    try:
+        kidneys.record(get_db(), patient_id, request.form, current_user.id, today_in(patient["tz"]), now())
+    except InputError as error:
+        flash(error.message, "error")
+    else:
+        _audit(patient_id, "recorded kidney function")
+        flash("Kidney function recorded.", "ok")
+    return redirect(url_for("clinic.report", patient_id=patient_id))
 
 
 @bp.route("/panel/patients/<id:patient_id>/report.csv")
@@ -335,7 +349,11 @@ def side_effect():
             "dose_id": _whole(form.get("dose_id"), 0),  # 0 is no dose's id: "No such dose"
         },
         now(),
+        settings(),
     )
+    if entry["advice"]:
+        flash(entry["advice"]["text"], "error")  # what to do now, never "Noted" alone
+        return redirect(_local_path(form.get("next")))
     seen = " Your clinic sees it on your report." if clinics.clinics_of(get_db(), current_user.id) else ""
     flash(f"Noted: {SIDE_EFFECT_WORDS[entry['kind']].lower()}, {SEVERITY_WORDS[entry['severity']]}.{seen}", "ok")
     return redirect(_local_path(form.get("next")))

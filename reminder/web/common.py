@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template, request
 from flask_login import UserMixin
 
-from .. import accounts, answers, ledger, missed_dose, supply
+from .. import accounts, answers, ledger, missed_dose, safety_texts, supply
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
@@ -138,7 +138,7 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
     db = get_db()
     dose = ledger.load_dose(db, dose_id)
     medication = db.execute(
-        "SELECT name, strength, unit, on_time_minutes FROM medications WHERE id = ?", [dose["medication_id"]]
+        "SELECT name, strength, unit, on_time_minutes, route FROM medications WHERE id = ?", [dose["medication_id"]]
     ).fetchone()
     tz = ZoneInfo(dose["tz"])
     facts = ledger.dose_facts(db, dose)
@@ -150,7 +150,12 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
     return render_template(
         "dose.html",
         dose=dose,
-        medication={"name": medication[0], "strength": medication[1], "unit": medication[2]},
+        medication={
+            "name": medication[0],
+            "strength": medication[1],
+            "unit": medication[2],
+            "safety_url": safety_path(medication[0], medication[4]),
+        },
         due_label=clock_label(parse_hhmm(dose["local_time"])),
         due_day=date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
         taken_label=clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
@@ -167,7 +172,7 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         can_correct=missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
         closed_advice=None
         if decision or dose["status"] in ("taken", "skipped") or window is not None
-        else missed_dose.skip_advice(facts, tz),
+        else missed_dose.skip_advice(facts, tz, current),
     )
 
 
@@ -206,3 +211,8 @@ def days_left_words(days: float | None) -> str:
     if days < 1:
         return "not enough for the next dose" if days == 0 else "less than a day left"
     return f"about {int(days)} day{'s' if int(days) != 1 else ''} left"
+
+
+def safety_path(name: str, route: str | None = None) -> str:
+    """Where a medication's Safety page is (``safety_texts.page_path``)."""
+    return safety_texts.page_path(name, route)

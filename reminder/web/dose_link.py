@@ -12,7 +12,7 @@ from flask import Blueprint, abort, flash, redirect, request
 from .. import ledger, links, side_effects
 from ..db import get_db
 from ..errors import InputError
-from .common import answer_and_render, now, render_dose
+from .common import answer_and_render, now, render_dose, settings
 
 bp = Blueprint("dose_link", __name__)
 
@@ -36,7 +36,7 @@ def side_effect(token: str):
     dose = ledger.load_dose(get_db(), dose_id)
     severity = request.form.get("severity", "")
     try:
-        side_effects.record(
+        entry = side_effects.record(
             get_db(),
             dose["patient_id"],
             {
@@ -46,9 +46,13 @@ def side_effect(token: str):
                 "severity": int(severity) if severity.isascii() and severity.isdigit() else severity or None,
             },
             now(),
+            settings(),
         )
     except InputError as error:
         return render_dose(dose_id, f"/d/{token}", error=error.message), error.status
+    if entry["advice"]:
+        flash(entry["advice"]["text"], "error")  # what to do now, never "Noted" alone
+        return redirect(f"/d/{token}")
     flash("Noted. Thank you: your clinic sees it on your report.", "ok")
     return redirect(f"/d/{token}")
 

@@ -28,7 +28,18 @@ from ..errors import InputError
 from ..messages import list_messages
 from ..throttle import TooManyAttempts
 from ..times import parse_instant, to_iso, zone_names
-from .common import User, answer_and_render, days_left_words, horizon, now, render_dose, settings, supply_of, today_in
+from .common import (
+    User,
+    answer_and_render,
+    days_left_words,
+    horizon,
+    now,
+    render_dose,
+    safety_path,
+    settings,
+    supply_of,
+    today_in,
+)
 
 bp = Blueprint("patient", __name__)
 HISTORY_DAYS = 14
@@ -120,11 +131,11 @@ def new_medication():
         except InputError as error:
             flash(error.message, "error")
             duplicate = error.code == "duplicate_ingredient"  # ask, as the API's confirm_duplicate does
-            return render_template("medication_form.html", form=request.form, editing=None, duplicate=duplicate), (
-                error.status
-            )
-        flash(f"{spec.name} added. You'll get a reminder at each dose time.", "ok")
-        return redirect(url_for("patient.medication_list"))
+            return render_template(
+                "medication_form.html", form=request.form, editing=None, duplicate=duplicate, warning=error.code
+            ), error.status
+        flash(f"{spec.name} added. You'll get a reminder at each dose time. Here is what to know about it.", "ok")
+        return redirect(safety_path(spec.name, spec.route))  # shown once, when it is added
     return render_template("medication_form.html", form={}, editing=None)
 
 
@@ -148,6 +159,7 @@ def edit_medication(medication_id: int):
         **current,
         "times": " ".join(current["times"]),
         "days": " ".join(medications.DAY_NAMES[d] for d in current["days"] or []),
+        "every_days": current["every_days"] or "",
     }
     return render_template("medication_form.html", form=form, editing=current)
 
@@ -230,7 +242,7 @@ def pump_list():
     if request.method == "POST":
         form = request.form
         try:
-            pumps.create_pump(
+            pump_id = pumps.create_pump(
                 db,
                 current_user.id,
                 form.get("medication") or None,
@@ -238,10 +250,15 @@ def pump_list():
                 form.get("refill_by", "").strip() or None,
                 current_user.id,
                 now(),
+                card={"concentration": form.get("concentration", ""), "clinic_phone": form.get("clinic_phone", "")},
             )
         except InputError as error:
             flash(error.message, "error")
             return _pumps_page(form), error.status
+        alarm = date.fromisoformat(pumps.get_pump(db, pump_id)["alarm_date"])
+        if alarm <= today_local():  # urgent now; the worker's next tick tells caregivers and clinicians
+            flash(pumps.overdue_text(alarm, (today_local() - alarm).days), "error")
+            return redirect(url_for("patient.pump_list"))
         flash("Pump recorded. You'll get refill reminders 14, 7, 3 and 1 days before its refill-by date.", "ok")
         return redirect(url_for("patient.pump_list"))
     return _pumps_page({})
@@ -371,6 +388,8 @@ def _form_fields() -> dict:
     }
     fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
     fields["confirm_duplicate"] = form.get("confirm_duplicate", "")
+    fields["acknowledge_interactions"] = form.get("acknowledge_interactions", "")
+    fields["every_days"] = form.get("every_days", "")
     return fields
 
 

@@ -81,4 +81,4 @@ def outbox_link(page: Page, kind: str) -> str:
     page.goto("/dev/outbox")
     message = page.locator(f'.message[data-kind="{kind}"]').first
     expect(message).to_be_visible()
-    return message.get_by_role("link").get_attribute("href")
+    return message.get_by_role("link").first.get_attribute("href")  # its action; a Safety link may follow

@@ -80,8 +80,11 @@ def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_fro
     page.get_by_label("Times of day").fill("08:00 13:00 18:00")
     page.get_by_role("button", name="Add medication").tap()
 
-    expect(page.get_by_role("heading", level=1)).to_have_text("Medications")
+    # Added: the Safety page shows once (issue 10 section 2), then the Medications page lists it.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Baclofen: what to know")
     expect(page.get_by_role("status")).to_contain_text("Baclofen added.")
+    page.get_by_role("link", name="Medications", exact=True).tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Medications")
     medication = page.locator(".card").filter(has_text="Baclofen")
     expect(medication).to_have_count(1)
     expect(medication).to_contain_text("10 mg at 08:00, 13:00, 18:00")

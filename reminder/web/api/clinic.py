@@ -8,7 +8,7 @@ import json
 
 from flask import Response, abort, jsonify, request
 
-from ... import access, clinician_changes, clinics, fhir, medications, reports, side_effects
+from ... import access, clinician_changes, clinics, fhir, kidneys, medications, reports, side_effects
 from ...db import get_db
 from ..common import horizon, now, report_period, settings, today_in
 from .common import bp, json_body, medication_out, only, user, visible_patient
@@ -68,7 +68,7 @@ def report_fhir(patient_id: int):
 def log_side_effect():
     data = json_body()
     only(data, {"kind", "severity", "note", "dose_id"})
-    return jsonify(side_effects.record(get_db(), user()["id"], data, now())), 201
+    return jsonify(side_effects.record(get_db(), user()["id"], data, now(), settings())), 201
 
 
 @bp.route("/patients/<id:patient_id>/medications/<id:medication_id>", methods=["PATCH", "DELETE"])
@@ -91,6 +91,21 @@ def clinician_change(patient_id: int, medication_id: int):
         only(data, medications.INPUT_FIELDS)
         clinician_changes.change(get_db(), user()["id"], medication_id, data, reason, today, now(), horizon())
     return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
+
+
+@bp.route("/patients/<id:patient_id>/kidney-function", methods=["GET", "POST"])
+def kidney_function(patient_id: int):
+    """The patient's latest eGFR; a clinician of a linked clinic records one (eGFR, measured_on)."""
+    if request.method == "GET":
+        visible_patient(patient_id, "viewed kidney function", clinical=True)
+        return jsonify({"kidney_function": kidneys.latest(get_db(), patient_id)})
+    if not access.can_change_medications(get_db(), user(), patient_id):
+        abort(404, description="No such patient.")
+    patient = visible_patient(patient_id, "recorded kidney function")
+    data = json_body()
+    only(data, {"egfr", "measured_on"})
+    found = kidneys.record(get_db(), patient_id, data, user()["id"], today_in(patient["tz"]), now())
+    return jsonify({"kidney_function": found, "flags": reports.safety_flags(get_db(), patient_id)}), 201
 
 
 @bp.route("/clinic/invitations", methods=["POST"])

@@ -13,7 +13,7 @@ from ...db import get_db, immediate
 from ...errors import InputError
 from ...missed_dose import Decision
 from ...times import parse_instant, to_iso
-from ..common import DECISION_STATUS, now, today_in
+from ..common import DECISION_STATUS, now, safety_path, today_in
 from ..errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -96,6 +96,7 @@ def medication_out(medication: dict) -> dict:
         "units_per_dose": row[1],
         "taper_ends_at": row[2],
         "days_left": round(days, 1) if days is not None else None,
+        "safety_url": safety_path(medication["name"], medication["route"]),
     }
 
 

@@ -309,6 +309,8 @@ PATHS.update(
                         "medication": {"type": "integer"},
                         "alarm_date": {"type": "string", "format": "date"},
                         "refill_by": {"type": "string", "format": "date"},
+                        "concentration": {"type": "string"},
+                        "clinic_phone": {"type": "string"},
                     },
                 },
                 errors=(400, 401),
@@ -421,6 +423,8 @@ PATHS.update(
                         "medication": {"type": "integer"},
                         "alarm_date": {"type": "string", "format": "date"},
                         "refill_by": {"type": "string", "format": "date"},
+                        "concentration": {"type": "string"},
+                        "clinic_phone": {"type": "string"},
                     },
                 },
                 errors=(400, 401, 404),
@@ -444,9 +448,35 @@ PATHS.update(
                 errors=(401, 403, 404, 409, 410),
             )
         },
+        "/api/v1/patients/{id}/kidney-function": {
+            "get": _op(
+                "The patient's latest eGFR and its date",
+                "200",
+                _OBJ,
+                params=[_param("id", "path", "The patient", {"type": "integer"})],
+                errors=(401, 404),
+            ),
+            "post": _op(
+                "A clinician records eGFR (mL/min/1.73 m2) and the blood test's date; under 60 flags renal "
+                "caution, under 30 halves a renally cleared drug's daily ceiling",
+                "201",
+                _OBJ,
+                params=[_param("id", "path", "The patient", {"type": "integer"})],
+                body={
+                    "type": "object",
+                    "required": ["egfr", "measured_on"],
+                    "properties": {
+                        "egfr": {"type": "number"},
+                        "measured_on": {"type": "string", "format": "date"},
+                    },
+                },
+                errors=(400, 401, 404),
+            ),
+        },
         "/api/v1/side-effects": {
             "post": _op(
-                "Log a side effect, with the dose it followed",
+                "Log a side effect, with the dose it followed; a danger sign answers advice and alerts "
+                "caregivers and clinicians",
                 "201",
                 _OBJ,
                 body={
@@ -594,6 +624,8 @@ SCHEMAS = {
             "amount": {"type": "number", "exclusiveMinimum": 0},
             "times": {"type": "array", "items": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}},
             "days": {"type": ["array", "null"], "items": {"type": ["string", "integer"]}},
+            "every_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 14},
+            "acknowledge_interactions": {"type": "boolean"},
             "start_date": {"type": "string", "format": "date"},
             "withdrawal_risk": {"type": "boolean"},
             "max_daily_amount": {"type": ["number", "null"]},
@@ -612,6 +644,7 @@ SCHEMAS = {
                     "id": {"type": "integer"},
                     "ended_at": {"type": ["string", "null"]},
                     "steps": {"type": "array"},
+                    "safety_url": {"type": "string"},
                 },
             },
         ]

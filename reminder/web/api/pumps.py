@@ -51,7 +51,7 @@ def patient_pumps(patient_id: int):
 def _create(patient_id: int) -> int:
     """Record a pump for the patient from the JSON body, the caller as the actor."""
     data = json_body()
-    only(data, {"medication", "alarm_date", "refill_by"})
+    only(data, {"medication", "alarm_date", "refill_by", "concentration", "clinic_phone"})
     return pumps.create_pump(
         get_db(),
         patient_id,
@@ -60,4 +60,5 @@ def _create(patient_id: int) -> int:
         data.get("refill_by"),
         user()["id"],
         now(),
+        card=data,
     )

@@ -1,0 +1,110 @@
+"""Kidney function a clinician records (eGFR and the day of the blood test), and what it changes.
+
+Baclofen leaves the body unchanged through the kidneys: with kidney disease the same dose has a
+stronger effect (the seed: "Doses might be cut in half or less if bloodwork shows trouble";
+baclofen label: reduce the dose in renal impairment). For a renally cleared drug
+(``formulary.Limits.renal_cleared``):
+
+- eGFR below 60 flags "renal caution" on the clinician's report and panel (CKD stage 3, KDIGO);
+- eGFR below 30 halves the formulary's daily ceiling until a clinician sets one with a reason
+  (``safety_limits.floor`` applies the factor; a clinician's value wins).
+
+The latest measurement (by test date, then by when it was recorded) counts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+
+from sqlite_utils import Database
+
+from . import formulary
+from .db import immediate
+from .errors import InputError
+from .times import parse_date, to_iso
+
+CAUTION_BELOW = 60
+HALVE_BELOW = 30
+HALVED = 0.5
+RENAL_SOURCE = "Baclofen label: reduce the dose in renal impairment; the seed: 'cut in half or less'."
+
+
+def renal_caution(egfr: float | None) -> bool:
+    return egfr is not None and egfr < CAUTION_BELOW
+
+
+def ceiling_factor(egfr: float | None) -> float:
+    """What the formulary's daily ceiling of a renally cleared drug is multiplied by."""
+    return HALVED if egfr is not None and egfr < HALVE_BELOW else 1.0
+
+
+def check(data: dict, today: date) -> tuple[float, date]:
+    """(eGFR, measured on) from input; InputError naming the field otherwise."""
+    value = data.get("egfr")
+    if isinstance(value, str) and value.strip():
+        value = value.strip()
+    try:
+        egfr = float(value) if not isinstance(value, bool) and value not in (None, "") else None
+    except (TypeError, ValueError):
+        egfr = None
+    if egfr is None or not math.isfinite(egfr) or not 0 < egfr < 200:
+        raise InputError("egfr", "egfr must be a number in mL/min/1.73 m², more than 0 and under 200.")
+    try:
+        measured = parse_date(data.get("measured_on") or "")
+    except (TypeError, ValueError):
+        raise InputError("measured_on", "measured_on must be the date of the blood test, YYYY-MM-DD.") from None
+    if measured > today:
+        raise InputError("measured_on", "measured_on is in the future.")
+    return egfr, measured
+
+
+def record(db: Database, patient_id: int, data: dict, clinician_id: int, today: date, now: datetime) -> dict:
+    """Store a measurement; below 30, lower the stored daily ceiling of the patient's renally
+    cleared medications to half the formulary's (unless a clinician set one). One transaction."""
+    egfr, measured = check(data, today)
+    with immediate(db):
+        db.execute(
+            "INSERT INTO kidney_function (patient_id, egfr, measured_on, recorded_by, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [patient_id, egfr, measured.isoformat(), clinician_id, to_iso(now)],
+        )
+        current = latest(db, patient_id)
+        if current and ceiling_factor(current["egfr"]) < 1:
+            _lower_ceilings(db, patient_id, current["egfr"])
+    return latest(db, patient_id)
+
+
+def latest(db: Database, patient_id: int) -> dict | None:
+    """The patient's latest measurement, ``{"egfr", "measured_on", "recorded_by", "recorded_at"}``."""
+    return next(
+        db.query(
+            "SELECT egfr, measured_on, recorded_by, recorded_at FROM kidney_function WHERE patient_id = ? "
+            "ORDER BY measured_on DESC, id DESC LIMIT 1",
+            [patient_id],
+        ),
+        None,
+    )
+
+
+def latest_egfr(db: Database, patient_id: int) -> float | None:
+    found = latest(db, patient_id)
+    return found["egfr"] if found else None
+
+
+def _lower_ceilings(db: Database, patient_id: int, egfr: float) -> None:
+    rows = db.execute(
+        "SELECT id, name, route, max_daily_amount, clinician_limits FROM medications "
+        "WHERE patient_id = ? AND ended_at IS NULL",
+        [patient_id],
+    ).fetchall()
+    for medication_id, name, route, stored, clinician_limits in rows:
+        limits = formulary.facts(name, route).limits
+        if not limits or not limits.renal_cleared or not limits.max_daily:
+            continue
+        if "max_daily_amount" in json.loads(clinician_limits or "{}"):
+            continue  # a clinician's ceiling, set with a reason, stands
+        lowered = limits.max_daily * ceiling_factor(egfr)
+        if stored is None or stored > lowered:
+            db.execute("UPDATE medications SET max_daily_amount = ? WHERE id = ?", [lowered, medication_id])
