@@ -77,6 +77,18 @@ SETTINGS: tuple[Setting, ...] = (
         _text,
         env="REMINDER_SECRET_KEY",
     ),
+    Setting(
+        "server.workers",
+        2,
+        "Gunicorn worker processes `reminder serve` and `reminder run` start (not with --dev); about one per core.",
+        _positive,
+    ),
+    Setting(
+        "server.threads",
+        8,
+        "Threads per gunicorn worker: connections each serves at once, kept alive between requests.",
+        _positive,
+    ),
     Setting("server.dev_mode", False, "Shows /dev/outbox with the messages the outbox holds.", _flag),
     Setting(
         "server.secure_cookies",
