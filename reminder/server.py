@@ -9,11 +9,10 @@ workers then open their own database connections per request, so forking is safe
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 
-from flask import Flask
 
-
-def serve_production(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
+def serve_production(app: Callable, host: str, port: int, workers: int, threads: int) -> None:
     """Serve ``app`` on ``host:port`` until SIGTERM or Ctrl-C (gunicorn's own handlers), then exit."""
     from gunicorn.app.base import BaseApplication
 
@@ -37,7 +36,7 @@ def serve_production(app: Flask, host: str, port: int, workers: int, threads: in
     Server().run()
 
 
-def serve_dev(app: Flask, host: str, port: int) -> None:
+def serve_dev(app: Callable, host: str, port: int) -> None:
     """Werkzeug's threaded server, until Ctrl-C or SIGTERM (both end it the same way)."""
     from werkzeug.serving import make_server
 
