@@ -317,7 +317,8 @@ def _serve(obj: Context, host, port, dev) -> None:
     if dev:
         server.serve_dev(app, host, port)
     else:
-        server.serve_production(app, host, port, obj.settings["server.workers"], obj.settings["server.threads"])
+        workers, threads = obj.settings["server.workers"], obj.settings["server.threads"]
+        server.serve_production(app, host, port, workers, threads, obj.settings["server.proxy_hops"])
 
 
 def _base_url_for(obj: Context, host: str, port: int) -> dict:

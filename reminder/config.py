@@ -89,6 +89,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Threads per gunicorn worker: connections each serves at once, kept alive between requests.",
         _positive,
     ),
+    Setting(
+        "server.proxy_hops",
+        0,
+        "Proxies in front of `reminder serve` whose X-Forwarded-For and X-Forwarded-Proto are trusted "
+        "(1 behind one TLS proxy); 0 trusts none.",
+        _at_least_zero,
+    ),
     Setting("server.dev_mode", False, "Shows /dev/outbox with the messages the outbox holds.", _flag),
     Setting(
         "server.secure_cookies",

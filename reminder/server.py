@@ -12,9 +12,17 @@ import signal
 from collections.abc import Callable
 
 
-def serve_production(app: Callable, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve ``app`` on ``host:port`` until SIGTERM or Ctrl-C (gunicorn's own handlers), then exit."""
+def serve_production(app: Callable, host: str, port: int, workers: int, threads: int, proxy_hops: int = 0) -> None:
+    """Serve ``app`` on ``host:port`` until SIGTERM or Ctrl-C (gunicorn's own handlers), then exit.
+
+    Behind ``proxy_hops`` trusted proxies the client's address and scheme come from their
+    X-Forwarded-For and X-Forwarded-Proto; with none, those headers are ignored (anyone could
+    send them)."""
     from gunicorn.app.base import BaseApplication
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    if proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxy_hops, x_proto=proxy_hops)
 
     class Server(BaseApplication):
         def load_config(self):
