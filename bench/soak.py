@@ -46,7 +46,7 @@ from reminder import accounts, caregivers, config, ledger, medications, worker  
 from reminder import db as dbmod  # noqa: E402
 from reminder.clock import ManualClock  # noqa: E402
 from reminder.db import immediate  # noqa: E402
-from reminder.delivery import PROMPT_KINDS  # noqa: E402
+from reminder.delivery import CUT_OFF, PROMPT_KINDS  # noqa: E402
 from reminder.notify import make_transport  # noqa: E402
 from reminder.times import local_today, parse_instant, to_iso  # noqa: E402
 
@@ -71,17 +71,22 @@ def write_config(folder: Path, fake_url: str) -> Path:
     return path
 
 
-def build(settings: dict, patients: int, rng: random.Random) -> None:
+def build(settings: dict, patients: int, rng: random.Random) -> set[int]:
+    """Patients, half with an SMS caregiver; returns the third who never answer (their misses
+    bring skip notices and alerts: the non-prompt messages)."""
     path = settings["database.path"]
     database = dbmod.connect(path)
     dbmod.upgrade(database)
     ManualClock(lambda: dbmod.connect(path)).set(START)
+    silent = set()
     for n in range(patients):
         phone = f"+1201555{100 + n:04d}"
         patient = accounts.create_user(
             database, email=f"p{n}@example.com", password=PASSWORD, role="patient", now=START, phone=phone,
             tz="America/New_York",
         )  # fmt: skip
+        if n % 3 == 0:
+            silent.add(patient)
         hour = 8 + rng.randrange(3)
         times = [f"{hour:02d}:{rng.randrange(60):02d}", f"{hour + 5:02d}:00", f"{hour + 10:02d}:30"]
         spec = medications.parse_medication(
@@ -100,6 +105,7 @@ def build(settings: dict, patients: int, rng: random.Random) -> None:
             caregivers.accept(database, token, carer, START)
     database.execute("""UPDATE users SET channels = '["sms"]' WHERE phone IS NOT NULL""")
     database.close()
+    return silent
 
 
 def start_tick(settings: dict, now, config_path: Path, use_exec: bool):
@@ -142,16 +148,16 @@ def kill(kind: str, handle) -> None:
         os.waitpid(handle, 0)
 
 
-def answer_some(settings: dict, now, rng: random.Random, answered: set[int]) -> None:
-    """Patients take about half of their due doses, from the web app's side."""
+def answer_some(settings: dict, now, rng: random.Random, answered: set[int], silent: set[int]) -> None:
+    """Patients (but the silent ones) take some of their due doses, from the web app's side."""
     database = dbmod.connect(settings["database.path"])
     try:
         due = database.execute(
-            "SELECT id FROM doses WHERE status = 'pending' AND scheduled_at <= ? AND window_closes_at > ?",
+            "SELECT id, patient_id FROM doses WHERE status = 'pending' AND scheduled_at <= ? AND window_closes_at > ?",
             [to_iso(now), to_iso(now)],
         ).fetchall()
-        for (dose_id,) in due:
-            if rng.random() < 0.15:
+        for dose_id, patient_id in due:
+            if patient_id not in silent and rng.random() < 0.15:
                 answer = ledger.Answer("taken", "link", None)
                 ledger.answer_dose(database, dose_id, answer, now, timedelta(minutes=15))
                 if ledger.load_dose(database, dose_id)["status"] == "taken":
@@ -194,6 +200,9 @@ def count_harm(settings: dict, fake: FakeTwilio, answered: set[int], now) -> dic
             [to_iso(now), to_iso(now)],
         ).fetchall()
         total = database.execute("SELECT count(*) FROM messages").fetchone()[0]
+        cut_off = database.execute(
+            "SELECT kind, count(*) FROM messages WHERE error = ? OR status = 'interrupted' GROUP BY kind", [CUT_OFF]
+        ).fetchall()
         gaps = database.execute("SELECT count(*) FROM worker_gaps").fetchone()[0]
     finally:
         database.close()
@@ -207,6 +216,7 @@ def count_harm(settings: dict, fake: FakeTwilio, answered: set[int], now) -> dic
         "messages stuck": stuck,
         "stuck by kind": [" ".join(map(str, row)) for row in stuck_kinds],
         "messages": total,
+        "cut off mid-send (still marked), by kind": dict(cut_off),
         "worker gaps noted": gaps,
         "sms at provider": sum(arrived.values()),
     }
@@ -221,7 +231,7 @@ def run(kills: int = 500, seconds: float = 900, patients: int = 30, use_exec: bo
         config_path = write_config(Path(folder), fake.start())
         try:
             settings = config.load(str(config_path))
-            build(settings, patients, rng)
+            silent = build(settings, patients, rng)
             clock = ManualClock(lambda: dbmod.connect(settings["database.path"]))
             now, answered, killed, durations, statuses = START, set(), 0, [0.05], []
             while killed < kills and time.monotonic() - started < seconds:
@@ -240,7 +250,7 @@ def run(kills: int = 500, seconds: float = 900, patients: int = 30, use_exec: bo
                 else:
                     kill(kind, handle)
                     killed += 1
-                answer_some(settings, now, rng, answered)
+                answer_some(settings, now, rng, answered, silent)
             transport = make_transport(settings)
             database = dbmod.connect(settings["database.path"])
             for _ in range(settings["worker.send_lease_seconds"] // 60 + 10):  # recovery, uninterrupted

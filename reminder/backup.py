@@ -33,10 +33,14 @@ def take(database_path: str, target: str) -> None:
     if not Path(database_path).exists():
         raise BackupError(f"no database at {database_path}")
     partial = target_path.with_name(target_path.name + ".partial")
-    source = closing(sqlite3.connect(database_path, timeout=dbmod.BUSY_TIMEOUT_SECONDS))
-    with source as source_conn, closing(sqlite3.connect(partial)) as copy:
-        source_conn.backup(copy)  # all pages in one step: one snapshot, however busy the writers
-        copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+    try:
+        source = closing(sqlite3.connect(database_path, timeout=dbmod.BUSY_TIMEOUT_SECONDS))
+        with source as source_conn, closing(sqlite3.connect(partial)) as copy:
+            source_conn.backup(copy)  # all pages in one step: one snapshot, however busy the writers
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+    except sqlite3.Error as error:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"cannot write a backup to {target}: {error}") from None
     os.replace(partial, target_path)
 
 
