@@ -35,6 +35,8 @@ def serve_production(app: Callable, host: str, port: int, workers: int, threads:
                 "accesslog": None,  # the app logs requests itself, without the tokens in phone links
                 "graceful_timeout": 10,
             }
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn 25+: one fixed socket path per user
+                options["control_socket_disable"] = True  # that several servers on one machine would share
             for key, value in options.items():
                 self.cfg.set(key, value)
 
