@@ -8,11 +8,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import click
 
-from . import accounts, backup, config, db, messages, worker
+from . import accounts, backup, config, db, ingredients, messages, worker
 from . import demo as demo_module
 from .clock import ClockNotSet, ManualClock, make_clock
 from .errors import InputError
@@ -126,6 +127,7 @@ def worker_command(obj: Context, base_url):
     _check_schema(obj)
     if base_url:
         obj.settings["server.base_url"] = base_url
+    ingredients.warm()  # before the first tick, which may name a drug in an alert
     worker.run_forever(obj.connect, obj.clock(), obj.settings, make_transport(obj.settings))
 
 
@@ -315,8 +317,11 @@ def _serve(obj: Context, host, port, dev) -> None:
     kind = "development server, outbox: /dev/outbox" if dev else f"gunicorn, {obj.settings['server.workers']} workers"
     click.echo(f"reminder is serving on http://{host}:{port}  ({kind})")
     if dev:
+        # The drug-name tables load beside the server starting, not in the first request naming a drug.
+        threading.Thread(target=ingredients.warm, name="warm-drug-names", daemon=True).start()
         server.serve_dev(app, host, port)
     else:
+        ingredients.warm()  # in the master, before gunicorn forks: every worker starts with them
         workers, threads = obj.settings["server.workers"], obj.settings["server.threads"]
         server.serve_production(app, host, port, workers, threads, obj.settings["server.proxy_hops"])
 
