@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint format install chromium bench clean
+.PHONY: run test lint format install chromium bench bench-server soak clean
 
 install: $(STAMP)
 
@@ -44,6 +44,14 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_reports.py
+
+# Requests per second on the production server (gunicorn): a bare Flask route, Today, confirm.
+bench-server: $(STAMP)
+	$(BIN)/python bench/bench_server.py
+
+# 500 kills of the worker's tick at random moments; prints the harm counts (targets 0/0/0/0).
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

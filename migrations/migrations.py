@@ -702,3 +702,21 @@ def care_every_days_kidneys(db):
         ALTER TABLE pumps ADD COLUMN clinic_phone TEXT;
         """
     )
+
+
+@migrations(name="0013_data_erasures")
+def data_erasures(db):
+    db.executescript(
+        """
+        -- That an account was deleted, and nothing else: no reference to users (the row is gone),
+        -- no name, email or health data. The audit of what was done to the patient's data goes
+        -- with the data.
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            former_user_id INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            via TEXT NOT NULL CHECK (via IN ('settings', 'api', 'cli')),
+            at TEXT NOT NULL
+        );
+        """
+    )

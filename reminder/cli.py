@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -12,12 +13,33 @@ from datetime import timedelta
 
 import click
 
-from . import accounts, config, db, ingredients, messages, worker
+from . import accounts, backup, config, db, ingredients, messages, worker
 from . import demo as demo_module
-from .clock import ManualClock, make_clock
+from .clock import ClockNotSet, ManualClock, make_clock
 from .errors import InputError
 from .notify import make_transport
 from .times import parse_instant, to_iso
+
+
+class Problem(click.ClickException):
+    """An expected condition (no config file, clock not set, bad argument): one line saying what
+    to do, and exit status 2, never a traceback."""
+
+    exit_code = 2
+
+
+class ReminderGroup(click.Group):
+    """Turns the expected conditions that surface as exceptions deep in a command into a Problem."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ClockNotSet as error:
+            raise Problem(str(error)) from None
+        except sqlite3.OperationalError as error:
+            raise Problem(
+                f"the database cannot be used ({error}): check database.path, then `reminder db upgrade`"
+            ) from None
 
 
 class Context:
@@ -26,7 +48,7 @@ class Context:
         try:
             self.settings = config.load(config_path, overrides)
         except config.ConfigError as error:
-            raise click.ClickException(str(error)) from None
+            raise Problem(str(error)) from None
 
     def connect(self):
         return db.connect(self.settings["database.path"])
@@ -35,7 +57,7 @@ class Context:
         return make_clock(self.settings["clock.mode"], self.connect)
 
 
-@click.group()
+@click.group(cls=ReminderGroup)
 @click.option("--config", "config_path", envvar="REMINDER_CONFIG", help="TOML config file (default: $REMINDER_CONFIG).")
 @click.pass_context
 def main(ctx, config_path):
@@ -58,10 +80,39 @@ def db_upgrade(obj: Context):
     click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
 
+@db_group.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.pass_obj
+def db_backup(obj: Context, path):
+    """Write a consistent copy of the database to PATH, safe while the app and worker run."""
+    try:
+        backup.take(obj.settings["database.path"], path)
+    except backup.BackupError as error:
+        raise Problem(str(error)) from None
+    click.echo(f"backup written to {path}")
+
+
+@db_group.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Replace the database: everything since the backup is lost.")
+@click.pass_obj
+def db_restore(obj: Context, path, yes):
+    """Check the backup at PATH and put it back in place of the database (stop the app first)."""
+    if not yes:
+        raise Problem("restore replaces the database and loses everything since the backup: add --yes")
+    try:
+        applied = backup.restore(path, obj.settings["database.path"])
+    except backup.BackupError as error:
+        raise Problem(str(error)) from None
+    click.echo(
+        f"restored {path} into {obj.settings['database.path']}" + (f"; applied {', '.join(applied)}" if applied else "")
+    )
+
+
 @main.command()
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
-@click.option("--dev", is_flag=True, help="Turn on /dev/outbox.")
+@click.option("--dev", is_flag=True, help="Werkzeug's development server, with /dev/outbox.")
 @click.pass_obj
 def serve(obj: Context, host, port, dev):
     """Serve the web app (no worker)."""
@@ -69,10 +120,13 @@ def serve(obj: Context, host, port, dev):
 
 
 @main.command("worker")
+@click.option("--base-url", default=None, hidden=True, help="Set by `reminder run`: the address it listens on.")
 @click.pass_obj
-def worker_command(obj: Context):
+def worker_command(obj: Context, base_url):
     """Run the worker: a tick every worker.tick_seconds until Ctrl-C or SIGTERM."""
     _check_schema(obj)
+    if base_url:
+        obj.settings["server.base_url"] = base_url
     ingredients.warm()  # before the first tick, which may name a drug in an alert
     worker.run_forever(obj.connect, obj.clock(), obj.settings, make_transport(obj.settings))
 
@@ -80,13 +134,15 @@ def worker_command(obj: Context):
 @main.command()
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
-@click.option("--dev", is_flag=True, help="Turn on /dev/outbox.")
+@click.option("--dev", is_flag=True, help="Werkzeug's development server, with /dev/outbox.")
 @click.pass_obj
 def run(obj: Context, host, port, dev):
     """The web app and the worker together; Ctrl-C stops both."""
     _check_schema(obj)
+    host, port = host or obj.settings["server.host"], port or obj.settings["server.port"]
+    base_url = _base_url_for(obj, host, port).get("server.base_url")
     args = [sys.executable, "-m", "reminder.cli"] + (["--config", obj.config_path] if obj.config_path else [])
-    child = subprocess.Popen(args + ["worker"])
+    child = subprocess.Popen(args + ["worker"] + (["--base-url", base_url] if base_url else []))
     try:
         _serve(obj, host, port, dev)
     finally:
@@ -108,11 +164,11 @@ def tick(obj: Context, until, step):
         click.echo(json.dumps(worker.run_tick(database, clock.now(), obj.settings, transport)))
         return
     if not isinstance(clock, ManualClock):
-        raise click.ClickException('tick --until moves the manual clock: set [clock] mode = "manual" in the config.')
+        raise Problem('tick --until moves the manual clock: set [clock] mode = "manual" in the config.')
     end = _instant(until)
     current, started, totals, count = clock.now(), clock.now(), {}, 0
     if step <= 0 or end <= current:
-        raise click.ClickException(f"--until must be after the clock ({to_iso(current)}) and --step positive")
+        raise Problem(f"--until must be after the clock ({to_iso(current)}) and --step positive")
     total_steps = int((end - current).total_seconds() // step) or 1
     while current < end:
         current = min(current + timedelta(seconds=step), end)
@@ -137,7 +193,7 @@ def clock_set(obj: Context, instant):
     """Set the manual clock, e.g. 2026-03-07T12:00:00Z."""
     clock = obj.clock()
     if not isinstance(clock, ManualClock):
-        raise click.ClickException('the clock is the system clock: set [clock] mode = "manual" in the config.')
+        raise Problem('the clock is the system clock: set [clock] mode = "manual" in the config.')
     clock.set(_instant(instant))
     click.echo(f"clock set to {to_iso(clock.now())}")
 
@@ -176,13 +232,13 @@ def user_add(obj: Context, email, password, role, name, phone, tz, clinic_id):
     if clinic_id is not None and (
         role != "clinician" or not database.execute("SELECT 1 FROM clinics WHERE id = ?", [clinic_id]).fetchone()
     ):
-        raise click.ClickException("--clinic needs --role clinician and an existing clinic id (reminder clinic add)")
+        raise Problem("--clinic needs --role clinician and an existing clinic id (reminder clinic add)")
     try:
         user_id = accounts.create_user(
             database, email=email, password=password, role=role, now=obj.clock().now(), name=name, phone=phone, tz=tz
         )
     except InputError as error:
-        raise click.ClickException(error.message) from None
+        raise Problem(error.message) from None
     if clinic_id is not None:
         database.execute("UPDATE users SET clinic_id = ? WHERE id = ?", [clinic_id, user_id])
     click.echo(f"user {user_id} created: {email} ({role}{f', clinic {clinic_id}' if clinic_id else ''})")
@@ -203,7 +259,7 @@ def clinic_add(obj: Context, name):
     try:
         clinic_id, code = clinics.create_clinic(obj.connect(), name, obj.clock().now())
     except InputError as error:
-        raise click.ClickException(error.message) from None
+        raise Problem(error.message) from None
     click.echo(f"clinic {clinic_id} created: {name}")
     click.echo(f"join code: {code}")
 
@@ -221,7 +277,7 @@ def token_create(obj: Context, email):
     database = obj.connect()
     user = accounts.find_user(database, email=email.strip().lower())
     if user is None:
-        raise click.ClickException(f"no user with email {email}")
+        raise Problem(f"no user with email {email}")
     click.echo(f"API token for {user['email']} (shown once):")
     click.echo(accounts.create_token(database, user["id"], obj.clock().now(), label="cli"))
 
@@ -237,7 +293,7 @@ def demo(obj: Context, if_empty):
         if if_empty:
             click.echo("demo: the database already has users; logins are listed in the README")
             return
-        raise click.ClickException("the database already has users: the demo needs an empty one")
+        raise Problem("the database already has users: the demo needs an empty one")
     clock = obj.clock()
     if isinstance(clock, ManualClock):
         try:
@@ -250,35 +306,45 @@ def demo(obj: Context, if_empty):
 
 
 def _serve(obj: Context, host, port, dev) -> None:
-    from werkzeug.serving import make_server
-
-    from . import create_app
+    from . import create_app, server
 
     _check_schema(obj)
-    app = create_app(obj.config_path, {"server.dev_mode": True} if dev else None)
     host, port = host or obj.settings["server.host"], port or obj.settings["server.port"]
-    server = make_server(host, port, app, threaded=True)
-    # The drug-name tables load beside the server starting, not in the first request naming a drug.
-    threading.Thread(target=ingredients.warm, name="warm-drug-names", daemon=True).start()
-    click.echo(f"reminder is serving on http://{host}:{port}" + ("  (outbox: /dev/outbox)" if dev else ""))
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    overrides = _base_url_for(obj, host, port)
+    if dev:
+        overrides["server.dev_mode"] = True
+    app = create_app(obj.config_path, overrides)
+    kind = "development server, outbox: /dev/outbox" if dev else f"gunicorn, {obj.settings['server.workers']} workers"
+    click.echo(f"reminder is serving on http://{host}:{port}  ({kind})")
+    if dev:
+        # The drug-name tables load beside the server starting, not in the first request naming a drug.
+        threading.Thread(target=ingredients.warm, name="warm-drug-names", daemon=True).start()
+        server.serve_dev(app, host, port)
+    else:
+        ingredients.warm()  # in the master, before gunicorn forks: every worker starts with them
+        workers, threads = obj.settings["server.workers"], obj.settings["server.threads"]
+        server.serve_production(app, host, port, workers, threads, obj.settings["server.proxy_hops"])
+
+
+def _base_url_for(obj: Context, host: str, port: int) -> dict:
+    """When ``server.base_url`` was left at its default, links in messages follow the address
+    actually listened on (a --port given on the command line included)."""
+    if obj.settings["server.base_url"] != config.BY_KEY["server.base_url"].default:
+        return {}
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return {"server.base_url": f"http://{shown}:{port}"}
 
 
 def _check_schema(obj: Context) -> None:
     if db.pending(obj.connect()):
-        raise click.ClickException("the database needs migrations: run `reminder db upgrade` first")
+        raise Problem("the database needs migrations: run `reminder db upgrade` first")
 
 
 def _instant(text: str):
     try:
         return parse_instant(text)
     except ValueError as error:
-        raise click.ClickException(str(error)) from None
+        raise Problem(str(error)) from None
 
 
 if __name__ == "__main__":

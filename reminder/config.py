@@ -77,6 +77,25 @@ SETTINGS: tuple[Setting, ...] = (
         _text,
         env="REMINDER_SECRET_KEY",
     ),
+    Setting(
+        "server.workers",
+        2,
+        "Gunicorn worker processes `reminder serve` and `reminder run` start (not with --dev); about one per core.",
+        _positive,
+    ),
+    Setting(
+        "server.threads",
+        8,
+        "Threads per gunicorn worker: connections each serves at once, kept alive between requests.",
+        _positive,
+    ),
+    Setting(
+        "server.proxy_hops",
+        0,
+        "Proxies in front of `reminder serve` whose X-Forwarded-For and X-Forwarded-Proto are trusted "
+        "(1 behind one TLS proxy); 0 trusts none.",
+        _at_least_zero,
+    ),
     Setting("server.dev_mode", False, "Shows /dev/outbox with the messages the outbox holds.", _flag),
     Setting(
         "server.secure_cookies",

@@ -104,7 +104,7 @@ def test_pages_need_a_login_except_the_invitation_and_acknowledge_links(client):
         response = client.get(path)
         assert response.status_code == 302 and "/login" in response.location, path
     assert client.get("/invitations/nonsense").status_code == 404
-    assert client.get("/a/nonsense").status_code == 404
+    assert client.get("/a/nonsense").status_code == 410
 
 
 def test_a_patient_invites_a_caregiver_by_email_and_the_invitation_goes_out_with_its_link(db, pat, browser_of):
@@ -427,8 +427,8 @@ def test_unknown_expired_and_revoked_acknowledge_links_get_a_clear_page(app, db,
     token = ack_token(db)
     visitor = app.test_client()
     unknown = visitor.get("/a/not-a-token")
-    assert unknown.status_code == 404 and "doesn't match any alert" in page_text(unknown)
-    assert visitor.post("/a/not-a-token", data={"csrf_token": csrf(visitor, "/login")}).status_code == 404
+    assert unknown.status_code == 410 and "no longer valid" in page_text(unknown)
+    assert visitor.post("/a/not-a-token", data={"csrf_token": csrf(visitor, "/login")}).status_code == 410
 
     clock.set(parse_instant("2026-03-14T20:31:00Z"))  # the link lasts 7 days
     expired = visitor.get(f"/a/{token}")

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -145,3 +146,75 @@ def test_the_demo_caregiver_hears_when_the_demo_patient_misses_two_baclofen_dose
     rows = json.loads(cli(path, "messages", "--json").output)
     alerts = [r for r in rows if r["kind"] == "alert" and r["recipient"] == "caregiver@example.com"]
     assert alerts and "missed 2 doses in a row of Baclofen" in alerts[0]["body"]
+
+
+def test_expected_conditions_print_one_line_and_exit_with_status_2(config_file, tmp_path):
+    missing = CliRunner().invoke(main, ["--config", str(tmp_path / "nowhere.toml"), "tick"])
+    assert missing.exit_code == 2 and "cannot read config file" in missing.output
+    path = config_file()
+    cli(path, "db", "upgrade")
+    unset = CliRunner().invoke(main, ["--config", path, "tick"])
+    assert unset.exit_code == 2 and "reminder clock set" in unset.output
+    for result in (missing, unset):
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_backup_restores_through_the_cli_and_a_file_that_is_not_one_is_refused(config_file, tmp_path):
+    path = config_file()
+    cli(path, "db", "upgrade")
+    cli(path, "clock", "set", "2026-03-07T12:00:00Z")
+    cli(path, "user", "add", "--email", "kept@example.com", "--password", "correct-horse")
+    assert cli(path, "db", "backup", str(tmp_path / "b.db")).exit_code == 0
+    cli(path, "user", "add", "--email", "later@example.com", "--password", "correct-horse")
+    assert cli(path, "db", "restore", str(tmp_path / "b.db")).exit_code == 2  # no --yes
+    restored = cli(path, "db", "restore", str(tmp_path / "b.db"), "--yes")
+    assert restored.exit_code == 0, restored.output
+    emails = [row[0] for row in sqlite3.connect(tmp_path / "cli.db").execute("SELECT email FROM users")]
+    assert emails == ["kept@example.com"]
+    (tmp_path / "junk.db").write_text("not a database at all" * 100)
+    junk = cli(path, "db", "restore", str(tmp_path / "junk.db"), "--yes")
+    assert junk.exit_code == 2 and "not a SQLite database" in junk.output
+
+
+def test_serve_puts_the_port_it_listens_on_in_message_links_when_base_url_is_not_set(tmp_path, monkeypatch):
+    from reminder import server
+
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(f'[database]\npath = "{tmp_path / "cli.db"}"\n')
+    cli(str(config_path), "db", "upgrade")
+    served = {}
+    monkeypatch.setattr(server, "serve_production", lambda app, *args: served.update(app.config["REMINDER"]))
+    assert cli(str(config_path), "serve", "--port", "8123").exit_code == 0
+    assert served["server.base_url"] == "http://127.0.0.1:8123"
+
+
+def test_sigterm_to_run_stops_the_production_server_and_the_worker(config_file):
+    port = free_port()
+    path = config_file(mode="system", port=port)
+    cli(path, "db", "upgrade")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reminder.cli", "--config", path, "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        health = None
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    health, server_header = json.load(response), response.headers.get("Server", "")
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert health is not None and health["status"] == "ok"
+        assert not any(char.isdigit() for char in server_header)  # no version banner
+        process.send_signal(signal.SIGTERM)  # what a service manager sends, to the main process only
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert b"web app and worker stopped" in output, output
+    assert b"Traceback" not in output
+    children = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True)
+    assert children.stdout == b""

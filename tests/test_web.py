@@ -218,10 +218,11 @@ def test_a_late_tap_on_the_link_is_not_recorded_and_offers_an_earlier_time(clien
 
 def test_unknown_tampered_and_expired_links_get_a_clear_page(client, db, patient, tick, clock):
     token = reminded_link(db, patient, tick)
-    assert client.get("/d/nonsense").status_code == 404
+    assert client.get("/d/nonsense").status_code == 410
     tampered = client.get(f"/d/{token[:-1]}{'A' if token[-1] != 'A' else 'B'}")
-    assert tampered.status_code == 404 and "match any dose" in tampered.get_data(as_text=True)
-    assert client.post("/d/nonsense", data={"csrf_token": csrf(client, "/login"), "action": "taken"}).status_code == 404
+    assert tampered.status_code == 410 and "no longer valid" in tampered.get_data(as_text=True)
+    assert "Open Today" in tampered.get_data(as_text=True)
+    assert client.post("/d/nonsense", data={"csrf_token": csrf(client, "/login"), "action": "taken"}).status_code == 410
     clock.set(parse_instant("2026-03-08T15:29:59Z"))  # window closed 15:30Z on the 7th; 24 h more
     assert client.get(f"/d/{token}").status_code == 200
     clock.set(parse_instant("2026-03-08T15:30:00Z"))
@@ -349,7 +350,7 @@ def test_a_side_effect_can_be_tapped_on_the_phone_link_page(client, db, patient,
             "/d/nonsense/side-effects",
             data={"csrf_token": csrf(client, "/login"), "kind": "dizziness", "severity": "2"},
         ).status_code
-        == 404
+        == 410
     )
     assert db.execute("SELECT count(*) FROM side_effects").fetchone()[0] == 1
 

@@ -29,7 +29,7 @@ class IdConverter(IntegerConverter):
 
 def init_app(app) -> None:
     app.url_map.converters["id"] = IdConverter
-    from . import admin, api, auth, care, clinic, dose_link, errors, ops, patient, safety, twilio_hooks
+    from . import admin, api, auth, care, clinic, data_rights, dose_link, errors, ops, patient, safety, twilio_hooks
 
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in check_csrf below
     csrf.init_app(app)
@@ -37,6 +37,7 @@ def init_app(app) -> None:
     auth.login_manager.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(patient.bp)
+    app.register_blueprint(data_rights.bp)
     app.register_blueprint(care.bp)
     app.register_blueprint(clinic.bp)
     app.register_blueprint(admin.bp)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
 
 from .. import access, accounts, caregivers, clinics, dose_queries, escalation, ledger, medications, pumps, tokens
@@ -369,16 +369,24 @@ def alert_link_ack(token: str):
     return _alert_link_page(alert)
 
 
+LINK_GONE = (
+    "It may have been sent before our records were restored from a backup, or not copied whole. "
+    "Log in and open Alerts to see the patient's alerts."
+)
+
+
 def _alert_for_token(token: str) -> dict:
-    """The alert behind an acknowledge link: 404 when unknown or when the recipient's link to
-    the patient was revoked, 410 when the link expired."""
+    """The alert behind an acknowledge link: 410 when unknown or expired, 404 when the
+    recipient's link to the patient was revoked."""
     db = get_db()
     try:
         alert = escalation.alert_for_token(db, token, now())
     except LookupError as error:
         if str(error) == "expired":
             abort(410, description="This link has expired. Log in to see your alerts.")
-        abort(404, description="This link doesn't match any alert. Check that it was copied whole.")
+        # 410 and a way on, not a bare 404: after a restore from backup, links sent since are unknown.
+        page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
+        abort(make_response(page, 410))
     if not access.can_see(db, accounts.find_user(db, id=alert["recipient_id"]), alert["patient_id"]):
         abort(404, description="This link doesn't match any alert. Check that it was copied whole.")
     return alert

@@ -7,7 +7,7 @@ go through ``ledger.answer_dose``, which applies the missed-dose rule. The page 
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request
 
 from .. import ledger, links, side_effects
 from ..db import get_db
@@ -63,4 +63,12 @@ def _dose_for_token(token: str) -> int:
     except links.LinkExpired:
         abort(410, description="This link has expired. Open the app to see your doses.")
     except links.LinkNotFound:
-        abort(404, description="This link doesn't match any dose. Check that it was copied whole.")
+        # 410 and a way on, not a bare 404: after a restore from backup, links texted since are unknown.
+        page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
+        abort(make_response(page, 410))
+
+
+LINK_GONE = (
+    "It may have been sent before our records were restored from a backup, or not copied whole. "
+    "Open Today to see and answer your doses."
+)

@@ -12,10 +12,10 @@ from ... import accounts
 from ...db import get_db
 from ..common import now
 from ..errors import json_error
-from . import care, clinic, doses, me, medications, openapi, pumps
+from . import care, clinic, data, doses, me, medications, openapi, pumps
 from .common import bp
 
-RESOURCES = (me, medications, doses, care, clinic, pumps, openapi)  # each registers its routes on bp
+RESOURCES = (me, data, medications, doses, care, clinic, pumps, openapi)  # each registers its routes on bp
 __all__ = ["RESOURCES", "bp"]
 
 

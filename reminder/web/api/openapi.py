@@ -670,6 +670,25 @@ SCHEMAS = {
     },
 }
 
+# A patient's data rights (web/api/data.py).
+PATHS["/api/v1/me"]["delete"] = _op(
+    "Delete your account and all your data (patients); then every token of it gets 401",
+    "204",
+    body={
+        "type": "object",
+        "properties": {"password": {"type": "string"}, "confirm": {"const": "delete my account"}},
+    },
+    errors=(400, 401, 403),
+)
+PATHS["/api/v1/me/export"] = {
+    "get": _op(
+        "All your data as JSON: profile, medications, doses, side effects, caregivers, clinics, messages",
+        "200",
+        _OBJ,
+        errors=(401, 403),
+    )
+}
+
 
 # ---------------------------------------------------------------- safety limits (issue 9)
 # Refusals carry a machine-readable ``error.code``: 403 ``clinician_only`` (a patient loosening a
