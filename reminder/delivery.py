@@ -33,6 +33,7 @@ from .clock import wall_seconds
 from .db import connect, immediate
 from .errors import InputError
 from .notify import CHANNELS, OutgoingMessage, Transport, TransportError, channels_available
+from .redact import without_tokens
 from .times import parse_instant, to_iso
 
 log = logging.getLogger("reminder.delivery")
@@ -262,6 +263,8 @@ def _recover_one(db: Database, row: dict, provider_id: str | None, now: datetime
             "WHERE id = ? AND status = 'sending'",
             [provider_id, row["id"]],
         )
+        if row["channel"] != "outbox":
+            forget_tokens(db, row)
     elif row["kind"] in PROMPT_KINDS:
         changed = db.execute(
             "UPDATE messages SET status = 'interrupted', error = ?, next_attempt_at = ? "
@@ -389,6 +392,8 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
             "WHERE id = ? AND status = 'sending'",
             [outcome, to_iso(now), row["id"]],
         )
+        if row["channel"] != "outbox":
+            forget_tokens(db, row)
         return False
     retry_at = now + retry_delay(row["attempts"])
     if not outcome.permanent and still_matters(db, row, retry_at):
@@ -417,6 +422,16 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
         return False
     reason = outcome.reason if outcome.permanent else f"gave up after {row['attempts']} tries: {outcome.reason}"
     return mark_failed(db, row, "failed", reason, outcome.code, now, settings, opted_out=outcome.opted_out) is not None
+
+
+def forget_tokens(db: Database, row: dict) -> None:
+    """Once a live provider has a message, its stored text keeps the link without the token
+    (``/d/[sent]``): the database holds only the token's hash, and now the log does too. The
+    outbox keeps its links, which is what it is for (dev only, never with ``notify.mode = "live"``)."""
+    db.execute(
+        "UPDATE messages SET body = ?, html = ?, context = ? WHERE id = ?",
+        [without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"]],
+    )
 
 
 def retry_delay(attempts: int) -> timedelta:
