@@ -62,7 +62,9 @@ def accept(db: Database, token: str, caregiver_id: int, now: datetime) -> dict:
         if caregiver_id == link["patient_id"]:
             raise InputError(None, "You cannot be your own caregiver.", status=409)
         if not is_invited(link, accounts.find_user(db, id=caregiver_id)):
-            raise InputError(None, "This invitation was sent to someone else: log in with the invited address.", status=403)
+            raise InputError(
+                None, "This invitation was sent to someone else: log in with the invited address.", status=403
+            )
         if db.execute(
             "SELECT 1 FROM care_links WHERE patient_id = ? AND caregiver_id = ? AND status = 'active'",
             [link["patient_id"], caregiver_id],
