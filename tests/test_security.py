@@ -14,7 +14,6 @@ import pytest
 from reminder import caregivers, medications, side_effects
 from reminder.db import immediate
 from reminder.redact import without_tokens
-from reminder.times import to_iso
 
 from builders import (
     START,
@@ -22,6 +21,7 @@ from builders import (
     doses,
     link_caregiver,
     log_in,
+    make_alert,
     make_clinic,
     make_clinician,
     make_medication,
@@ -29,24 +29,6 @@ from builders import (
     messages,
     page_text,
 )
-
-
-def make_alert(db, patient: int, told: list[int]) -> int:
-    """An open level-2 alert about ``patient`` that was sent to each of ``told``."""
-    with immediate(db):
-        alert = db.execute(
-            "INSERT INTO alerts (patient_id, kind, level, run_key, summary, created_at) "
-            "VALUES (?, 'missed_run', 2, 'run', 'Missed 2 doses', ?)",
-            [patient, to_iso(START)],
-        ).lastrowid
-        for n, user in enumerate(told):
-            db.execute(
-                "INSERT INTO alert_recipients (alert_id, user_id, token_hash, expires_at, notified_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [alert, user, f"hash-{alert}-{n}", to_iso(START), to_iso(START)],
-            )
-    return alert
-
 
 # ---------------------------------------------------------------- finding 1: clinician powers
 
