@@ -42,8 +42,12 @@ def _param(name: str, where: str, description: str, schema: dict | None = None) 
         "in": where,
         "required": where == "path",
         "description": description,
-        "schema": schema or {"type": "string"},
+        "schema": ROW_ID if where == "path" and schema == {"type": "integer"} else schema or {"type": "string"},
     }
+
+
+# A row id in a path: what the app's ``id`` converter matches (any other number is not a route).
+ROW_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 
 _ID = _param("id", "path", "The medication's id.", {"type": "integer"})
