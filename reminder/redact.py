@@ -29,8 +29,14 @@ class TokenFilter(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = without_tokens(record.msg, "[token]")
         if isinstance(record.args, tuple):
-            record.args = tuple(without_tokens(a, "[token]") if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_clean(arg) for arg in record.args)
+        elif isinstance(record.args, dict):  # gunicorn's access log passes its atoms as a mapping
+            record.args = {key: _clean(value) for key, value in record.args.items()}
         return True
+
+
+def _clean(value):
+    return without_tokens(value, "[token]") if isinstance(value, str) else value
 
 
 def install_log_filter() -> None:

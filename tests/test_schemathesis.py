@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from builders import bearer, link_caregiver, make_medication, make_patient
 
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = 15
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 

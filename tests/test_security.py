@@ -219,10 +219,12 @@ def test_the_outbox_keeps_working_links_and_says_it_is_for_development_only(clie
 
 
 def test_the_request_log_never_records_a_token(app, caplog):
-    with caplog.at_level(logging.INFO, logger="werkzeug"):
+    with caplog.at_level(logging.INFO, logger="werkzeug"), caplog.at_level(logging.INFO, logger="gunicorn.access"):
         logging.getLogger("werkzeug").info('"%s" %s %s', "GET /d/AbCdEf123_-xyz HTTP/1.1", 200, 512)
         logging.getLogger("werkzeug").info("POST /invitations/Secret-Token-1/accept")
+        logging.getLogger("gunicorn.access").info("%(r)s %(s)s", {"r": "GET /a/Gunicorn-Token-9 HTTP/1.1", "s": "200"})
     logged = caplog.text
+    assert "Gunicorn-Token-9" not in logged and "/a/[token]" in logged
     assert "AbCdEf123_-xyz" not in logged and "Secret-Token-1" not in logged
     assert "/d/[token]" in logged
 
