@@ -251,11 +251,12 @@ def _serve(obj: Context, host, port, dev) -> None:
     from werkzeug.serving import make_server
 
     from . import create_app
+    from .devserver import BannerlessRequestHandler
 
     _check_schema(obj)
     app = create_app(obj.config_path, {"server.dev_mode": True} if dev else None)
     host, port = host or obj.settings["server.host"], port or obj.settings["server.port"]
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=BannerlessRequestHandler)
     click.echo(f"reminder is serving on http://{host}:{port}" + ("  (outbox: /dev/outbox)" if dev else ""))
     try:
         server.serve_forever()

@@ -8,11 +8,15 @@ import csv
 import io
 import logging
 import re
+import threading
+import urllib.request
 
 import pytest
+from werkzeug.serving import make_server
 
 from reminder import caregivers, medications, side_effects
 from reminder.db import immediate
+from reminder.devserver import BannerlessRequestHandler
 from reminder.redact import without_tokens
 
 from builders import (
@@ -234,3 +238,17 @@ def test_redaction_covers_every_kind_of_token_link():
     assert without_tokens(text) == (
         "https://x.example/d/[sent] https://x.example/a/[sent] /invitations/[sent] /clinic-invitations/[sent] /dose/keep"
     )
+
+
+def test_the_dev_server_sends_no_version_banner(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=BannerlessRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/login", timeout=5) as response:
+            servers = response.headers.get_all("Server")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert servers == ["reminder"]
