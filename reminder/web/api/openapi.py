@@ -36,6 +36,12 @@ def _op(
     return operation
 
 
+def _also(operation: dict, status: str, description: str, schema: dict) -> dict:
+    """``operation`` with a second success answer (an idempotent POST's "already done")."""
+    operation["responses"][status] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    return operation
+
+
 def _param(name: str, where: str, description: str, schema: dict | None = None) -> dict:
     return {
         "name": name,
@@ -86,7 +92,7 @@ PATHS = {
             "201",
             _REF["Medication"],
             body=_REF["MedicationInput"],
-            errors=(400, 401),
+            errors=(400, 401, 403, 409, 422),  # 403, 409, 422: the safety limits (safety_limits.py)
         ),
     },
     "/api/v1/medications/{id}": {
@@ -97,14 +103,14 @@ PATHS = {
             _REF["Medication"],
             body=_REF["MedicationInput"],
             params=[_ID],
-            errors=(400, 401, 404, 409),
+            errors=(400, 401, 403, 404, 409, 422),
         ),
         "delete": _op(
             "End a medication; its history is kept",
             "200",
             _REF["Medication"],
             params=[_ID, _param("reason", "query", "Why it ended")],
-            errors=(401, 404),
+            errors=(400, 401, 404, 409),  # 409: a withdrawal-risk medication is tapered, not stopped
         ),
     },
     "/api/v1/doses": {
@@ -172,11 +178,11 @@ PATHS.update(
         },
         "/api/v1/invitations/{token}/accept": {
             "post": _op(
-                "Accept an invitation, with the caregiver's own token",
+                "Accept an invitation, with the caregiver's own token (403: the invitation went to another address)",
                 "200",
                 _OBJ,
                 params=[_param("token", "path", "From the invitation link")],
-                errors=(401, 404, 409, 410),
+                errors=(401, 403, 404, 409, 410),
             )
         },
         "/api/v1/patients": {"get": _op("The patients you may see", "200", _ARRAY_OF("patients"))},
@@ -287,16 +293,21 @@ PATHS.update(
                         }
                     },
                 },
-                errors=(400, 401, 404, 409),
+                errors=(400, 401, 403, 404, 409, 422),
             )
         },
         "/api/v1/medications/{id}/pause": {
-            "post": _op(
-                "Pause reminders for today; recorded, and caregivers are told",
-                "201",
+            "post": _also(
+                _op(
+                    "Pause reminders for today; recorded, and caregivers are told",
+                    "201",
+                    _OBJ,
+                    params=[_ID],
+                    errors=(401, 404, 409),
+                ),
+                "200",
+                "Already paused today",
                 _OBJ,
-                params=[_ID],
-                errors=(401, 404),
             )
         },
         "/api/v1/pumps": {
@@ -396,7 +407,7 @@ PATHS.update(
                 _REF["Medication"],
                 params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"})],
                 body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
-                errors=(400, 401, 404),
+                errors=(400, 401, 403, 404, 409, 422),
             ),
             "delete": _op(
                 "A clinician stops a linked patient's medication with a reason (their confirmation)",
@@ -407,7 +418,7 @@ PATHS.update(
                     _param("medication_id", "path", "The medication", {"type": "integer"}),
                     _param("reason", "query", "Why it is stopped"),
                 ],
-                errors=(400, 401, 404),
+                errors=(400, 401, 404, 409),
             ),
         },
         "/api/v1/patients/{id}/pumps": {
