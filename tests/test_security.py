@@ -179,7 +179,7 @@ def test_a_side_effect_on_a_future_dose_does_not_block_editing_ending_or_a_new_z
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), "nan", "Infinity"])
 def test_on_time_minutes_that_is_not_a_finite_number_is_refused(client, db, patient, value):
-    body = {"name": "Vitamin D", "amount": 1, "unit": "tablet", "times": ["08:00"], "rule": {"on_time_minutes": value}}
+    body = {"name": "Vitamin D", "amount": 1, "unit": "tablet", "times": ["08:00"], "on_time_minutes": value}
     if isinstance(value, float):
         import json
 
