@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -28,13 +29,14 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import messages
+from . import links, messages
 from .clock import wall_seconds
 from .db import connect, immediate
 from .errors import InputError
 from .notify import CHANNELS, OutgoingMessage, Transport, TransportError, channels_available
-from .redact import without_tokens
+from .redact import REDACTED, without_tokens
 from .times import parse_instant, to_iso
+from .tokens import hash_token
 
 log = logging.getLogger("reminder.delivery")
 RETRY_BASE = timedelta(seconds=30)
@@ -434,6 +436,28 @@ def forget_tokens(db: Database, row: dict) -> None:
     )
 
 
+def with_live_link(db: Database, row: dict, context: dict, now: datetime) -> dict:
+    """``context`` for a fallback copy of ``row``: when the first copy's link lost its token at
+    hand-off (``forget_tokens``), a new token for the same dose or alert recipient, so the copy on
+    the other channel still opens with one tap."""
+    link = context.get("link") or ""
+    if REDACTED not in link:
+        return context
+    if "/d/" in link and row["dose_id"]:
+        expires = db.execute("SELECT max(expires_at) FROM dose_links WHERE dose_id = ?", [row["dose_id"]]).fetchone()[0]
+        token = links.issue(db, row["dose_id"], parse_instant(expires) if expires else now, now)
+    elif "/a/" in link and row.get("alert_id"):
+        token = secrets.token_urlsafe(16)
+        # The recipient's one acknowledge token is replaced: the old one was never kept in clear.
+        db.execute(
+            "UPDATE alert_recipients SET token_hash = ? WHERE alert_id = ? AND user_id = ?",
+            [hash_token(token), row["alert_id"], row["user_id"]],
+        )
+    else:
+        return context
+    return {**context, "link": link.replace(REDACTED, token)}
+
+
 def retry_delay(attempts: int) -> timedelta:
     """The wait after the ``attempts``-th failed try: 30 s, 1, 2, 4, 8 minutes, then 10 minutes
     for ever. The exponent is capped before the power is taken, so try 10,000 costs what try 6
@@ -521,7 +545,7 @@ def fall_back(db: Database, row: dict, now: datetime, settings: dict, kind: str 
                 channel=channel,
                 recipient=address(user, channel),
                 kind=kind or row["kind"],
-                context=json.loads(row["context"]),
+                context=with_live_link(db, row, json.loads(row["context"]), now),
                 now=now,
                 dose_id=row["dose_id"],
                 valid_until=parse_instant(row["valid_until"]) if row["valid_until"] else None,

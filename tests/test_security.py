@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from werkzeug.serving import make_server
 
-from reminder import caregivers, medications, side_effects
+from reminder import caregivers, delivery, links, medications, side_effects
 from reminder.db import immediate
 from reminder.devserver import BannerlessRequestHandler
 from reminder.redact import without_tokens
@@ -252,3 +252,18 @@ def test_the_dev_server_sends_no_version_banner(app):
         server.server_close()
         thread.join(timeout=5)
     assert servers == ["reminder"]
+
+
+def test_a_fallback_after_an_undelivered_sms_carries_a_link_that_still_opens_the_dose(
+    db, live_tick, fake_twilio, smtp_server, live_settings, client
+):
+    patient = make_patient(db)
+    db.execute("UPDATE users SET channels = ? WHERE id = ?", ['["sms"]', patient])
+    make_medication(db, patient)
+    live_tick("2026-03-07T13:00:00Z")
+    [sms] = [m for m in messages(db, "reminder") if m["channel"] == "sms"]
+    assert "/d/[sent]" in sms["body"]
+    delivery.apply_provider_status(db, sms["provider_id"], "undelivered", "30003", START, live_settings)
+    [email] = [m for m in messages(db, "reminder") if m["channel"] == "email"]
+    token = re.search(r"/d/([\w-]{16,})", email["body"]).group(1)
+    assert links.resolve(db, token, START) == sms["dose_id"]
