@@ -78,11 +78,11 @@ def accept(db: Database, token: str, caregiver_id: int, now: datetime) -> dict:
 
 
 def is_invited(link: dict, account: dict | None) -> bool:
-    """An invitation is accepted only by the account with the invited email or phone: a link
-    forwarded to (or seen by) anyone else grants nothing."""
+    """An invitation is accepted only by the account with the invited email or verified phone:
+    a link forwarded to (or seen by) anyone else grants nothing."""
     if account is None:
         return False
-    email, phone = (account["email"] or "").lower(), account["phone"]
+    email, phone = (account["email"] or "").lower(), account["phone"] if account.get("phone_verified", 1) else None
     return bool(link["invite_email"] and link["invite_email"].lower() == email) or bool(
         link["invite_phone"] and link["invite_phone"] == phone
     )

@@ -84,6 +84,8 @@ ZELDAS_ROWS = {  # table: the rows of it that are Zelda's
     "side_effects": "patient_id = :p",
     "users": "id = :p",
 }
+# Her own calls (as "patient") note when her token was last used: not a change to her data.
+ZELDAS_TOKENS = "SELECT id, token_hash, expires_at FROM api_tokens WHERE user_id = :p ORDER BY 1"
 
 
 def zeldas_world(db) -> dict:
@@ -123,15 +125,22 @@ def zeldas_world(db) -> dict:
         "link_id": carol_link["id"],
         "clinic_id": clinic,
         "token": "not-a-real-token-0123456789",
+        "token_id": api_token_id(db, zelda),
     }
     return {"people": people, "ids": ids}
+
+
+def api_token_id(db, user: int) -> int:
+    """The id of a new API token of ``user`` (whose revocation by anyone else must fail)."""
+    bearer(db, user)
+    return db.execute("SELECT max(id) FROM api_tokens WHERE user_id = ?", [user]).fetchone()[0]
 
 
 def zeldas_rows(db, zelda: int) -> dict:
     return {
         table: [tuple(row) for row in db.execute(f"SELECT * FROM {table} WHERE {where} ORDER BY 1", {"p": zelda})]
         for table, where in ZELDAS_ROWS.items()
-    }
+    } | {"api_tokens": [tuple(row) for row in db.execute(ZELDAS_TOKENS, {"p": zelda})]}
 
 
 def body_for(ids: dict) -> dict:
