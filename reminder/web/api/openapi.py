@@ -24,7 +24,7 @@ def _op(
             ok: {"description": "OK", **({"content": {"application/json": {"schema": schema}}} if schema else {})}
         },
     }
-    for status in errors:
+    for status in sorted({401, *errors}):  # every route but this document needs a token
         operation["responses"][str(status)] = {
             "description": "Error",
             "content": {"application/json": {"schema": _ERROR}},
