@@ -561,6 +561,7 @@ PATHS.update(
 )
 PATHS["/api/v1/me/password"]["post"]["responses"]["429"] = _TOO_MANY
 PATHS["/api/v1/me/phone/verify"]["post"]["responses"]["429"] = _TOO_MANY
+PATHS["/api/v1/me/clinics"]["post"]["responses"]["429"] = _TOO_MANY  # join codes are guessed at this rate
 PATHS["/api/v1/patients"]["get"]["summary"] = (
     "A clinician's panel (q, sort=risk|name|adherence_7d|adherence_30d|last_taken, page, per_page); "
     "otherwise the patients you may see"
