@@ -386,7 +386,12 @@ PATHS.update(
             "get": {
                 "summary": "The dose ledger of the period as CSV (audited)",
                 "parameters": [_PATIENT, *_DATES],
-                "responses": {"200": {"description": "text/csv"}, "404": {"description": "Not a patient you may see"}},
+                "responses": {
+                    "200": {"description": "text/csv"},
+                    "400": {"description": "from or to is not a date, or the period is too long"},
+                    "401": {"description": "No valid token"},
+                    "404": {"description": "Not a patient you may see"},
+                },
             }
         },
         "/api/v1/patients/{id}/fhir": {
@@ -396,6 +401,8 @@ PATHS.update(
                 "parameters": [_PATIENT, *_DATES],
                 "responses": {
                     "200": {"description": "application/fhir+json"},
+                    "400": {"description": "from or to is not a date, or the period is too long"},
+                    "401": {"description": "No valid token"},
                     "404": {"description": "Not a patient you may see"},
                 },
             }
