@@ -35,8 +35,9 @@ def is_clinician_of(db: Database, viewer: dict, patient_id: int) -> bool:
 
 
 def can_change_medications(db: Database, viewer: dict, patient_id: int) -> bool:
-    """A clinician's change to a patient's medication: a clinician who may see the patient."""
-    return viewer["role"] == "clinician" and can_see(db, viewer, patient_id)
+    """A clinician's change to a patient's medication: only through a clinic link. A clinician
+    who is also the patient's caregiver has a caregiver's powers there, never a clinician's."""
+    return clinics.clinician_sees(db, viewer, patient_id)
 
 
 def can_acknowledge(db: Database, viewer: dict, alert_id: int) -> bool:

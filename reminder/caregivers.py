@@ -61,6 +61,10 @@ def accept(db: Database, token: str, caregiver_id: int, now: datetime) -> dict:
         link = invitation(db, token, now)
         if caregiver_id == link["patient_id"]:
             raise InputError(None, "You cannot be your own caregiver.", status=409)
+        if not is_invited(link, accounts.find_user(db, id=caregiver_id)):
+            raise InputError(
+                None, "This invitation was sent to someone else: log in with the invited address.", status=403
+            )
         if db.execute(
             "SELECT 1 FROM care_links WHERE patient_id = ? AND caregiver_id = ? AND status = 'active'",
             [link["patient_id"], caregiver_id],
@@ -71,6 +75,17 @@ def accept(db: Database, token: str, caregiver_id: int, now: datetime) -> dict:
             [caregiver_id, to_iso(now), link["id"]],
         )
     return {**link, "status": "active", "caregiver_id": caregiver_id}
+
+
+def is_invited(link: dict, account: dict | None) -> bool:
+    """An invitation is accepted only by the account with the invited email or verified phone:
+    a link forwarded to (or seen by) anyone else grants nothing."""
+    if account is None:
+        return False
+    email, phone = (account["email"] or "").lower(), account["phone"] if account.get("phone_verified", 1) else None
+    return bool(link["invite_email"] and link["invite_email"].lower() == email) or bool(
+        link["invite_phone"] and link["invite_phone"] == phone
+    )
 
 
 def revoke(db: Database, patient_id: int, link_id: int, now: datetime) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -29,12 +30,14 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import messages
+from . import links, messages
 from .clock import wall_seconds
 from .db import connect, immediate
 from .errors import InputError
 from .notify import CHANNELS, OutgoingMessage, Transport, TransportError, channels_available
+from .redact import REDACTED, without_tokens
 from .times import parse_instant, to_iso
+from .tokens import hash_token
 
 log = logging.getLogger("reminder.delivery")
 RETRY_BASE = timedelta(seconds=30)
@@ -273,6 +276,8 @@ def _recover_one(db: Database, row: dict, provider_id: str | None, now: datetime
             "WHERE id = ? AND status = 'sending'",
             [provider_id, row["id"]],
         )
+        if row["channel"] != "outbox":
+            forget_tokens(db, row)
     elif row["kind"] in PROMPT_KINDS:
         changed = db.execute(
             "UPDATE messages SET status = 'interrupted', error = ?, next_attempt_at = ? "
@@ -406,6 +411,8 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
             "WHERE id = ? AND status = 'sending'",
             [outcome, to_iso(now), row["id"]],
         )
+        if row["channel"] != "outbox":
+            forget_tokens(db, row)
         return False
     retry_at = now + retry_delay(row["attempts"])
     if not outcome.permanent and still_matters(db, row, retry_at):
@@ -434,6 +441,38 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
         return False
     reason = outcome.reason if outcome.permanent else f"gave up after {row['attempts']} tries: {outcome.reason}"
     return mark_failed(db, row, "failed", reason, outcome.code, now, settings, opted_out=outcome.opted_out) is not None
+
+
+def forget_tokens(db: Database, row: dict) -> None:
+    """Once a live provider has a message, its stored text keeps the link without the token
+    (``/d/[sent]``): the database holds only the token's hash, and now the log does too. The
+    outbox keeps its links, which is what it is for (dev only, never with ``notify.mode = "live"``)."""
+    db.execute(
+        "UPDATE messages SET body = ?, html = ?, context = ? WHERE id = ?",
+        [without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"]],
+    )
+
+
+def with_live_link(db: Database, row: dict, context: dict, now: datetime) -> dict:
+    """``context`` for a fallback copy of ``row``: when the first copy's link lost its token at
+    hand-off (``forget_tokens``), a new token for the same dose or alert recipient, so the copy on
+    the other channel still opens with one tap."""
+    link = context.get("link") or ""
+    if REDACTED not in link:
+        return context
+    if "/d/" in link and row["dose_id"]:
+        expires = db.execute("SELECT max(expires_at) FROM dose_links WHERE dose_id = ?", [row["dose_id"]]).fetchone()[0]
+        token = links.issue(db, row["dose_id"], parse_instant(expires) if expires else now, now)
+    elif "/a/" in link and row.get("alert_id"):
+        token = secrets.token_urlsafe(16)
+        # The recipient's one acknowledge token is replaced: the old one was never kept in clear.
+        db.execute(
+            "UPDATE alert_recipients SET token_hash = ? WHERE alert_id = ? AND user_id = ?",
+            [hash_token(token), row["alert_id"], row["user_id"]],
+        )
+    else:
+        return context
+    return {**context, "link": link.replace(REDACTED, token)}
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -523,7 +562,7 @@ def fall_back(db: Database, row: dict, now: datetime, settings: dict, kind: str 
                 channel=channel,
                 recipient=address(user, channel),
                 kind=kind or row["kind"],
-                context=json.loads(row["context"]),
+                context=with_live_link(db, row, json.loads(row["context"]), now),
                 now=now,
                 dose_id=row["dose_id"],
                 valid_until=parse_instant(row["valid_until"]) if row["valid_until"] else None,

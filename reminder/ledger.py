@@ -130,13 +130,18 @@ def rewrite_future(db: Database, medication_id: int, now: datetime, horizon: tim
 
 
 def drop_future(db: Database, medication_id: int, now: datetime) -> None:
-    """Delete the future doses nobody was told about, answered or touched (inside a transaction)."""
-    db.execute(
-        "DELETE FROM doses WHERE medication_id = ? AND status = 'pending' AND scheduled_at > ? "
+    """Delete the future doses nobody was told about, answered or touched (inside a transaction).
+
+    A side effect logged against one of them keeps its medication and time but lets go of the
+    dose: the dose is dropped rather than left pending, where the worker would call it missed."""
+    doomed = (
+        "SELECT id FROM doses WHERE medication_id = ? AND status = 'pending' AND scheduled_at > ? "
         "AND prompt_count = 0 AND NOT EXISTS (SELECT 1 FROM dose_events e WHERE e.dose_id = doses.id) "
-        "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id)",
-        [medication_id, to_iso(now)],
+        "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id)"
     )
+    params = [medication_id, to_iso(now)]
+    db.execute(f"UPDATE side_effects SET dose_id = NULL WHERE dose_id IN ({doomed})", params)
+    db.execute(f"DELETE FROM doses WHERE id IN ({doomed})", params)
 
 
 def stop_prompts(db: Database, medication_id: int) -> None:

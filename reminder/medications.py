@@ -607,12 +607,12 @@ def _number(
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         raise InputError(key, f"{key} must be a number.") from None
-    if key in WHOLE_NUMBERS and number != int(number):
-        raise InputError(key, f"{key} must be a whole number.")
     too_low = number <= low if exclusive_low else number < low
-    if not math.isfinite(number) or too_low or number > high:
+    if not math.isfinite(number) or too_low or number > high:  # first: int(nan) would raise
         bound = f"more than {low:g}" if exclusive_low else f"at least {low:g}"
         raise InputError(key, f"{key} must be {bound} and at most {high:g}.")
+    if key in WHOLE_NUMBERS and number != int(number):
+        raise InputError(key, f"{key} must be a whole number.")
     return number
 
 

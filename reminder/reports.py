@@ -199,8 +199,21 @@ def ledger_csv(db: Database, patient_id: int, first_day: date, last_day: date) -
         "WHERE d.patient_id = ? AND d.local_date BETWEEN ? AND ? ORDER BY d.scheduled_at",
         [patient_id, first_day.isoformat(), last_day.isoformat()],
     ):
-        writer.writerow([row[column] if row[column] is not None else "" for column in CSV_COLUMNS])
+        writer.writerow([csv_cell(row[column]) for column in CSV_COLUMNS])
     return out.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str | int | float:
+    """A value as a spreadsheet should show it: text that a spreadsheet would run as a formula
+    (a medication named ``=HYPERLINK(...)``) gets a leading apostrophe; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def panel(

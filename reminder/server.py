@@ -50,7 +50,9 @@ def serve_dev(app: Callable, host: str, port: int) -> None:
     """Werkzeug's threaded server, until Ctrl-C or SIGTERM (both end it the same way)."""
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, app, threaded=True)
+    from .devserver import BannerlessRequestHandler  # no Werkzeug/Python version banner
+
+    server = make_server(host, port, app, threaded=True, request_handler=BannerlessRequestHandler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()

@@ -157,3 +157,20 @@ def doses(db, **where) -> list[dict]:
 def messages(db, kind=None) -> list[dict]:
     sql = "SELECT * FROM messages" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
     return list(db.query(sql, [kind] if kind else []))
+
+
+def make_alert(db, patient: int, told: list[int]) -> int:
+    """An open level-2 alert about ``patient`` that was sent to each of ``told``."""
+    with immediate(db):
+        alert = db.execute(
+            "INSERT INTO alerts (patient_id, kind, level, run_key, summary, created_at) "
+            "VALUES (?, 'missed_run', 2, 'run', 'Missed 2 doses', ?)",
+            [patient, to_iso(START)],
+        ).lastrowid
+        for n, user in enumerate(told):
+            db.execute(
+                "INSERT INTO alert_recipients (alert_id, user_id, token_hash, expires_at, notified_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [alert, user, f"hash-{alert}-{n}", to_iso(START), to_iso(START)],
+            )
+    return alert

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import request
+from flask import current_app, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
+from ..redact import install_log_filter
 from ..schedule import days_words
 from ..times import clock_label, parse_instant
 from .common import STATUS_WORDS, safety_path
 
 csrf = CSRFProtect()
+# Scripts, styles and images only from this site; no inline script or handler can run, and no
+# other site may frame a page (the one-tap dose and alert forms would be clickjackable).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 class IdConverter(IntegerConverter):
@@ -49,6 +56,8 @@ def init_app(app) -> None:
     errors.init_app(app)
     app.context_processor(lambda: {"status_words": STATUS_WORDS, "safety_path": safety_path, "days_words": days_words})
     app.add_template_filter(local_time)
+    app.after_request(security_headers)
+    install_log_filter()  # the request log never records a phone link's token
 
 
 def check_csrf() -> None:
@@ -56,9 +65,31 @@ def check_csrf() -> None:
     API calls that carry a bearer token (no cookie rides along for a forged page to borrow)."""
     if request.blueprint == "twilio_hooks":
         return
-    if request.blueprint == "api" and request.headers.get("Authorization", "").startswith("Bearer "):
+    # By path, not blueprint: a URL no API route matches (an id too big for SQLite) has no
+    # blueprint, and its answer is the API's 404, not a CSRF error.
+    if request.path.startswith("/api/") and request.headers.get("Authorization", "").startswith("Bearer "):
         return
     csrf.protect()
+
+
+def security_headers(response):
+    """The same headers on every response, pages and API alike.
+
+    Phone links carry a token in their path, so no page tells another site where it came from
+    (``no-referrer``); every answer but a static file may hold health data, so none is stored by a
+    browser or a proxy; ``Server`` names no version (Werkzeug sends its own only when none is set).
+    """
+    headers = response.headers
+    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Server"] = "reminder"
+    if request.endpoint != "static":
+        headers["Cache-Control"] = "no-store"
+    if current_app.config["REMINDER"]["server.secure_cookies"]:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return response
 
 
 def local_time(instant: str | None) -> str:

@@ -115,6 +115,8 @@ def register(token: str):
     link = _invitation(token)  # checked first: a dead link creates no account
     db, form = get_db(), request.form
     try:
+        if link["invite_email"] and form.get("email", "").strip().lower() != link["invite_email"].lower():
+            raise InputError("email", f"This invitation was sent to {link['invite_email']}: register with that email.")
         user_id = accounts.create_user(
             db,
             email=form.get("email", ""),
@@ -122,6 +124,8 @@ def register(token: str):
             role="caregiver",
             now=now(),
             name=form.get("name", ""),
+            # A text-only invitation: the link reached this phone, so the new account holds it.
+            phone=None if link["invite_email"] else link["invite_phone"],
             tz=form.get("tz", ""),
         )
     except InputError as error:

@@ -164,11 +164,14 @@ def edit_medication(medication_id: int):
     return render_template("medication_form.html", form=form, editing=current)
 
 
-@bp.route("/medications/<id:medication_id>/end", methods=["POST"])
+@bp.route("/medications/<id:medication_id>/end", methods=["GET", "POST"])
 def end_medication(medication_id: int):
+    """GET asks on a page of its own (no script: a name is only ever text); POST ends it."""
     current = _open_medication(medication_id)
     if current["withdrawal_risk"]:  # never simply switched off: explain, and offer a taper instead
         return _taper_page(current, tapering.suggested_taper(current, today_local())), 409
+    if request.method == "GET":
+        return render_template("end_medication.html", medication=current)
     medications.end(get_db(), medication_id, today_local(), now(), request.form.get("reason", ""))
     flash(f"{current['name']} ended. Its history is kept.", "ok")
     return redirect(url_for("patient.medication_list"))

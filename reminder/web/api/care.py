@@ -135,7 +135,7 @@ def list_alerts():
 def acknowledge_alert(alert_id: int):
     db = get_db()
     rows = list(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
-    if not rows or not access.can_see(db, user(), rows[0]["patient_id"]):
+    if not rows or not access.can_acknowledge(db, user(), alert_id):
         abort(404, description="No such alert.")
     with immediate(db):
         escalation.acknowledge_by(db, alert_id, user()["id"], now())

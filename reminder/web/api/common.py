@@ -50,7 +50,21 @@ def json_body() -> dict:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise InputError(None, "Send a JSON object with Content-Type: application/json.")
+    if not storable(data):
+        raise InputError(None, "Text must be valid Unicode: a lone surrogate (\\ud800) cannot be stored.")
     return data
+
+
+def storable(value) -> bool:
+    """False when any text in a decoded JSON value holds a lone surrogate, which JSON allows as
+    an escape but SQLite's UTF-8 cannot store."""
+    if isinstance(value, str):
+        return value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return all(storable(k) and storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(storable(item) for item in value)
+    return True
 
 
 def only(data: dict, allowed) -> None:

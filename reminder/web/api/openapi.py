@@ -24,7 +24,7 @@ def _op(
             ok: {"description": "OK", **({"content": {"application/json": {"schema": schema}}} if schema else {})}
         },
     }
-    for status in errors:
+    for status in sorted({401, *errors}):  # every route but this document needs a token
         operation["responses"][str(status)] = {
             "description": "Error",
             "content": {"application/json": {"schema": _ERROR}},
@@ -36,14 +36,24 @@ def _op(
     return operation
 
 
+def _also(operation: dict, status: str, description: str, schema: dict) -> dict:
+    """``operation`` with a second success answer (an idempotent POST's "already done")."""
+    operation["responses"][status] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    return operation
+
+
 def _param(name: str, where: str, description: str, schema: dict | None = None) -> dict:
     return {
         "name": name,
         "in": where,
         "required": where == "path",
         "description": description,
-        "schema": schema or {"type": "string"},
+        "schema": ROW_ID if where == "path" and schema == {"type": "integer"} else schema or {"type": "string"},
     }
+
+
+# A row id in a path: what the app's ``id`` converter matches (any other number is not a route).
+ROW_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 
 _ID = _param("id", "path", "The medication's id.", {"type": "integer"})
@@ -83,7 +93,7 @@ PATHS = {
             "201",
             _REF["Medication"],
             body=_REF["MedicationInput"],
-            errors=(400, 401),
+            errors=(400, 401, 403, 409, 422),  # 403, 409, 422: the safety limits (safety_limits.py)
         ),
     },
     "/api/v1/medications/{id}": {
@@ -94,14 +104,14 @@ PATHS = {
             _REF["Medication"],
             body=_REF["MedicationInput"],
             params=[_ID],
-            errors=(400, 401, 404, 409),
+            errors=(400, 401, 403, 404, 409, 422),
         ),
         "delete": _op(
             "End a medication; its history is kept",
             "200",
             _REF["Medication"],
             params=[_ID, _param("reason", "query", "Why it ended")],
-            errors=(401, 404),
+            errors=(400, 401, 404, 409),  # 409: a withdrawal-risk medication is tapered, not stopped
         ),
     },
     "/api/v1/doses": {
@@ -169,11 +179,11 @@ PATHS.update(
         },
         "/api/v1/invitations/{token}/accept": {
             "post": _op(
-                "Accept an invitation, with the caregiver's own token",
+                "Accept an invitation, with the caregiver's own token (403: the invitation went to another address)",
                 "200",
                 _OBJ,
                 params=[_param("token", "path", "From the invitation link")],
-                errors=(401, 404, 409, 410),
+                errors=(401, 403, 404, 409, 410),
             )
         },
         "/api/v1/patients": {"get": _op("The patients you may see", "200", _ARRAY_OF("patients"))},
@@ -284,16 +294,21 @@ PATHS.update(
                         }
                     },
                 },
-                errors=(400, 401, 404, 409),
+                errors=(400, 401, 403, 404, 409, 422),
             )
         },
         "/api/v1/medications/{id}/pause": {
-            "post": _op(
-                "Pause reminders for today; recorded, and caregivers are told",
-                "201",
+            "post": _also(
+                _op(
+                    "Pause reminders for today; recorded, and caregivers are told",
+                    "201",
+                    _OBJ,
+                    params=[_ID],
+                    errors=(401, 404, 409),
+                ),
+                "200",
+                "Already paused today",
                 _OBJ,
-                params=[_ID],
-                errors=(401, 404),
             )
         },
         "/api/v1/pumps": {
@@ -374,7 +389,12 @@ PATHS.update(
             "get": {
                 "summary": "The dose ledger of the period as CSV (audited)",
                 "parameters": [_PATIENT, *_DATES],
-                "responses": {"200": {"description": "text/csv"}, "404": {"description": "Not a patient you may see"}},
+                "responses": {
+                    "200": {"description": "text/csv"},
+                    "400": {"description": "from or to is not a date, or the period is too long"},
+                    "401": {"description": "No valid token"},
+                    "404": {"description": "Not a patient you may see"},
+                },
             }
         },
         "/api/v1/patients/{id}/fhir": {
@@ -384,6 +404,8 @@ PATHS.update(
                 "parameters": [_PATIENT, *_DATES],
                 "responses": {
                     "200": {"description": "application/fhir+json"},
+                    "400": {"description": "from or to is not a date, or the period is too long"},
+                    "401": {"description": "No valid token"},
                     "404": {"description": "Not a patient you may see"},
                 },
             }
@@ -395,7 +417,7 @@ PATHS.update(
                 _REF["Medication"],
                 params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"})],
                 body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
-                errors=(400, 401, 404),
+                errors=(400, 401, 403, 404, 409, 422),
             ),
             "delete": _op(
                 "A clinician stops a linked patient's medication with a reason (their confirmation)",
@@ -406,7 +428,7 @@ PATHS.update(
                     _param("medication_id", "path", "The medication", {"type": "integer"}),
                     _param("reason", "query", "Why it is stopped"),
                 ],
-                errors=(400, 401, 404),
+                errors=(400, 401, 404, 409),
             ),
         },
         "/api/v1/patients/{id}/pumps": {
@@ -577,6 +599,7 @@ PATHS.update(
 )
 PATHS["/api/v1/me/password"]["post"]["responses"]["429"] = _TOO_MANY
 PATHS["/api/v1/me/phone/verify"]["post"]["responses"]["429"] = _TOO_MANY
+PATHS["/api/v1/me/clinics"]["post"]["responses"]["429"] = _TOO_MANY  # join codes are guessed at this rate
 PATHS["/api/v1/patients"]["get"]["summary"] = (
     "A clinician's panel (q, sort=risk|name|adherence_7d|adherence_30d|last_taken, page, per_page); "
     "otherwise the patients you may see"
