@@ -54,7 +54,21 @@ def caregiver_list():
 def revoke(link_id: int):
     _patients_only()
     link = next((row for row in caregivers.links_of(get_db(), current_user.id) if row["id"] == link_id), None)
-    if link is None or not caregivers.revoke(get_db(), current_user.id, link_id, now()):
+    if link is None:
+        abort(404)
+    try:
+        revoked = caregivers.revoke(
+            get_db(), current_user.id, link_id, now(), settings=settings(), confirm=request.form.get("confirm") == "yes"
+        )
+    except InputError as error:  # the last safety contact: explain and ask
+        return render_template(
+            "confirm_removal.html",
+            message=error.message,
+            action=url_for("care.revoke", link_id=link_id),
+            button="Revoke anyway",
+            back=url_for("care.caregiver_list"),
+        ), error.status
+    if not revoked:
         abort(404)
     if link["status"] == "active":
         flash(

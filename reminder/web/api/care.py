@@ -32,7 +32,10 @@ def invite_caregiver():
 
 @bp.route("/caregivers/<id:link_id>", methods=["DELETE"])
 def revoke_caregiver(link_id: int):
-    if not caregivers.revoke(get_db(), user()["id"], link_id, now()):
+    """409 ``last_safety_contact`` when this is the last caregiver or clinic watching a
+    withdrawal-risk medication, unless ``?confirm=true``."""
+    confirm = request.args.get("confirm") == "true"
+    if not caregivers.revoke(get_db(), user()["id"], link_id, now(), settings=settings(), confirm=confirm):
         abort(404, description="No such caregiver or invitation.")
     return jsonify({"id": link_id, "status": "revoked"})
 
