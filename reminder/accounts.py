@@ -12,6 +12,7 @@ import phonenumbers
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import quiet_hours
 from .db import immediate
 from .errors import InputError
 from .notify import CHANNELS
@@ -167,7 +168,7 @@ def user_for_token(db: Database, token: str, now: datetime) -> dict | None:
 
 
 def update_profile(db: Database, user_id: int, changes: dict) -> None:
-    """Change tz, phone, email, name or channels; checked first, written together."""
+    """Change tz, phone, email, name, channels or quiet hours; checked first, written together."""
     checked = {}
     if "tz" in changes:
         checked["tz"] = check_tz(changes["tz"])
@@ -180,6 +181,9 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
             raise InputError("email", "Another account uses this email.", status=409)
     if "name" in changes:
         checked["name"] = check_name(changes["name"])
+    for key in ("quiet_start", "quiet_end"):  # quiet hours, local HH:MM
+        if key in changes:
+            checked[key] = quiet_hours.check(changes[key], key)
     if "channels" in changes or "phone" in checked:
         current = find_user(db, id=user_id)
         phone = checked["phone"] if "phone" in checked else current["phone"]

@@ -86,19 +86,22 @@ def hours_without(run: Run, now: datetime) -> float | None:
 def current_run(db: Database, medication_id: int, now: datetime) -> Run:
     """The trailing run of closed doses not taken, newest first, up to the last taken one."""
     rows = db.execute(
-        "SELECT id, status, scheduled_at, taken_at FROM doses WHERE medication_id = ? AND scheduled_at <= ? "
+        "SELECT id, status, scheduled_at, taken_at, EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id "
+        "AND m.kind IN ('reminder', 'follow_up')) AS prompted FROM doses WHERE medication_id = ? AND scheduled_at <= ? "
         "AND (status != 'pending') ORDER BY scheduled_at DESC LIMIT ?",
         [medication_id, to_iso(now), RUN_LOOKBACK],
     ).fetchall()
     length, start, unknown, first = 0, None, 0, None
     last_taken = unknown_at = None
-    for dose_id, status, scheduled_at, taken_at in rows:
+    for dose_id, status, scheduled_at, taken_at, prompted in rows:
         if status == "taken":
             last_taken = parse_instant(taken_at)
             break
         first = dose_id
         if status == "unknown":
-            unknown += 1
+            # Only a prompt we tried to send and could not counts as "could not reach": a dose
+            # that fell while our worker was down is our fault, not a fact about the patient.
+            unknown += int(bool(prompted))
             unknown_at = unknown_at or parse_instant(scheduled_at)
         if status in NOT_TAKEN:
             length, start = length + 1, (dose_id, parse_instant(scheduled_at))

@@ -256,6 +256,7 @@ def user_settings():
                 token = accounts.create_token(db, current_user.id, now(), label="web")
             else:
                 changes = {k: request.form.get(k, "") for k in ("name", "email", "phone", "tz")}
+                changes |= {k: request.form[k] for k in ("quiet_start", "quiet_end") if k in request.form}
                 changes["channels"] = request.form.getlist("channels")
                 profile.change(db, current_user.id, changes, now(), horizon())
                 flash("Settings saved.", "ok")

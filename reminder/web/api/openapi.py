@@ -57,13 +57,13 @@ PATHS = {
     "/api/v1/me": {
         "get": _op("The token's user", "200", _REF["User"]),
         "patch": _op(
-            "Change name, email, phone (E.164), tz or channels; a new tz moves future reminders",
+            "Change name, email, phone (E.164), tz, channels or quiet hours (quiet_start, quiet_end, local HH:MM); a new tz moves future reminders",
             "200",
             _REF["User"],
             body={
                 "type": "object",
                 "properties": {
-                    **{k: {"type": "string"} for k in ("name", "email", "phone", "tz")},
+                    **{k: {"type": "string"} for k in ("name", "email", "phone", "tz", "quiet_start", "quiet_end")},
                     "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
                 },
             },
@@ -499,7 +499,10 @@ SCHEMAS = {
     },
     "User": {
         "type": "object",
-        "properties": {k: {"type": ["string", "null"]} for k in ("email", "name", "role", "phone", "tz", "created_at")}
+        "properties": {
+            k: {"type": ["string", "null"]}
+            for k in ("email", "name", "role", "phone", "tz", "quiet_start", "quiet_end", "created_at")
+        }
         | {
             "id": {"type": "integer"},
             "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
