@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import formulary
+
 ROLES = ("caregiver", "clinician", "patient")
 
 # The emergency line for the patient, per drug class (baclofen label: abrupt withdrawal has
@@ -104,3 +106,13 @@ def skip_advice(risk: str, emergency: str) -> str:
         "One skipped dose is all right, but skipping several can cause withdrawal. "
         f"{risk} If you notice these signs, call your prescriber today. {emergency}"
     )
+
+
+def emergency_for(medication_name: str) -> str:
+    """The emergency line for a patient on this drug."""
+    return EMERGENCY.get(formulary.drug_class(medication_name) or "", GENERIC_EMERGENCY)
+
+
+def withdrawal_advice(medication_name: str) -> str:
+    """``skip_advice`` for this drug, from the formulary's withdrawal sentence."""
+    return skip_advice(formulary.risk_text(medication_name), emergency_for(medication_name))

@@ -248,14 +248,19 @@ def run_facts(db: Database, alert: dict, now: datetime) -> alert_texts.RunFacts:
         hours=hours,
         last_taken=last_taken,
         risk=formulary.risk_text(medication["name"]) if risk else "",
-        emergency=emergency_text(medication["name"]),
+        emergency=alert_texts.emergency_for(medication["name"]),
         level=alert["level"],
         kind=alert["kind"],
     )
 
 
-def emergency_text(medication_name: str) -> str:
-    return alert_texts.EMERGENCY.get(formulary.drug_class(medication_name) or "", alert_texts.GENERIC_EMERGENCY)
+def skip_notice_advice(db: Database, medication_id: int, now: datetime) -> str:
+    """What a skip notice adds after two or more misses in a row of a withdrawal-risk drug:
+    one skip is all right, several can cause withdrawal, the signs and when to get help."""
+    medication = _medication(db, medication_id)
+    if not medication["withdrawal_risk"] or current_run(db, medication_id, now).length < 2:
+        return ""
+    return alert_texts.withdrawal_advice(medication["name"])
 
 
 def ack_token(db: Database, alert_id: int, user_id: int) -> str:

@@ -253,6 +253,7 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         if following and following <= tick.now:
             return  # the next dose is already due: "skip it, take the next" comes too late
         context["next_time"] = clock_label(following.astimezone(ZoneInfo(dose["tz"])).time()) if following else ""
+        context["advice"] = escalation.skip_notice_advice(tick.db, dose["medication_id"], tick.now)
         valid_until = following  # retried through an outage, but never past the next dose
     delivery.queue_to_user(
         tick.db,

@@ -198,3 +198,24 @@ def test_the_skip_advice_says_one_skip_is_all_right_and_several_are_not():
     advice = alert_texts.skip_advice(FACTS["risk"], FACTS["emergency"])
     assert "One skipped dose is all right" in advice and "several can cause withdrawal" in advice
     assert "hallucinations" in advice and "911" in advice
+
+
+def test_the_skip_notice_after_two_misses_in_a_row_of_baclofen_gives_the_withdrawal_signs(db, patient, tick_until):
+    make_medication(db, patient)
+    tick_until(TWO_MISSED, step=300)
+    first, second = messages(db, "skip_notice")
+    assert "withdrawal" not in first["body"]
+    assert "One skipped dose is all right, but skipping several can cause withdrawal" in second["body"]
+    assert "hallucinations" in second["body"] and "Call your prescriber today" not in second["body"]
+    assert "call your prescriber today" in second["body"]
+
+
+def test_skipping_a_withdrawal_risk_dose_says_one_skip_is_all_right_but_not_several(db, client, patient, clock):
+    make_medication(db, patient)
+    dose = db.execute("SELECT id FROM doses ORDER BY scheduled_at").fetchone()[0]
+    clock.set(parse_instant("2026-03-07T13:05:00Z"))
+    skipped = client.post(f"/api/v1/doses/{dose}/confirm", json={"action": "skip"}, headers=bearer(db, patient))
+    assert skipped.status_code == 200
+    assert (
+        "One skipped dose is all right, but skipping several can cause withdrawal" in skipped.json["result"]["message"]
+    )
