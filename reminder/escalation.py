@@ -348,12 +348,13 @@ def _role_of(db: Database, alert_id: int, user_id: int) -> str:
 
 
 def _refresh_summary(db: Database, alert_id: int, now: datetime) -> None:
-    """A run alert's listed text, as it is now: the patient's words when only they were told."""
+    """A run alert's listed text, as it is now: in the words of its recipients' role when they
+    share one (only the patient, only clinicians), else the caregiver's."""
     alert = next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
     if alert["kind"] not in RUN_KINDS:
         return
     roles = {row[0] for row in db.execute("SELECT role FROM alert_recipients WHERE alert_id = ?", [alert_id])}
-    role = "patient" if roles == {"patient"} else "caregiver"
+    role = roles.pop() if len(roles) == 1 else "caregiver"
     text = alert_texts.summary(run_facts(db, alert, now), role)
     db.execute("UPDATE alerts SET summary = ? WHERE id = ?", [text, alert_id])
 
@@ -547,6 +548,18 @@ def alert_for_token(db: Database, token: str, now: datetime) -> dict:
     if now >= parse_instant(rows[0]["link_expires_at"]):
         raise LookupError("expired")
     return rows[0]
+
+
+def alert_patients(db: Database, user: dict) -> list[int]:
+    """The patients whose alerts ``user`` sees: themself (a patient, read-only), their
+    caregivees, and any patient they were told about and may still see (a clinician)."""
+    ids = [p["id"] for p in caregivers.patients_of(db, user["id"])]
+    told = db.execute(
+        "SELECT DISTINCT a.patient_id FROM alert_recipients r JOIN alerts a ON a.id = r.alert_id WHERE r.user_id = ?",
+        [user["id"]],
+    ).fetchall()
+    ids += [row[0] for row in told if row[0] not in ids and caregivers.can_see(db, user["id"], row[0])]
+    return ids
 
 
 def alerts_for(

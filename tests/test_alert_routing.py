@@ -14,7 +14,17 @@ from reminder.db import immediate
 from reminder.notify import OutboxTransport, TransportError
 from reminder.times import parse_instant
 
-from builders import bearer, csrf, link_caregiver, make_clinic, make_clinician, make_medication, messages
+from builders import (
+    DOCTOR,
+    bearer,
+    csrf,
+    link_caregiver,
+    log_in,
+    make_clinic,
+    make_clinician,
+    make_medication,
+    messages,
+)
 
 TWO_MISSED = "2026-03-07T20:31:00Z"  # 08:00 and 13:00 New York closed unanswered
 THREE_MISSED = "2026-03-08T05:31:00Z"  # and 18:00
@@ -219,3 +229,20 @@ def test_skipping_a_withdrawal_risk_dose_says_one_skip_is_all_right_but_not_seve
     assert (
         "One skipped dose is all right, but skipping several can cause withdrawal" in skipped.json["result"]["message"]
     )
+
+
+def test_a_clinicians_alerts_page_lists_what_they_were_sent_and_their_link_opens_a_page_they_can_see(
+    db, client, patient, tick_until
+):
+    people = household(db, patient, "clinic")
+    make_medication(db, patient)
+    tick_until(THREE_MISSED, step=600)
+    [urgent] = [m for m in messages(db, "alert") if m["user_id"] == people["clinician"]]
+    listed = client.get("/api/v1/alerts", headers=bearer(db, people["clinician"])).json["alerts"]
+    assert [a["level"] for a in listed if a["status"] == "open"] == [3, 2]
+    link = re.search(r"/a/[\w-]+", urgent["body"]).group(0)
+    page = client.get(link).get_data(as_text=True)
+    see = re.search(r'href="([^"]+)">See their doses', page).group(1)
+    log_in(client, email=DOCTOR)
+    assert client.get(see).status_code == 200
+    assert "Your patient" in client.get("/alerts").get_data(as_text=True)

@@ -322,7 +322,7 @@ def _patient_page(patient: dict, decision=None, dose_id: int | None = None, erro
 def alert_list():
     """A patient's own alerts; a caregiver's patients' alerts: who was told, who acknowledged."""
     db = get_db()
-    alerts = _with_ack(escalation.alerts_for(db, [p["id"] for p in caregivers.patients_of(db, current_user.id)]))
+    alerts = _with_ack(escalation.alerts_for(db, escalation.alert_patients(db, current_user.row)))
     return render_template(
         "alerts.html",
         current=[a for a in alerts if a["status"] != "resolved"],
@@ -401,8 +401,16 @@ def _alert_link_page(alert: dict):
     db = get_db()
     tz = ZoneInfo(accounts.find_user(db, id=alert["recipient_id"])["tz"])
     by = accounts.find_user(db, id=alert["acknowledged_by"]) if alert["acknowledged_by"] else None
+    recipient = accounts.find_user(db, id=alert["recipient_id"])
+    if recipient["role"] == "clinician":  # a clinician sees the patient through the report
+        see = url_for("clinic.report", patient_id=alert["patient_id"])
+    elif recipient["id"] == alert["patient_id"]:
+        see = url_for("patient.today")
+    else:
+        see = url_for("care.patient_view", patient_id=alert["patient_id"])
     return render_template(
         "alert_link.html",
+        see=see,
         alert=alert,
         raised=_label(alert["created_at"], tz),
         acknowledged=_label(alert["acknowledged_at"], tz),

@@ -130,7 +130,7 @@ def _viewed(patient_id: int) -> dict:
 
 @bp.route("/alerts", methods=["GET"])
 def list_alerts():
-    ids = [p["id"] for p in caregivers.patients_of(get_db(), user()["id"])]
+    ids = escalation.alert_patients(get_db(), user())
     return jsonify({"alerts": [escalation.alert_json(a) for a in escalation.alerts_for(get_db(), ids)]})
 
 
