@@ -18,6 +18,10 @@ from .errors import InputError
 from .times import parse_instant, to_iso
 
 ASK_AGAIN = timedelta(days=7)
+ASK = (
+    "Nobody else hears from us if you miss doses of {drugs}, which must not be stopped suddenly. Invite a "
+    "caregiver or join your clinic, so someone can check on you. Until then, we send those alerts to you."
+)
 LAST_CONTACT = (
     "You take {drugs}, which must not be stopped suddenly. Without a caregiver or a clinic, nobody else "
     "hears from us when you miss doses: we will send the alerts to you instead. Confirm to go ahead."
@@ -71,6 +75,13 @@ def tell_link_ended(db: Database, settings: dict, people: list[dict], patient: d
     for person in people:
         context = {"name": person["name"], "patient_name": patient["name"] or patient["email"], "what": what}
         delivery.queue_to_user(db, settings, user=person, kind="link_ended", context=context, now=now)
+
+
+def ask_text(db: Database, patient_id: int) -> str:
+    """The request to add a caregiver or a clinic, or "" when one is linked or nothing needs one."""
+    drugs = withdrawal_risk_drugs(db, patient_id)
+    links, clinic_ids = contacts(db, patient_id)
+    return ASK.format(drugs=" and ".join(drugs)) if drugs and not links and not clinic_ids else ""
 
 
 def should_ask(db: Database, patient_id: int, now: datetime) -> bool:

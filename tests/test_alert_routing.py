@@ -246,3 +246,20 @@ def test_a_clinicians_alerts_page_lists_what_they_were_sent_and_their_link_opens
     log_in(client, email=DOCTOR)
     assert client.get(see).status_code == 200
     assert "Your patient" in client.get("/alerts").get_data(as_text=True)
+
+
+def test_adding_baclofen_with_nobody_linked_asks_for_a_caregiver_or_clinic_weekly_until_one_is_linked(
+    db, client, patient, clock
+):
+    api = bearer(db, patient)
+    fields = {"name": "Baclofen", "strength": "10 mg", "amount": 10, "times": ["08:00", "13:00", "18:00"]}
+    added = client.post("/api/v1/medications", json={**fields, "max_daily_amount": 80}, headers=api)
+    assert added.status_code == 201 and "Invite a caregiver or join your clinic" in added.json["safety_contact_notice"]
+    log_in(client)
+    assert 'id="safety-contact"' in client.get("/").get_data(as_text=True)
+    client.post("/safety-contact/later", data={"csrf_token": csrf(client, "/")})
+    assert 'id="safety-contact"' not in client.get("/").get_data(as_text=True)
+    clock.set(clock.now() + timedelta(days=7))
+    assert 'id="safety-contact"' in client.get("/").get_data(as_text=True)  # asked again a week later
+    link_caregiver(db, patient)
+    assert 'id="safety-contact"' not in client.get("/").get_data(as_text=True)

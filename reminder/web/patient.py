@@ -9,9 +9,21 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import accounts, caregivers, delivery, dose_queries, ledger, medications, profile, pumps, supply, tapering
+from .. import (
+    accounts,
+    caregivers,
+    delivery,
+    dose_queries,
+    ledger,
+    medications,
+    profile,
+    pumps,
+    safety_contacts,
+    supply,
+    tapering,
+)
 from ..config import channels_available
-from ..db import get_db
+from ..db import get_db, immediate
 from ..errors import InputError
 from ..messages import list_messages
 from ..times import parse_instant, to_iso, zone_names
@@ -48,8 +60,23 @@ def today():
         .fetchone()[0]
     )
     return render_template(
-        "today.html", doses=doses, day=day, failed_messages=failed, supply=supply_of(current_user.id)
+        "today.html",
+        doses=doses,
+        day=day,
+        failed_messages=failed,
+        supply=supply_of(current_user.id),
+        ask_safety_contact=safety_contacts.should_ask(get_db(), current_user.id, now())
+        and safety_contacts.ask_text(get_db(), current_user.id),
     )
+
+
+@bp.route("/safety-contact/later", methods=["POST"])
+def safety_contact_later():
+    """The patient skips the request to add a caregiver or clinic: asked again in a week."""
+    with immediate(get_db()):
+        safety_contacts.asked(get_db(), current_user.id, now())
+    flash("We will ask again in a week. You can invite a caregiver or join a clinic at any time.", "info")
+    return redirect(url_for("patient.today"))
 
 
 @bp.route("/history")
@@ -108,6 +135,8 @@ def new_medication():
             flash(error.message, "error")
             return render_template("medication_form.html", form=request.form, editing=None), error.status
         flash(f"{spec.name} added. You'll get a reminder at each dose time.", "ok")
+        if ask := safety_contacts.ask_text(get_db(), current_user.id):  # issue 10 section 1
+            flash(ask, "info")
         return redirect(url_for("patient.medication_list"))
     return render_template("medication_form.html", form={}, editing=None)
 
