@@ -167,7 +167,8 @@ def _escalate_medication(db: Database, medication_id: int, now: datetime, settin
             [medication["patient_id"], kind, run_key],
         )
     told = sum(_tell(db, settings, alert_id, user, channel, role, "alert", now) for user, channel, role in people)
-    _refresh_summary(db, alert_id, now)
+    if told:  # the listed text follows the count when someone is told, and at each repeat
+        _refresh_summary(db, alert_id, now)
     return told
 
 

@@ -134,9 +134,8 @@ def new_medication():
         except InputError as error:
             flash(error.message, "error")
             return render_template("medication_form.html", form=request.form, editing=None), error.status
-        flash(f"{spec.name} added. You'll get a reminder at each dose time.", "ok")
-        if ask := safety_contacts.ask_text(get_db(), current_user.id):  # issue 10 section 1
-            flash(ask, "info")
+        ask = safety_contacts.ask_text(get_db(), current_user.id)  # issue 10 section 1: someone watching
+        flash(f"{spec.name} added. You'll get a reminder at each dose time. {ask}".strip(), "ok")
         return redirect(url_for("patient.medication_list"))
     return render_template("medication_form.html", form={}, editing=None)
 

@@ -231,7 +231,7 @@ PATHS.update(
         },
         "/api/v1/alerts": {
             "get": _op(
-                "Open and past alerts of the patients you may see, who was told, who acknowledged",
+                "Alerts of the patients you may see (a patient: their own, read-only; a clinician: those sent to them), with `recipients`: name, role, channel, acknowledged",
                 "200",
                 _ARRAY_OF("alerts"),
             )
