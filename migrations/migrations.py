@@ -496,7 +496,188 @@ def rel_delivery_health(db):
     )
 
 
-@migrations(name="0009_alerts_recipients_quiet_hours")
+@migrations(name="0007_scale_due_checks")
+def scale_due_checks(db):
+    # The tick finds escalation and resolution work the way it finds reminders: through a small
+    # set of due rows written when a dose closes, never by scanning the ledger. Triggers write
+    # them, so every way a dose closes (the worker, a tap, the API, a caregiver's correction)
+    # marks it in the same transaction as the close.
+    db.executescript(
+        """
+        -- Medications whose run of doses not taken may have reached a new level of the ladder.
+        -- check_at: when to look next (the missed dose's time, or when 24 h without a taken dose
+        -- will have passed); last_miss_at: the newest dose not taken (runs older than 72 h rest).
+        CREATE TABLE runs_to_check (
+            medication_id INTEGER PRIMARY KEY REFERENCES medications(id),
+            last_miss_at TEXT NOT NULL,
+            check_at TEXT NOT NULL
+        );
+        CREATE INDEX runs_to_check_due ON runs_to_check (check_at);
+
+        CREATE TRIGGER doses_not_taken_mark_run AFTER UPDATE OF status ON doses
+        WHEN NEW.status IN ('missed', 'skipped', 'unknown') AND OLD.status != NEW.status
+        BEGIN
+            INSERT INTO runs_to_check (medication_id, last_miss_at, check_at)
+            VALUES (NEW.medication_id, NEW.scheduled_at, NEW.scheduled_at)
+            ON CONFLICT (medication_id) DO UPDATE SET
+                last_miss_at = max(last_miss_at, excluded.last_miss_at),
+                check_at = min(check_at, excluded.check_at);
+        END;
+        CREATE TRIGGER doses_inserted_not_taken_mark_run AFTER INSERT ON doses
+        WHEN NEW.status IN ('missed', 'skipped', 'unknown')
+        BEGIN
+            INSERT INTO runs_to_check (medication_id, last_miss_at, check_at)
+            VALUES (NEW.medication_id, NEW.scheduled_at, NEW.scheduled_at)
+            ON CONFLICT (medication_id) DO UPDATE SET
+                last_miss_at = max(last_miss_at, excluded.last_miss_at),
+                check_at = min(check_at, excluded.check_at);
+        END;
+
+        -- Unresolved alerts whose cause may be gone: a dose of the medication was taken, a refill
+        -- or a pump refill was recorded. The worker's resolve step reads only these.
+        ALTER TABLE alerts ADD COLUMN resolve_check INTEGER NOT NULL DEFAULT 0 CHECK (resolve_check IN (0, 1));
+        CREATE INDEX alerts_to_resolve ON alerts (id) WHERE resolve_check = 1;
+        CREATE INDEX alerts_unresolved_by_patient ON alerts (patient_id, kind) WHERE status != 'resolved';
+
+        CREATE TRIGGER doses_taken_check_alerts AFTER UPDATE OF status ON doses
+        WHEN NEW.status = 'taken' AND OLD.status != 'taken'
+        BEGIN
+            UPDATE alerts SET resolve_check = 1
+            WHERE medication_id = NEW.medication_id AND status != 'resolved' AND kind = 'missed_run';
+        END;
+        CREATE TRIGGER refills_check_alerts AFTER INSERT ON refills
+        BEGIN
+            UPDATE alerts SET resolve_check = 1
+            WHERE medication_id = NEW.medication_id AND status != 'resolved' AND kind = 'supply';
+        END;
+        CREATE TRIGGER pump_refills_check_alerts AFTER INSERT ON pump_refills
+        BEGIN
+            UPDATE alerts SET resolve_check = 1
+            WHERE patient_id = (SELECT patient_id FROM pumps WHERE id = NEW.pump_id)
+            AND status != 'resolved' AND kind = 'pump';
+        END;
+
+        -- What was open before this migration is looked at once.
+        INSERT INTO runs_to_check (medication_id, last_miss_at, check_at)
+        SELECT medication_id, max(scheduled_at), min(scheduled_at) FROM doses
+        WHERE status IN ('missed', 'skipped', 'unknown') GROUP BY medication_id;
+        UPDATE alerts SET resolve_check = 1 WHERE status != 'resolved';
+        """
+    )
+
+
+@migrations(name="0008_scale_panel_summaries_retention")
+def scale_panel_summaries_retention(db):
+    db.executescript(
+        """
+        -- Each patient's line on the clinic panel, kept by the worker (summaries.py) so a panel of
+        -- 10,000 patients reads 10,000 rows, not the 900,000 doses of their last 30 days. A dose
+        -- closing or corrected marks its patient stale (the trigger, in the same transaction);
+        -- the worker recomputes stale rows each tick and every row once a day (the windows move).
+        CREATE TABLE panel_summaries (
+            patient_id INTEGER PRIMARY KEY REFERENCES users(id),
+            as_of TEXT NOT NULL,  -- the instant the windows were computed for
+            taken_7 INTEGER NOT NULL DEFAULT 0,
+            closed_7 INTEGER NOT NULL DEFAULT 0,
+            taken_30 INTEGER NOT NULL DEFAULT 0,
+            closed_30 INTEGER NOT NULL DEFAULT 0,
+            risk_misses_7 INTEGER NOT NULL DEFAULT 0,
+            last_taken_at TEXT,
+            stale INTEGER NOT NULL DEFAULT 1 CHECK (stale IN (0, 1))
+        );
+        CREATE INDEX panel_summaries_stale ON panel_summaries (patient_id) WHERE stale = 1;
+        CREATE INDEX panel_summaries_by_age ON panel_summaries (as_of);
+
+        CREATE TRIGGER doses_answered_mark_summary AFTER UPDATE OF status, taken_at ON doses
+        WHEN OLD.status IS NOT NEW.status OR OLD.taken_at IS NOT NEW.taken_at
+        BEGIN
+            INSERT INTO panel_summaries (patient_id, as_of) VALUES (NEW.patient_id, '')
+            ON CONFLICT (patient_id) DO UPDATE SET stale = 1;
+        END;
+        CREATE TRIGGER doses_inserted_closed_mark_summary AFTER INSERT ON doses
+        WHEN NEW.status != 'pending'
+        BEGIN
+            INSERT INTO panel_summaries (patient_id, as_of) VALUES (NEW.patient_id, '')
+            ON CONFLICT (patient_id) DO UPDATE SET stale = 1;
+        END;
+        INSERT INTO panel_summaries (patient_id, as_of) SELECT id, '' FROM users WHERE role = 'patient';
+
+        -- A pump alert is resolved by a refill of that pump since the alert (escalation.resolve).
+        CREATE INDEX pump_refills_by_pump ON pump_refills (pump_id, refilled_at);
+
+        -- Upkeep looks every 10 minutes at the medications whose stock is tracked, not at all of them.
+        CREATE INDEX medications_with_stock ON medications (id) WHERE ended_at IS NULL AND stock IS NOT NULL;
+
+        -- How far the retention step has come through each table, by id (retention.py): it
+        -- walks forward in id order, so it never scans what it already did.
+        CREATE TABLE retention_marks (
+            name TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        );
+        """
+    )
+
+
+@migrations(name="0009_safety_step_announcements")
+def safety_step_announcements(db):
+    # A step that changes the dose is told to the patient the day before, once (step_changes.py).
+    db.executescript(
+        """
+        ALTER TABLE regimen_steps ADD COLUMN announced_at TEXT;
+        CREATE INDEX regimen_steps_to_announce ON regimen_steps (start_date) WHERE announced_at IS NULL;
+        """
+    )
+
+
+@migrations(name="0010_auth_sessions_attempts")
+def auth_sessions_attempts(db):
+    db.executescript(
+        """
+        -- Bumped by logout, a password change or reset and "log out everywhere": a session or
+        -- remember cookie carries the value it was issued with, and one that no longer matches
+        -- is refused, so logging out ends every copy of the session, not just this browser's.
+        ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0;
+        -- Reminders go only to a verified number. Numbers already in the field count as
+        -- verified (the default), so nobody stops getting reminders after the upgrade.
+        ALTER TABLE users ADD COLUMN phone_verified INTEGER NOT NULL DEFAULT 1 CHECK (phone_verified IN (0, 1));
+        -- An API token may expire; NULL never does.
+        ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
+
+        -- Password-reset links and phone-verification codes: single use, expiring, stored hashed.
+        CREATE TABLE auth_codes (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            purpose TEXT NOT NULL CHECK (purpose IN ('password_reset', 'phone')),
+            code_hash TEXT NOT NULL,
+            phone TEXT,  -- the number a phone code was sent to
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+        CREATE INDEX auth_codes_by_user ON auth_codes (user_id, purpose);
+        CREATE UNIQUE INDEX auth_codes_by_hash ON auth_codes (code_hash);
+
+        -- Failed guesses (logins, reset and phone codes, clinic join codes), by what was guessed
+        -- at and by who: in the database so every server process counts the same ones.
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,  -- "account:<email>" or "address:<ip>"
+            at TEXT NOT NULL
+        );
+        CREATE INDEX attempts_by_key ON attempts (kind, key, at);
+        """
+    )
+
+
+@migrations(name="0011_safety_name_in_messages")
+def safety_name_in_messages(db):
+    # Whether this person's reminders name the medication (lock screens are not private): NULL
+    # follows the server's notify.name_medication; 0 or 1 is their own choice.
+    db.execute("ALTER TABLE users ADD COLUMN name_medication INTEGER CHECK (name_medication IN (0, 1))")
+
+
+@migrations(name="0012_alerts_recipients_quiet_hours")
 def alerts_recipients_quiet_hours(db):
     db.executescript(
         """

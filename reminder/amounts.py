@@ -15,6 +15,8 @@ from fractions import Fraction
 LIQUID_WORDS = ("/ml", "/ 5 ml", "/5ml", "/5 ml", "ml", "solution", "suspension", "liquid", "syrup", "granules")
 HALF = Fraction(1, 2)
 GLYPHS = {Fraction(0): "", Fraction(1, 4): "¼", HALF: "½", Fraction(3, 4): "¾"}
+# SMS stays in the GSM-7 alphabet (160 characters a segment; one "½" would make it 70).
+PLAIN_GLYPHS = {Fraction(0): "", Fraction(1, 4): "1/4", HALF: "1/2", Fraction(3, 4): "3/4"}
 _STRENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zµ]+)\b")
 
 
@@ -49,20 +51,23 @@ def form_of(strength: str) -> str:
     return "capsule" if "capsule" in (strength or "").lower() else "tablet"
 
 
-def in_hand(amount: float, strength: str, unit: str) -> str:
-    """ "10 mg (1 tablet)", "15 mg (1½ tablets)", "7.5 mg (¾ tablet)"; "10 mL" for a liquid."""
-    plain = f"{amount:g} {unit}"
+def in_hand(amount: float, strength: str, unit: str, plain: bool = False) -> str:
+    """The amount and, for tablets, their count: ``10 mg (1 tablet)``, ``15 mg (1½ tablets)``,
+    ``7.5 mg (¾ tablet)``; ``10 mL`` for a liquid. ``plain`` writes "1 1/2" (for SMS)."""
+    measured = f"{amount:g} {unit}"
     count = tablets(amount, strength, unit)
     if count is None:
-        return plain
-    return f"{plain} ({tablet_words(count, form_of(strength))})"
+        return measured
+    return f"{measured} ({tablet_words(count, form_of(strength), plain)})"
 
 
-def tablet_words(count: Fraction, form: str = "tablet") -> str:
-    """ "1 tablet", "1½ tablets", "¾ tablet", "2 capsules"."""
+def tablet_words(count: Fraction, form: str = "tablet", plain: bool = False) -> str:
+    """``1 tablet``, ``1½ tablets``, ``¾ tablet``, ``2 capsules`` (``1 1/2 tablets`` when ``plain``)."""
     whole, part = divmod(count, 1)
-    if part in GLYPHS:
-        number = f"{int(whole) if whole else ''}{GLYPHS[part]}" or "0"
+    glyphs = PLAIN_GLYPHS if plain else GLYPHS
+    if part in glyphs:
+        joint = " " if plain and whole and part else ""
+        number = f"{int(whole) if whole else ''}{joint}{glyphs[part]}" or "0"
         return f"{number} {form}" + ("" if count <= 1 else "s")
     return f"{float(count):g} {form}s"
 

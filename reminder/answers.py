@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import ledger, schedule
+from . import ledger, missed_dose, schedule
 from .errors import InputError
 from .times import parse_hhmm, parse_instant
 
-ACTIONS = ("taken", "skip", "snooze")
+ACTIONS = ("taken", "skip", "snooze", "correct")
 REASON_LIMIT = 500
 
 
@@ -24,11 +24,16 @@ def read_answer(db: Database, data, dose_id: int, source: str, actor_id: int | N
     """An ``Answer`` from form or JSON fields; InputError for a bad action or time."""
     action = data.get("action")
     if action not in ACTIONS:
-        raise InputError("action", "action must be taken, skip or snooze.")
+        raise InputError("action", "action must be taken, skip, snooze or correct.")
     reported = data.get("taken_at") or None
     reported_at = parse_reported_time(reported, ledger.load_dose(db, dose_id)) if reported else None
-    if reported_at is not None and action != "taken":
-        raise InputError("taken_at", "taken_at goes with action taken only.")
+    correct_to = data.get("to") if action == "correct" else None
+    if action == "correct" and correct_to not in missed_dose.CORRECTION_TARGETS:
+        raise InputError("to", "to must be not_taken, taken or skip.")
+    if "to" in data and action != "correct":
+        raise InputError("to", "to goes with action correct only.")
+    if reported_at is not None and action not in ("taken", "correct"):
+        raise InputError("taken_at", "taken_at goes with action taken (or a correction to taken) only.")
     reason = data.get("reason") or None
     if reason is not None and (not isinstance(reason, str) or len(reason) > REASON_LIMIT):
         raise InputError("reason", f"reason must be text of at most {REASON_LIMIT} characters.")
@@ -36,7 +41,7 @@ def read_answer(db: Database, data, dose_id: int, source: str, actor_id: int | N
     if already not in (True, False, "1", "true", "on", "", None):
         raise InputError("already_taken", "already_taken must be true or false.")
     already_taken = already in (True, "1", "true", "on")
-    if already_taken and action != "taken":
+    if already_taken and action not in ("taken", "correct"):
         raise InputError("already_taken", "already_taken goes with action taken only.")
     return ledger.Answer(
         action=action,
@@ -45,6 +50,7 @@ def read_answer(db: Database, data, dose_id: int, source: str, actor_id: int | N
         reported_at=reported_at,
         reason=reason,
         already_taken=already_taken,  # "Yes, I already took it": a reported intake is a fact
+        correct_to=correct_to,
     )
 
 

@@ -7,11 +7,12 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import click
 
-from . import accounts, config, db, messages, worker
+from . import accounts, config, db, ingredients, messages, worker
 from . import demo as demo_module
 from .clock import ManualClock, make_clock
 from .errors import InputError
@@ -72,6 +73,7 @@ def serve(obj: Context, host, port, dev):
 def worker_command(obj: Context):
     """Run the worker: a tick every worker.tick_seconds until Ctrl-C or SIGTERM."""
     _check_schema(obj)
+    ingredients.warm()  # before the first tick, which may name a drug in an alert
     worker.run_forever(obj.connect, obj.clock(), obj.settings, make_transport(obj.settings))
 
 
@@ -256,6 +258,8 @@ def _serve(obj: Context, host, port, dev) -> None:
     app = create_app(obj.config_path, {"server.dev_mode": True} if dev else None)
     host, port = host or obj.settings["server.host"], port or obj.settings["server.port"]
     server = make_server(host, port, app, threaded=True)
+    # The drug-name tables load beside the server starting, not in the first request naming a drug.
+    threading.Thread(target=ingredients.warm, name="warm-drug-names", daemon=True).start()
     click.echo(f"reminder is serving on http://{host}:{port}" + ("  (outbox: /dev/outbox)" if dev else ""))
     try:
         server.serve_forever()

@@ -12,34 +12,42 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import accounts, delivery, safety_contacts
+from . import accounts, delivery, safety_contacts, throttle
 from .db import immediate
 from .errors import InputError
 from .times import parse_instant, to_iso
 from .tokens import INVITATION_DAYS, hash_token
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+JOIN_CODE_LENGTH = 12
 
 
 def create_clinic(db: Database, name: str, now: datetime) -> tuple[int, str]:
-    """A new clinic and its join code (8 characters, easy to read out)."""
+    """A new clinic and its join code (12 characters, easy to read out: 60 bits, and guesses are
+    limited by ``throttle``). Codes handed out before were 8 characters; they still work."""
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise InputError("name", "A clinic needs a name of at most 100 characters.")
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
     cursor = db.execute(
         "INSERT INTO clinics (name, join_code, created_at) VALUES (?, ?, ?)", [name.strip(), code, to_iso(now)]
     )
     return cursor.lastrowid, code
 
 
-def join(db: Database, patient_id: int, code, now: datetime) -> dict:
-    """The patient links to the clinic with this code; returns the clinic."""
+def join(db: Database, patient_id: int, code, now: datetime, address: str | None = None) -> dict:
+    """The patient links to the clinic with this code; returns the clinic. A wrong code counts
+    against the patient and ``address`` (``throttle``): past the limit, 429 for a while."""
     if not isinstance(code, str) or not code.strip():
         raise InputError("code", "Enter the clinic's code.")
+    keys = throttle.keys(f"user:{patient_id}", address)
     with immediate(db):
+        throttle.check(db, "join_code", keys, now)
         rows = list(db.query("SELECT * FROM clinics WHERE join_code = ?", [code.strip().upper()]))
         if not rows:
-            raise InputError("code", "No clinic has this code. Check it with your clinic.", status=404)
+            throttle.failed(db, "join_code", keys, now)  # committed: the failure stays counted
+    if not rows:
+        raise InputError("code", "No clinic has this code. Check it with your clinic.", status=404)
+    with immediate(db):
         clinic = rows[0]
         if db.execute(
             "SELECT 1 FROM clinic_links WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",

@@ -39,7 +39,7 @@ from .tokens import hash_token
 # nothing about the patient, so it neither lengthens nor ends a run.
 NOT_TAKEN = ("missed", "skipped")
 RUN_LOOKBACK = 50  # doses examined per medication; a longer run is still "at least 50"
-RECENT = timedelta(hours=72)  # medications with a miss this recent are checked each tick
+RECENT = timedelta(hours=72)  # a run whose newest miss is older than this is no longer looked at
 ACK_LINK_DAYS = 7
 
 
@@ -125,41 +125,74 @@ def ladder_of(medication: dict) -> Ladder:
 # ---------------------------------------------------------------- worker steps
 
 
-def escalate(db: Database, now: datetime, settings: dict) -> int:
-    """Raise the alerts due for every medication with a recent miss; return how many people were told."""
-    since = to_iso(now - RECENT)
-    medication_ids = [
-        row[0]
-        for row in db.execute(
-            "SELECT DISTINCT d.medication_id FROM doses d JOIN medications m ON m.id = d.medication_id "
-            "WHERE d.status IN ('missed', 'skipped', 'unknown') AND d.scheduled_at > ? AND d.scheduled_at <= ? "
-            "AND m.ended_at IS NULL",
-            [since, to_iso(now)],
-        )
-    ]
+def escalate(db: Database, now: datetime, settings: dict, batch: int = 500) -> int:
+    """Raise the alerts due for every medication whose run is due a look; return how many
+    people were told.
+
+    The due runs are ``runs_to_check`` rows (written by triggers when a dose closes not taken),
+    so a tick costs the runs due, not the ledger. Each is claimed, looked at and moved on (to
+    when 24 h without a taken dose will have passed) or dropped, in one transaction.
+    """
     told = 0
-    for medication_id in medication_ids:
-        with immediate(db):
-            told += _escalate_medication(db, medication_id, now, settings)
+    while True:
+        due = db.execute(
+            "SELECT medication_id FROM runs_to_check WHERE check_at <= ? ORDER BY check_at LIMIT ?",
+            [to_iso(now), batch],
+        ).fetchall()
+        for (medication_id,) in due:
+            with immediate(db):
+                told += _check_run(db, medication_id, now, settings)
+        if len(due) < batch:
+            return told
+
+
+def _check_run(db: Database, medication_id: int, now: datetime, settings: dict) -> int:
+    row = db.execute(
+        "SELECT c.last_miss_at, CASE WHEN m.id IS NULL THEN 'gone' ELSE m.ended_at END FROM runs_to_check c "
+        "LEFT JOIN medications m ON m.id = c.medication_id WHERE c.medication_id = ? AND c.check_at <= ?",
+        [medication_id, to_iso(now)],
+    ).fetchone()
+    if row is None:  # another worker looked at it first
+        return 0
+    last_miss_at, ended_at = row
+    told, next_check = 0, None
+    if ended_at is None and parse_instant(last_miss_at) > now - RECENT:
+        told, next_check = _escalate_medication(db, medication_id, now, settings)
+    if next_check is not None and next_check < parse_instant(last_miss_at) + RECENT:
+        db.execute(
+            "UPDATE runs_to_check SET check_at = ? WHERE medication_id = ?",
+            [to_iso(max(next_check, now + timedelta(minutes=1))), medication_id],
+        )
+    else:
+        db.execute("DELETE FROM runs_to_check WHERE medication_id = ?", [medication_id])
     return told
 
 
-def _escalate_medication(db: Database, medication_id: int, now: datetime, settings: dict) -> int:
+def _escalate_medication(
+    db: Database, medication_id: int, now: datetime, settings: dict
+) -> tuple[int, datetime | None]:
+    """Alert for the medication's current run; return how many were told and when time alone
+    could raise the level (24 h without a taken dose), if it still can."""
     medication = _medication(db, medication_id)
     run = current_run(db, medication_id, now)
+    if run.length == 0 and run.unknown == 0:
+        return 0, None
     hours = hours_without(run, now)
+    reference = now - timedelta(hours=hours) if hours is not None else None
     risk = bool(medication["withdrawal_risk"])
-    level = level_for(run.length, hours, risk, ladder_of(medication))
+    ladder = ladder_of(medication)
+    level = level_for(run.length, hours, risk, ladder)
     kind, run_key = "missed_run", str(run.start_dose_id)
     if level < 2 and run.unknown:
         # Counting the doses we could not ask about reaches the ladder: say "we could not reach".
-        level = level_for(run.length + run.unknown, hours, risk, ladder_of(medication))
+        level = level_for(run.length + run.unknown, hours, risk, ladder)
         kind, run_key = "unreachable", str(run.first_dose_id)
+    next_check = reference + timedelta(hours=ladder.clinician_hours) if risk and reference and level < 3 else None
     if level < 2:
-        return 0
+        return 0, next_check
     people = recipients(db, medication, level, risk)
     if not people:
-        return 0  # an alert is never created with nobody to tell
+        return 0, next_check  # an alert is never created with nobody to tell
     alert_id = _open_alert(db, medication, kind, run_key, level, now)
     if level == 3:  # the level-2 alert of this run stops repeating: level 3 supersedes it
         db.execute(
@@ -169,7 +202,7 @@ def _escalate_medication(db: Database, medication_id: int, now: datetime, settin
     told = sum(_tell(db, settings, alert_id, user, channel, role, "alert", now) for user, channel, role in people)
     if told:  # the listed text follows the count when someone is told, and at each repeat
         _refresh_summary(db, alert_id, now)
-    return told
+    return told, next_check
 
 
 def _medication(db: Database, medication_id: int) -> dict:
@@ -487,11 +520,12 @@ def _repeat_to_each(db: Database, settings: dict, alert_id: int, now: datetime) 
 def resolve(db: Database, now: datetime, settings: dict) -> int:
     """End alerts whose cause is gone and tell everyone who was alerted: a taken dose ends a
     run of misses, a refill ends a running-out alert, a pump refill ends a pump alert."""
+    # Only alerts marked by a trigger when a dose was taken or a refill recorded are looked at.
     with immediate(db):
         rows = db.execute(
             "UPDATE alerts SET status = 'resolved', resolved_at = ?, next_repeat_at = NULL WHERE id IN ("
             "SELECT a.id FROM alerts a LEFT JOIN doses start ON a.kind = 'missed_run' AND start.id = CAST(a.run_key AS INTEGER) "
-            "WHERE a.status != 'resolved' AND ("
+            "WHERE a.resolve_check = 1 AND a.status != 'resolved' AND ("
             " (a.kind = 'missed_run' AND EXISTS (SELECT 1 FROM doses d WHERE d.medication_id = a.medication_id "
             "  AND d.status = 'taken' AND d.scheduled_at >= start.scheduled_at))"
             " OR (a.kind = 'supply' AND EXISTS (SELECT 1 FROM refills r WHERE r.medication_id = a.medication_id "
@@ -501,6 +535,7 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
             " RETURNING id, patient_id",
             [to_iso(now)],
         ).fetchall()
+        db.execute("UPDATE alerts SET resolve_check = 0 WHERE resolve_check = 1")
         for alert_id, patient_id in rows:
             for (user_id,) in db.execute(
                 "SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]

@@ -248,9 +248,11 @@ def has_withdrawal_risk(name: str) -> bool:
     return drug_class(name) is not None
 
 
-def watch_for(name: str) -> str:
-    """What a patient who took too much should watch for, and when to call emergency services."""
-    return WATCH_FOR.get(drug_class(name) or "", "")
+def watch_for(name: str, ingredient: str | None = None) -> str:
+    """What a patient who took too much should watch for, and when to call emergency services.
+    ``ingredient`` (as stored on the medication) saves resolving the name again."""
+    found = CLASS_OF.get(ingredient) if ingredient else drug_class(name)
+    return WATCH_FOR.get(found or "", "")
 
 
 def risk_text(name: str) -> str:

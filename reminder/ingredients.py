@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from drug_named_entity_recognition import find_drugs
-
 ROUTES = ("oral", "intrathecal")
 MEDLINEPLUS_URL = "https://medlineplus.gov/druginfo/meds/{}.html"
 
@@ -46,6 +44,12 @@ def resolve(name: str) -> Ingredient | None:
     return _resolve(" ".join(_words(name)))
 
 
+def warm() -> None:
+    """Load the library's tables now (a few seconds) rather than in the first request that names a
+    drug: the server and the worker call this as they start."""
+    resolve("baclofen")
+
+
 def route_of(name: str, route: str | None = None) -> str:
     """The route: intrathecal for pump products whatever was chosen, else the choice, else oral."""
     if any(word in _words(name) for word in INTRATHECAL_WORDS):
@@ -68,7 +72,10 @@ def _resolve(normalised: str) -> Ingredient | None:
             return Ingredient(*SUPPLEMENT[word])
     if not words:
         return None
-    # Exact matches only: fuzzy matching turns unrelated words into drugs ("Iron" is not "Irinotecan").
+    # Imported on first use: loading the library's tables takes seconds, which no CLI command or
+    # app start should pay. Exact matches only: fuzzy matching turns unrelated words into drugs.
+    from drug_named_entity_recognition import find_drugs
+
     found = find_drugs(words, is_ignore_case=True)
     if not found:
         return None

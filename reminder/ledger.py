@@ -7,6 +7,7 @@ means); this module loads their inputs and writes their outcomes, each user acti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -169,6 +170,7 @@ class Answer:
     reason: str | None = None  # skip reason, or a caregiver's override reason
     override_gap: bool = False
     already_taken: bool = False  # "Yes, I already took it": record the intake even if it broke a rule
+    correct_to: str | None = None  # with action "correct": not_taken | taken | skip
 
 
 def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooze: timedelta) -> Decision:
@@ -183,18 +185,9 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
         tz = ZoneInfo(dose["tz"])
         facts = dose_facts(db, dose, medication)
         if answer.action == "taken":
-            decision = missed_dose.decide_taken(
-                facts,
-                now,
-                rule_of(medication),
-                tz,
-                _other_intakes(db, dose),
-                medication["max_daily_amount"],
-                answer.reported_at,
-                answer.reason if answer.override_gap else None,
-                already_taken=answer.already_taken,
-                watch_for=formulary.watch_for(medication["name"]),
-            )
+            decision = _decide_taken(db, dose, facts, medication, answer, now, tz)
+        elif answer.action == "correct":
+            decision = _decide_correction(db, dose, facts, medication, answer, now, tz)
         elif answer.action == "skip":
             decision = missed_dose.decide_skip(facts, tz, now, rule_of(medication))
             if decision.outcome == "skipped" and medication["withdrawal_risk"]:  # issue 10 section 1
@@ -207,7 +200,79 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
     return decision
 
 
+def _decide_taken(db, dose: dict, facts, medication: dict, answer: Answer, now: datetime, tz) -> Decision:
+    """The missed-dose rule on a Taken, with every intake of the same drug and its ceilings."""
+    return missed_dose.decide_taken(
+        facts,
+        now,
+        rule_of(medication),
+        tz,
+        _other_intakes(db, dose),
+        medication["max_daily_amount"],
+        answer.reported_at,
+        answer.reason if answer.override_gap else None,
+        already_taken=answer.already_taken,
+        watch_for=formulary.watch_for(medication["name"], medication["ingredient"]),
+    )
+
+
+def _decide_correction(db, dose: dict, facts, medication: dict, answer: Answer, now: datetime, tz) -> Decision:
+    """A correction: back to pending/missed, or to skipped, or to taken under the never-double rules
+    (as if the dose were still open, at the reported time or now)."""
+    decision = missed_dose.decide_correction(facts, answer.correct_to, now, tz)
+    if decision.code != "correct_to_taken":
+        return decision
+    reopened = dataclasses.replace(facts, status="pending", taken_at=None, confirmed_at=None)
+    taken = _decide_taken(db, dose, reopened, medication, answer, now, tz)
+    if taken.outcome != "taken":
+        return taken
+    return dataclasses.replace(
+        taken, code="corrected", message="Corrected: " + taken.message[0].lower() + taken.message[1:]
+    )
+
+
+def _undo_answer(db: Database, dose: dict, decision: Decision, answer: Answer, now: datetime) -> None:
+    """Write a correction: the new status, the stock given back for an intake that did not happen,
+    and the event saying who changed what (the earlier answer stays in the dose's events)."""
+    taken_at = to_iso(decision.taken_at) if decision.outcome == "taken" else None
+    changed = db.execute(
+        "UPDATE doses SET status = ?, taken_at = ?, confirmed_at = ?, source = ?, actor_id = ?, skip_reason = ?, "
+        "flags = CASE WHEN ? = 'taken' THEN flags ELSE NULL END, flag_alert_due = CASE WHEN ? = 'taken' "
+        "THEN flag_alert_due ELSE 0 END WHERE id = ? AND status = ?",
+        [
+            decision.outcome,
+            taken_at,
+            to_iso(now) if decision.outcome in ("taken", "skipped") else None,
+            answer.source,
+            answer.actor_id,
+            answer.reason if decision.outcome == "skipped" else None,
+            decision.outcome,
+            decision.outcome,
+            dose["id"],
+            dose["status"],
+        ],
+    ).rowcount
+    if not changed:
+        return
+    if dose["status"] == "taken" and decision.outcome != "taken":
+        supply.give_back(db, dose)
+    elif dose["status"] != "taken" and decision.outcome == "taken":
+        supply.consume(db, dose)
+    if decision.flags:
+        db.execute(
+            "UPDATE doses SET flags = ?, flag_alert_due = 1 WHERE id = ?", [json.dumps(decision.flags), dose["id"]]
+        )
+    detail = {"source": answer.source, "from": dose["status"], "to": decision.outcome}
+    if taken_at:
+        detail["taken_at"] = taken_at
+    add_event(db, dose["id"], now, answer.actor_id, "corrected", detail)
+
+
 def _record(db: Database, dose: dict, decision: Decision, answer: Answer, now: datetime) -> None:
+    if answer.action == "correct":
+        if decision.outcome:
+            _undo_answer(db, dose, decision, answer, now)
+        return
     if decision.outcome:
         db.execute(
             "UPDATE doses SET status = ?, taken_at = ?, confirmed_at = ?, source = ?, actor_id = ?, "
@@ -289,20 +354,24 @@ def _other_intakes(db: Database, dose: dict) -> list[missed_dose.Intake]:
 
 def same_drug_ids(db: Database, medication_id: int) -> list[int]:
     """This medication and the patient's other entries of the same ingredient and route, ended ones
-    included (an intake is an intake)."""
-    name, route, patient_id = db.execute(
-        "SELECT name, route, patient_id FROM medications WHERE id = ?", [medication_id]
+    included (an intake is an intake). Uses the stored ingredient; older rows resolve it once."""
+    patient_id, route, ingredient = db.execute(
+        "SELECT patient_id, route, ingredient FROM medications WHERE id = ?", [medication_id]
     ).fetchone()
-    mine = formulary.facts(name, route)
-    if mine.ingredient is None:
+    mine = ingredient or _ingredient_of(db, medication_id)
+    if mine is None:
         return [medication_id]
-    rows = db.execute("SELECT id, name, route FROM medications WHERE patient_id = ?", [patient_id]).fetchall()
+    rows = db.execute("SELECT id, route, ingredient FROM medications WHERE patient_id = ?", [patient_id]).fetchall()
     return [
         other_id
-        for other_id, other_name, other_route in rows
+        for other_id, other_route, other_ingredient in rows
         if other_id == medication_id
-        or (
-            (other := formulary.facts(other_name, other_route)).ingredient == mine.ingredient
-            and other.route == mine.route
-        )
+        or ((other_ingredient or _ingredient_of(db, other_id)) == mine and other_route == route)
     ]
+
+
+def _ingredient_of(db: Database, medication_id: int) -> str | None:
+    """A medication's ingredient from its name, for rows stored before ingredients were."""
+    name, route = db.execute("SELECT name, route FROM medications WHERE id = ?", [medication_id]).fetchone()
+    found = formulary.facts(name, route).ingredient
+    return found.name if found else None

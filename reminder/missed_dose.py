@@ -84,7 +84,7 @@ class Decision:
 
     @property
     def accepted(self) -> bool:
-        return self.code in ("taken", "skipped", "snoozed")
+        return self.code in ("taken", "skipped", "snoozed", "corrected")
 
 
 def window_closes_at(t: datetime, t_next: datetime | None, rule: DoseRule) -> datetime:
@@ -327,3 +327,36 @@ def answer_window(
     if status != "pending" or now >= window_closes_at:
         return None
     return "not_due" if now < scheduled_at - on_time else "open"
+
+
+CORRECTION_GRACE = timedelta(hours=1)
+CORRECTION_TARGETS = ("not_taken", "taken", "skip")
+
+
+def decide_correction(dose: Dose, to: str, now: datetime, tz: ZoneInfo) -> Decision:
+    """Whether an answer already recorded may be corrected to ``to``, and to what status.
+
+    A wrong tap is put right until the dose's window closes, or within an hour of the answer
+    (issue 9 §4). The correction is an event on the dose; history is never rewritten silently.
+    ``not_taken`` puts the dose back to ``pending`` while its window is open (else ``missed``);
+    ``skip`` records a skip; ``taken`` is left to ``decide_taken`` (the never-double rules apply).
+    Returns a Decision whose ``outcome`` is the new status, or a refusal (``outcome`` None).
+    """
+    if dose.status not in ("taken", "skipped"):
+        return Decision("nothing_to_correct", "There is no answer on this dose to correct. Nothing changed.")
+    answered = dose.confirmed_at or dose.scheduled_at
+    if now >= max(dose.window_closes_at, answered + CORRECTION_GRACE):
+        return Decision(
+            "too_late_to_correct",
+            "This answer can no longer be changed here: tell your clinician or caregiver what happened.",
+        )
+    current = "taken" if dose.status == "taken" else "skip"
+    if to == current:
+        return Decision("already_recorded", "That is what is recorded already. Nothing changed.")
+    if to == "skip":
+        return Decision("corrected", "Corrected: skipped. Take your next dose at its usual time.", outcome="skipped")
+    if to == "not_taken":
+        reopened = now < dose.window_closes_at
+        words = "not taken yet: you can still confirm it" if reopened else "not taken (missed)"
+        return Decision("corrected", f"Corrected: {words}.", outcome="pending" if reopened else "missed")
+    return Decision("correct_to_taken", "")  # the caller runs decide_taken on the reopened dose

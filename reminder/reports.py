@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import escalation, metrics, regimen, supply
+from . import escalation, metrics, regimen, summaries, supply
 from .schedule import resolve
 from .times import parse_instant, to_iso
 
@@ -49,7 +49,8 @@ def build(db: Database, patient_id: int, first_day: date, last_day: date, now: d
     ):
         rows = list(
             db.query(
-                "SELECT * FROM doses WHERE medication_id = ? AND local_date BETWEEN ? AND ? ORDER BY scheduled_at",
+                "SELECT scheduled_at, local_date, local_time, status, taken_at, amount, skip_reason FROM doses "
+                "WHERE medication_id = ? AND local_date BETWEEN ? AND ? ORDER BY scheduled_at",
                 [medication["id"], first_day.isoformat(), last_day.isoformat()],
             )
         )
@@ -130,9 +131,9 @@ def _medication_section(db, medication, rows, first_day, last_day, tz, now, sett
                 "local_date": r["local_date"],
                 "local_time": r["local_time"],
                 "status": r["status"],
-                "taken_local": _local_hhmm(r["taken_at"], tz),
+                "taken_local": d.taken_at.astimezone(tz).strftime("%H:%M") if d.taken_at else None,
             }
-            for r in rows
+            for r, d in zip(rows, doses, strict=True)
         ],
         "steps": steps,
         "days_left": supply.days_left_for(db, medication["id"], now),
@@ -164,10 +165,6 @@ def covered_days(db: Database, medication: dict, first_day: date, last_day: date
     return covered
 
 
-def _local_hhmm(instant: str | None, tz: ZoneInfo) -> str | None:
-    return parse_instant(instant).astimezone(tz).strftime("%H:%M") if instant else None
-
-
 def ledger_csv(db: Database, patient_id: int, first_day: date, last_day: date) -> str:
     """The dose ledger of the period as CSV, one row per scheduled dose."""
     out = io.StringIO()
@@ -188,18 +185,11 @@ def panel(
     """A clinic's patients with their summary: 7- and 30-day taking adherence (closed doses),
     open alerts, withdrawal-risk medications, the last taken dose and refills or pumps due
     soon; patients at risk first (open level-3 alerts, then withdrawal-risk misses, then low
-    adherence). One grouped query per column, so thousands of patients stay fast."""
-    since_30, since_7 = to_iso(now - timedelta(days=30)), to_iso(now - timedelta(days=7))
+    adherence). Adherence is each patient's summary row (summaries.py); the other columns are
+    one grouped query each, so thousands of patients stay fast."""
     soon = (now + timedelta(days=7)).date().isoformat()
     like = f"%{q.strip().lower()}%" if q else "%"
-    params = {
-        "clinic": clinic_id,
-        "like": like,
-        "since_30": since_30,
-        "since_7": since_7,
-        "now": to_iso(now),
-        "soon": soon,
-    }
+    params = {"clinic": clinic_id, "like": like, "soon": soon}
     linked = "SELECT patient_id FROM clinic_links WHERE clinic_id = :clinic AND status = 'active'"
     if q:
         linked = (
@@ -210,19 +200,6 @@ def panel(
     # Each summary column is one grouped query over an index, merged here by patient id:
     # joining the grouped results in SQL made SQLite compare every row with every row.
     columns = {
-        "closed": db.query(
-            "SELECT patient_id, sum(status = 'taken') AS taken_30, count(*) AS closed_30, "
-            "sum(status = 'taken' AND scheduled_at >= :since_7) AS taken_7, sum(scheduled_at >= :since_7) AS closed_7, "
-            f"max(taken_at) AS last_taken_at FROM doses INDEXED BY doses_for_panel WHERE scheduled_at >= :since_30 "
-            f"AND scheduled_at <= :now AND status != 'pending' AND patient_id IN ({linked}) GROUP BY patient_id",
-            params,
-        ),
-        "risk": db.query(
-            "SELECT d.patient_id, count(*) AS risk_misses_7 FROM doses d JOIN medications m ON m.id = d.medication_id "
-            "AND m.withdrawal_risk = 1 WHERE d.scheduled_at >= :since_7 AND d.scheduled_at <= :now "
-            f"AND d.status IN ('missed', 'skipped', 'unknown') AND d.patient_id IN ({linked}) GROUP BY d.patient_id",
-            params,
-        ),
         "alerts": db.query(
             "SELECT patient_id, count(*) AS open_alerts, max(level) AS top_level FROM alerts "
             f"WHERE status = 'open' AND patient_id IN ({linked}) GROUP BY patient_id",
@@ -245,7 +222,8 @@ def panel(
             params,
         ),
     }
-    by_patient: dict[int, dict] = {}
+    # Adherence comes from the summaries the worker keeps (summaries.py), not the ledger.
+    by_patient = summaries.current(db, [row["id"] for row in rows], now)
     for found in columns.values():
         for row in found:
             by_patient.setdefault(row.pop("patient_id"), {}).update(row)

@@ -28,7 +28,10 @@ USE_LINK = "Please use the link in each reminder to answer."
 def answer(db: Database, sender: str, text: str, now: datetime, snooze: timedelta) -> str | None:
     """The reply to ``text`` from ``sender`` (E.164), or None when Twilio's own answer is enough."""
     word = (text or "").strip().upper().rstrip(".!")
-    owners = [row[0] for row in db.execute("SELECT id FROM users WHERE phone = ?", [sender]).fetchall()]
+    # Only accounts that verified this number: anyone can type someone else's number into Settings.
+    owners = [
+        row[0] for row in db.execute("SELECT id FROM users WHERE phone = ? AND phone_verified = 1", [sender]).fetchall()
+    ]
     if not owners:
         return None if word in STOP_WORDS else "This number is not linked to a reminder account."
     if word in STOP_WORDS:  # it is the phone that says stop, whoever shares it

@@ -150,6 +150,17 @@ def consume(db: Database, dose: dict) -> None:
     )
 
 
+def give_back(db: Database, dose: dict) -> None:
+    """Put a dose's units back on the stock: a "taken" corrected to not taken never happened."""
+    medication = regimen.medication(db, dose["medication_id"])
+    if medication is None or medication["stock"] is None:
+        return
+    db.execute(
+        "UPDATE medications SET stock = stock + ? WHERE id = ? AND stock IS NOT NULL",
+        [units_per_dose(medication, dose["amount"]), dose["medication_id"]],
+    )
+
+
 def record_refill(
     db: Database, medication_id: int, quantity, pharmacy: str | None, actor_id: int | None, now: datetime
 ) -> None:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import delivery, escalation, pumps, supply
+from . import delivery, escalation, pumps, step_changes, supply
 from .db import immediate
 from .times import to_iso
 
@@ -95,6 +95,7 @@ def run(db: Database, now: datetime, settings: dict) -> int:
     handled += len(supply.running_out_alerts_due(db, now, on_claim=running_out))
     handled += len(pumps.reminders_due(db, now, tz_of, on_claim=pump_reminder))
     handled += len(pumps.overdue(db, now, tz_of, on_claim=pump_overdue))
+    handled += step_changes.announce_due(db, now, settings)
     return handled
 
 

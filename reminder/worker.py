@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import delivery, escalation, ledger, links, overdose, tapering
+from . import accounts, amounts, delivery, escalation, ledger, links, overdose, retention, summaries, tapering
 from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock, wall_seconds
 from .db import immediate
@@ -182,6 +182,16 @@ def upkeep(tick: Tick) -> int:
     return upkeep_module.run(tick.db, tick.now, tick.settings)
 
 
+def summarise(tick: Tick) -> int:
+    """Recompute the clinic panel's summaries of patients whose doses closed (summaries.py)."""
+    return summaries.refresh(tick.db, tick.now, tick.batch)
+
+
+def retain(tick: Tick) -> int:
+    """Delete expired phone links and prune old message texts, one batch (retention.py)."""
+    return retention.run(tick.db, tick.now)
+
+
 def deliver(tick: Tick) -> int:
     return delivery.deliver(tick.db, tick.transport, tick.now, tick.settings, tick.batch, tick.elapsed, tick.budgets)
 
@@ -198,6 +208,8 @@ STEPS = (
     follow_alerts,
     upkeep,
     deliver,
+    summarise,
+    retain,
 )
 # Steps whose work is due now drain in one tick (a burst at 08:00). Generation has 24 h of
 # slack (it runs below 48 h ahead and extends to 72 h), so it takes one batch a tick and never
@@ -235,12 +247,19 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
     """Render and queue a message about ``dose`` to its patient (inside the caller's transaction)."""
     patient = next(tick.db.query("SELECT * FROM users WHERE id = ?", [dose["patient_id"]]))
     medication = tick.db.execute(
-        "SELECT name, strength FROM medications WHERE id = ?", [dose["medication_id"]]
+        "SELECT name, strength, unit FROM medications WHERE id = ?", [dose["medication_id"]]
     ).fetchone()
     context = {
         "name": patient["name"],
         "time": clock_label(parse_hhmm(dose["local_time"])),
-        "medication": f"{medication[0]} {medication[1]}".strip() if tick.settings["notify.name_medication"] else "",
+        # The name stays off lock screens unless chosen; the amount is always said, so a titration
+        # or taper step change is seen in the message that matters (issue 9 §6).
+        "medication": f"{medication[0]} {medication[1]}".strip()
+        if accounts.names_medication(patient, tick.settings)
+        else "",
+        "amount": amounts.in_hand(dose["amount"], medication[1], medication[2]),
+        "amount_plain": amounts.in_hand(dose["amount"], medication[1], medication[2], plain=True),
+        "amount_short": f"{dose['amount']:g} {medication[2]}",  # the follow-up SMS has no room for tablets
     }
     valid_until = None
     if kind in delivery.PROMPT_KINDS:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 from werkzeug.routing.rules import Rule
 
-from reminder import accounts, config, create_app, worker
+from reminder import accounts, config, create_app, ingredients, worker
 from reminder import db as dbmod
 from reminder.clock import ManualClock
 from reminder.notify import make_transport
@@ -22,6 +22,13 @@ from reminder.times import parse_instant
 
 from builders import PASSWORD, PUBLIC_URL, START, log_in, make_patient
 from fakes import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, SmtpServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def drug_names_loaded():
+    """The drug-name library's tables load once per test session, as the server loads them at start."""
+    ingredients.warm()
+
 
 # One PBKDF2 round instead of scrypt: hashing is most of the cost of a test that makes a user.
 CHEAP_PASSWORD_METHOD = "pbkdf2:sha256:1"

@@ -290,7 +290,7 @@ def test_every_api_route_is_in_the_openapi_document(app, client):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = re.sub(r"<id:(medication_id|dose_id|patient_id|link_id|alert_id|pump_id)>", "{id}", rule.rule)
+        path = re.sub(r"<id:(medication_id|dose_id|patient_id|link_id|alert_id|pump_id|token_id)>", "{id}", rule.rule)
         path = path.replace("/doses/{id}/confirm", "/doses/{id}/confirm")
         if path.startswith("/api/v1/patients/{id}/doses/"):
             path = "/api/v1/patients/{id}/doses/{dose_id}/confirm"

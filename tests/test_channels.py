@@ -71,7 +71,10 @@ def test_a_day_of_reminders_flows_through_both_channels(db, live_tick, fake_twil
     first = fake_twilio.sent[0].params
     assert (first["To"], first["From"]) == (PHONE, "+15005550006")
     assert first["StatusCallback"] == f"{PUBLIC_URL}/hooks/twilio/status"
-    assert first["Body"].startswith("Time for your 8:00 AM dose.") and f"{PUBLIC_URL}/d/" in first["Body"]
+    assert (
+        first["Body"].startswith("Time for your 8:00 AM dose: 10 mg (1 tablet).")
+        and f"{PUBLIC_URL}/d/" in first["Body"]
+    )
     # Twilio may hold it no longer than the dose's window: 08:00 closes at 10:30, 2.5 h
     assert 0 < int(first["ValidityPeriod"]) <= 9000
     assert messages(db, "reminder")[0]["provider_id"] == fake_twilio.sent[0].sid
@@ -79,7 +82,16 @@ def test_a_day_of_reminders_flows_through_both_channels(db, live_tick, fake_twil
 
 def test_sms_texts_fit_one_gsm7_segment():
     link = f"{PUBLIC_URL}/d/{'x' * 22}"
-    context = {"name": "Pat", "time": "12:30 PM", "medication": "", "link": link, "next_time": "10:30 AM"}
+    context = {
+        "name": "Pat",
+        "time": "12:30 PM",
+        "medication": "",
+        "link": link,
+        "next_time": "10:30 AM",
+        "amount": "12.5 mg (1¼ tablets)",
+        "amount_plain": "12.5 mg (1 1/4 tablets)",
+        "amount_short": "12.5 mg",
+    }
     for kind in ("reminder", "follow_up", "skip_notice"):
         body = message_texts.compose(kind, "sms", context).body
         assert len(body) <= 160, (kind, len(body), body)
@@ -208,7 +220,7 @@ def test_stop_turns_sms_off_email_takes_over_and_start_turns_it_back_on(db, live
     assert reply(web, "start") == "Text reminders are back on."
     live_tick("2026-03-07T18:00:00Z")
     assert [s.params["Body"].splitlines()[0] for s in fake_twilio.sent if s.params["Body"].startswith("Time")] == [
-        "Time for your 1:00 PM dose."
+        "Time for your 1:00 PM dose: 10 mg (1 tablet)."
     ]
 
 

@@ -307,8 +307,8 @@ def test_an_sms_cut_off_after_twilio_took_it_is_recorded_as_sent_and_not_sent_ag
     assert len(fake_twilio.sent) == 1
     live_tick(at + timedelta(minutes=30))  # the usual follow-up, no sooner
     assert [s.params["Body"].split(".")[0] for s in fake_twilio.sent] == [
-        "Time for your 8:00 AM dose",
-        "Your 8:00 AM dose is not confirmed yet",
+        "Time for your 8:00 AM dose: 10 mg (1 tablet)",
+        "Your 8:00 AM dose (10 mg) isn't confirmed",
     ]
 
 

@@ -539,3 +539,93 @@ def test_editing_times_during_a_taper_keeps_every_step_and_an_amount_change_is_r
         refused = client.patch(path, json=change, headers=patient_api)
         assert refused.status_code == 409 and refused.json["error"]["code"] == "plan_running", (change, refused.json)
         assert table_counts(db) == before
+
+
+# ---------------------------------------------------------------- corrections
+
+
+@pytest.fixture
+def morning(db, client, patient_api, tick):
+    """Baclofen 10 mg three times a day; the 08:00 dose due (13:00Z)."""
+    client.post("/api/v1/medications", json={**BACLOFEN, "strength": "10 mg"}, headers=patient_api)
+    db.execute("UPDATE medications SET stock = 30")
+    tick("2026-03-07T13:00:00Z")
+    return doses(db, local_date="2026-03-07")[0]["id"]
+
+
+def confirm(client, patient_api, dose_id, **body):
+    return client.post(f"/api/v1/doses/{dose_id}/confirm", json=body, headers=patient_api)
+
+
+def test_a_wrong_taken_is_corrected_to_not_taken_while_the_window_is_open(db, client, patient_api, morning, clock):
+    assert confirm(client, patient_api, morning, action="taken").status_code == 200
+    assert db.execute("SELECT stock FROM medications").fetchone()[0] == 29
+    clock.set(parse_instant("2026-03-07T13:20:00Z"))
+    undone = confirm(client, patient_api, morning, action="correct", to="not_taken")
+    assert undone.status_code == 200 and undone.json["dose"]["status"] == "pending", undone.json
+    assert undone.json["dose"]["taken_at"] is None
+    assert db.execute("SELECT stock FROM medications").fetchone()[0] == 30  # the tablet is back
+    events = [row[0] for row in db.execute("SELECT kind FROM dose_events WHERE dose_id = ? ORDER BY id", [morning])]
+    assert events == ["taken", "corrected"]  # the first answer is kept, the correction added
+    again = confirm(client, patient_api, morning, action="taken")
+    assert again.status_code == 200 and again.json["dose"]["status"] == "taken"
+
+
+def test_a_skip_is_corrected_to_taken_under_the_never_double_rules(db, client, patient_api, morning, clock):
+    assert confirm(client, patient_api, morning, action="skip").status_code == 200
+    clock.set(parse_instant("2026-03-07T13:30:00Z"))
+    corrected = confirm(client, patient_api, morning, action="correct", to="taken", taken_at="08:10")
+    assert corrected.status_code == 200, corrected.json
+    assert corrected.json["dose"]["status"] == "taken" and corrected.json["dose"]["taken_at"] == "2026-03-07T13:10:00Z"
+
+
+def test_a_correction_after_the_window_and_the_hour_is_refused(db, client, patient_api, morning, clock):
+    assert confirm(client, patient_api, morning, action="taken").status_code == 200
+    clock.set(parse_instant("2026-03-07T16:00:00Z"))  # 11:00: the window closed at 10:30, the answer was at 08:00
+    refused = confirm(client, patient_api, morning, action="correct", to="not_taken")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "too_late_to_correct"
+    assert doses(db, id=morning)[0]["status"] == "taken"
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"action": "correct"}, "to"),
+        ({"action": "correct", "to": "double"}, "to"),
+        ({"action": "taken", "to": "skip"}, "to"),
+    ],
+)
+def test_a_bad_correction_is_a_400_naming_its_field(db, client, patient_api, morning, body, field):
+    response = confirm(client, patient_api, morning, **body)
+    assert response.status_code == 400 and response.json["error"]["field"] == field
+
+
+# ---------------------------------------------------------------- a dose change told the day before
+
+
+def test_a_titration_step_is_announced_the_day_before_once_with_its_tablets(db, client, patient_api, tick):
+    medication = client.post("/api/v1/medications", json={**BACLOFEN, "strength": "10 mg"}, headers=patient_api).json
+    raised = client.patch(
+        f"/api/v1/medications/{medication['id']}", json={"amount": 15, "start_date": "2026-03-10"}, headers=patient_api
+    )
+    assert raised.status_code == 200, raised.json
+    tick("2026-03-09T02:00:00Z")  # 22:00 on Sun 8 Mar in New York: not at night
+    assert not [m for m in messages(db, "notice") if "From tomorrow" in m["body"]]
+    tick("2026-03-09T14:00:00Z")  # 10:00 on Mon 9 Mar: the day before
+    [notice] = [m for m in messages(db, "notice") if "From tomorrow" in m["body"]]
+    assert "From tomorrow (Tue 10 Mar)" in notice["body"] and "15 mg (1 1/2 tablets)" in notice["body"]
+    assert "08:00, 13:00 and 18:00" in notice["body"] and "two" not in notice["body"]
+    tick("2026-03-09T14:30:00Z")
+    assert len([m for m in messages(db, "notice") if "From tomorrow" in m["body"]]) == 1
+
+
+def test_a_patient_chooses_to_have_the_medication_named_in_reminders(db, client, patient_api, tick):
+    client.post("/api/v1/medications", json={**BACLOFEN, "strength": "10 mg"}, headers=patient_api)
+    assert client.get("/api/v1/me", headers=patient_api).json["name_medication"] is None  # the server's default
+    chosen = client.patch("/api/v1/me", json={"name_medication": True}, headers=patient_api)
+    assert chosen.status_code == 200 and chosen.json["name_medication"] is True
+    tick("2026-03-07T13:00:00Z")
+    [reminder] = messages(db, "reminder")
+    assert reminder["body"].startswith("Time for your 8:00 AM dose of Baclofen 10 mg: 10 mg (1 tablet).")
+    bad = client.patch("/api/v1/me", json={"name_medication": "maybe"}, headers=patient_api)
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "name_medication"

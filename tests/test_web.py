@@ -63,11 +63,14 @@ def test_bad_registration_is_refused_with_a_message_and_no_account(client, db, f
     assert users(db) == 0
 
 
-def test_registering_an_email_twice_is_a_conflict(client, db, patient):
+def test_registering_a_taken_email_says_check_your_email_and_tells_its_owner(client, db, patient):
     data = {"csrf_token": csrf(client, "/register"), "email": "PAT@example.com", "password": "long enough", "tz": "UTC"}
     response = client.post("/register", data=data)
-    assert response.status_code == 409 and "already exists" in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Check your email" in text and "already" not in text
     assert users(db) == 1
+    (notice,) = messages(db, "account_exists")
+    assert notice["recipient"] == "pat@example.com" and "/password/forgot" in notice["body"]
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, db):
@@ -271,7 +274,7 @@ def test_ending_a_medication_keeps_its_history(client, db, patient, login, tick)
 def test_the_outbox_lists_messages_only_in_dev_mode(app, client, db, patient, tick):
     reminded_link(db, patient, tick)
     page = client.get("/dev/outbox").get_data(as_text=True)
-    assert "Time for your 8:00 AM dose." in page and 'href="http://127.0.0.1:8000/d/' in page
+    assert "Time for your 8:00 AM dose: 10 mg (1 tablet)." in page and 'href="http://127.0.0.1:8000/d/' in page
     app.config["REMINDER"]["server.dev_mode"] = False
     assert client.get("/dev/outbox").status_code == 404
 
@@ -349,3 +352,23 @@ def test_a_side_effect_can_be_tapped_on_the_phone_link_page(client, db, patient,
         == 404
     )
     assert db.execute("SELECT count(*) FROM side_effects").fetchone()[0] == 1
+
+
+def test_a_second_baclofen_on_the_form_asks_to_confirm_and_is_added_only_when_confirmed(client, db, patient, login):
+    login()
+    form = {"name": "Baclofen", "strength": "10 mg", "amount": "10", "unit": "mg", "times": "08:00 18:00"}
+    assert (
+        client.post("/medications/new", data={"csrf_token": csrf(client, "/medications/new"), **form}).status_code
+        == 302
+    )
+    lioresal = {**form, "name": "Lioresal", "amount": "5", "times": "13:00"}
+    asked = client.post("/medications/new", data={"csrf_token": csrf(client, "/medications/new"), **lioresal})
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 409 and "also baclofen" in page and 'name="confirm_duplicate"' in page
+    assert db.execute("SELECT count(*) FROM medications").fetchone()[0] == 1
+    confirmed = client.post(
+        "/medications/new",
+        data={"csrf_token": csrf(client, "/medications/new"), **lioresal, "confirm_duplicate": "on"},
+    )
+    assert confirmed.status_code == 302
+    assert db.execute("SELECT count(*) FROM medications").fetchone()[0] == 2

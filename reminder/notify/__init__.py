@@ -59,7 +59,10 @@ CHANNELS: dict[str, Channel] = {
         TwilioTransport,
         enabled=lambda settings: bool(settings["sms.account_sid"]),
         problem=_sms_problem,
-        reaches=lambda user: bool(user.get("phone")) and not user.get("sms_opted_out_at"),
+        # Only a verified number: one a user typed may be someone else's until its code comes back.
+        reaches=lambda user: (
+            bool(user.get("phone")) and user.get("phone_verified", 1) == 1 and not user.get("sms_opted_out_at")
+        ),
         address_field="phone",
         label="text messages",
         provider="Twilio",

@@ -1,15 +1,17 @@
-"""Logging in, registering and out; the session's user."""
+"""Logging in, registering and out, resetting a forgotten password; the session's user."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 
-from .. import accounts
-from ..db import get_db
+from .. import accounts, auth_codes
+from ..db import get_db, immediate
 from ..errors import InputError
+from ..throttle import TooManyAttempts
 from ..times import zone_names
-from .common import User, now
+from .common import User, now, safe_path, settings
+from .errors import handle_input
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -18,20 +20,32 @@ login_manager.login_message = "Please log in to see that page."
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    row = accounts.find_user(get_db(), id=int(user_id))
+def load_user(session_value: str) -> User | None:
+    """The session's user, unless the session was issued before their last logout."""
+    row = accounts.user_for_session(get_db(), session_value)
     return User(row) if row else None
+
+
+@bp.app_errorhandler(TooManyAttempts)
+def too_many_attempts(error: TooManyAttempts):
+    """429 with Retry-After, as a page or as JSON (the API's error shape)."""
+    response = make_response(handle_input(error))
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
+    target = safe_path(request.args.get("next"), url_for("patient.today"))
     if current_user.is_authenticated:
-        return redirect(url_for("patient.today"))
+        return redirect(target)
     if request.method == "POST":
-        row = accounts.authenticate(get_db(), request.form.get("email", ""), request.form.get("password", ""))
+        row = accounts.log_in(
+            get_db(), request.form.get("email", ""), request.form.get("password", ""), request.remote_addr, now()
+        )
         if row:
             login_user(User(row), remember=True)
-            return redirect(url_for("patient.today"))
+            return redirect(target)
         flash("That email and password don't match an account.", "error")
         return render_template("login.html", email=request.form.get("email", "")), 401
     return render_template("login.html", email="")
@@ -53,6 +67,10 @@ def register():
                 tz=form.get("tz", ""),
             )
         except InputError as error:
+            if error.status == 409:  # the email has an account: say nothing here, tell its owner
+                email = accounts.check_email(form.get("email", ""))
+                auth_codes.tell_owner(db, settings(), email, request.remote_addr, now())
+                return render_template("register_check_email.html", email=email)
             flash(error.message, "error")
             return render_template("register.html", form=form, zones=_zones()), error.status
         login_user(User(accounts.find_user(db, id=user_id)), remember=True)
@@ -64,8 +82,41 @@ def register():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    """Log out everywhere: every session and remember cookie of the account ends, not only this one."""
+    db = get_db()
+    with immediate(db):
+        accounts.end_sessions(db, current_user.id)
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password():
+    """Ask for a reset link by email. The answer is the same whether or not the email has an account."""
+    if request.method == "POST":
+        email = request.form.get("email", "")
+        auth_codes.request_reset(get_db(), settings(), email, request.remote_addr, now())
+        return render_template("password_forgot.html", sent=True, email=email)
+    return render_template("password_forgot.html", sent=False, email="")
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """Choose a new password with a reset link; it works once, and ends every session."""
+    db = get_db()
+    if request.method == "POST":
+        try:
+            auth_codes.reset(db, token, request.form.get("password", ""), request.remote_addr, now())
+        except TooManyAttempts:
+            raise
+        except InputError as error:
+            flash(error.message, "error")
+            return render_template("password_reset.html", token=token, valid=error.field == "password"), error.status
+        logout_user()
+        flash("Your password is changed. Log in with it.", "ok")
+        return redirect(url_for("auth.login"))
+    valid = auth_codes.link_is_open(db, token, now())
+    return render_template("password_reset.html", token=token, valid=valid), 200 if valid else 404
 
 
 def _zones() -> list[str]:

@@ -151,7 +151,8 @@ def invitation_login(token: str):
     """Log in with an existing account, then back to the invitation."""
     link = _invitation(token)
     if request.method == "POST":
-        row = accounts.authenticate(get_db(), request.form.get("email", ""), request.form.get("password", ""))
+        form = request.form
+        row = accounts.log_in(get_db(), form.get("email", ""), form.get("password", ""), request.remote_addr, now())
         if row:
             login_user(User(row), remember=True)
             return redirect(url_for("care.invitation", token=token))

@@ -24,7 +24,7 @@ from .. import access, accounts, charts, clinics, fhir, reports, side_effects
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import parse_instant
-from .common import now, report_period, settings
+from .common import now, report_period, safe_path, settings
 
 bp = Blueprint("clinic", __name__)
 PAGE_SIZE = 50
@@ -289,7 +289,7 @@ def my_clinics():
     _patients_only()
     if request.method == "POST":
         try:
-            clinic = clinics.join(get_db(), current_user.id, request.form.get("code", ""), now())
+            clinic = clinics.join(get_db(), current_user.id, request.form.get("code", ""), now(), request.remote_addr)
         except InputError as error:
             flash(error.message, "error")
             return _clinics_page(request.form.get("code", "")), error.status
@@ -381,6 +381,4 @@ def _clinics_page(code: str):
 
 def _local_path(path: str | None) -> str:
     """Where to go back to: a path on this site only, never another host."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return url_for("patient.today")
-    return path
+    return safe_path(path, url_for("patient.today"))

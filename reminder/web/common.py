@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, render_template, request
 from flask_login import UserMixin
 
-from .. import answers, ledger, missed_dose, supply
+from .. import accounts, answers, ledger, missed_dose, supply
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
@@ -40,6 +40,9 @@ DECISION_STATUS = {
     "too_soon": 409,
     "over_daily_maximum": 409,
     "bad_time": 400,
+    "corrected": 200,
+    "nothing_to_correct": 409,
+    "too_late_to_correct": 409,
 }
 MAX_REPORT_DAYS = 400
 
@@ -74,11 +77,30 @@ class User(UserMixin):
         self.row = row
         self.id = row["id"]
 
+    def get_id(self) -> str:
+        """What the session and the remember cookie carry: the id and the session version, so a
+        logout (which bumps the version) ends every copy of them (``accounts.user_for_session``)."""
+        return accounts.session_id(self.row)
+
     def __getattr__(self, name):
         try:
             return self.row[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def safe_path(target, fallback: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``fallback``: a ``next`` that a link or a
+    form supplies never leads off the site. Browsers drop tabs and newlines and read a
+    backslash as a slash, so "/", a tab, "/evil.example" is another host, as are "//evil" and
+    "/\\evil": all refused, as are other control characters and spaces."""
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > 2000:
+        return fallback
+    if any(ord(c) < 33 or ord(c) == 127 or c == "\\" for c in target):
+        return fallback
+    if target.startswith("//"):
+        return fallback
+    return target
 
 
 def report_period(patient: dict) -> tuple[date, date]:
@@ -141,6 +163,8 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         # evening before is still a valid "I already took it at".
         time_max=local_now.strftime("%H:%M") if local_now.date().isoformat() == dose["local_date"] else None,
         not_due=window == "not_due",
+        # "Undo" while a wrong tap may still be put right (missed_dose.decide_correction).
+        can_correct=missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
         closed_advice=None
         if decision or dose["status"] in ("taken", "skipped") or window is not None
         else missed_dose.skip_advice(facts, tz),

@@ -7,10 +7,11 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 
 from .. import (
     accounts,
+    auth_codes,
     caregivers,
     delivery,
     dose_queries,
@@ -26,8 +27,9 @@ from ..config import channels_available
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..messages import list_messages
+from ..throttle import TooManyAttempts
 from ..times import parse_instant, to_iso, zone_names
-from .common import answer_and_render, days_left_words, horizon, now, render_dose, settings, supply_of, today_in
+from .common import User, answer_and_render, days_left_words, horizon, now, render_dose, settings, supply_of, today_in
 
 bp = Blueprint("patient", __name__)
 HISTORY_DAYS = 14
@@ -133,7 +135,10 @@ def new_medication():
             medications.create(get_db(), current_user.id, spec, now(), horizon())
         except InputError as error:
             flash(error.message, "error")
-            return render_template("medication_form.html", form=request.form, editing=None), error.status
+            duplicate = error.code == "duplicate_ingredient"  # ask, as the API's confirm_duplicate does
+            return render_template("medication_form.html", form=request.form, editing=None, duplicate=duplicate), (
+                error.status
+            )
         ask = safety_contacts.ask_text(get_db(), current_user.id)  # issue 10 section 1: someone watching
         flash(f"{spec.name} added. You'll get a reminder at each dose time. {ask}".strip(), "ok")
         return redirect(url_for("patient.medication_list"))
@@ -276,23 +281,55 @@ def pump_refill(pump_id: int):
 
 @bp.route("/settings", methods=["GET", "POST"])
 def user_settings():
+    """The profile, and the account's security: password, phone code, API tokens, sessions."""
     token = None
     if request.method == "POST":
-        db = get_db()
+        db, form, action = get_db(), request.form, request.form.get("action", "profile")
         try:
-            if request.form.get("action") == "token":
-                token = accounts.create_token(db, current_user.id, now(), label="web")
+            if action == "token":
+                label, expires_at = accounts.check_token_request(form.get("label"), form.get("expires_in_days"), now())
+                with immediate(db):
+                    token = accounts.create_token(db, current_user.id, now(), label or "web", expires_at)
+            elif action == "revoke_token":
+                token_id = form.get("token_id", "")
+                with immediate(db):
+                    if token_id.isascii() and token_id.isdigit():
+                        accounts.revoke_token(db, current_user.id, int(token_id))
+                flash("Token revoked: it no longer works.", "ok")
+                return redirect(url_for("patient.user_settings"))
+            elif action == "password":
+                accounts.change_password(
+                    db,
+                    current_user.id,
+                    form.get("current_password"),
+                    form.get("new_password"),
+                    request.remote_addr,
+                    now(),
+                )
+                login_user(User(accounts.find_user(db, id=current_user.id)), remember=True)  # this session goes on
+                flash("Password changed. You are logged out everywhere else.", "ok")
+                return redirect(url_for("patient.user_settings"))
+            elif action == "verify_phone":
+                auth_codes.verify_phone(db, current_user.id, form.get("code"), request.remote_addr, now())
+                flash("Phone number verified: text reminders can go to it.", "ok")
+                return redirect(url_for("patient.user_settings"))
             else:
-                changes = {k: request.form.get(k, "") for k in ("name", "email", "phone", "tz")}
-                changes |= {k: request.form[k] for k in ("quiet_start", "quiet_end") if k in request.form}
-                changes["channels"] = request.form.getlist("channels")
-                profile.change(db, current_user.id, changes, now(), horizon())
+                changes = {k: form.get(k, "") for k in ("name", "email", "phone", "tz")}
+                changes |= {k: form[k] for k in ("quiet_start", "quiet_end") if k in form}
+                changes["channels"] = form.getlist("channels")
+                changes["name_medication"] = form.get("name_medication", "")
+                profile.change(db, settings(), current_user.id, changes, now(), horizon())
                 flash("Settings saved.", "ok")
                 return redirect(url_for("patient.user_settings"))
+        except TooManyAttempts:
+            raise
         except InputError as error:
             flash(error.message, "error")
-            form = {**request.form.to_dict(), "channels": request.form.getlist("channels")}
-            return _settings_page(form, token=None), error.status
+            if action != "profile":
+                return _settings_page(
+                    {**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, None
+                ), error.status
+            return _settings_page({**form.to_dict(), "channels": form.getlist("channels")}, token=None), error.status
     return _settings_page({**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, token)
 
 
@@ -338,6 +375,8 @@ def _settings_page(form: dict, token: str | None):
         zones=zone_names(),
         token=token,
         opted_out=current_user.sms_opted_out_at,
+        phone_unverified=bool(current_user.phone) and not current_user.phone_verified,
+        tokens=accounts.tokens_of(get_db(), current_user.id),
         channels=channels_available(settings()),
     )
 
@@ -349,6 +388,7 @@ def _form_fields() -> dict:
         for key in ("name", "strength", "unit", "amount", "times", "days", "start_date", "max_daily_amount")
     }
     fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
+    fields["confirm_duplicate"] = form.get("confirm_duplicate", "")
     return fields
 
 

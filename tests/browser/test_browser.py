@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from reminder import accounts
+
 from browser_kit import assert_fits_phone, log_in
-from builders import doses, make_medication, make_patient
+from builders import START, doses, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +32,7 @@ ONE_PM_WINDOW_CLOSED = "2026-03-07T20:31:00Z"  # its window closes at 15:30 New 
 def reminder_link(page: Page, time_label: str = "1:00 PM") -> str:
     """Open /dev/outbox and return the link of the newest reminder for ``time_label``."""
     page.goto("/dev/outbox")
-    message = page.locator('.message[data-kind="reminder"]').filter(has_text=f"Time for your {time_label} dose.").first
+    message = page.locator('.message[data-kind="reminder"]').filter(has_text=f"Time for your {time_label} dose:").first
     expect(message).to_be_visible()
     return message.get_by_role("link").get_attribute("href")
 
@@ -88,7 +91,7 @@ def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_fro
     page.goto("/dev/outbox")
     reminder = page.locator('.message[data-kind="reminder"]')
     expect(reminder).to_have_count(1)
-    expect(reminder).to_contain_text("Time for your 1:00 PM dose.")
+    expect(reminder).to_contain_text("Time for your 1:00 PM dose: 10 mg.")  # no strength given: no tablets
     link = reminder.get_by_role("link")
     expect(link).to_have_attribute("href", re.compile(r"^http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_-]+$"))
     href = link.get_attribute("href")
@@ -135,6 +138,12 @@ def test_the_pages_and_the_dose_link_fit_a_360px_phone_with_44px_tap_targets(pho
     page.goto("/medications")
     assert_fits_phone(page)
     page.goto("/medications/new")
+    assert_fits_phone(page)
+    pat = db.execute("SELECT id FROM users WHERE email = 'pat@example.com'").fetchone()[0]
+    accounts.create_token(db, pat, START, "the kitchen tablet script", START + timedelta(days=30))
+    page.goto("/settings")
+    assert_fits_phone(page)
+    page.goto("/password/forgot")
     assert_fits_phone(page)
 
     link = reminder_link(page)

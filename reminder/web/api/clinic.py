@@ -23,7 +23,7 @@ def my_clinics():
 def join_clinic():
     data = json_body()
     only(data, {"code"})
-    return jsonify(clinics.join(get_db(), user()["id"], data.get("code"), now())), 201
+    return jsonify(clinics.join(get_db(), user()["id"], data.get("code"), now(), request.remote_addr)), 201
 
 
 @bp.route("/me/clinics/<id:clinic_id>", methods=["DELETE"])

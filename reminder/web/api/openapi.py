@@ -65,6 +65,7 @@ PATHS = {
                 "properties": {
                     **{k: {"type": "string"} for k in ("name", "email", "phone", "tz", "quiet_start", "quiet_end")},
                     "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
+                    "name_medication": {"type": ["boolean", "null"]},
                 },
             },
             errors=(400, 401, 409),
@@ -474,6 +475,78 @@ PATHS.update(
         },
     }
 )
+_TOKEN = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "label": {"type": "string"},
+        "created_at": {"type": "string"},
+        "last_used_at": {"type": ["string", "null"]},
+        "expires_at": {"type": ["string", "null"]},
+    },
+}
+_TOO_MANY = {
+    "description": "Too many failed tries: wait Retry-After seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+}
+PATHS.update(
+    {
+        "/api/v1/me/password": {
+            "post": _op(
+                "Change your password (the current one first); every web session of the account ends",
+                "204",
+                body={
+                    "type": "object",
+                    "required": ["current_password", "new_password"],
+                    "properties": {
+                        "current_password": {"type": "string"},
+                        "new_password": {"type": "string", "minLength": 8},
+                    },
+                },
+                errors=(400, 401, 403, 429),
+            )
+        },
+        "/api/v1/me/phone/verify": {
+            "post": _op(
+                "Verify your phone number with the code texted to it; until then no text goes to it",
+                "200",
+                _REF["User"],
+                body={"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}},
+                errors=(400, 401, 429),
+            )
+        },
+        "/api/v1/me/tokens": {
+            "get": _op(
+                "Your API tokens (never the token itself): label, created, last used, expiry",
+                "200",
+                {"type": "object", "properties": {"tokens": {"type": "array", "items": _TOKEN}}},
+            ),
+            "post": _op(
+                "Create an API token, shown once in the answer; expires_in_days optional (none: never expires)",
+                "201",
+                {**_TOKEN, "properties": {**_TOKEN["properties"], "token": {"type": "string"}}},
+                body={
+                    "type": "object",
+                    "properties": {
+                        "label": {"type": "string", "maxLength": 100},
+                        "expires_in_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3660},
+                    },
+                },
+                errors=(400, 401),
+            ),
+        },
+        "/api/v1/me/tokens/{id}": {
+            "delete": _op(
+                "Revoke one of your API tokens: it answers 401 from then on",
+                "204",
+                params=[_param("id", "path", "The token's id", {"type": "integer"})],
+                errors=(401, 404),
+            )
+        },
+    }
+)
+PATHS["/api/v1/me/password"]["post"]["responses"]["429"] = _TOO_MANY
+PATHS["/api/v1/me/phone/verify"]["post"]["responses"]["429"] = _TOO_MANY
 PATHS["/api/v1/patients"]["get"]["summary"] = (
     "A clinician's panel (q, sort=risk|name|adherence_7d|adherence_30d|last_taken, page, per_page); "
     "otherwise the patients you may see"
@@ -507,6 +580,11 @@ SCHEMAS = {
             "id": {"type": "integer"},
             "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
             "sms_opted_out": {"type": "boolean"},
+            "phone_verified": {"type": "boolean"},
+            "name_medication": {
+                "type": ["boolean", "null"],
+                "description": "Reminders name the medication; null: the server's default",
+            },
         },
     },
     "MedicationInput": {
@@ -560,6 +638,59 @@ SCHEMAS = {
             "skip_reason": {"type": ["string", "null"]},
         },
     },
+}
+
+
+# ---------------------------------------------------------------- safety limits (issue 9)
+# Refusals carry a machine-readable ``error.code``: 403 ``clinician_only`` (a patient loosening a
+# floor), 409 ``duplicate_ingredient`` (unless ``confirm_duplicate``), 409 ``plan_running`` (an edit
+# during a taper or titration other than moving its times), 422 ``over_ceiling``, ``unit_mismatch``,
+# ``times_too_close``, ``taper_invalid``; on a dose, 409 ``too_soon``/``over_daily_maximum`` (answer
+# again with ``already_taken`` if it was already swallowed), ``too_late_to_correct``.
+SAFETY_CODES = (
+    "clinician_only, duplicate_ingredient, plan_running, over_ceiling, unit_mismatch, times_too_close, "
+    "taper_invalid, too_soon, over_daily_maximum, too_late_to_correct"
+)
+SCHEMAS["Error"]["properties"]["error"]["properties"]["code"]["description"] = (
+    f"invalid, unauthorized, not_found, ...; the safety rules' own: {SAFETY_CODES}"
+)
+SCHEMAS["MedicationInput"]["properties"] |= {
+    "route": {"enum": ["oral", "intrathecal"], "description": "Pump products are intrathecal whatever is chosen"},
+    "max_single_amount": {"type": ["number", "null"], "description": "Defaults to the formulary's ceiling"},
+    "confirm_duplicate": {"type": "boolean", "description": "Yes, a second entry of the same ingredient and route"},
+}
+SCHEMAS["Medication"]["allOf"][1]["properties"] |= {
+    "ingredient": {
+        "type": ["object", "null"],
+        "properties": {k: {"type": ["string", "null"]} for k in ("name", "drugbank_id", "medline_plus_id")},
+    },
+    "clinician_limits": {"type": "object", "description": "What a clinician set for this patient: the floor"},
+}
+SCHEMAS["Dose"]["properties"]["flags"] = {
+    "type": "array",
+    "items": {"enum": ["too_soon", "over_daily_maximum"]},
+    "description": "A reported intake recorded although it broke a rule",
+}
+_CONFIRM = PATHS["/api/v1/doses/{id}/confirm"]["post"]
+_CONFIRM["requestBody"]["content"]["application/json"]["schema"]["properties"] |= {
+    "action": {"enum": ["taken", "skip", "snooze", "correct"]},
+    "already_taken": {"type": "boolean", "description": "Yes, it was already swallowed: record it, flagged"},
+    "to": {"enum": ["not_taken", "taken", "skip"], "description": "With action correct"},
+}
+for _path, _method in (("/api/v1/medications", "post"), ("/api/v1/medications/{id}", "patch")):
+    for _status, _words in (
+        ("403", "A looser rule: clinician_only"),
+        ("409", "Conflict"),
+        ("422", "Over a safety limit"),
+    ):
+        PATHS[_path][_method]["responses"][_status] = {
+            "description": _words,
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+
+PATHS["/api/v1/medications/{id}/taper"]["post"]["responses"]["422"] = {
+    "description": "taper_invalid: a step under 3 days, a last step over a quarter of the start, or tablets cannot give it",
+    "content": {"application/json": {"schema": _ERROR}},
 }
 
 
