@@ -695,5 +695,13 @@ def alerts_recipients_quiet_hours(db):
         ALTER TABLE users ADD COLUMN quiet_end TEXT NOT NULL DEFAULT '07:00';
         -- When the patient was last asked to link a caregiver or a clinic (asked again weekly).
         ALTER TABLE users ADD COLUMN safety_contact_asked_at TEXT;
+
+        -- A taken dose may end a "could not reach" run too: mark those alerts for the resolve step.
+        CREATE TRIGGER doses_taken_check_unreachable_alerts AFTER UPDATE OF status ON doses
+        WHEN NEW.status = 'taken' AND OLD.status != 'taken'
+        BEGIN
+            UPDATE alerts SET resolve_check = 1
+            WHERE medication_id = NEW.medication_id AND status != 'resolved' AND kind = 'unreachable';
+        END;
         """
     )

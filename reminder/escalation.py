@@ -442,7 +442,6 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
     """Repeat every open, unacknowledged alert whose repeat is due (each claimed once), with
     its text as it is now and the same acknowledge link. An alert about a medication that
     has ended (by a taper too) or is paused today stops repeating instead."""
-    resolve_reached(db, now, settings)
     with immediate(db):
         due = db.execute(
             "UPDATE alerts SET next_repeat_at = NULL WHERE id IN (SELECT id FROM alerts "
@@ -463,12 +462,14 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
 
 
 def resolve_reached(db: Database, now: datetime, settings: dict) -> int:
-    """End the "could not reach" alerts whose run a taken dose ended, and tell those alerted."""
+    """End the "could not reach" alerts whose run a taken dose ended, and tell those alerted.
+    Reads only the alerts a trigger marked when a dose was taken (``resolve_check``), so it runs
+    before ``resolve`` clears the marks."""
     with immediate(db):
         rows = db.execute(
             "UPDATE alerts SET status = 'resolved', resolved_at = ?, next_repeat_at = NULL WHERE id IN ("
             "SELECT a.id FROM alerts a JOIN doses start ON start.id = CAST(a.run_key AS INTEGER) "
-            "WHERE a.kind = 'unreachable' AND a.status != 'resolved' AND EXISTS (SELECT 1 FROM doses d "
+            "WHERE a.resolve_check = 1 AND a.kind = 'unreachable' AND a.status != 'resolved' AND EXISTS (SELECT 1 FROM doses d "
             "WHERE d.medication_id = a.medication_id AND d.status = 'taken' AND d.scheduled_at >= start.scheduled_at)) "
             "RETURNING id",
             [to_iso(now)],
@@ -521,6 +522,7 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
     """End alerts whose cause is gone and tell everyone who was alerted: a taken dose ends a
     run of misses, a refill ends a running-out alert, a pump refill ends a pump alert."""
     # Only alerts marked by a trigger when a dose was taken or a refill recorded are looked at.
+    reached = resolve_reached(db, now, settings)
     with immediate(db):
         rows = db.execute(
             "UPDATE alerts SET status = 'resolved', resolved_at = ?, next_repeat_at = NULL WHERE id IN ("
@@ -542,9 +544,9 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
             ).fetchall():
                 link = caregivers.active_link(db, user_id, patient_id)
                 user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-                if link is not None or clinics.clinician_sees(db, user, patient_id):
+                if user_id == patient_id or link is not None or clinics.clinician_sees(db, user, patient_id):
                     _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_resolved", now)
-    return len(rows)
+    return len(rows) + reached
 
 
 def acknowledge(db: Database, token: str, now: datetime) -> dict:

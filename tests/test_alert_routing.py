@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from reminder import alert_texts, clinics, escalation, worker
+from reminder import alert_texts, clinics, escalation, ledger, worker
 from reminder.db import immediate
 from reminder.notify import OutboxTransport, TransportError
 from reminder.times import parse_instant
@@ -263,3 +263,18 @@ def test_adding_baclofen_with_nobody_linked_asks_for_a_caregiver_or_clinic_weekl
     assert 'id="safety-contact"' in client.get("/").get_data(as_text=True)  # asked again a week later
     link_caregiver(db, patient)
     assert 'id="safety-contact"' not in client.get("/").get_data(as_text=True)
+
+
+def test_a_taken_dose_ends_a_could_not_reach_alert_and_tells_the_caregiver(db, patient, settings, clock):
+    household(db, patient, "caregiver")
+    make_medication(db, patient)
+    at = clock.now()
+    while at < parse_instant(TWO_MISSED):
+        at += timedelta(minutes=10)
+        worker.run_tick(db, at, settings, Failing(settings))
+    evening = db.execute("SELECT id FROM doses WHERE local_time = '18:00' ORDER BY scheduled_at").fetchone()[0]
+    at = parse_instant("2026-03-07T23:05:00Z")
+    ledger.answer_dose(db, evening, ledger.Answer("taken", "web", patient), at, timedelta(minutes=10))
+    worker.run_tick(db, at + timedelta(minutes=1), settings, Failing(settings))
+    assert db.execute("SELECT kind, status FROM alerts").fetchall() == [("unreachable", "resolved")]
+    assert len(messages(db, "alert_resolved")) == 1
