@@ -720,3 +720,33 @@ def data_erasures(db):
         );
         """
     )
+
+
+@migrations(name="0014_alerts_recipients_quiet_hours")
+def alerts_recipients_quiet_hours(db):
+    db.executescript(
+        """
+        -- Who each recipient was to the patient when told (caregiver, clinician, or the patient
+        -- themself when nobody else is linked) and the channels their message went on: the alert
+        -- JSON lists them. The acknowledge link is derived from a secret and this row, so repeats
+        -- reuse it without keeping the token itself.
+        ALTER TABLE alert_recipients ADD COLUMN role TEXT NOT NULL DEFAULT 'caregiver'
+            CHECK (role IN ('caregiver', 'clinician', 'patient'));
+        ALTER TABLE alert_recipients ADD COLUMN channel TEXT;
+        CREATE INDEX alert_recipients_by_user ON alert_recipients (user_id, alert_id);
+
+        -- Quiet hours, local "HH:MM": non-urgent messages wait until they end (issue 10 section 5).
+        ALTER TABLE users ADD COLUMN quiet_start TEXT NOT NULL DEFAULT '22:00';
+        ALTER TABLE users ADD COLUMN quiet_end TEXT NOT NULL DEFAULT '07:00';
+        -- When the patient was last asked to link a caregiver or a clinic (asked again weekly).
+        ALTER TABLE users ADD COLUMN safety_contact_asked_at TEXT;
+
+        -- A taken dose may end a "could not reach" run too: mark those alerts for the resolve step.
+        CREATE TRIGGER doses_taken_check_unreachable_alerts AFTER UPDATE OF status ON doses
+        WHEN NEW.status = 'taken' AND OLD.status != 'taken'
+        BEGIN
+            UPDATE alerts SET resolve_check = 1
+            WHERE medication_id = NEW.medication_id AND status != 'resolved' AND kind = 'unreachable';
+        END;
+        """
+    )

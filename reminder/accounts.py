@@ -12,6 +12,7 @@ import phonenumbers
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import quiet_hours
 from .db import immediate
 from .errors import InputError
 from .notify import CHANNELS
@@ -310,7 +311,7 @@ def names_medication(user: dict, settings: dict) -> bool:
 
 
 def update_profile(db: Database, user_id: int, changes: dict) -> None:
-    """Change tz, phone, email, name or channels; checked first, written together.
+    """Change tz, phone, email, name, channels or quiet hours; checked first, written together.
     A new phone number is unverified until its code comes back."""
     checked = {}
     if "tz" in changes:
@@ -328,6 +329,9 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
             raise InputError("email", "Another account uses this email.", status=409)
     if "name" in changes:
         checked["name"] = check_name(changes["name"])
+    for key in ("quiet_start", "quiet_end"):  # quiet hours, local HH:MM
+        if key in changes:
+            checked[key] = quiet_hours.check(changes[key], key)
     if "name_medication" in changes:
         checked["name_medication"] = check_name_medication(changes["name_medication"])
     if "channels" in changes or "phone" in checked:

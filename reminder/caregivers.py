@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import accounts, clinics, delivery
+from . import accounts, clinics, delivery, safety_contacts
 from .db import immediate
 from .errors import InputError
 from .notify import CHANNELS
@@ -88,14 +88,33 @@ def is_invited(link: dict, account: dict | None) -> bool:
     )
 
 
-def revoke(db: Database, patient_id: int, link_id: int, now: datetime) -> bool:
-    """End a link or invitation of this patient's at once; False when there is none."""
+def revoke(
+    db: Database,
+    patient_id: int,
+    link_id: int,
+    now: datetime,
+    *,
+    settings: dict | None = None,
+    confirm: bool = True,
+) -> bool:
+    """End a link or invitation of this patient's at once; False when there is none.
+
+    Without ``confirm``, refuses (``409 last_safety_contact``) to remove the last person or
+    clinic watching a withdrawal-risk medication. With ``settings``, the caregiver is told
+    their link ended."""
     with immediate(db):
+        safety_contacts.check_removal(db, patient_id, link_id=link_id, confirm=confirm)
         cursor = db.execute(
-            "UPDATE care_links SET status = 'revoked', revoked_at = ? WHERE id = ? AND patient_id = ? AND status != 'revoked'",
+            "UPDATE care_links SET status = 'revoked', revoked_at = ? WHERE id = ? AND patient_id = ? "
+            "AND status != 'revoked' RETURNING caregiver_id, accepted_at",
             [to_iso(now), link_id, patient_id],
         )
-    return cursor.rowcount == 1
+        ended = cursor.fetchall()
+        if settings is not None and ended and ended[0][0] is not None and ended[0][1] is not None:
+            patient = accounts.find_user(db, id=patient_id)
+            caregiver = accounts.find_user(db, id=ended[0][0])
+            safety_contacts.tell_link_ended(db, settings, [caregiver], patient, "caregiver", now)
+    return len(ended) == 1
 
 
 def update_settings(db: Database, patient_id: int, caregiver_id: int, data: dict) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import accounts, delivery, throttle
+from . import accounts, delivery, safety_contacts, throttle
 from .db import immediate
 from .errors import InputError
 from .times import parse_instant, to_iso
@@ -126,14 +126,33 @@ def accept_invitation(db: Database, token: str, patient: dict, now: datetime) ->
     return {"id": found["clinic_id"], "name": found["clinic_name"]}
 
 
-def leave(db: Database, patient_id: int, clinic_id: int, actor_id: int, now: datetime) -> bool:
-    """End the link (the patient, or a clinician of that clinic); False when there is none."""
+def leave(
+    db: Database,
+    patient_id: int,
+    clinic_id: int,
+    actor_id: int,
+    now: datetime,
+    *,
+    settings: dict | None = None,
+    confirm: bool = True,
+) -> bool:
+    """End the link (the patient, or a clinician of that clinic); False when there is none.
+
+    Without ``confirm``, refuses (``409 last_safety_contact``) to leave the last clinic when no
+    caregiver watches a withdrawal-risk medication either. With ``settings``, the clinic's
+    clinicians are told the link ended."""
     with immediate(db):
+        safety_contacts.check_removal(db, patient_id, clinic_id=clinic_id, confirm=confirm)
         cursor = db.execute(
             "UPDATE clinic_links SET status = 'ended', ended_at = ?, ended_by = ? "
             "WHERE patient_id = ? AND clinic_id = ? AND status = 'active'",
             [to_iso(now), actor_id, patient_id, clinic_id],
         )
+        if settings is not None and cursor.rowcount == 1:
+            name = db.execute("SELECT name FROM clinics WHERE id = ?", [clinic_id]).fetchone()[0]
+            clinicians = list(db.query("SELECT * FROM users WHERE role = 'clinician' AND clinic_id = ?", [clinic_id]))
+            patient = next(db.query("SELECT * FROM users WHERE id = ?", [patient_id]))
+            safety_contacts.tell_link_ended(db, settings, clinicians, patient, name, now)
     return cursor.rowcount == 1
 
 

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import links, messages
+from . import links, messages, quiet_hours
 from .clock import wall_seconds
 from .db import connect, immediate
 from .errors import InputError
@@ -122,8 +122,9 @@ def queue_to_user(
         and only in channels_available(settings)
     ):
         chosen = [(only, address(user, only))]
+    send_after = quiet_until(db, user, kind, now, alert_id)
     for channel, recipient in chosen:
-        messages.queue(
+        message_id = messages.queue(
             db,
             user_id=user["id"],
             channel=channel,
@@ -135,8 +136,26 @@ def queue_to_user(
             valid_until=valid_until,
             alert_id=alert_id,
         )
+        if send_after is not None:
+            db.execute("UPDATE messages SET next_attempt_at = ? WHERE id = ?", [to_iso(send_after), message_id])
         queued += 1
     return queued
+
+
+def quiet_until(db: Database, user: dict, kind: str, now: datetime, alert_id: int | None = None) -> datetime | None:
+    """When a ``kind`` message to ``user`` may go if it must wait for their quiet hours to end;
+    None when it goes now (not quiet, or it cannot wait: a dose reminder, a level-3 alert)."""
+    level = alert_kind = None
+    if alert_id is not None:
+        level, alert_kind = db.execute("SELECT level, kind FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if not quiet_hours.may_wait(kind, level, alert_kind):
+        return None
+    return quiet_hours.quiet_end(
+        now,
+        user.get("tz") or "UTC",
+        user.get("quiet_start") or quiet_hours.DEFAULT_START,
+        user.get("quiet_end") or quiet_hours.DEFAULT_END,
+    )
 
 
 def queue_to_address(

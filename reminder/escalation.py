@@ -20,6 +20,9 @@ and advise contacting the prescriber; they never advise a dose.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import caregivers, clinics, delivery, formulary, safety_texts
+from . import accounts, alert_texts, caregivers, clinics, delivery, formulary, safety_texts
 from .db import immediate
 from .times import clock_label, parse_instant, to_iso
 from .tokens import hash_token
@@ -70,23 +73,36 @@ class Run:
     # The newest dose since the last taken one that we could not ask about (unknown): the time
     # without a dose is counted from it, so our downtime never reads as hours without a dose.
     unknown_at: datetime | None = None
+    unknown: int = 0  # doses in the run we could not ask about
+    first_dose_id: int | None = None  # the run's oldest dose, unknown ones included
+
+
+def hours_without(run: Run, now: datetime) -> float | None:
+    """Hours since the last taken dose, or since the newest dose we could not ask about."""
+    reference = max((t for t in (run.last_taken_at or run.start_at, run.unknown_at) if t), default=None)
+    return (now - reference).total_seconds() / 3600 if reference else None
 
 
 def current_run(db: Database, medication_id: int, now: datetime) -> Run:
     """The trailing run of closed doses not taken, newest first, up to the last taken one."""
     rows = db.execute(
-        "SELECT id, status, scheduled_at, taken_at FROM doses WHERE medication_id = ? AND scheduled_at <= ? "
+        "SELECT id, status, scheduled_at, taken_at, EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id "
+        "AND m.kind IN ('reminder', 'follow_up')) AS prompted FROM doses WHERE medication_id = ? AND scheduled_at <= ? "
         "AND (status != 'pending') ORDER BY scheduled_at DESC LIMIT ?",
         [medication_id, to_iso(now), RUN_LOOKBACK],
     ).fetchall()
-    length, start = 0, None
+    length, start, unknown, first = 0, None, 0, None
     last_taken = unknown_at = None
-    for dose_id, status, scheduled_at, taken_at in rows:
+    for dose_id, status, scheduled_at, taken_at, prompted in rows:
         if status == "taken":
             last_taken = parse_instant(taken_at)
             break
-        if status == "unknown" and unknown_at is None:
-            unknown_at = parse_instant(scheduled_at)
+        first = dose_id
+        if status == "unknown":
+            # Only a prompt we tried to send and could not counts as "could not reach": a dose
+            # that fell while our worker was down is our fault, not a fact about the patient.
+            unknown += int(bool(prompted))
+            unknown_at = unknown_at or parse_instant(scheduled_at)
         if status in NOT_TAKEN:
             length, start = length + 1, (dose_id, parse_instant(scheduled_at))
     if last_taken is None:
@@ -94,7 +110,7 @@ def current_run(db: Database, medication_id: int, now: datetime) -> Run:
             "SELECT max(taken_at) FROM doses WHERE medication_id = ? AND status = 'taken'", [medication_id]
         ).fetchone()
         last_taken = parse_instant(row[0]) if row[0] else None
-    return Run(length, start[0] if start else None, start[1] if start else None, last_taken, unknown_at)
+    return Run(length, start[0] if start else None, start[1] if start else None, last_taken, unknown_at, unknown, first)
 
 
 def ladder_of(medication: dict) -> Ladder:
@@ -157,119 +173,225 @@ def _escalate_medication(
 ) -> tuple[int, datetime | None]:
     """Alert for the medication's current run; return how many were told and when time alone
     could raise the level (24 h without a taken dose), if it still can."""
-    medication = next(
+    medication = _medication(db, medication_id)
+    run = current_run(db, medication_id, now)
+    if run.length == 0 and run.unknown == 0:
+        return 0, None
+    hours = hours_without(run, now)
+    reference = now - timedelta(hours=hours) if hours is not None else None
+    risk = bool(medication["withdrawal_risk"])
+    ladder = ladder_of(medication)
+    level = level_for(run.length, hours, risk, ladder)
+    kind, run_key = "missed_run", str(run.start_dose_id)
+    if level < 2 and run.unknown:
+        # Counting the doses we could not ask about reaches the ladder: say "we could not reach".
+        level = level_for(run.length + run.unknown, hours, risk, ladder)
+        kind, run_key = "unreachable", str(run.first_dose_id)
+    next_check = reference + timedelta(hours=ladder.clinician_hours) if risk and reference and level < 3 else None
+    if level < 2:
+        return 0, next_check
+    people = recipients(db, medication, level, risk)
+    if not people:
+        return 0, next_check  # an alert is never created with nobody to tell
+    alert_id = _open_alert(db, medication, kind, run_key, level, now)
+    if level == 3:  # the level-2 alert of this run stops repeating: level 3 supersedes it
+        db.execute(
+            "UPDATE alerts SET next_repeat_at = NULL WHERE patient_id = ? AND kind = ? AND run_key = ? AND level = 2",
+            [medication["patient_id"], kind, run_key],
+        )
+    told = sum(_tell(db, settings, alert_id, user, channel, role, "alert", now) for user, channel, role in people)
+    if told:  # the listed text follows the count when someone is told, and at each repeat
+        _refresh_summary(db, alert_id, now)
+    return told, next_check
+
+
+def _medication(db: Database, medication_id: int) -> dict:
+    return next(
         db.query(
             "SELECT m.*, u.name AS patient_name, u.email AS patient_email, u.tz AS tz "
             "FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
             [medication_id],
         )
     )
-    run = current_run(db, medication_id, now)
-    if run.length == 0:
-        return 0, None
-    reference = max((t for t in (run.last_taken_at or run.start_at, run.unknown_at) if t), default=None)
-    hours = (now - reference).total_seconds() / 3600 if reference else None
-    risk = bool(medication["withdrawal_risk"])
-    ladder = ladder_of(medication)
-    level = level_for(run.length, hours, risk, ladder)
-    next_check = reference + timedelta(hours=ladder.clinician_hours) if risk and reference and level < 3 else None
-    if level < 2:
-        return 0, next_check
-    alert_id = _open_alert(db, medication, run, level, hours, now)
-    if level == 3:  # the level-2 alert of this run stops repeating: level 3 supersedes it
-        db.execute(
-            "UPDATE alerts SET next_repeat_at = NULL WHERE patient_id = ? AND kind = 'missed_run' "
-            "AND run_key = ? AND level = 2",
-            [medication["patient_id"], str(run.start_dose_id)],
-        )
-    told = 0
-    for caregiver, channel in caregivers.followers(db, medication["patient_id"], medication_id, risk):
-        told += _tell(db, settings, alert_id, caregiver, channel, "alert", now)
-    if level == 3:  # the clinician level: the clinicians of the patient's clinics
-        for clinician in clinics.clinicians_for(db, medication["patient_id"]):
-            told += _tell(db, settings, alert_id, clinician, None, "alert", now)
-    return told, next_check
 
 
-def _open_alert(db: Database, medication: dict, run: Run, level: int, hours: float | None, now: datetime) -> int:
-    summary = _summary(medication, run, level, hours)
+def recipients(db: Database, medication: dict, level: int, risk: bool) -> list[tuple[dict, str | None, str]]:
+    """Who hears about a run at ``level``: (user, channel override, role).
+
+    Caregivers who follow the medication; at level 3 the clinicians of the patient's clinics
+    too. When nobody else would hear about a withdrawal-risk drug, the patient themself
+    (domain.md section 6, "someone always hears"); for other drugs, nobody (the patient has
+    had their skip notices)."""
+    patient_id = medication["patient_id"]
+    people = [
+        (user, channel, "caregiver") for user, channel in caregivers.followers(db, patient_id, medication["id"], risk)
+    ]
+    if level >= 3:
+        people += [(user, None, "clinician") for user in clinics.clinicians_for(db, patient_id)]
+    if not people and risk:
+        people = [(accounts.find_user(db, id=patient_id), None, "patient")]
+    return people
+
+
+def _open_alert(db: Database, medication: dict, kind: str, run_key: str, level: int, now: datetime) -> int:
+    """The alert of this run and level: one per run and level for its whole life. A run longer
+    than ``RUN_LOOKBACK`` seems to start later at each miss; the alert already open for the
+    medication at this level still covers it, so no new URGENT alert opens."""
+    open_now = db.execute(
+        "SELECT id FROM alerts WHERE medication_id = ? AND kind = ? AND level = ? AND status != 'resolved' "
+        "ORDER BY id DESC LIMIT 1",
+        [medication["id"], kind, level],
+    ).fetchone()
+    if open_now:
+        return open_now[0]
     db.execute(
         "INSERT OR IGNORE INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, summary, "
-        "created_at, next_repeat_at) VALUES (?, ?, 'missed_run', ?, ?, ?, ?, ?, ?)",
+        "created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?)",
         [
             medication["patient_id"],
             medication["id"],
+            kind,
             level,
-            str(run.start_dose_id),
+            run_key,
             int(level == 3),
-            summary,
             to_iso(now),
             to_iso(now + timedelta(hours=medication["alert_repeat_hours"])),
         ],
     )
     return db.execute(
-        "SELECT id FROM alerts WHERE patient_id = ? AND kind = 'missed_run' AND run_key = ? AND level = ?",
-        [medication["patient_id"], str(run.start_dose_id), level],
+        "SELECT id FROM alerts WHERE patient_id = ? AND kind = ? AND run_key = ? AND level = ?",
+        [medication["patient_id"], kind, run_key, level],
     ).fetchone()[0]
 
 
-def _summary(medication: dict, run: Run, level: int, hours: float | None) -> str:
-    who = medication["patient_name"] or medication["patient_email"]
-    since = ""
+def run_facts(db: Database, alert: dict, now: datetime) -> alert_texts.RunFacts:
+    """The facts of a run alert as they are ``now``: the count and hours grow at each repeat."""
+    medication = _medication(db, alert["medication_id"])
+    run = current_run(db, medication["id"], now)
+    hours = hours_without(run, now)
+    count = run.length + run.unknown if alert["kind"] == "unreachable" else run.length
+    last_taken = ""
     if run.last_taken_at:
         local = run.last_taken_at.astimezone(ZoneInfo(medication["tz"]))
-        since = f" The last dose taken was at {clock_label(local.time())} on {local:%a %d %b}."
-    doses = f"{run.length} dose{'s' if run.length != 1 else ''} in a row"
-    risk = formulary.risk_text(medication["name"]) if medication["withdrawal_risk"] else ""
-    if level == 3:
-        hours_text = f", about {int(hours)} hours without a dose taken" if hours is not None and hours >= 24 else ""
-        return (
-            f"URGENT: {who} has not taken {medication['name']}: {doses}{hours_text}.{since} {risk} "
-            "Contact their prescriber now."
-        ).replace("  ", " ")
-    return (
-        f"{who} has missed {doses} of {medication['name']}.{since} {risk} "
-        "Please check on them and contact their prescriber if you are worried."
-    ).replace("  ", " ")
+        last_taken = f"{clock_label(local.time())} on {local:%a %d %b}"
+    risk = bool(medication["withdrawal_risk"])
+    return alert_texts.RunFacts(
+        who=medication["patient_name"] or medication["patient_email"],
+        medication=medication["name"],
+        count=count,
+        hours=hours,
+        last_taken=last_taken,
+        risk=formulary.risk_text(medication["name"]) if risk else "",
+        emergency=alert_texts.emergency_for(medication["name"]),
+        level=alert["level"],
+        kind=alert["kind"],
+    )
+
+
+def skip_notice_advice(db: Database, medication_id: int, now: datetime) -> str:
+    """What a skip notice adds after two or more misses in a row of a withdrawal-risk drug:
+    one skip is all right, several can cause withdrawal, the signs and when to get help."""
+    medication = _medication(db, medication_id)
+    if not medication["withdrawal_risk"] or current_run(db, medication_id, now).length < 2:
+        return ""
+    return alert_texts.withdrawal_advice(medication["name"])
+
+
+def ack_token(db: Database, alert_id: int, user_id: int) -> str:
+    """The acknowledge link's token for one recipient of one alert: the same at every repeat.
+
+    Derived from a random secret kept in the database (an HMAC of the alert and the person),
+    so only its hash is stored beside the recipient, as for every other token."""
+    db.execute(
+        "INSERT OR IGNORE INTO instance_secrets (name, value) VALUES ('alert_links', ?)", [secrets.token_hex(32)]
+    )
+    secret = db.execute("SELECT value FROM instance_secrets WHERE name = 'alert_links'").fetchone()[0]
+    digest = hmac.new(secret.encode(), f"alert:{alert_id}:{user_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
 def _tell(
-    db: Database, settings: dict, alert_id: int, user: dict, channel: str | None, kind: str, now: datetime
+    db: Database,
+    settings: dict,
+    alert_id: int,
+    user: dict,
+    channel: str | None,
+    role: str,
+    kind: str,
+    now: datetime,
 ) -> int:
     """Tell ``user`` about an alert once (returns 1), or nothing if they were already told (0)."""
-    token = secrets.token_urlsafe(16)
+    token = ack_token(db, alert_id, user["id"])
     cursor = db.execute(
-        "INSERT OR IGNORE INTO alert_recipients (alert_id, user_id, token_hash, expires_at, notified_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [alert_id, user["id"], hash_token(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), to_iso(now)],
+        "INSERT OR IGNORE INTO alert_recipients (alert_id, user_id, token_hash, expires_at, notified_at, role, "
+        "channel) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            alert_id,
+            user["id"],
+            hash_token(token),
+            to_iso(now + timedelta(days=ACK_LINK_DAYS)),
+            to_iso(now),
+            role,
+            _channels(settings, user, channel),
+        ],
     )
     if cursor.rowcount == 0:
         return 0
-    _send(db, settings, alert_id, user, channel, kind, now, token)
+    _send(db, settings, alert_id, user, channel, kind, now, token, role)
     return 1
+
+
+def _channels(settings: dict, user: dict, only: str | None) -> str:
+    names = [name for name, _ in delivery.routes(user, settings)]
+    return only if only in names else ", ".join(names)
 
 
 RESOLUTIONS = {
     "missed_run": "A dose has been taken, so the run of missed doses has ended.",
+    "unreachable": "A dose has been taken, so the run of doses we could not ask about has ended.",
     "supply": "A refill has been recorded.",
     "pump": "The pump refill has been recorded.",
 }
 
 
-def _send(db, settings, alert_id, user, channel, kind, now, token=None) -> None:
-    summary, alert_kind, medication_id = db.execute(
-        "SELECT summary, kind, medication_id FROM alerts WHERE id = ?", [alert_id]
-    ).fetchone()
+RUN_KINDS = ("missed_run", "unreachable")
+
+
+def _send(db, settings, alert_id, user, channel, kind, now, token=None, role=None) -> None:
+    alert = next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
+    role = role or _role_of(db, alert_id, user["id"])
+    summary = alert["summary"]
+    if alert["kind"] in RUN_KINDS and kind != "alert_resolved":
+        summary = alert_texts.summary(run_facts(db, alert, now), role)
     context = {
         "name": user["name"],
         "summary": summary,
-        "safety": safety_texts.link_for(db, settings, medication_id),
-        "resolution": RESOLUTIONS.get(alert_kind, "This has ended."),
+        "safety": safety_texts.link_for(db, settings, alert["medication_id"]),
+        "resolution": RESOLUTIONS.get(alert["kind"], "This has ended."),
         "link": f"{settings['server.base_url']}/a/{token}" if token else "",
     }
     delivery.queue_to_user(
         db, settings, user=user, kind=kind, context=context, now=now, only=channel, alert_id=alert_id
     )
+
+
+def _role_of(db: Database, alert_id: int, user_id: int) -> str:
+    row = db.execute(
+        "SELECT role FROM alert_recipients WHERE alert_id = ? AND user_id = ?", [alert_id, user_id]
+    ).fetchone()
+    return row[0] if row else "caregiver"
+
+
+def _refresh_summary(db: Database, alert_id: int, now: datetime) -> None:
+    """A run alert's listed text, as it is now: in the words of its recipients' role when they
+    share one (only the patient, only clinicians), else the caregiver's."""
+    alert = next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
+    if alert["kind"] not in RUN_KINDS:
+        return
+    roles = {row[0] for row in db.execute("SELECT role FROM alert_recipients WHERE alert_id = ?", [alert_id])}
+    role = roles.pop() if len(roles) == 1 else "caregiver"
+    text = alert_texts.summary(run_facts(db, alert, now), role)
+    db.execute("UPDATE alerts SET summary = ? WHERE id = ?", [text, alert_id])
 
 
 def raise_alert(
@@ -288,7 +410,13 @@ def raise_alert(
 ) -> int:
     """Open an alert (once per patient, kind, key and level) and tell the patient's caregivers
     who follow the medication, each once, and with ``clinicians`` the clinicians of the
-    patient's clinics. Returns how many were told. Inside a transaction."""
+    patient's clinics; when nobody else is linked, the patient (an alert always has someone
+    to tell). Returns how many were told. Inside a transaction."""
+    people = [(c, channel, "caregiver") for c, channel in caregivers.followers(db, patient_id, medication_id, True)]
+    if clinicians:
+        people += [(c, None, "clinician") for c in clinics.clinicians_for(db, patient_id)]
+    if not people:
+        people = [(accounts.find_user(db, id=patient_id), None, "patient")]
     db.execute(
         "INSERT OR IGNORE INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, summary, "
         "created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -308,20 +436,13 @@ def raise_alert(
         "SELECT id FROM alerts WHERE patient_id = ? AND kind = ? AND run_key = ? AND level = ?",
         [patient_id, kind, run_key, level],
     ).fetchone()[0]
-    told = sum(
-        _tell(db, settings, alert_id, caregiver, channel, "alert", now)
-        for caregiver, channel in caregivers.followers(db, patient_id, medication_id, True)
-    )
-    if clinicians:
-        told += sum(
-            _tell(db, settings, alert_id, clinician, None, "alert", now)
-            for clinician in clinics.clinicians_for(db, patient_id)
-        )
-    return told
+    return sum(_tell(db, settings, alert_id, user, channel, role, "alert", now) for user, channel, role in people)
 
 
 def repeat(db: Database, now: datetime, settings: dict) -> int:
-    """Repeat every open, unacknowledged alert whose repeat is due (each claimed once)."""
+    """Repeat every open, unacknowledged alert whose repeat is due (each claimed once), with
+    its text as it is now and the same acknowledge link. An alert about a medication that
+    has ended (by a taper too) or is paused today stops repeating instead."""
     with immediate(db):
         due = db.execute(
             "UPDATE alerts SET next_repeat_at = NULL WHERE id IN (SELECT id FROM alerts "
@@ -329,33 +450,80 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
             [to_iso(now)],
         ).fetchall()
         for alert_id, medication_id in due:
+            if medication_id is not None and not _still_taken(db, medication_id, now):
+                continue  # claimed above with no next repeat: it stays open, silent
             row = db.execute("SELECT alert_repeat_hours FROM medications WHERE id = ?", [medication_id]).fetchone()
             hours = row[0] if row else Ladder().repeat_hours
             db.execute(
                 "UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id]
             )
-            patient_id = _patient_of(db, alert_id)
-            for (user_id,) in db.execute(
-                "SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]
-            ).fetchall():
-                token = secrets.token_urlsafe(16)
-                db.execute(
-                    "UPDATE alert_recipients SET repeats = repeats + 1, token_hash = ?, expires_at = ? "
-                    "WHERE alert_id = ? AND user_id = ?",
-                    [hash_token(token), to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],
-                )
-                user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-                link = caregivers.active_link(db, user_id, patient_id)
-                if link is not None or clinics.clinician_sees(db, user, patient_id):
-                    # a revoked caregiver or an unlinked clinic hears nothing more
-                    _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_repeat", now, token)
+            _refresh_summary(db, alert_id, now)
+            _repeat_to_each(db, settings, alert_id, now)
     return len(due)
+
+
+def resolve_reached(db: Database, now: datetime, settings: dict) -> int:
+    """End the "could not reach" alerts whose run a taken dose ended, and tell those alerted.
+    Reads only the alerts a trigger marked when a dose was taken (``resolve_check``), so it runs
+    before ``resolve`` clears the marks."""
+    with immediate(db):
+        rows = db.execute(
+            "UPDATE alerts SET status = 'resolved', resolved_at = ?, next_repeat_at = NULL WHERE id IN ("
+            "SELECT a.id FROM alerts a JOIN doses start ON start.id = CAST(a.run_key AS INTEGER) "
+            "WHERE a.resolve_check = 1 AND a.kind = 'unreachable' AND a.status != 'resolved' AND EXISTS (SELECT 1 FROM doses d "
+            "WHERE d.medication_id = a.medication_id AND d.status = 'taken' AND d.scheduled_at >= start.scheduled_at)) "
+            "RETURNING id",
+            [to_iso(now)],
+        ).fetchall()
+        for (alert_id,) in rows:
+            for user_id, role in db.execute(
+                "SELECT user_id, role FROM alert_recipients WHERE alert_id = ?", [alert_id]
+            ).fetchall():
+                user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+                _send(db, settings, alert_id, user, None, "alert_resolved", now, None, role)
+    return len(rows)
+
+
+def _still_taken(db: Database, medication_id: int, now: datetime) -> bool:
+    """False once the medication ended (stopped, or its taper finished) or while it is paused."""
+    row = db.execute(
+        "SELECT m.ended_at, u.tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
+        [medication_id],
+    ).fetchone()
+    if row is None:
+        return False
+    ended_at, tz = row
+    if ended_at and parse_instant(ended_at) <= now:
+        return False
+    today = now.astimezone(ZoneInfo(tz)).date().isoformat()
+    paused = db.execute(
+        "SELECT 1 FROM pauses WHERE medication_id = ? AND local_date = ?", [medication_id, today]
+    ).fetchone()
+    return paused is None
+
+
+def _repeat_to_each(db: Database, settings: dict, alert_id: int, now: datetime) -> None:
+    patient_id = _patient_of(db, alert_id)
+    for user_id, role in db.execute(
+        "SELECT user_id, role FROM alert_recipients WHERE alert_id = ?", [alert_id]
+    ).fetchall():
+        db.execute(
+            "UPDATE alert_recipients SET repeats = repeats + 1, expires_at = ? WHERE alert_id = ? AND user_id = ?",
+            [to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],
+        )
+        user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+        link = caregivers.active_link(db, user_id, patient_id)
+        if user_id == patient_id or link is not None or clinics.clinician_sees(db, user, patient_id):
+            # a revoked caregiver or an unlinked clinic hears nothing more
+            token = ack_token(db, alert_id, user_id)
+            _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_repeat", now, token, role)
 
 
 def resolve(db: Database, now: datetime, settings: dict) -> int:
     """End alerts whose cause is gone and tell everyone who was alerted: a taken dose ends a
     run of misses, a refill ends a running-out alert, a pump refill ends a pump alert."""
     # Only alerts marked by a trigger when a dose was taken or a refill recorded are looked at.
+    reached = resolve_reached(db, now, settings)
     with immediate(db):
         rows = db.execute(
             "UPDATE alerts SET status = 'resolved', resolved_at = ?, next_repeat_at = NULL WHERE id IN ("
@@ -377,9 +545,9 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
             ).fetchall():
                 link = caregivers.active_link(db, user_id, patient_id)
                 user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
-                if link is not None or clinics.clinician_sees(db, user, patient_id):
+                if user_id == patient_id or link is not None or clinics.clinician_sees(db, user, patient_id):
                     _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_resolved", now)
-    return len(rows)
+    return len(rows) + reached
 
 
 def acknowledge(db: Database, token: str, now: datetime) -> dict:
@@ -421,6 +589,18 @@ def alert_for_token(db: Database, token: str, now: datetime) -> dict:
     return rows[0]
 
 
+def alert_patients(db: Database, user: dict) -> list[int]:
+    """The patients whose alerts ``user`` sees: themself (a patient, read-only), their
+    caregivees, and any patient they were told about and may still see (a clinician)."""
+    ids = [p["id"] for p in caregivers.patients_of(db, user["id"])]
+    told = db.execute(
+        "SELECT DISTINCT a.patient_id FROM alert_recipients r JOIN alerts a ON a.id = r.alert_id WHERE r.user_id = ?",
+        [user["id"]],
+    ).fetchall()
+    ids += [row[0] for row in told if row[0] not in ids and caregivers.can_see(db, user["id"], row[0])]
+    return ids
+
+
 def alerts_for(
     db: Database, patient_ids: list[int], limit: int = 200, start: str | None = None, end: str | None = None
 ) -> list[dict]:
@@ -442,7 +622,8 @@ def alerts_for(
     for alert in alerts:
         alert["told"] = list(
             db.query(
-                "SELECT r.user_id, u.name, u.email, r.notified_at, r.repeats FROM alert_recipients r "
+                "SELECT r.user_id, u.name, u.email, r.notified_at, r.repeats, r.role, r.channel "
+                "FROM alert_recipients r "
                 "JOIN users u ON u.id = r.user_id WHERE r.alert_id = ? ORDER BY r.id",
                 [alert["id"]],
             )
@@ -469,6 +650,16 @@ def alert_json(alert: dict) -> dict:
     body["for_clinician"] = bool(body["for_clinician"])
     body["told"] = [
         {"user_id": t["user_id"], "name": t["name"], "notified_at": t["notified_at"], "repeats": t["repeats"]}
+        for t in alert.get("told", [])
+    ]
+    body["recipients"] = [
+        {
+            "user_id": t["user_id"],
+            "name": t["name"] or t["email"],
+            "role": t["role"],
+            "channel": t["channel"],
+            "acknowledged": t["user_id"] == alert["acknowledged_by"],
+        }
         for t in alert.get("told", [])
     ]
     return body

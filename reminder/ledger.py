@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import formulary, missed_dose, regimen, schedule, supply
+from . import alert_texts, formulary, missed_dose, regimen, schedule, supply
 from .db import immediate
 from .missed_dose import Decision, DoseRule
 from .regimen import steps_of
@@ -195,6 +195,10 @@ def answer_dose(db: Database, dose_id: int, answer: Answer, now: datetime, snooz
             decision = _decide_correction(db, dose, facts, medication, answer, now, tz)
         elif answer.action == "skip":
             decision = missed_dose.decide_skip(facts, tz, now, rule_of(medication))
+            if decision.outcome == "skipped" and medication["withdrawal_risk"]:  # issue 10 section 1
+                decision = replace(
+                    decision, message=f"{decision.message} {alert_texts.withdrawal_advice(medication['name'])}"
+                )
         else:
             decision = missed_dose.decide_snooze(facts, now, snooze, tz, rule_of(medication))
         _record(db, dose, decision, answer, now)

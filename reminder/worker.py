@@ -291,6 +291,7 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         context["next_time"] = (
             schedule.next_dose_words(following, tick.now.astimezone(tz).date(), tz) if following else ""
         )
+        context["advice"] = escalation.skip_notice_advice(tick.db, dose["medication_id"], tick.now)
         valid_until = following  # retried through an outage, but never past the next dose
     delivery.queue_to_user(
         tick.db,

@@ -294,7 +294,9 @@ def test_revoking_a_caregiver_removes_access_at_once(db, pat, carol, browser_of,
     assert phone.get(f"/patients/{pat}").status_code == 200
     link_id = db.execute("SELECT id FROM care_links WHERE caregiver_id = ?", [carol_id]).fetchone()[0]
     pat_phone = browser_of("pat@example.com")
-    response = post(pat_phone, f"/caregivers/{link_id}/revoke", "/caregivers")
+    asked = post(pat_phone, f"/caregivers/{link_id}/revoke", "/caregivers")
+    assert asked.status_code == 409 and "nobody else hears from us" in page_text(asked)  # on baclofen
+    response = post(pat_phone, f"/caregivers/{link_id}/revoke", "/caregivers", confirm="yes")
     assert response.status_code == 302
     assert "Carol Care can no longer see your doses" in page_text(pat_phone.get("/caregivers"))
 
@@ -437,7 +439,7 @@ def test_unknown_expired_and_revoked_acknowledge_links_get_a_clear_page(app, db,
 
     clock.set(parse_instant("2026-03-07T21:00:00Z"))
     link_id = db.execute("SELECT id FROM care_links").fetchone()[0]
-    post(browser_of("pat@example.com"), f"/caregivers/{link_id}/revoke", "/caregivers")
+    post(browser_of("pat@example.com"), f"/caregivers/{link_id}/revoke", "/caregivers", confirm="yes")
     assert visitor.get(f"/a/{token}").status_code == 404
     assert visitor.post(f"/a/{token}", data={"csrf_token": csrf(visitor, "/login")}).status_code == 404
     assert alert_row(db)["status"] == "open"

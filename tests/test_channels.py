@@ -55,14 +55,19 @@ def reply(client, body, sender=PHONE):
 
 
 def test_a_day_of_reminders_flows_through_both_channels(db, live_tick, fake_twilio, smtp_server):
-    patient_with(db, ["sms", "email"])
+    patient = patient_with(db, ["sms", "email"])
     for minute in range(0, 24 * 60, 10):
         live_tick(parse_instant("2026-03-07T12:00:00Z") + timedelta(minutes=minute))
-    kinds = [m["kind"] for m in messages(db) if m["channel"] == "sms"]
+    about_doses = [m for m in messages(db) if m["alert_id"] is None]
+    kinds = [m["kind"] for m in about_doses if m["channel"] == "sms"]
     assert kinds == ["reminder", "follow_up", "skip_notice"] * 3
-    assert [m["kind"] for m in messages(db) if m["channel"] == "email"] == kinds
+    assert [m["kind"] for m in about_doses if m["channel"] == "email"] == kinds
+    # With nobody else linked, the run of missed baclofen is told to the patient (issue 10 section 1).
+    alerts = [m for m in messages(db) if m["alert_id"] is not None]
+    assert {m["kind"] for m in alerts} >= {"alert"} and {m["user_id"] for m in alerts} == {patient}
     assert all(m["status"] == "sent" for m in messages(db))
-    assert len(fake_twilio.sent) == 9 and len(smtp_server.messages) == 9
+    sms = len([m for m in messages(db) if m["channel"] == "sms"])
+    assert len(fake_twilio.sent) == sms and len(smtp_server.messages) == len(messages(db)) - sms
     first = fake_twilio.sent[0].params
     assert (first["To"], first["From"]) == (PHONE, "+15005550006")
     assert first["StatusCallback"] == f"{PUBLIC_URL}/hooks/twilio/status"

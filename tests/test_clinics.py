@@ -182,7 +182,12 @@ def test_level_3_alerts_reach_the_clinic_once_linked(db, client, clinic, tick_un
 
 
 def test_leaving_the_clinic_closes_the_clinicians_view(db, client, clinic):
-    assert client.delete(f"/api/v1/me/clinics/{clinic['a']}", headers=clinic["patient_api"]).status_code == 200
+    last = client.delete(f"/api/v1/me/clinics/{clinic['a']}", headers=clinic["patient_api"])
+    assert last.status_code == 409 and last.json["error"]["code"] == "last_safety_contact"  # on baclofen
+    left = client.delete(f"/api/v1/me/clinics/{clinic['a']}?confirm=true", headers=clinic["patient_api"])
+    assert left.status_code == 200
+    told = [m for m in messages(db, "link_ended") if m["user_id"] == clinic["doctor"]]
+    assert len(told) == 1 and "ended your link with" in told[0]["body"]
     assert client.get(f"/api/v1/patients/{clinic['patient']}/report", headers=clinic["doctor_api"]).status_code == 404
     assert client.get("/api/v1/patients", headers=clinic["doctor_api"]).json["total"] == 0
 

@@ -152,7 +152,12 @@ def test_a_caregiver_sees_only_linked_patients_and_nothing_after_revocation(db, 
         assert getattr(client, method)(path, headers=family["carer_api"], **kwargs).status_code in (200, 409)
     assert client.get("/api/v1/patients", headers=stranger_api).json["patients"] == []
     assert [p["id"] for p in client.get("/api/v1/patients", headers=family["carer_api"]).json["patients"]] == [patient]
-    assert client.delete(f"/api/v1/caregivers/{family['link']}", headers=family["patient_api"]).status_code == 200
+    last = client.delete(f"/api/v1/caregivers/{family['link']}", headers=family["patient_api"])
+    assert last.status_code == 409 and last.json["error"]["code"] == "last_safety_contact"  # on baclofen
+    revoked = client.delete(f"/api/v1/caregivers/{family['link']}?confirm=true", headers=family["patient_api"])
+    assert revoked.status_code == 200
+    [ended] = messages(db, "link_ended")  # the caregiver is told the link ended
+    assert ended["user_id"] == family["carer"] and "ended your link as their caregiver" in ended["body"]
     assert client.get(f"/api/v1/patients/{patient}/doses", headers=family["carer_api"]).status_code == 404
     assert client.get("/api/v1/patients", headers=family["carer_api"]).json["patients"] == []
     assert client.delete(f"/api/v1/caregivers/{family['link']}", headers=stranger_api).status_code == 404

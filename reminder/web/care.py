@@ -54,7 +54,21 @@ def caregiver_list():
 def revoke(link_id: int):
     _patients_only()
     link = next((row for row in caregivers.links_of(get_db(), current_user.id) if row["id"] == link_id), None)
-    if link is None or not caregivers.revoke(get_db(), current_user.id, link_id, now()):
+    if link is None:
+        abort(404)
+    try:
+        revoked = caregivers.revoke(
+            get_db(), current_user.id, link_id, now(), settings=settings(), confirm=request.form.get("confirm") == "yes"
+        )
+    except InputError as error:  # the last safety contact: explain and ask
+        return render_template(
+            "confirm_removal.html",
+            message=error.message,
+            action=url_for("care.revoke", link_id=link_id),
+            button="Revoke anyway",
+            back=url_for("care.caregiver_list"),
+        ), error.status
+    if not revoked:
         abort(404)
     if link["status"] == "active":
         flash(
@@ -313,7 +327,7 @@ def _patient_page(patient: dict, decision=None, dose_id: int | None = None, erro
 def alert_list():
     """A patient's own alerts; a caregiver's patients' alerts: who was told, who acknowledged."""
     db = get_db()
-    alerts = _with_ack(escalation.alerts_for(db, [p["id"] for p in caregivers.patients_of(db, current_user.id)]))
+    alerts = _with_ack(escalation.alerts_for(db, escalation.alert_patients(db, current_user.row)))
     return render_template(
         "alerts.html",
         current=[a for a in alerts if a["status"] != "resolved"],
@@ -400,8 +414,16 @@ def _alert_link_page(alert: dict):
     db = get_db()
     tz = ZoneInfo(accounts.find_user(db, id=alert["recipient_id"])["tz"])
     by = accounts.find_user(db, id=alert["acknowledged_by"]) if alert["acknowledged_by"] else None
+    recipient = accounts.find_user(db, id=alert["recipient_id"])
+    if recipient["role"] == "clinician":  # a clinician sees the patient through the report
+        see = url_for("clinic.report", patient_id=alert["patient_id"])
+    elif recipient["id"] == alert["patient_id"]:
+        see = url_for("patient.today")
+    else:
+        see = url_for("care.patient_view", patient_id=alert["patient_id"])
     return render_template(
         "alert_link.html",
+        see=see,
         alert=alert,
         raised=_label(alert["created_at"], tz),
         acknowledged=_label(alert["acknowledged_at"], tz),

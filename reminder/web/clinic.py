@@ -320,7 +320,27 @@ def my_clinics():
 def leave_clinic(clinic_id: int):
     _patients_only()
     clinic = next((c for c in clinics.clinics_of(get_db(), current_user.id) if c["id"] == clinic_id), None)
-    if clinic is None or not clinics.leave(get_db(), current_user.id, clinic_id, current_user.id, now()):
+    if clinic is None:
+        abort(404)
+    try:
+        left = clinics.leave(
+            get_db(),
+            current_user.id,
+            clinic_id,
+            current_user.id,
+            now(),
+            settings=settings(),
+            confirm=request.form.get("confirm") == "yes",
+        )
+    except InputError as error:  # the last safety contact: explain and ask
+        return render_template(
+            "confirm_removal.html",
+            message=error.message,
+            action=url_for("clinic.leave_clinic", clinic_id=clinic_id),
+            button=f"Leave {clinic['name']} anyway",
+            back=url_for("clinic.my_clinics"),
+        ), error.status
+    if not left:
         abort(404)
     flash(f"You left {clinic['name']}. Its clinicians can no longer see your data.", "ok")
     return redirect(url_for("clinic.my_clinics"))

@@ -19,6 +19,7 @@ from .. import (
     medications,
     profile,
     pumps,
+    safety_contacts,
     supply,
     tapering,
 )
@@ -72,8 +73,23 @@ def today():
         .fetchone()[0]
     )
     return render_template(
-        "today.html", doses=doses, day=day, failed_messages=failed, supply=supply_of(current_user.id)
+        "today.html",
+        doses=doses,
+        day=day,
+        failed_messages=failed,
+        supply=supply_of(current_user.id),
+        ask_safety_contact=safety_contacts.should_ask(get_db(), current_user.id, now())
+        and safety_contacts.ask_text(get_db(), current_user.id),
     )
+
+
+@bp.route("/safety-contact/later", methods=["POST"])
+def safety_contact_later():
+    """The patient skips the request to add a caregiver or clinic: asked again in a week."""
+    with immediate(get_db()):
+        safety_contacts.asked(get_db(), current_user.id, now())
+    flash("We will ask again in a week. You can invite a caregiver or join a clinic at any time.", "info")
+    return redirect(url_for("patient.today"))
 
 
 @bp.route("/history")
@@ -134,7 +150,11 @@ def new_medication():
             return render_template(
                 "medication_form.html", form=request.form, editing=None, duplicate=duplicate, warning=error.code
             ), error.status
-        flash(f"{spec.name} added. You'll get a reminder at each dose time. Here is what to know about it.", "ok")
+        ask = safety_contacts.ask_text(get_db(), current_user.id)  # issue 10 section 1: someone watching
+        flash(
+            f"{spec.name} added. You'll get a reminder at each dose time. {ask} Here is what to know about it.",
+            "ok",
+        )
         return redirect(safety_path(spec.name, spec.route))  # shown once, when it is added
     return render_template("medication_form.html", form={}, editing=None)
 
@@ -318,6 +338,7 @@ def user_settings():
                 return redirect(url_for("patient.user_settings"))
             else:
                 changes = {k: form.get(k, "") for k in ("name", "email", "phone", "tz")}
+                changes |= {k: form[k] for k in ("quiet_start", "quiet_end") if k in form}
                 changes["channels"] = form.getlist("channels")
                 changes["name_medication"] = form.get("name_medication", "")
                 profile.change(db, settings(), current_user.id, changes, now(), horizon())

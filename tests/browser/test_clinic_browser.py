@@ -262,6 +262,10 @@ def test_a_patient_joins_a_clinic_on_a_phone_and_reads_who_looked(open_browser, 
 
     page.goto("/clinics")
     page.get_by_role("button", name="Leave Neurology").tap()
+    # on baclofen with no caregiver: the web explains who would no longer hear, and asks
+    expect(page.locator("#last-safety-contact")).to_contain_text("nobody else hears from us")
+    assert_fits_phone(page)
+    page.get_by_role("button", name="Leave Neurology anyway").tap()
     expect(page.get_by_role("status")).to_have_text("You left Neurology. Its clinicians can no longer see your data.")
     doctor.reload()
     expect(doctor.get_by_role("heading", level=1)).to_have_text("Not Found")

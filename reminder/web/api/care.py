@@ -32,7 +32,10 @@ def invite_caregiver():
 
 @bp.route("/caregivers/<id:link_id>", methods=["DELETE"])
 def revoke_caregiver(link_id: int):
-    if not caregivers.revoke(get_db(), user()["id"], link_id, now()):
+    """409 ``last_safety_contact`` when this is the last caregiver or clinic watching a
+    withdrawal-risk medication, unless ``?confirm=true``."""
+    confirm = request.args.get("confirm") == "true"
+    if not caregivers.revoke(get_db(), user()["id"], link_id, now(), settings=settings(), confirm=confirm):
         abort(404, description="No such caregiver or invitation.")
     return jsonify({"id": link_id, "status": "revoked"})
 
@@ -127,7 +130,7 @@ def _viewed(patient_id: int) -> dict:
 
 @bp.route("/alerts", methods=["GET"])
 def list_alerts():
-    ids = [p["id"] for p in caregivers.patients_of(get_db(), user()["id"])]
+    ids = escalation.alert_patients(get_db(), user())
     return jsonify({"alerts": [escalation.alert_json(a) for a in escalation.alerts_for(get_db(), ids)]})
 
 

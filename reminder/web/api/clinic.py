@@ -28,7 +28,10 @@ def join_clinic():
 
 @bp.route("/me/clinics/<id:clinic_id>", methods=["DELETE"])
 def leave_clinic(clinic_id: int):
-    if not clinics.leave(get_db(), user()["id"], clinic_id, user()["id"], now()):
+    """409 ``last_safety_contact`` when this is the last clinic or caregiver watching a
+    withdrawal-risk medication, unless ``?confirm=true``."""
+    confirm = request.args.get("confirm") == "true"
+    if not clinics.leave(get_db(), user()["id"], clinic_id, user()["id"], now(), settings=settings(), confirm=confirm):
         abort(404, description="You are not linked to that clinic.")
     return jsonify({"clinic_id": clinic_id, "status": "ended"})
 

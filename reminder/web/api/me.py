@@ -18,7 +18,7 @@ def me():
 @bp.route("/me", methods=["PATCH"])
 def patch_me():
     data = json_body()
-    only(data, {"name", "email", "phone", "tz", "channels", "name_medication"})
+    only(data, {"name", "email", "phone", "tz", "channels", "name_medication", "quiet_start", "quiet_end"})
     profile.change(get_db(), settings(), user()["id"], data, now(), horizon())
     return jsonify(_user_json(accounts.find_user(get_db(), id=user()["id"])))
 
@@ -71,7 +71,10 @@ def revoke_token(token_id: int):
 
 
 def _user_json(row: dict) -> dict:
-    body = {key: row[key] for key in ("id", "email", "name", "role", "phone", "tz", "created_at")}
+    body = {
+        key: row[key]
+        for key in ("id", "email", "name", "role", "phone", "tz", "quiet_start", "quiet_end", "created_at")
+    }
     body["phone_verified"] = bool(row["phone"]) and row["phone_verified"] == 1
     body["channels"] = delivery.chosen_channels(row)
     body["sms_opted_out"] = bool(row["sms_opted_out_at"])

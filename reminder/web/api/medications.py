@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from ... import medications, supply, tapering
+from ... import medications, safety_contacts, supply, tapering
 from ...db import get_db
 from ...errors import InputError
 from ..common import horizon, now, settings
@@ -25,7 +25,9 @@ def create_medication():
     only(data, medications.INPUT_FIELDS)
     spec = medications.parse_medication(data, today())
     medication_id = medications.create(get_db(), user()["id"], spec, now(), horizon())
-    return jsonify(medication_out(medications.to_json(get_db(), medication_id, today()))), 201
+    body = medication_out(medications.to_json(get_db(), medication_id, today()))
+    body["safety_contact_notice"] = safety_contacts.ask_text(get_db(), user()["id"]) or None  # issue 10 section 1
+    return jsonify(body), 201
 
 
 @bp.route("/medications/<id:medication_id>", methods=["GET"])

@@ -67,13 +67,13 @@ PATHS = {
     "/api/v1/me": {
         "get": _op("The token's user", "200", _REF["User"]),
         "patch": _op(
-            "Change name, email, phone (E.164), tz or channels; a new tz moves future reminders",
+            "Change name, email, phone (E.164), tz, channels or quiet hours (quiet_start, quiet_end, local HH:MM); a new tz moves future reminders",
             "200",
             _REF["User"],
             body={
                 "type": "object",
                 "properties": {
-                    **{k: {"type": "string"} for k in ("name", "email", "phone", "tz")},
+                    **{k: {"type": "string"} for k in ("name", "email", "phone", "tz", "quiet_start", "quiet_end")},
                     "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
                     "name_medication": {"type": ["boolean", "null"]},
                 },
@@ -242,7 +242,7 @@ PATHS.update(
         },
         "/api/v1/alerts": {
             "get": _op(
-                "Open and past alerts of the patients you may see, who was told, who acknowledged",
+                "Alerts of the patients you may see (a patient: their own, read-only; a clinician: those sent to them), with `recipients`: name, role, channel, acknowledged",
                 "200",
                 _ARRAY_OF("alerts"),
             )
@@ -625,7 +625,10 @@ SCHEMAS = {
     },
     "User": {
         "type": "object",
-        "properties": {k: {"type": ["string", "null"]} for k in ("email", "name", "role", "phone", "tz", "created_at")}
+        "properties": {
+            k: {"type": ["string", "null"]}
+            for k in ("email", "name", "role", "phone", "tz", "quiet_start", "quiet_end", "created_at")
+        }
         | {
             "id": {"type": "integer"},
             "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
@@ -764,6 +767,17 @@ PATHS["/api/v1/medications/{id}/taper"]["post"]["responses"]["422"] = {
     "description": "taper_invalid: a step under 3 days, a last step over a quarter of the start, or tablets cannot give it",
     "content": {"application/json": {"schema": _ERROR}},
 }
+
+# Issue 10: removing the last caregiver or clinic watching a withdrawal-risk drug asks first.
+for _path in ("/api/v1/caregivers/{id}", "/api/v1/me/clinics/{id}"):
+    _delete = PATHS[_path]["delete"]
+    _delete["responses"]["409"] = {
+        "description": "last_safety_contact: the last one watching a withdrawal-risk medication; add ?confirm=true",
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+    _delete.setdefault("parameters", []).append(
+        _param("confirm", "query", "true to remove the last safety contact anyway", {"enum": ["true", "false"]})
+    )
 
 
 def document() -> dict:
