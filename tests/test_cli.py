@@ -117,7 +117,10 @@ def test_run_serves_the_app_with_a_ticking_worker_and_ctrl_c_stops_both(config_f
     )
     try:
         health = None
-        for _ in range(100):
+        # Up to 30 s for both processes to start and the worker to tick once (a 503 until then):
+        # on a loaded machine the interpreter, the app and the drug-name tables take a while.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
                     health = json.load(response)
