@@ -30,7 +30,7 @@ chromium:
 
 # The suite should stay under 90 s here; the ten slowest tests are listed so a slow one shows.
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest --durations=10
+	$(BIN)/python -m pytest -n 2 --durations=10
 
 # The habits CI holds us to: ruff's checks (pyproject.toml [tool.ruff]) and its formatting.
 lint: $(STAMP)
