@@ -158,6 +158,15 @@ def quiet_until(db: Database, user: dict, kind: str, now: datetime, alert_id: in
     )
 
 
+def queue_notice(
+    db: Database, settings: dict, user: dict, summary: str, subject: str, now: datetime, only: str | None = None
+) -> int:
+    """Queue a plain ``notice`` (a line of news with its subject) to ``user``: ``queue_to_user``
+    with the context every notice template reads."""
+    context = {"name": user["name"], "summary": summary, "subject": subject}
+    return queue_to_user(db, settings, user=user, kind="notice", context=context, now=now, only=only)
+
+
 def queue_to_address(
     db: Database, settings: dict, *, channel: str, recipient: str, kind: str, context: dict, now: datetime
 ) -> int:

@@ -260,7 +260,8 @@ def _plan_at_new_times(current: dict, data: dict, spec: MedicationInput, start: 
     # doses keeps its own (moved) times, never gaining doses.
     moved = dict(zip(current["times"], spec.times, strict=False))
     remaining = [s for s in current["steps"] if s["end_date"] is None or s["end_date"] >= start.isoformat()]
-    if len(spec.times) != len(current["times"]) or any(t not in moved for s in remaining for t in s["times"]):
+    # (_refuse_plan_change has made sure the count of times is today's.)
+    if any(t not in moved for s in remaining for t in s["times"]):
         raise InputError(
             "times",
             f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
@@ -466,18 +467,8 @@ def pause_today(
             "It must not be stopped suddenly; check in with them. " if medication["withdrawal_risk"] else ""
         )
         for caregiver, channel in caregivers.followers(db, medication["patient_id"], medication_id, True):
-            delivery.queue_to_user(
-                db,
-                settings,
-                user=caregiver,
-                kind="notice",
-                now=now,
-                only=channel,
-                context={
-                    "name": caregiver["name"],
-                    "summary": summary.strip(),
-                    "subject": f"{who} paused reminders for today",
-                },
+            delivery.queue_notice(
+                db, settings, caregiver, summary.strip(), f"{who} paused reminders for today", now, only=channel
             )
     return True
 

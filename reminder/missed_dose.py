@@ -80,8 +80,11 @@ class Decision:
     offer_earlier_time: bool = False
     # A reported intake that broke a rule, recorded as the fact it is: "too_soon", "over_daily_maximum".
     flags: tuple[str, ...] = ()
-    # A refusal the patient may answer with "Yes, I already took it" (the intake is then recorded).
-    ask_if_already_taken: bool = False
+
+    @property
+    def ask_if_already_taken(self) -> bool:
+        """A refusal the patient may answer with "Yes, I already took it" (the intake is then recorded)."""
+        return self.code in ("too_soon", "over_daily_maximum")
 
     @property
     def accepted(self) -> bool:
@@ -155,7 +158,6 @@ def decide_taken(
                     "over_daily_maximum",
                     f"Not recorded: this dose would bring the total to {total:g} in 24 hours, over the maximum "
                     f"of {max_daily_amount:g} a day. Don't take it. Contact your prescriber if you are unsure.",
-                    ask_if_already_taken=True,
                 )
             flags.append("over_daily_maximum")
     on_time = is_on_time(dose.scheduled_at, taken_at, rule)
@@ -289,7 +291,6 @@ def _too_soon(dose: Dose, other: Intake, rule: DoseRule, tz: ZoneInfo) -> Decisi
     return Decision(
         "too_soon",
         f"Not recorded: a dose of this medication was taken at {other_label}, too close to this one. {advice}",
-        ask_if_already_taken=True,
     )
 
 

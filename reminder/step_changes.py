@@ -65,14 +65,7 @@ def _announce(db: Database, step_id: int, now: datetime, settings: dict) -> int:
         f"From tomorrow ({tomorrow:%a %d %b}) your dose of {what} is {dose} at {_listed(times)}. "
         "Your reminders will say so."
     )
-    delivery.queue_to_user(
-        db,
-        settings,
-        user=patient,
-        kind="notice",
-        now=now,
-        context={"name": patient["name"], "summary": summary, "subject": "Your dose changes tomorrow"},
-    )
+    delivery.queue_notice(db, settings, patient, summary, "Your dose changes tomorrow", now)
     return 1
 
 

@@ -178,20 +178,12 @@ def _tell_finished(db: Database, settings: dict, medication_id: int, patient_id:
     patient = next(db.query("SELECT * FROM users WHERE id = ?", [patient_id]))
     subject = f"{name} taper finished"
     text = FINISHED_PATIENT.format(medication=name)
-    delivery.queue_to_user(
-        db,
-        settings,
-        user=patient,
-        kind="notice",
-        now=now,
-        context={"name": patient["name"], "summary": text, "subject": subject},
-    )
+    delivery.queue_notice(db, settings, patient, text, subject, now)
     others = FINISHED_OTHERS.format(patient=patient["name"] or patient["email"], medication=name)
     told = [(user, channel) for user, channel in caregivers.followers(db, patient_id, medication_id, True)]
     told += [(clinician, None) for clinician in clinics.clinicians_for(db, patient_id)]
     for user, channel in told:
-        context = {"name": user["name"], "summary": others, "subject": subject}
-        delivery.queue_to_user(db, settings, user=user, kind="notice", now=now, context=context, only=channel)
+        delivery.queue_notice(db, settings, user, others, subject, now, only=channel)
 
 
 def suggest(current: dict, today: date) -> list[TaperStep]:

@@ -103,14 +103,7 @@ def run(db: Database, now: datetime, settings: dict) -> int:
 
 def _tell_patient(db: Database, settings: dict, patient_id: int, now: datetime, summary: str, subject: str) -> None:
     patient = next(db.query("SELECT * FROM users WHERE id = ?", [patient_id]))
-    delivery.queue_to_user(
-        db,
-        settings,
-        user=patient,
-        kind="notice",
-        now=now,
-        context={"name": patient["name"], "summary": summary, "subject": subject},
-    )
+    delivery.queue_notice(db, settings, patient, summary, subject, now)
 
 
 def _patient(db: Database, patient_id: int) -> str:
