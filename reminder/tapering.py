@@ -31,7 +31,7 @@ MAX_LAST_STEP_FRACTION = 0.25  # the last step before stopping is at most a quar
 @dataclass(frozen=True)
 class TaperStep:
     start_date: date
-    end_date: date
+    end_date: date | None  # None: the last step of a titration, which goes on until changed
     amount: float
     times: list[str]
 
@@ -45,45 +45,30 @@ class TaperStep:
 
 def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
     """Check a taper plan against the current regimen; InputError names the first problem."""
-    raw = data.get("steps") if isinstance(data, dict) else None
-    if not isinstance(raw, list) or not raw:
-        raise InputError("steps", 'A taper plan needs "steps": [{"start_date", "end_date", "amount", "times"}, ...].')
-    if len(raw) > MAX_TAPER_STEPS:
-        raise InputError("steps", f"At most {MAX_TAPER_STEPS} steps.")
-    steps = []
-    for number, item in enumerate(raw, 1):
-        if not isinstance(item, dict):
-            raise InputError("steps", f"Step {number} must be an object.")
-        if not item.get("start_date"):
-            raise InputError("start_date", f"Step {number} needs a start_date.")
-        fields = {
-            "name": current["name"],
-            "amount": item.get("amount"),
-            "times": item.get("times", current["times"]),
-            "start_date": item.get("start_date"),
-        }
-        spec = medications.parse_medication(fields, today)
-        end = medications.check_date("end_date", item.get("end_date")) if item.get("end_date") else None
-        if end is None or end < spec.start_date:
-            raise InputError("end_date", f"Step {number} needs an end_date on or after its start_date.")
-        steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times))
+    steps = read_steps(data, current, today, "taper")
+    for number, step in enumerate(steps, 1):
+        if step.end_date is None or step.end_date < step.start_date:
+            raise InputError("end_date", f"Step {number} needs an end_date on or after its start_date.", step=number)
     if steps[0].start_date < today:
         raise InputError("start_date", "The taper cannot start in the past.")
-    for before, after in zip(steps, steps[1:], strict=False):
+    for number, (before, after) in enumerate(zip(steps, steps[1:], strict=False), 2):
         if after.start_date != before.end_date + timedelta(days=1):
             raise InputError(
                 "start_date",
                 f"Steps must follow each other day after day: {after.start_date} does not follow {before.end_date}.",
+                step=number,
             )
     if (steps[-1].end_date - today).days > MAX_TAPER_DAYS:
         raise InputError("end_date", f"A taper plan ends within {MAX_TAPER_DAYS} days.")
     current_total = (current["amount"] or 0) * len(current["times"])
     totals = [current_total] + [step.daily_total for step in steps]
-    if any(later >= earlier for earlier, later in zip(totals, totals[1:], strict=False)):
+    higher = [n for n, (earlier, later) in enumerate(zip(totals, totals[1:], strict=False), 1) if later >= earlier]
+    if higher:
         raise InputError(
             "amount",
             "Each step's daily total must be lower than the one before it "
             f"(now {current_total:g} {current['unit']} a day).",
+            step=higher[0],
         )
     days = (steps[-1].end_date - steps[0].start_date).days + 1
     if days < current["min_taper_days"]:
@@ -100,6 +85,38 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
             f"(now {current_total:g} {current['unit']} a day).",
         )
     check_steps_can_be_given(steps, current)
+    return steps
+
+
+def read_steps(data, current: dict, today: date, plan: str) -> list[TaperStep]:
+    """The ``steps`` of a taper or titration plan, each checked as a medication's dose plan is
+    (amount, times at least two hours apart, dates); ``end_date`` stays None when a step has none.
+    InputError (400) names the first malformed step."""
+    raw = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise InputError("steps", f'A {plan} plan needs "steps": [{{"start_date", "amount", "times"}}, ...].')
+    if len(raw) > MAX_TAPER_STEPS:
+        raise InputError("steps", f"At most {MAX_TAPER_STEPS} steps.")
+    steps = []
+    for number, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise InputError("steps", f"Step {number} must be an object.", step=number)
+        if not item.get("start_date"):
+            raise InputError("start_date", f"Step {number} needs a start_date.", step=number)
+        fields = {
+            "name": current["name"],
+            "amount": item.get("amount"),
+            "times": item.get("times", current["times"]),
+            "start_date": item.get("start_date"),
+        }
+        try:
+            spec = medications.parse_medication(fields, today)
+            end = medications.check_date("end_date", item["end_date"]) if item.get("end_date") else None
+        except InputError as error:
+            raise InputError(
+                error.field, f"Step {number}: {error.message}", error.status, error.code, step=number
+            ) from None
+        steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times))
     return steps
 
 
@@ -131,7 +148,7 @@ def check_steps_can_be_given(steps: list[TaperStep], current: dict) -> None:
 
 
 def _invalid(number: int, problem: str) -> InputError:
-    return InputError("steps", f"Step {number} {problem}.", status=422, code="taper_invalid")
+    return InputError("steps", f"Step {number} {problem}.", status=422, code="taper_invalid", step=number)
 
 
 def apply_plan(
