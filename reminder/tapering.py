@@ -250,33 +250,87 @@ def _giveable_plans(amount: float, times: list[str], strength: str, unit: str) -
     return plans
 
 
-def suggested_taper(medication: dict, today: date) -> str:
-    """``suggest``'s plan as the lines ``taper_lines`` reads (empty when there is none)."""
-    return plan_text(suggest(medication, today), medication["times"])
+# ---------------------------------------------------------------- the step editor (issue 14 §2)
+
+ROW_FIELDS = ("start_date", "end_date", "days", "amount", "times")
 
 
-def plan_text(steps: list[TaperStep], times: list[str]) -> str:
-    """Steps as the taper form's lines: ``first-day last-day amount [times]`` (times only when they
-    differ from today's)."""
-    return "\n".join(
-        f"{s.start_date.isoformat()} {s.end_date.isoformat()} {s.amount:g}"
-        + ("" if s.times == times else " " + " ".join(s.times))
+def suggested_rows(medication: dict, today: date) -> list[dict]:
+    """``suggest``'s plan as the step editor's rows (none when there is no plan to suggest)."""
+    return as_rows(suggest(medication, today), medication["times"])
+
+
+def as_rows(steps: list[TaperStep], times: list[str]) -> list[dict]:
+    """Steps as the step editor shows them: dates, amount per dose, and the times (all text)."""
+    return [
+        {
+            "start_date": s.start_date.isoformat(),
+            "end_date": s.end_date.isoformat() if s.end_date else "",
+            "days": "",
+            "amount": f"{s.amount:g}",
+            "times": " ".join(s.times),
+        }
         for s in steps
-    )
+    ]
 
 
-def taper_lines(text: str, times: list[str]) -> list[dict]:
-    """The taper form's lines as ``parse_plan`` steps; InputError naming the first bad line."""
-    steps = []
-    for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
-        parts = line.split()
-        if len(parts) < 3:
-            raise InputError(
-                "steps",
-                f"Step {number}: write the first day, the last day and the amount (and the times if they change), "
-                "like 2026-03-08 2026-03-12 5 08:00 18:00",
-            )
-        steps.append({"start_date": parts[0], "end_date": parts[1], "amount": parts[2], "times": parts[3:] or times})
+def steps_from_rows(rows: list[dict], times: list[str]) -> list[dict]:
+    """The step editor's rows as ``read_steps`` reads them. Blank rows are skipped; a row without
+    a start date starts the day after the row above ends; a last day or a number of days gives its
+    end (neither: open-ended, which only a titration's last step may be); no times: ``times``."""
+    steps: list[dict] = []
+    for number, row in enumerate((r for r in rows if any(str(r.get(k, "")).strip() for k in ROW_FIELDS)), 1):
+        start = row.get("start_date", "").strip()
+        if not start and steps and steps[-1].get("end_date"):
+            start = (date.fromisoformat(steps[-1]["end_date"]) + timedelta(days=1)).isoformat()
+        step = {"start_date": start, "amount": row.get("amount", "").strip(), "times": row.get("times") or times}
+        end, days = row.get("end_date", "").strip(), row.get("days", "").strip()
+        if days and not end:
+            end = _end_after(number, start, days)
+        if end:
+            step["end_date"] = end
+        steps.append(step)
     if not steps:
         raise InputError("steps", "Enter at least one step.")
     return steps
+
+
+def _end_after(number: int, start: str, days: str) -> str:
+    if not (days.isascii() and days.isdigit()) or not 1 <= int(days) <= MAX_TAPER_DAYS:
+        raise InputError("days", f"Step {number}: days must be a whole number of days, like 5.", step=number)
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise InputError("start_date", f"Step {number} needs a start date, like 2026-03-08.", step=number) from None
+    return (first + timedelta(days=int(days) - 1)).isoformat()
+
+
+def now_and_next(medication: dict, today: date) -> tuple[dict | None, dict | None]:
+    """During a taper or titration, the step in effect today and the one after it (else Nones),
+    from ``medications.to_json``'s ``steps``."""
+    day = today.isoformat()
+    ordered = sorted(medication["steps"], key=lambda s: (s["start_date"], s["id"]))
+    running = [s for s in ordered if s["start_date"] <= day and (s["end_date"] is None or s["end_date"] >= day)]
+    later = [s for s in ordered if s["start_date"] > day]
+    if not later:
+        return None, None
+    return (running[-1] if running else None), later[0]
+
+
+def plan_words(medication: dict, today: date) -> dict | None:
+    """What the medication card says during a taper or titration: the step in effect and the next
+    (``{"now": "10 mg (1 tablet) at 08:00, 13:00, 18:00", "next": ..., "next_from": "Thu 12 Mar"}``);
+    None when no other step is ahead."""
+    running, following = now_and_next(medication, today)
+    if following is None:
+        return None
+
+    def words(step: dict) -> str:
+        dose = amounts.in_hand(step["amount"], medication["strength"], medication["unit"])
+        return f"{dose} at {', '.join(step['times'])}"
+
+    return {
+        "now": words(running) if running else None,
+        "next": words(following),
+        "next_from": f"{date.fromisoformat(following['start_date']):%a %d %b}",
+    }

@@ -38,8 +38,10 @@ from .common import (
     render_dose,
     safety_path,
     settings,
+    step_rows,
     supply_of,
     today_in,
+    with_blank_rows,
 )
 
 bp = Blueprint("patient", __name__)
@@ -135,6 +137,7 @@ def medication_list():
         stock=stock,
         paused=paused,
         taper_ends={key: _local_day(value) for key, value in ends.items()},
+        plans={m["id"]: tapering.plan_words(m, today_local()) for m in items if not m["ended_at"]},
     )
 
 
@@ -189,7 +192,7 @@ def end_medication(medication_id: int):
     """GET asks on a page of its own (no script: a name is only ever text); POST ends it."""
     current = _open_medication(medication_id)
     if current["withdrawal_risk"]:  # never simply switched off: explain, and offer a taper instead
-        return _taper_page(current, tapering.suggested_taper(current, today_local())), 409
+        return _taper_page(current, tapering.suggested_rows(current, today_local()), ending=True), 409
     if request.method == "GET":
         return render_template("end_medication.html", medication=current)
     medications.end(get_db(), medication_id, today_local(), now(), request.form.get("reason", ""))
@@ -199,16 +202,19 @@ def end_medication(medication_id: int):
 
 @bp.route("/medications/<id:medication_id>/taper", methods=["GET", "POST"])
 def taper(medication_id: int):
-    """A taper plan typed as lines ``YYYY-MM-DD YYYY-MM-DD amount``, at the current times."""
+    """A taper plan edited as a list of steps (issue 14 §2); "Add a step" shows one more row."""
     current = _open_medication(medication_id)
     if request.method == "GET":
-        return _taper_page(current, tapering.suggested_taper(current, today_local()))
-    text = request.form.get("steps", "")
+        return _taper_page(current, tapering.suggested_rows(current, today_local()))
+    if request.form.get("action") == "add":  # one more row, keeping what was typed
+        return _taper_page(current, step_rows(tapering.ROW_FIELDS, keep_blank=True), blank=1)
+    rows = step_rows(tapering.ROW_FIELDS)
     try:
-        steps = tapering.parse_plan({"steps": tapering.taper_lines(text, current["times"])}, current, today_local())
+        plan = tapering.steps_from_rows(rows, current["times"])
+        steps = tapering.parse_plan({"steps": plan}, current, today_local())
     except InputError as error:
         flash(error.message, "error")
-        return _taper_page(current, text), error.status
+        return _taper_page(current, rows, error=error), error.status
     tapering.apply_plan(get_db(), medication_id, steps, current_user.tz, now(), horizon())
     flash(
         f"Taper plan saved: {len(steps)} step{'s' if len(steps) != 1 else ''} from {steps[0].start_date:%a %d %b}. "
@@ -362,12 +368,17 @@ def message_log():
     return render_template("messages.html", messages=list_messages(get_db(), user_id=current_user.id, limit=100))
 
 
-def _taper_page(medication: dict, steps_text: str):
+def _taper_page(
+    medication: dict, rows: list[dict], ending: bool = False, error: InputError | None = None, blank: int = 0
+):
+    """The step editor for a taper: ``rows`` as typed (or suggested), with blank rows to fill in."""
     return render_template(
         "taper.html",
         medication=medication,
         refusal=medications.stop_refusal(medication),
-        steps=steps_text,
+        ending=ending,
+        error=error,
+        rows=with_blank_rows(rows, tapering.ROW_FIELDS, blank or (1 if rows else 3)),
         daily_total=(medication["amount"] or 0) * len(medication["times"]),
     )
 
