@@ -20,6 +20,7 @@ from .. import (
     profile,
     pumps,
     safety_contacts,
+    safety_limits,
     supply,
     tapering,
 )
@@ -175,7 +176,7 @@ def edit_medication(medication_id: int):
             medications.update(get_db(), medication_id, _form_fields(), today_local(), now(), horizon())
         except InputError as error:
             flash(error.message, "error")
-            return render_template("medication_form.html", form=request.form, editing=current), error.status
+            return _medication_form(request.form, current), error.status
         flash("Saved. Future reminders follow the new plan.", "ok")
         return redirect(url_for("patient.medication_list"))
     form = {
@@ -184,7 +185,14 @@ def edit_medication(medication_id: int):
         "days": " ".join(medications.DAY_NAMES[d] for d in current["days"] or []),
         "every_days": current["every_days"] or "",
     }
-    return render_template("medication_form.html", form=form, editing=current)
+    return _medication_form(form, current)
+
+
+def _medication_form(form, current: dict):
+    """The edit form: the guarded fields shown read-only, "your clinician can change this"."""
+    return render_template(
+        "medication_form.html", form=form, editing=current, limit_words=safety_limits.limit_words(current)
+    )
 
 
 @bp.route("/medications/<id:medication_id>/end", methods=["GET", "POST"])
@@ -417,11 +425,12 @@ def _settings_page(form: dict, token: str | None):
 
 def _form_fields() -> dict:
     form = request.form
-    fields = {
-        key: form.get(key, "")
-        for key in ("name", "strength", "unit", "amount", "times", "days", "start_date", "max_daily_amount")
-    }
-    fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
+    fields = {key: form.get(key, "") for key in ("name", "strength", "unit", "amount", "times", "days")}
+    if form.get("start_date", "").strip():  # none is "from today", and never a change of plan by itself
+        fields["start_date"] = form["start_date"]
+    # The form shows the guarded fields read-only; one posted by hand goes through the same checks
+    # as the API's (a loosening is 403 clinician_only), never silently dropped.
+    fields |= {key: form[key] for key in safety_limits.GUARDED if key in form}
     fields["confirm_duplicate"] = form.get("confirm_duplicate", "")
     fields["acknowledge_interactions"] = form.get("acknowledge_interactions", "")
     fields["every_days"] = form.get("every_days", "")
