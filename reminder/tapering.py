@@ -76,13 +76,17 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
             "end_date",
             f"A taper of {current['name']} must last at least {current['min_taper_days']} days; this one lasts {days}.",
         )
-    if len(steps) < 2 or any(
-        later < earlier * (1 - MAX_CUT_PER_STEP) for earlier, later in zip(totals, totals[1:], strict=False)
-    ):
+    steep = [
+        n
+        for n, (earlier, later) in enumerate(zip(totals, totals[1:], strict=False), 1)
+        if later < earlier * (1 - MAX_CUT_PER_STEP)
+    ]
+    if len(steps) < 2 or steep:
         raise InputError(
             "amount",
             "Taper in at least two steps, each lowering the daily total by at most half "
             f"(now {current_total:g} {current['unit']} a day).",
+            step=steep[0] if steep else None,
         )
     check_steps_can_be_given(steps, current)
     return steps
