@@ -154,3 +154,17 @@ def test_only_a_clinician_of_a_linked_clinic_opens_the_clinicians_medication_pag
     assert linked["phone"](DOCTOR).get(path).status_code == 200
     for email in ("pat@example.com", "doc@b.example"):
         assert linked["phone"](email).get(path).status_code == 404, email
+
+
+def test_the_patient_moves_their_times_on_the_form_during_a_titration_and_keeps_the_plan(db, linked):
+    rows = step_form(("2026-03-09", "15", ""), ("2026-03-12", "20", ""), fields=("start_date", "amount", "times"))
+    assert post(linked["phone"](DOCTOR), f"{linked['base']}/titration", **rows, reason="titrate").status_code == 302
+    phone = linked["phone"]("pat@example.com")
+    path = f"/medications/{linked['medication']}/edit"
+    moved = post(phone, path, name="Baclofen", strength="10 mg", amount="10", unit="mg", times="07:00 13:00 19:00")
+    assert moved.status_code == 302
+    steps = db.execute("SELECT start_date, amount, times FROM regimen_steps WHERE start_date >= '2026-03-09'")
+    assert [(s[0], s[1], json.loads(s[2])) for s in steps.fetchall()] == [
+        ("2026-03-09", 15, ["07:00", "13:00", "19:00"]),
+        ("2026-03-12", 20, ["07:00", "13:00", "19:00"]),
+    ]
