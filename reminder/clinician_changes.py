@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import medications
+from . import medications, tapering, titration
 from .db import immediate
 from .errors import InputError
 from .times import to_iso
@@ -49,6 +49,49 @@ def stop(db: Database, clinician_id: int, medication_id: int, reason: str, today
     with immediate(db):
         medications.end(db, medication_id, today, now, f"clinician: {reason}", clinician_confirmed=True)
         _record(db, clinician_id, medication_id, reason, {"ended": True}, now)
+
+
+def titrate(
+    db: Database,
+    clinician_id: int,
+    medication_id: int,
+    data: dict,
+    reason: str,
+    today: date,
+    now: datetime,
+    horizon: timedelta,
+) -> list:
+    """Write a titration plan (``titration.parse_plan``) on the clinician's word, with the reason;
+    all or nothing. Returns the steps as written."""
+    reason = check_reason(reason)
+    with immediate(db):
+        current = medications.to_json(db, medication_id, today)
+        steps = titration.parse_plan(data, current, today, titration.ceilings_in_force(db, current))
+        titration.apply_plan(db, medication_id, steps, now, horizon)
+        _record(db, clinician_id, medication_id, reason, {"titration": titration.as_json(steps)}, now)
+    return steps
+
+
+def taper(
+    db: Database,
+    clinician_id: int,
+    medication_id: int,
+    data: dict,
+    reason: str,
+    today: date,
+    tz: str,
+    now: datetime,
+    horizon: timedelta,
+) -> list:
+    """Write a taper plan (``tapering.parse_plan``, the patient's rules) on the clinician's word,
+    with the reason; all or nothing. Returns the steps as written."""
+    reason = check_reason(reason)
+    with immediate(db):
+        current = medications.to_json(db, medication_id, today)
+        steps = tapering.parse_plan(data, current, today)
+        tapering.apply_plan(db, medication_id, steps, tz, now, horizon)
+        _record(db, clinician_id, medication_id, reason, {"taper": titration.as_json(steps)}, now)
+    return steps
 
 
 def _record(db: Database, actor_id: int, medication_id: int, reason: str, change: dict, now: datetime) -> None:

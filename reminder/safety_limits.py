@@ -43,6 +43,15 @@ UNIT_WORDS = {
     "tablets": "tablet",
 }
 CLINICIAN_ONLY = "Your clinician can change this: ask them, and they will record why."
+# The guarded numbers as a clinician's form asks for them: field, label, hint.
+GUARDED_FIELDS = (
+    ("max_daily_amount", "Most per day", "in the dose's unit; empty: no maximum"),
+    ("max_single_amount", "Most at once", "in the dose's unit; empty: no maximum"),
+    ("on_time_minutes", "On time within, in minutes", "5 to 240"),
+    ("skip_fraction", "A late dose is skipped after this share of the time to the next", "0.1 to 1"),
+    ("skip_hours_before_next", "... or within this many hours of the next dose", "0 to 12"),
+    ("min_gap_fraction", "No two intakes closer than this share of the time between doses", "0 to 0.9"),
+)
 
 
 def floor(facts: Facts, clinician_set: dict, egfr: float | None = None) -> dict:
@@ -154,6 +163,25 @@ def check_spacing(times: list[str], min_apart: timedelta = MIN_TIMES_APART) -> N
             status=422,
             code="times_too_close",
         )
+
+
+def limit_words(medication: dict) -> list[str]:
+    """The guarded values of a medication (``medications.to_json``) in plain words, as the
+    patient's form shows them read-only."""
+    unit = medication["unit"]
+
+    def most(value) -> str:
+        return f"{value:g} {unit}" if value is not None else "no maximum"
+
+    return [
+        f"Most per day: {most(medication['max_daily_amount'])}",
+        f"Most at once: {most(medication['max_single_amount'])}",
+        f"On time within {medication['on_time_minutes']:g} minutes of the dose time",
+        f"A late dose is skipped after {medication['skip_fraction'] * 100:g} % of the time to the next one, or "
+        f"within {medication['skip_hours_before_next']:g} hours of it",
+        f"No two intakes closer than {medication['min_gap_fraction'] * 100:g} % of the time between doses",
+        f"Dangerous to stop suddenly: {'yes' if medication['withdrawal_risk'] else 'no'}",
+    ]
 
 
 def _over(field: str, text: str, source: str) -> InputError:

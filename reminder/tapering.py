@@ -31,7 +31,7 @@ MAX_LAST_STEP_FRACTION = 0.25  # the last step before stopping is at most a quar
 @dataclass(frozen=True)
 class TaperStep:
     start_date: date
-    end_date: date
+    end_date: date | None  # None: the last step of a titration, which goes on until changed
     amount: float
     times: list[str]
 
@@ -45,45 +45,30 @@ class TaperStep:
 
 def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
     """Check a taper plan against the current regimen; InputError names the first problem."""
-    raw = data.get("steps") if isinstance(data, dict) else None
-    if not isinstance(raw, list) or not raw:
-        raise InputError("steps", 'A taper plan needs "steps": [{"start_date", "end_date", "amount", "times"}, ...].')
-    if len(raw) > MAX_TAPER_STEPS:
-        raise InputError("steps", f"At most {MAX_TAPER_STEPS} steps.")
-    steps = []
-    for number, item in enumerate(raw, 1):
-        if not isinstance(item, dict):
-            raise InputError("steps", f"Step {number} must be an object.")
-        if not item.get("start_date"):
-            raise InputError("start_date", f"Step {number} needs a start_date.")
-        fields = {
-            "name": current["name"],
-            "amount": item.get("amount"),
-            "times": item.get("times", current["times"]),
-            "start_date": item.get("start_date"),
-        }
-        spec = medications.parse_medication(fields, today)
-        end = medications.check_date("end_date", item.get("end_date")) if item.get("end_date") else None
-        if end is None or end < spec.start_date:
-            raise InputError("end_date", f"Step {number} needs an end_date on or after its start_date.")
-        steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times))
+    steps = read_steps(data, current, today, "taper")
+    for number, step in enumerate(steps, 1):
+        if step.end_date is None or step.end_date < step.start_date:
+            raise InputError("end_date", f"Step {number} needs an end_date on or after its start_date.", step=number)
     if steps[0].start_date < today:
         raise InputError("start_date", "The taper cannot start in the past.")
-    for before, after in zip(steps, steps[1:], strict=False):
+    for number, (before, after) in enumerate(zip(steps, steps[1:], strict=False), 2):
         if after.start_date != before.end_date + timedelta(days=1):
             raise InputError(
                 "start_date",
                 f"Steps must follow each other day after day: {after.start_date} does not follow {before.end_date}.",
+                step=number,
             )
     if (steps[-1].end_date - today).days > MAX_TAPER_DAYS:
         raise InputError("end_date", f"A taper plan ends within {MAX_TAPER_DAYS} days.")
     current_total = (current["amount"] or 0) * len(current["times"])
     totals = [current_total] + [step.daily_total for step in steps]
-    if any(later >= earlier for earlier, later in zip(totals, totals[1:], strict=False)):
+    higher = [n for n, (earlier, later) in enumerate(zip(totals, totals[1:], strict=False), 1) if later >= earlier]
+    if higher:
         raise InputError(
             "amount",
             "Each step's daily total must be lower than the one before it "
             f"(now {current_total:g} {current['unit']} a day).",
+            step=higher[0],
         )
     days = (steps[-1].end_date - steps[0].start_date).days + 1
     if days < current["min_taper_days"]:
@@ -91,15 +76,51 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
             "end_date",
             f"A taper of {current['name']} must last at least {current['min_taper_days']} days; this one lasts {days}.",
         )
-    if len(steps) < 2 or any(
-        later < earlier * (1 - MAX_CUT_PER_STEP) for earlier, later in zip(totals, totals[1:], strict=False)
-    ):
+    steep = [
+        n
+        for n, (earlier, later) in enumerate(zip(totals, totals[1:], strict=False), 1)
+        if later < earlier * (1 - MAX_CUT_PER_STEP)
+    ]
+    if len(steps) < 2 or steep:
         raise InputError(
             "amount",
             "Taper in at least two steps, each lowering the daily total by at most half "
             f"(now {current_total:g} {current['unit']} a day).",
+            step=steep[0] if steep else None,
         )
     check_steps_can_be_given(steps, current)
+    return steps
+
+
+def read_steps(data, current: dict, today: date, plan: str) -> list[TaperStep]:
+    """The ``steps`` of a taper or titration plan, each checked as a medication's dose plan is
+    (amount, times at least two hours apart, dates); ``end_date`` stays None when a step has none.
+    InputError (400) names the first malformed step."""
+    raw = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise InputError("steps", f'A {plan} plan needs "steps": [{{"start_date", "amount", "times"}}, ...].')
+    if len(raw) > MAX_TAPER_STEPS:
+        raise InputError("steps", f"At most {MAX_TAPER_STEPS} steps.")
+    steps = []
+    for number, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise InputError("steps", f"Step {number} must be an object.", step=number)
+        if not item.get("start_date"):
+            raise InputError("start_date", f"Step {number} needs a start_date.", step=number)
+        fields = {
+            "name": current["name"],
+            "amount": item.get("amount"),
+            "times": item.get("times", current["times"]),
+            "start_date": item.get("start_date"),
+        }
+        try:
+            spec = medications.parse_medication(fields, today)
+            end = medications.check_date("end_date", item["end_date"]) if item.get("end_date") else None
+        except InputError as error:
+            raise InputError(
+                error.field, f"Step {number}: {error.message}", error.status, error.code, step=number
+            ) from None
+        steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times))
     return steps
 
 
@@ -131,7 +152,7 @@ def check_steps_can_be_given(steps: list[TaperStep], current: dict) -> None:
 
 
 def _invalid(number: int, problem: str) -> InputError:
-    return InputError("steps", f"Step {number} {problem}.", status=422, code="taper_invalid")
+    return InputError("steps", f"Step {number} {problem}.", status=422, code="taper_invalid", step=number)
 
 
 def apply_plan(
@@ -233,33 +254,87 @@ def _giveable_plans(amount: float, times: list[str], strength: str, unit: str) -
     return plans
 
 
-def suggested_taper(medication: dict, today: date) -> str:
-    """``suggest``'s plan as the lines ``taper_lines`` reads (empty when there is none)."""
-    return plan_text(suggest(medication, today), medication["times"])
+# ---------------------------------------------------------------- the step editor (issue 14 §2)
+
+ROW_FIELDS = ("start_date", "end_date", "days", "amount", "times")
 
 
-def plan_text(steps: list[TaperStep], times: list[str]) -> str:
-    """Steps as the taper form's lines: ``first-day last-day amount [times]`` (times only when they
-    differ from today's)."""
-    return "\n".join(
-        f"{s.start_date.isoformat()} {s.end_date.isoformat()} {s.amount:g}"
-        + ("" if s.times == times else " " + " ".join(s.times))
+def suggested_rows(medication: dict, today: date) -> list[dict]:
+    """``suggest``'s plan as the step editor's rows (none when there is no plan to suggest)."""
+    return as_rows(suggest(medication, today), medication["times"])
+
+
+def as_rows(steps: list[TaperStep], times: list[str]) -> list[dict]:
+    """Steps as the step editor shows them: dates, amount per dose, and the times (all text)."""
+    return [
+        {
+            "start_date": s.start_date.isoformat(),
+            "end_date": s.end_date.isoformat() if s.end_date else "",
+            "days": "",
+            "amount": f"{s.amount:g}",
+            "times": " ".join(s.times),
+        }
         for s in steps
-    )
+    ]
 
 
-def taper_lines(text: str, times: list[str]) -> list[dict]:
-    """The taper form's lines as ``parse_plan`` steps; InputError naming the first bad line."""
-    steps = []
-    for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
-        parts = line.split()
-        if len(parts) < 3:
-            raise InputError(
-                "steps",
-                f"Step {number}: write the first day, the last day and the amount (and the times if they change), "
-                "like 2026-03-08 2026-03-12 5 08:00 18:00",
-            )
-        steps.append({"start_date": parts[0], "end_date": parts[1], "amount": parts[2], "times": parts[3:] or times})
+def steps_from_rows(rows: list[dict], times: list[str]) -> list[dict]:
+    """The step editor's rows as ``read_steps`` reads them. Blank rows are skipped; a row without
+    a start date starts the day after the row above ends; a last day or a number of days gives its
+    end (neither: open-ended, which only a titration's last step may be); no times: ``times``."""
+    steps: list[dict] = []
+    for number, row in enumerate((r for r in rows if any(str(r.get(k, "")).strip() for k in ROW_FIELDS)), 1):
+        start = row.get("start_date", "").strip()
+        if not start and steps and steps[-1].get("end_date"):
+            start = (date.fromisoformat(steps[-1]["end_date"]) + timedelta(days=1)).isoformat()
+        step = {"start_date": start, "amount": row.get("amount", "").strip(), "times": row.get("times") or times}
+        end, days = row.get("end_date", "").strip(), row.get("days", "").strip()
+        if days and not end:
+            end = _end_after(number, start, days)
+        if end:
+            step["end_date"] = end
+        steps.append(step)
     if not steps:
         raise InputError("steps", "Enter at least one step.")
     return steps
+
+
+def _end_after(number: int, start: str, days: str) -> str:
+    if not (days.isascii() and days.isdigit()) or not 1 <= int(days) <= MAX_TAPER_DAYS:
+        raise InputError("days", f"Step {number}: days must be a whole number of days, like 5.", step=number)
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise InputError("start_date", f"Step {number} needs a start date, like 2026-03-08.", step=number) from None
+    return (first + timedelta(days=int(days) - 1)).isoformat()
+
+
+def now_and_next(medication: dict, today: date) -> tuple[dict | None, dict | None]:
+    """During a taper or titration, the step in effect today and the one after it (else Nones),
+    from ``medications.to_json``'s ``steps``."""
+    day = today.isoformat()
+    ordered = sorted(medication["steps"], key=lambda s: (s["start_date"], s["id"]))
+    running = [s for s in ordered if s["start_date"] <= day and (s["end_date"] is None or s["end_date"] >= day)]
+    later = [s for s in ordered if s["start_date"] > day]
+    if not later:
+        return None, None
+    return (running[-1] if running else None), later[0]
+
+
+def plan_words(medication: dict, today: date) -> dict | None:
+    """What the medication card says during a taper or titration: the step in effect and the next
+    (``{"now": "10 mg (1 tablet) at 08:00, 13:00, 18:00", "next": ..., "next_from": "Thu 12 Mar"}``);
+    None when no other step is ahead."""
+    running, following = now_and_next(medication, today)
+    if following is None:
+        return None
+
+    def words(step: dict) -> str:
+        dose = amounts.in_hand(step["amount"], medication["strength"], medication["unit"])
+        return f"{dose} at {', '.join(step['times'])}"
+
+    return {
+        "now": words(running) if running else None,
+        "next": words(following),
+        "next_from": f"{date.fromisoformat(following['start_date']):%a %d %b}",
+    }

@@ -174,3 +174,12 @@ def make_alert(db, patient: int, told: list[int]) -> int:
                 [alert, user, f"hash-{alert}-{n}", to_iso(START), to_iso(START)],
             )
     return alert
+
+
+def step_form(*rows: tuple, fields=("start_date", "end_date", "amount", "times")) -> dict:
+    """The step editor's form fields for ``rows`` (each a tuple in the order of ``fields``), as a
+    browser posts them: ``start_date-1``, ``end_date-1``, ... and ``rows``."""
+    form = {"rows": str(len(rows))}
+    for number, row in enumerate(rows, 1):
+        form |= {f"{key}-{number}": value for key, value in zip(fields, row, strict=False)}
+    return form

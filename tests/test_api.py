@@ -294,8 +294,8 @@ def test_every_api_route_is_in_the_openapi_document(app, client):
         path = path.replace("/doses/{id}/confirm", "/doses/{id}/confirm")
         if path.startswith("/api/v1/patients/{id}/doses/"):
             path = "/api/v1/patients/{id}/doses/{dose_id}/confirm"
-        if re.match(r"^/api/v1/patients/\{id\}/medications/\{id\}$", path):
-            path = "/api/v1/patients/{id}/medications/{medication_id}"
+        if re.match(r"^/api/v1/patients/\{id\}/medications/\{id\}(/titration)?$", path):
+            path = path.replace("/medications/{id}", "/medications/{medication_id}")
         path = path.replace("<id:clinic_id>", "{id}")
         path = path.replace("<token>", "{token}")
         assert path in document["paths"], path

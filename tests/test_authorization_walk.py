@@ -56,6 +56,10 @@ CLINICIAN = {
     "api.confirm_for_patient",
     "api.kidney_function",  # issue 10: the clinic records eGFR
     "clinic.kidney_function",
+    "api.titration_plan",  # issue 9 §5: a clinician's plan of steps up, with a reason
+    "clinic_plans.edit",  # issue 9 §1: the guarded fields, editable with a reason
+    "clinic_plans.titration",
+    "clinic_plans.taper",
 }
 # What each principal may do to Zelda; everyone else may do nothing.
 ALLOWED = {

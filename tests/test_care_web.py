@@ -15,7 +15,19 @@ import pytest
 from reminder import caregivers
 from reminder.times import parse_instant
 
-from builders import PASSWORD, START, csrf, doses, log_in, make_medication, make_patient, messages, page_text, user_id
+from builders import (
+    PASSWORD,
+    START,
+    csrf,
+    doses,
+    log_in,
+    make_medication,
+    make_patient,
+    messages,
+    page_text,
+    step_form,
+    user_id,
+)
 
 THIRTEEN_HUNDRED = "2026-03-07T18:00:00Z"  # 13:00 in New York
 BOTH_WINDOWS_CLOSED = "2026-03-07T20:31:00Z"  # the 08:00 and 13:00 doses are closed as missed
@@ -537,17 +549,23 @@ def test_ending_baclofen_shows_the_taper_page_and_a_valid_taper_applies(db, pat,
     assert refused.status_code == 409
     assert "Baclofen must not be stopped suddenly" in page and "at least 14 days" in page
     # The suggested plan: three decreasing steps from tomorrow over 14 days, in whole and half
-    # 10 mg tablets (issue 9: never 7.5 or 2.5 mg), dropping the midday dose before splitting.
-    assert (
-        "2026-03-08 2026-03-12 10 08:00 18:00\n2026-03-13 2026-03-17 5 08:00 18:00\n2026-03-18 2026-03-21 5 08:00"
-        "</textarea>" in page
-    )
+    # 10 mg tablets (issue 9: never 7.5 or 2.5 mg), dropping the midday dose before splitting;
+    # one row per step (issue 14: not raw lines), and a blank row for one more.
+    assert shown_rows(page) == [
+        ("2026-03-08", "2026-03-12", "10", "08:00 18:00"),
+        ("2026-03-13", "2026-03-17", "5", "08:00 18:00"),
+        ("2026-03-18", "2026-03-21", "5", "08:00"),
+        ("", "", "", ""),
+    ]
     assert db.execute("SELECT ended_at, ends_at FROM medications").fetchone() == (None, None)
 
-    steps = (
-        "2026-03-08 2026-03-12 10 08:00 18:00\n2026-03-13 2026-03-17 5 08:00 18:00\n\n2026-03-18 2026-03-21 5 08:00\n"
+    steps = step_form(
+        ("2026-03-08", "2026-03-12", "10", "08:00 18:00"),
+        ("", "", "", ""),  # a row left blank is skipped
+        ("", "2026-03-17", "5", "08:00 18:00"),  # no first day: the day after the row above
+        ("2026-03-18", "2026-03-21", "5", "08:00"),
     )
-    response = post(phone, f"/medications/{medication}/taper", f"/medications/{medication}/taper", steps=steps)
+    response = post(phone, f"/medications/{medication}/taper", f"/medications/{medication}/taper", **steps)
     assert response.status_code == 302
     assert db.execute("SELECT ends_at FROM medications").fetchone()[0] == "2026-03-22T04:00:00Z"  # midnight EDT
     assert [(d["local_time"], d["amount"]) for d in doses(db, local_date="2026-03-08")] == [
@@ -557,29 +575,65 @@ def test_ending_baclofen_shows_the_taper_page_and_a_valid_taper_applies(db, pat,
     page = page_text(phone.get("/medications"))
     assert "Taper plan saved: 3 steps from Sun 08 Mar. Baclofen ends after Sat 21 Mar." in page
     assert "Tapering: ends after Sat 21 Mar" in page
+    # The card shows the step in effect and the next one (issue 14 §2), and leads back to the plan.
+    assert "Now: 10 mg (1 tablet) at 08:00, 13:00, 18:00" in page
+    assert "From Sun 08 Mar: 10 mg (1 tablet) at 08:00, 18:00" in page
+    assert f'href="/medications/{medication}/taper">Taper plan</a>' in page
+
+
+def shown_rows(page: str) -> list[tuple[str, ...]]:
+    """The step editor's rows as shown: (first day, last day, amount, times) each."""
+    value = r'name="{}-(\d+)"[^>]*value="([^"]*)"'
+    found = {key: dict(re.findall(value.format(key), page)) for key in ("start_date", "end_date", "amount", "times")}
+    return [tuple(found[key][n] for key in found) for n in sorted(found["amount"], key=int)]
 
 
 @pytest.mark.parametrize(
-    "steps, message",
+    "rows, message, step",
     [
-        ("2026-03-08 2026-03-10 5", "must last at least 14 days; this one lasts 3"),
-        ("2026-03-08 2026-03-21 10", "lower than the one before it"),
-        ("2026-03-08 2026-03-14 5\n2026-03-16 2026-03-22 2.5", "must follow each other day after day"),
-        ("2026-03-01 2026-03-21 5", "cannot start in the past"),
-        ("2026-03-08 5", "Step 1: write the first day, the last day and the amount"),
-        ("2026-03-08 2026-03-21 five", "amount must be a number"),
-        ("2026-03-08 2026-03-07 5", "needs an end_date on or after its start_date"),
-        ("   ", "Enter at least one step"),
+        ([("2026-03-08", "2026-03-10", "5")], "must last at least 14 days; this one lasts 3", None),
+        ([("2026-03-08", "2026-03-21", "10")], "lower than the one before it", 1),
+        ([("2026-03-08", "2026-03-14", "5"), ("2026-03-16", "2026-03-22", "2.5")], "day after day", 2),
+        ([("2026-03-01", "2026-03-21", "5")], "cannot start in the past", None),
+        ([("2026-03-08", "", "5")], "needs an end_date on or after its start_date", 1),
+        ([("2026-03-08", "2026-03-21", "five")], "amount must be a number", 1),
+        ([("2026-03-08", "2026-03-07", "5")], "needs an end_date on or after its start_date", 1),
+        ([("", "", "", "")], "Enter at least one step", None),
+        (
+            [("2026-03-08", "2026-03-14", "10", "08:00 18:00"), ("2026-03-15", "2026-03-21", "7.5", "08:00 18:00")],
+            "whole or half",
+            2,
+        ),
     ],
 )
-def test_a_bad_taper_is_refused_with_a_message_and_nothing_written(db, pat, browser_of, steps, message):
+def test_a_bad_taper_is_refused_with_a_message_beside_its_step_and_nothing_written(
+    db, pat, browser_of, rows, message, step
+):
     medication = make_medication(db, pat)
     phone = browser_of("pat@example.com")
     before = list(db.query("SELECT * FROM regimen_steps"))
-    response = post(phone, f"/medications/{medication}/taper", f"/medications/{medication}/taper", steps=steps)
-    assert response.status_code == 400 and message in page_text(response)
+    path = f"/medications/{medication}/taper"
+    response = post(phone, path, path, **step_form(*rows))
+    page = page_text(response)
+    assert response.status_code in (400, 422) and message in page
     assert list(db.query("SELECT * FROM regimen_steps")) == before
     assert db.execute("SELECT ends_at FROM medications").fetchone()[0] is None
+    typed = [row + ("",) * (4 - len(row)) for row in rows if any(row)]
+    assert shown_rows(page)[: len(typed)] == typed  # what was typed is kept
+    if step is not None:
+        beside = re.search(rf'id="step-{step}-error">([^<]*)<', page)
+        assert beside and message in beside.group(1)
+
+
+def test_add_a_step_shows_one_more_row_and_keeps_what_was_typed(db, pat, browser_of):
+    medication = make_medication(db, pat)
+    phone = browser_of("pat@example.com")
+    path = f"/medications/{medication}/taper"
+    form = step_form(("2026-03-08", "2026-03-14", "10", "08:00 18:00"), ("", "", "", ""))
+    response = post(phone, path, path, action="add", **form)
+    assert response.status_code == 200
+    assert shown_rows(page_text(response)) == [("2026-03-08", "2026-03-14", "10", "08:00 18:00")] + [("",) * 4] * 2
+    assert db.execute("SELECT count(*) FROM regimen_steps").fetchone()[0] == 1
 
 
 def test_a_medication_without_withdrawal_risk_still_ends_at_once(db, pat, browser_of):
@@ -645,7 +699,12 @@ def test_a_patient_cannot_touch_another_patients_medication_or_pump(db, pat, bro
     other = make_patient(db, email="other@example.com")
     medication = make_medication(db, other)
     phone = browser_of("pat@example.com")
-    for action, fields in (("refills", {"quantity": "30"}), ("pause", {}), ("taper", {"steps": "x"}), ("end", {})):
+    for action, fields in (
+        ("refills", {"quantity": "30"}),
+        ("pause", {}),
+        ("taper", step_form(("2026-03-08", "2026-03-21", "5"))),
+        ("end", {}),
+    ):
         assert post(phone, f"/medications/{medication}/{action}", "/medications", **fields).status_code == 404, action
     assert phone.get(f"/medications/{medication}/taper").status_code == 404
     other_phone = browser_of("other@example.com")

@@ -36,7 +36,21 @@ class IdConverter(IntegerConverter):
 
 def init_app(app) -> None:
     app.url_map.converters["id"] = IdConverter
-    from . import admin, api, auth, care, clinic, data_rights, dose_link, errors, ops, patient, safety, twilio_hooks
+    from . import (
+        admin,
+        api,
+        auth,
+        care,
+        clinic,
+        clinic_plans,
+        data_rights,
+        dose_link,
+        errors,
+        ops,
+        patient,
+        safety,
+        twilio_hooks,
+    )
 
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in check_csrf below
     csrf.init_app(app)
@@ -47,6 +61,7 @@ def init_app(app) -> None:
     app.register_blueprint(data_rights.bp)
     app.register_blueprint(care.bp)
     app.register_blueprint(clinic.bp)
+    app.register_blueprint(clinic_plans.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(dose_link.bp)
     app.register_blueprint(ops.bp)

@@ -120,6 +120,27 @@ def report_period(patient: dict) -> tuple[date, date]:
     return first, last
 
 
+# ---------------------------------------------------------------- the step editor (tapers, titrations)
+
+MAX_STEP_ROWS = 20  # tapering.MAX_TAPER_STEPS: the form never grows past what a plan may hold
+
+
+def step_rows(fields: tuple[str, ...], keep_blank: bool = False) -> list[dict]:
+    """The step editor's filled rows from the form (``start_date-1``, ``amount-1``, ...), in order;
+    a row left blank is dropped (unless ``keep_blank``), so "Step N" in a message is the Nth row
+    shown again."""
+    count = request.form.get("rows", "")
+    count = min(int(count), MAX_STEP_ROWS) if count.isascii() and count.isdigit() else MAX_STEP_ROWS
+    rows = [{key: request.form.get(f"{key}-{i}", "").strip() for key in fields} for i in range(1, count + 1)]
+    return [row for row in rows if keep_blank or any(row.values())]
+
+
+def with_blank_rows(rows: list[dict], fields: tuple[str, ...], blank: int) -> list[dict]:
+    """``rows`` and ``blank`` empty ones to type into (never more than a plan may hold)."""
+    room = max(0, min(blank, MAX_STEP_ROWS - len(rows)))
+    return rows + [dict.fromkeys(fields, "") for _ in range(room)]
+
+
 # ---------------------------------------------------------------- the dose page
 
 

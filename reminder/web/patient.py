@@ -20,6 +20,7 @@ from .. import (
     profile,
     pumps,
     safety_contacts,
+    safety_limits,
     supply,
     tapering,
 )
@@ -38,8 +39,10 @@ from .common import (
     render_dose,
     safety_path,
     settings,
+    step_rows,
     supply_of,
     today_in,
+    with_blank_rows,
 )
 
 bp = Blueprint("patient", __name__)
@@ -135,6 +138,7 @@ def medication_list():
         stock=stock,
         paused=paused,
         taper_ends={key: _local_day(value) for key, value in ends.items()},
+        plans={m["id"]: tapering.plan_words(m, today_local()) for m in items if not m["ended_at"]},
     )
 
 
@@ -172,7 +176,7 @@ def edit_medication(medication_id: int):
             medications.update(get_db(), medication_id, _form_fields(), today_local(), now(), horizon())
         except InputError as error:
             flash(error.message, "error")
-            return render_template("medication_form.html", form=request.form, editing=current), error.status
+            return _medication_form(request.form, current), error.status
         flash("Saved. Future reminders follow the new plan.", "ok")
         return redirect(url_for("patient.medication_list"))
     form = {
@@ -181,7 +185,14 @@ def edit_medication(medication_id: int):
         "days": " ".join(medications.DAY_NAMES[d] for d in current["days"] or []),
         "every_days": current["every_days"] or "",
     }
-    return render_template("medication_form.html", form=form, editing=current)
+    return _medication_form(form, current)
+
+
+def _medication_form(form, current: dict):
+    """The edit form: the guarded fields shown read-only, "your clinician can change this"."""
+    return render_template(
+        "medication_form.html", form=form, editing=current, limit_words=safety_limits.limit_words(current)
+    )
 
 
 @bp.route("/medications/<id:medication_id>/end", methods=["GET", "POST"])
@@ -189,7 +200,7 @@ def end_medication(medication_id: int):
     """GET asks on a page of its own (no script: a name is only ever text); POST ends it."""
     current = _open_medication(medication_id)
     if current["withdrawal_risk"]:  # never simply switched off: explain, and offer a taper instead
-        return _taper_page(current, tapering.suggested_taper(current, today_local())), 409
+        return _taper_page(current, tapering.suggested_rows(current, today_local()), ending=True), 409
     if request.method == "GET":
         return render_template("end_medication.html", medication=current)
     medications.end(get_db(), medication_id, today_local(), now(), request.form.get("reason", ""))
@@ -199,16 +210,19 @@ def end_medication(medication_id: int):
 
 @bp.route("/medications/<id:medication_id>/taper", methods=["GET", "POST"])
 def taper(medication_id: int):
-    """A taper plan typed as lines ``YYYY-MM-DD YYYY-MM-DD amount``, at the current times."""
+    """A taper plan edited as a list of steps (issue 14 §2); "Add a step" shows one more row."""
     current = _open_medication(medication_id)
     if request.method == "GET":
-        return _taper_page(current, tapering.suggested_taper(current, today_local()))
-    text = request.form.get("steps", "")
+        return _taper_page(current, tapering.suggested_rows(current, today_local()))
+    if request.form.get("action") == "add":  # one more row, keeping what was typed
+        return _taper_page(current, step_rows(tapering.ROW_FIELDS, keep_blank=True), blank=1)
+    rows = step_rows(tapering.ROW_FIELDS)
     try:
-        steps = tapering.parse_plan({"steps": tapering.taper_lines(text, current["times"])}, current, today_local())
+        plan = tapering.steps_from_rows(rows, current["times"])
+        steps = tapering.parse_plan({"steps": plan}, current, today_local())
     except InputError as error:
         flash(error.message, "error")
-        return _taper_page(current, text), error.status
+        return _taper_page(current, rows, error=error), error.status
     tapering.apply_plan(get_db(), medication_id, steps, current_user.tz, now(), horizon())
     flash(
         f"Taper plan saved: {len(steps)} step{'s' if len(steps) != 1 else ''} from {steps[0].start_date:%a %d %b}. "
@@ -362,12 +376,17 @@ def message_log():
     return render_template("messages.html", messages=list_messages(get_db(), user_id=current_user.id, limit=100))
 
 
-def _taper_page(medication: dict, steps_text: str):
+def _taper_page(
+    medication: dict, rows: list[dict], ending: bool = False, error: InputError | None = None, blank: int = 0
+):
+    """The step editor for a taper: ``rows`` as typed (or suggested), with blank rows to fill in."""
     return render_template(
         "taper.html",
         medication=medication,
         refusal=medications.stop_refusal(medication),
-        steps=steps_text,
+        ending=ending,
+        error=error,
+        rows=with_blank_rows(rows, tapering.ROW_FIELDS, blank or (1 if rows else 3)),
         daily_total=(medication["amount"] or 0) * len(medication["times"]),
     )
 
@@ -406,11 +425,12 @@ def _settings_page(form: dict, token: str | None):
 
 def _form_fields() -> dict:
     form = request.form
-    fields = {
-        key: form.get(key, "")
-        for key in ("name", "strength", "unit", "amount", "times", "days", "start_date", "max_daily_amount")
-    }
-    fields["withdrawal_risk"] = form.get("withdrawal_risk", "")
+    fields = {key: form.get(key, "") for key in ("name", "strength", "unit", "amount", "times", "days")}
+    if form.get("start_date", "").strip():  # none is "from today", and never a change of plan by itself
+        fields["start_date"] = form["start_date"]
+    # The form shows the guarded fields read-only; one posted by hand goes through the same checks
+    # as the API's (a loosening is 403 clinician_only), never silently dropped.
+    fields |= {key: form[key] for key in safety_limits.GUARDED if key in form}
     fields["confirm_duplicate"] = form.get("confirm_duplicate", "")
     fields["acknowledge_interactions"] = form.get("acknowledge_interactions", "")
     fields["every_days"] = form.get("every_days", "")

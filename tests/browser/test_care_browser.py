@@ -188,9 +188,12 @@ def test_ending_baclofen_leads_to_a_taper_and_the_pump_page_fits_a_phone(phone, 
     page.locator(".card.medication").filter(has_text="Baclofen").get_by_role("button", name="End").tap()
     expect(page.get_by_role("heading", level=1)).to_have_text("Ending Baclofen")
     expect(page.locator("#refusal")).to_contain_text("Baclofen must not be stopped suddenly")
-    expect(page.get_by_label("Steps")).to_have_value(
-        "2026-03-08 2026-03-12 10 08:00 18:00\n2026-03-13 2026-03-17 5 08:00 18:00\n2026-03-18 2026-03-21 5 08:00"
-    )
+    for number, (first, last, amount) in enumerate(
+        (("2026-03-08", "2026-03-12", "10"), ("2026-03-13", "2026-03-17", "5"), ("2026-03-18", "2026-03-21", "5")), 1
+    ):  # the suggested plan, one row per step (issue 14 §2)
+        expect(page.locator(f"#start_date-{number}")).to_have_value(first)
+        expect(page.locator(f"#end_date-{number}")).to_have_value(last)
+        expect(page.locator(f"#amount-{number}")).to_have_value(amount)
     assert_fits_phone(page)
     page.screenshot(path=str(artifacts / "taper.png"), full_page=True)
     page.get_by_role("button", name="Start this taper").tap()

@@ -10,6 +10,7 @@ from flask import Response, abort, jsonify, request
 
 from ... import access, clinician_changes, clinics, fhir, kidneys, medications, reports, side_effects
 from ...db import get_db
+from ...errors import InputError
 from ..common import horizon, now, report_period, settings, today_in
 from .common import bp, json_body, medication_out, only, user, visible_patient
 
@@ -94,6 +95,33 @@ def clinician_change(patient_id: int, medication_id: int):
         only(data, medications.INPUT_FIELDS)
         clinician_changes.change(get_db(), user()["id"], medication_id, data, reason, today, now(), horizon())
     return jsonify(medication_out(medications.to_json(get_db(), medication_id)))
+
+
+@bp.route("/patients/<id:patient_id>/medications/<id:medication_id>/titration", methods=["POST"])
+def titration_plan(patient_id: int, medication_id: int):
+    """A clinician of a linked clinic writes a plan of steps up, with a reason kept beside it
+    (``clinician_changes.titrate``); the patient or a caregiver gets 403 ``clinician_only``."""
+    if not access.can_change_medications(get_db(), user(), patient_id):
+        if not access.can_see(get_db(), user(), patient_id):
+            abort(404, description="No such medication.")
+        raise InputError(
+            None,
+            "Only a clinician of a clinic you are linked to writes a titration plan: ask them, and they "
+            "will record why.",
+            status=403,
+            code="clinician_only",
+        )
+    patient = visible_patient(patient_id, "wrote titration plan")
+    current = medications.to_json(get_db(), medication_id)
+    if current is None or current["patient_id"] != patient_id:
+        abort(404, description="No such medication.")
+    if current["ended_at"]:
+        raise InputError(None, "This medication has ended.", status=409)
+    data = json_body()
+    only(data, {"steps", "reason"})
+    today = today_in(patient["tz"])
+    clinician_changes.titrate(get_db(), user()["id"], medication_id, data, data.get("reason"), today, now(), horizon())
+    return jsonify(medication_out(medications.to_json(get_db(), medication_id, today)))
 
 
 @bp.route("/patients/<id:patient_id>/kidney-function", methods=["GET", "POST"])

@@ -431,6 +431,36 @@ PATHS.update(
                 errors=(400, 401, 404, 409),
             ),
         },
+        "/api/v1/patients/{id}/medications/{medication_id}/titration": {
+            "post": _op(
+                "A clinician writes a titration plan (steps up, each at least 3 days, under the patient's ceilings); "
+                "reason required and recorded; each step is announced the day before",
+                "200",
+                _REF["Medication"],
+                params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"})],
+                body={
+                    "type": "object",
+                    "required": ["steps", "reason"],
+                    "properties": {
+                        "reason": {"type": "string"},
+                        "steps": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["start_date", "amount"],
+                                "properties": {
+                                    "start_date": {"type": "string", "format": "date"},
+                                    "end_date": {"type": "string", "format": "date"},
+                                    "amount": {"type": "number"},
+                                    "times": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                        },
+                    },
+                },
+                errors=(400, 401, 403, 404, 409, 422),
+            )
+        },
         "/api/v1/patients/{id}/pumps": {
             "get": _op("That patient's pumps", "200", _ARRAY_OF("pumps"), params=[_PATIENT], errors=(401, 404)),
             "post": _op(
@@ -724,7 +754,7 @@ PATHS["/api/v1/me/export"] = {
 # again with ``already_taken`` if it was already swallowed), ``too_late_to_correct``.
 SAFETY_CODES = (
     "clinician_only, duplicate_ingredient, plan_running, over_ceiling, unit_mismatch, times_too_close, "
-    "taper_invalid, too_soon, over_daily_maximum, too_late_to_correct"
+    "taper_invalid, titration_invalid, too_soon, over_daily_maximum, too_late_to_correct"
 )
 SCHEMAS["Error"]["properties"]["error"]["properties"]["code"]["description"] = (
     f"invalid, unauthorized, not_found, ...; the safety rules' own: {SAFETY_CODES}"
@@ -767,6 +797,13 @@ PATHS["/api/v1/medications/{id}/taper"]["post"]["responses"]["422"] = {
     "description": "taper_invalid: a step under 3 days, a last step over a quarter of the start, or tablets cannot give it",
     "content": {"application/json": {"schema": _ERROR}},
 }
+
+_TITRATION = PATHS["/api/v1/patients/{id}/medications/{medication_id}/titration"]["post"]["responses"]
+_TITRATION["403"]["description"] = "clinician_only: the patient or a caregiver"
+_TITRATION["422"]["description"] = (
+    "titration_invalid, naming the step: not after tomorrow, under 3 days, not a rise, over a ceiling, "
+    "or tablets cannot give it"
+)
 
 # Issue 10: removing the last caregiver or clinic watching a withdrawal-risk drug asks first.
 for _path in ("/api/v1/caregivers/{id}", "/api/v1/me/clinics/{id}"):
