@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import alert_texts, formulary, missed_dose, regimen, schedule, supply
+from . import alert_texts, formulary, missed_dose, regimen, schedule, supply, travel
 from .db import immediate
 from .missed_dose import Decision, DoseRule
 from .regimen import steps_of
@@ -129,16 +129,92 @@ def rewrite_future(db: Database, medication_id: int, now: datetime, horizon: tim
     _recompute_open_windows(db, medication_id)
 
 
-def drop_future(db: Database, medication_id: int, now: datetime) -> None:
-    """Delete the future doses nobody was told about, answered or touched (inside a transaction).
+def rewrite_after_zone_change(db: Database, medication_ids: list[int], now: datetime, horizon: timedelta) -> None:
+    """After the patient's time zone changed: every future dose moves to the same local time in
+    the new zone, and travel never adds doses (issue 9 section 3): a new dose too soon after the
+    previous one, or over the daily maximum in any rolling 24 hours, stays in the ledger as
+    ``cancelled`` (reason ``time_zone_change``) and is never reminded (``travel.doses_to_cancel``).
 
-    A side effect logged against one of them keeps its medication and time but lets go of the
-    dose: the dose is dropped rather than left pending, where the worker would call it missed."""
-    doomed = (
-        "SELECT id FROM doses WHERE medication_id = ? AND status = 'pending' AND scheduled_at > ? "
+    Every medication's untouched future doses go first, so that no dose of the old zone that is
+    about to move counts against the new plan. Must run inside a write transaction."""
+    for medication_id in medication_ids:
+        drop_future(db, medication_id, now, cancelled_too=True)
+        db.execute("UPDATE medications SET generated_until = ? WHERE id = ?", [to_iso(now), medication_id])
+    for medication_id in medication_ids:
+        extend_medication(db, medication_id, now, now + horizon)
+        cancel_what_travel_adds(db, medication_id, now)
+        _recompute_open_windows(db, medication_id)
+
+
+def cancel_what_travel_adds(db: Database, medication_id: int, now: datetime) -> int:
+    """Cancel the medication's new future doses that ``travel.doses_to_cancel`` refuses, counting
+    the intakes and the scheduled doses of every entry of the same drug. Returns how many."""
+    medication = regimen.medication(db, medication_id)
+    tz, steps, rule = ZoneInfo(medication["tz"]), steps_of(db, medication_id), rule_of(medication)
+    rows = db.execute(
+        f"SELECT id, scheduled_at, amount FROM doses WHERE id IN ({_untouched_future()}) ORDER BY scheduled_at",
+        [medication_id, to_iso(now)],
+    ).fetchall()
+    planned = []
+    for _, scheduled_at, amount in rows:
+        t = parse_instant(scheduled_at)
+        interval = schedule.regimen_interval(steps, tz, t) or timedelta(0)
+        planned.append(travel.Planned(t, amount, interval * rule.min_gap_fraction))
+    ids = same_drug_ids(db, medication_id)
+    cancelled = travel.doses_to_cancel(
+        planned, _counted(db, ids, {row[0] for row in rows}, now), _shared_maximum(db, ids), tz
+    )
+    for index in cancelled:
+        db.execute(
+            "UPDATE doses SET status = 'cancelled', cancel_reason = ?, next_prompt_at = NULL "
+            "WHERE id = ? AND status = 'pending'",
+            [travel.TIME_ZONE_CHANGE, rows[index][0]],
+        )
+    return len(cancelled)
+
+
+def _counted(db: Database, medication_ids: list[int], planned_ids: set[int], now: datetime) -> list[travel.Counted]:
+    """The intakes and the doses still scheduled of these entries around ``now`` (the planned
+    doses apart): what a new dose is judged against."""
+    since = to_iso(now - GAP_LOOKAROUND)
+    counted = []
+    for medication_id in medication_ids:
+        for dose_id, status, scheduled_at, taken_at, amount in db.execute(
+            "SELECT id, status, scheduled_at, taken_at, amount FROM doses WHERE medication_id = ? "
+            "AND scheduled_at >= ? AND status IN ('taken', 'pending')",
+            [medication_id, since],
+        ).fetchall():
+            if dose_id not in planned_ids:
+                counted.append(travel.Counted(parse_instant(taken_at if status == "taken" else scheduled_at), amount))
+    return counted
+
+
+def _shared_maximum(db: Database, medication_ids: list[int]) -> float | None:
+    """The daily maximum that entries of one drug share: the smallest one set (issue 9 section 3)."""
+    marks = ", ".join("?" for _ in medication_ids)
+    sql = f"SELECT min(max_daily_amount) FROM medications WHERE id IN ({marks})"
+    return db.execute(sql, medication_ids).fetchone()[0]
+
+
+def _untouched_future(cancelled_too: bool = False) -> str:
+    """The ids of a medication's future doses nobody was told about, answered or touched (a
+    rewrite may replace them); parameters: the medication's id, now."""
+    statuses = "('pending', 'cancelled')" if cancelled_too else "('pending')"
+    return (
+        f"SELECT id FROM doses WHERE medication_id = ? AND status IN {statuses} AND scheduled_at > ? "
         "AND prompt_count = 0 AND NOT EXISTS (SELECT 1 FROM dose_events e WHERE e.dose_id = doses.id) "
         "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id)"
     )
+
+
+def drop_future(db: Database, medication_id: int, now: datetime, cancelled_too: bool = False) -> None:
+    """Delete the future doses nobody was told about, answered or touched (inside a transaction).
+
+    A side effect logged against one of them keeps its medication and time but lets go of the
+    dose: the dose is dropped rather than left pending, where the worker would call it missed.
+    A dose cancelled by a change of zone stays (its instant is not generated again) unless
+    ``cancelled_too``: a new change of zone decides those instants afresh."""
+    doomed = _untouched_future(cancelled_too)
     params = [medication_id, to_iso(now)]
     db.execute(f"UPDATE side_effects SET dose_id = NULL WHERE dose_id IN ({doomed})", params)
     db.execute(f"DELETE FROM doses WHERE id IN ({doomed})", params)
@@ -339,6 +415,7 @@ def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> miss
         confirmed_at=parse_instant(dose["confirmed_at"]) if dose["confirmed_at"] else None,
         next_scheduled_at=following.scheduled_at if following else None,
         regimen_interval=schedule.regimen_interval(steps, tz, scheduled_at),
+        cancel_reason=dose["cancel_reason"],
     )
 
 
