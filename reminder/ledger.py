@@ -149,18 +149,17 @@ def rewrite_after_zone_change(db: Database, medication_ids: list[int], now: date
 def cancel_what_travel_adds(db: Database, medication_id: int, now: datetime) -> int:
     """Cancel the medication's new future doses that ``travel.doses_to_cancel`` refuses, counting
     the intakes and the scheduled doses of every entry of the same drug. Returns how many."""
-    medication = regimen.medication(db, medication_id)
-    tz, steps, rule = ZoneInfo(medication["tz"]), steps_of(db, medication_id), rule_of(medication)
+    tz = ZoneInfo(regimen.medication(db, medication_id)["tz"])
     rows = db.execute(
         f"SELECT id, scheduled_at, amount FROM doses WHERE id IN ({_untouched_future()}) ORDER BY scheduled_at",
         [medication_id, to_iso(now)],
     ).fetchall()
-    planned = []
-    for _, scheduled_at, amount in rows:
-        t = parse_instant(scheduled_at)
-        interval = schedule.regimen_interval(steps, tz, t) or timedelta(0)
-        planned.append(travel.Planned(t, amount, interval * rule.min_gap_fraction))
     ids = same_drug_ids(db, medication_id)
+    gaps = _gap_rules(db, ids)
+    planned = [
+        travel.Planned(parse_instant(at), amount, _shared_min_gap(gaps, parse_instant(at), tz))
+        for _, at, amount in rows
+    ]
     cancelled = travel.doses_to_cancel(
         planned, _counted(db, ids, {row[0] for row in rows}, now), _shared_maximum(db, ids), tz
     )
@@ -187,6 +186,27 @@ def _counted(db: Database, medication_ids: list[int], planned_ids: set[int], now
             if dose_id not in planned_ids:
                 counted.append(travel.Counted(parse_instant(taken_at if status == "taken" else scheduled_at), amount))
     return counted
+
+
+def _gap_rules(db: Database, medication_ids: list[int]) -> list[tuple[list, float]]:
+    """(steps, min_gap_fraction) of each entry still taken: what the shared minimum gap is made of."""
+    rules = []
+    for medication_id in medication_ids:
+        medication = regimen.medication(db, medication_id)
+        if not medication["ended_at"]:
+            rules.append((steps_of(db, medication_id), medication["min_gap_fraction"]))
+    return rules
+
+
+def _shared_min_gap(rules: list[tuple[list, float]], at: datetime, tz: ZoneInfo) -> timedelta:
+    """The minimum gap at ``at`` that entries of one drug share: the smallest of theirs, each
+    ``min_gap_fraction`` x the entry's spacing around ``at`` (issue 9 section 3)."""
+    gaps = [
+        interval * fraction
+        for steps, fraction in rules
+        if (interval := schedule.regimen_interval(steps, tz, at)) is not None
+    ]
+    return min(gaps, default=timedelta(0))
 
 
 def _shared_maximum(db: Database, medication_ids: list[int]) -> float | None:
