@@ -426,6 +426,9 @@ def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> miss
     scheduled_at = parse_instant(dose["scheduled_at"])
     steps, tz = steps_of(db, dose["medication_id"]), ZoneInfo(dose["tz"])
     following = schedule.next_occurrence(steps, tz, scheduled_at) if not medication["ended_at"] else None
+    # "Take your next dose at its usual time" never points at a dose a change of zone cancelled.
+    while following is not None and _cancelled_at(db, dose["medication_id"], following.scheduled_at):
+        following = schedule.next_occurrence(steps, tz, following.scheduled_at)
     return missed_dose.Dose(
         scheduled_at=scheduled_at,
         window_closes_at=parse_instant(dose["window_closes_at"]),
@@ -437,6 +440,11 @@ def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> miss
         regimen_interval=schedule.regimen_interval(steps, tz, scheduled_at),
         cancel_reason=dose["cancel_reason"],
     )
+
+
+def _cancelled_at(db: Database, medication_id: int, at: datetime) -> bool:
+    sql = "SELECT 1 FROM doses WHERE medication_id = ? AND scheduled_at = ? AND status = 'cancelled'"
+    return db.execute(sql, [medication_id, to_iso(at)]).fetchone() is not None
 
 
 def _other_intakes(db: Database, dose: dict) -> list[missed_dose.Intake]:

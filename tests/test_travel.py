@@ -270,6 +270,19 @@ def test_an_intake_of_a_duplicate_entry_counts_across_a_change_of_zone(db, setti
     assert doses(db, medication_id=lioresal, scheduled_at="2026-06-02T19:00:00Z")[0]["status"] == "pending"
 
 
+def test_the_skip_advice_never_points_at_a_cancelled_dose(db, settings):
+    """LA to Tokyo mid-day: the 14:00 Tokyo dose is let go; its next dose is not the cancelled 20:00
+    (11:00 UTC) but 08:00 the next morning."""
+    patient, medication = patient_on_baclofen(db, "America/Los_Angeles", "2026-06-01T12:00")
+    take_at_their_times(db, patient, "2026-06-01T12:00", "2026-06-01T15:00")
+    change_zone(db, settings, patient, "Asia/Tokyo", "2026-06-01T19:00")
+    afternoon = doses(db, scheduled_at="2026-06-02T05:00:00Z")[0]
+
+    facts = ledger.dose_facts(db, afternoon)
+
+    assert facts.next_scheduled_at == Z("2026-06-02T23:00")
+
+
 # ---------------------------------------------------------------- nobody is told, nothing counts
 
 
