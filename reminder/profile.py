@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import accounts, auth_codes, ledger, medications
+from . import accounts, auth_codes, medications, zone_change
 from .db import immediate
 
 
@@ -22,4 +22,4 @@ def change(db: Database, settings: dict, user_id: int, changes: dict, now: datet
         if after["phone"] and "phone" in changes and not after["phone_verified"]:
             auth_codes.send_phone_code(db, settings, user_id, after["phone"], now)
         if "tz" in changes and changes["tz"] != before["tz"]:
-            ledger.rewrite_after_zone_change(db, medications.patient_medication_ids(db, user_id), now, horizon)
+            zone_change.rewrite(db, medications.patient_medication_ids(db, user_id), now, horizon)
