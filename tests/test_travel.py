@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminder import ledger, links, metrics, profile, reports, summaries, travel
+from reminder import escalation, ledger, links, metrics, profile, reports, summaries, travel
 from reminder.db import immediate
 from reminder.missed_dose import Intake, most_in_a_day
 from reminder.times import parse_instant, to_iso
@@ -303,6 +303,23 @@ def test_a_cancelled_dose_gets_no_reminder_follow_up_or_skip_notice_when_the_wor
     reminded = {m["dose_id"] for m in told if m["kind"] == "reminder"}
     assert reminded == {d["id"] for d in doses(db, scheduled_at="2026-06-02T15:00:00Z")}  # LA's 08:00 only
     assert not db.execute("SELECT count(*) FROM alerts").fetchone()[0]  # no run of misses, nobody alerted
+
+
+def test_a_cancelled_dose_never_joins_a_run_of_misses(db, settings, tick):
+    """LA's first 08:00 goes unanswered: the run is that one miss, back to the last Paris intake;
+    the two cancelled doses between them are neither misses nor its first dose."""
+    patient, medication = patient_on_baclofen(db, "Europe/Paris", "2026-05-31T20:00")
+    take_at_their_times(db, patient, "2026-06-01T00:00", "2026-06-01T18:00")
+    change_zone(db, settings, patient, "America/Los_Angeles", "2026-06-01T18:30")
+    for at in ("2026-06-02T15:00", "2026-06-02T15:30", "2026-06-02T18:30"):
+        tick(Z(at))
+    morning = doses(db, scheduled_at="2026-06-02T15:00:00Z")[0]
+    assert morning["status"] == "missed"
+
+    run = escalation.current_run(db, medication, Z("2026-06-02T18:30"))
+
+    assert (run.length, run.start_dose_id, run.first_dose_id) == (1, morning["id"], morning["id"])
+    assert run.last_taken_at == Z("2026-06-01T18:00")
 
 
 def report_without_timestamps(db, patient: int, settings) -> dict:
