@@ -8,11 +8,14 @@ instants are worked out by hand in UTC in each case's comment.
 
 from __future__ import annotations
 
+import importlib.util
+import sqlite3
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from reminder import db as dbmod
 from reminder import escalation, ledger, links, metrics, profile, reports, summaries, travel
 from reminder.db import immediate
 from reminder.missed_dose import Intake, most_in_a_day
@@ -410,3 +413,48 @@ def test_history_and_the_phone_link_say_the_dose_was_not_scheduled(db, client, c
     tapped = client.post(f"/d/{token}", data={"action": "taken", "csrf_token": csrf(client, f"/d/{token}")})
     assert tapped.status_code == 409 and "This dose was not scheduled: time-zone change" in page_text(tapped)
     assert doses(db, id=cancelled["id"])[0]["status"] == "cancelled"
+
+
+# ---------------------------------------------------------------- the migration
+
+
+def schema_migrations():
+    spec = importlib.util.spec_from_file_location("travel_test_migrations", dbmod.MIGRATIONS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.migrations
+
+
+def doses_schema(db) -> list[tuple[str, str]]:
+    return db.execute(
+        "SELECT type, name FROM sqlite_master WHERE tbl_name = 'doses' AND type != 'table' ORDER BY type, name"
+    ).fetchall()
+
+
+def test_the_doses_rebuild_keeps_every_row_index_trigger_reference_and_the_id_counter(tmp_path):
+    db = dbmod.connect(str(tmp_path / "old.db"))
+    schema_migrations().apply(db, stop_before="0015_travel_cancelled_doses")
+    patient, medication = patient_on_baclofen(db, "Europe/Paris", "2026-05-31T20:00")
+    first = doses(db)[0]["id"]
+    db.execute("UPDATE doses SET status = 'taken', taken_at = scheduled_at WHERE id = ?", [first])
+    ledger.add_event(db, first, Z("2026-06-01T06:00"), patient, "taken", {})  # a reference to keep
+    newest = db.execute("SELECT max(id) FROM doses").fetchone()[0]
+    db.execute("DELETE FROM doses WHERE id = ?", [newest])  # a rewritten future dose: its id is not reused
+    db.conn.commit()
+    rows, schema = doses(db), doses_schema(db)
+
+    schema_migrations().apply(db)
+
+    assert [{k: v for k, v in d.items() if k != "cancel_reason"} for d in doses(db)] == rows
+    assert doses_schema(db) == schema and len(schema) == 12  # 6 indexes (one automatic), 6 triggers
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.execute("SELECT count(*) FROM dose_events").fetchone()[0] == 1
+    with immediate(db):
+        ledger.extend_medication(db, medication, Z("2026-06-04T20:00"), Z("2026-06-05T20:00"))
+    assert min(d["id"] for d in doses(db) if d["scheduled_at"] >= "2026-06-05") > newest
+    with pytest.raises(sqlite3.IntegrityError):  # a cancelled dose always says why
+        db.execute("UPDATE doses SET status = 'cancelled' WHERE id = ?", [rows[-1]["id"]])
+    db.execute(
+        "UPDATE doses SET status = 'cancelled', cancel_reason = 'time_zone_change' WHERE id = ?", [rows[-1]["id"]]
+    )
+    db.close()
