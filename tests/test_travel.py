@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reminder import db as dbmod
-from reminder import escalation, ledger, links, metrics, profile, reports, summaries, travel
+from reminder import escalation, fhir, ledger, links, metrics, profile, reports, summaries, travel
 from reminder.db import immediate
 from reminder.missed_dose import Intake, most_in_a_day
 from reminder.times import parse_instant, to_iso
@@ -353,6 +353,18 @@ def test_a_cancelled_dose_changes_no_metric_report_csv_or_panel_summary(db, sett
     assert with_cancelled == without
     counts = with_cancelled[0]["medications"][0]["metrics"]["counts"]
     assert isinstance(counts, dict) and counts["scheduled"] == counts["taken"] == 6
+
+
+def test_the_fhir_export_leaves_a_cancelled_dose_out(db, settings, tick):
+    patient, _ = patient_on_baclofen(db, "Europe/Paris", "2026-05-31T20:00")
+    take_at_their_times(db, patient, "2026-06-01T00:00", "2026-06-01T18:00")
+    change_zone(db, settings, patient, "America/Los_Angeles", "2026-06-01T18:30")
+    take_at_their_times(db, patient, "2026-06-02T15:00", "2026-06-02T15:00")
+
+    body = fhir.bundle(db, patient, date(2026, 5, 31), date(2026, 6, 2), Z("2026-06-02T16:00"))
+
+    given = [e["resource"] for e in body["entry"] if e["resource"]["resourceType"] == "MedicationAdministration"]
+    assert len(given) == 4 and {r["status"] for r in given} == {"completed"}
 
 
 def test_the_metrics_refuse_a_cancelled_dose_rather_than_count_it():
