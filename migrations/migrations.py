@@ -750,3 +750,61 @@ def alerts_recipients_quiet_hours(db):
         END;
         """
     )
+
+
+DOSE_STATUS_BEFORE = "CHECK (status IN ('pending', 'taken', 'skipped', 'missed', 'unknown'))"
+DOSE_STATUS = "CHECK (status IN ('pending', 'taken', 'skipped', 'missed', 'unknown', 'cancelled'))"
+DOSE_TAKEN_CHECK = "CHECK (status != 'taken' OR taken_at IS NOT NULL)"
+DOSE_CANCELLED_CHECK = (
+    "CHECK (status != 'taken' OR taken_at IS NOT NULL),\n"
+    "            -- A cancelled dose always says why, and only a cancelled dose has a cancel_reason.\n"
+    "            CHECK ((status = 'cancelled') = (cancel_reason IS NOT NULL)),\n"
+    "            CHECK (cancel_reason IS NULL OR cancel_reason IN ('time_zone_change'))"
+)
+
+
+@migrations(name="0015_travel_cancelled_doses", transactional=False)
+def travel_cancelled_doses(db):
+    # Travel never adds doses (issue 9 section 3): after a change of time zone, a dose that would
+    # fall too soon after the previous one or go over the daily maximum in 24 hours stays in the
+    # ledger as 'cancelled', with its reason. SQLite cannot change a CHECK in place: the documented
+    # 12-step rebuild (foreign keys off, copy, drop, rename, indexes and triggers back,
+    # foreign_key_check), keeping whatever columns doses has now, and its AUTOINCREMENT counter
+    # (an id a page or client holds is never reused).
+    conn = db.conn
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ALTER TABLE doses ADD COLUMN cancel_reason TEXT")
+        table_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'doses'").fetchone()[0]
+        kept_sql = [
+            row[0]
+            for row in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = 'doses' "
+                "AND sql IS NOT NULL ORDER BY type, name"
+            )
+        ]
+        sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'doses'").fetchone()
+        assert DOSE_STATUS_BEFORE in table_sql, "doses.status CHECK is not the one this migration replaces"
+        assert DOSE_TAKEN_CHECK in table_sql, "doses has lost its taken_at CHECK"
+        new_sql = (
+            table_sql.replace(DOSE_STATUS_BEFORE, DOSE_STATUS)
+            .replace(DOSE_TAKEN_CHECK, DOSE_CANCELLED_CHECK)
+            .replace("CREATE TABLE doses", "CREATE TABLE doses_new", 1)
+        )
+        conn.execute(new_sql)
+        conn.execute("INSERT INTO doses_new SELECT * FROM doses")
+        conn.execute("DROP TABLE doses")
+        conn.execute("ALTER TABLE doses_new RENAME TO doses")
+        for sql in kept_sql:
+            conn.execute(sql)
+        if sequence:
+            conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'doses'", [sequence[0]])
+        problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+        assert not problems, f"foreign keys broken by the doses rebuild: {problems[:5]}"
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")

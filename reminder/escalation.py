@@ -88,7 +88,7 @@ def current_run(db: Database, medication_id: int, now: datetime) -> Run:
     rows = db.execute(
         "SELECT id, status, scheduled_at, taken_at, EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id "
         "AND m.kind IN ('reminder', 'follow_up')) AS prompted FROM doses WHERE medication_id = ? AND scheduled_at <= ? "
-        "AND (status != 'pending') ORDER BY scheduled_at DESC LIMIT ?",
+        "AND (status != 'pending') AND status != 'cancelled' ORDER BY scheduled_at DESC LIMIT ?",
         [medication_id, to_iso(now), RUN_LOOKBACK],
     ).fetchall()
     length, start, unknown, first = 0, None, 0, None

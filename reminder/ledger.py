@@ -126,19 +126,35 @@ def rewrite_future(db: Database, medication_id: int, now: datetime, horizon: tim
     drop_future(db, medication_id, now)
     db.execute("UPDATE medications SET generated_until = ? WHERE id = ?", [to_iso(now), medication_id])
     extend_medication(db, medication_id, now, now + horizon)
-    _recompute_open_windows(db, medication_id)
+    recompute_open_windows(db, medication_id)
 
 
-def drop_future(db: Database, medication_id: int, now: datetime) -> None:
-    """Delete the future doses nobody was told about, answered or touched (inside a transaction).
+def untouched_future_doses(db: Database, medication_id: int, now: datetime) -> list[tuple[int, str, float]]:
+    """(id, scheduled_at, amount) of the medication's pending future doses nobody was told about,
+    answered or touched, earliest first: after a rewrite, the doses it generated."""
+    sql = f"SELECT id, scheduled_at, amount FROM doses WHERE id IN ({_untouched_future()}) ORDER BY scheduled_at"
+    return db.execute(sql, [medication_id, to_iso(now)]).fetchall()
 
-    A side effect logged against one of them keeps its medication and time but lets go of the
-    dose: the dose is dropped rather than left pending, where the worker would call it missed."""
-    doomed = (
-        "SELECT id FROM doses WHERE medication_id = ? AND status = 'pending' AND scheduled_at > ? "
+
+def _untouched_future(cancelled_too: bool = False) -> str:
+    """The ids of a medication's future doses nobody was told about, answered or touched (a
+    rewrite may replace them); parameters: the medication's id, now."""
+    statuses = "('pending', 'cancelled')" if cancelled_too else "('pending')"
+    return (
+        f"SELECT id FROM doses WHERE medication_id = ? AND status IN {statuses} AND scheduled_at > ? "
         "AND prompt_count = 0 AND NOT EXISTS (SELECT 1 FROM dose_events e WHERE e.dose_id = doses.id) "
         "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id)"
     )
+
+
+def drop_future(db: Database, medication_id: int, now: datetime, cancelled_too: bool = False) -> None:
+    """Delete the future doses nobody was told about, answered or touched (inside a transaction).
+
+    A side effect logged against one of them keeps its medication and time but lets go of the
+    dose: the dose is dropped rather than left pending, where the worker would call it missed.
+    A dose cancelled by a change of zone stays (its instant is not generated again) unless
+    ``cancelled_too``: a new change of zone decides those instants afresh."""
+    doomed = _untouched_future(cancelled_too)
     params = [medication_id, to_iso(now)]
     db.execute(f"UPDATE side_effects SET dose_id = NULL WHERE dose_id IN ({doomed})", params)
     db.execute(f"DELETE FROM doses WHERE id IN ({doomed})", params)
@@ -149,7 +165,8 @@ def stop_prompts(db: Database, medication_id: int) -> None:
     db.execute("UPDATE doses SET next_prompt_at = NULL WHERE medication_id = ? AND status = 'pending'", [medication_id])
 
 
-def _recompute_open_windows(db: Database, medication_id: int) -> None:
+def recompute_open_windows(db: Database, medication_id: int) -> None:
+    """Each pending dose's window against its (new) next dose (inside a transaction)."""
     medication = regimen.medication(db, medication_id)
     tz, steps, rule = ZoneInfo(medication["tz"]), steps_of(db, medication_id), rule_of(medication)
     for dose_id, scheduled_at in db.execute(
@@ -330,6 +347,9 @@ def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> miss
     scheduled_at = parse_instant(dose["scheduled_at"])
     steps, tz = steps_of(db, dose["medication_id"]), ZoneInfo(dose["tz"])
     following = schedule.next_occurrence(steps, tz, scheduled_at) if not medication["ended_at"] else None
+    # "Take your next dose at its usual time" never points at a dose a change of zone cancelled.
+    while following is not None and _cancelled_at(db, dose["medication_id"], following.scheduled_at):
+        following = schedule.next_occurrence(steps, tz, following.scheduled_at)
     return missed_dose.Dose(
         scheduled_at=scheduled_at,
         window_closes_at=parse_instant(dose["window_closes_at"]),
@@ -339,7 +359,13 @@ def dose_facts(db: Database, dose: dict, medication: dict | None = None) -> miss
         confirmed_at=parse_instant(dose["confirmed_at"]) if dose["confirmed_at"] else None,
         next_scheduled_at=following.scheduled_at if following else None,
         regimen_interval=schedule.regimen_interval(steps, tz, scheduled_at),
+        cancel_reason=dose["cancel_reason"],
     )
+
+
+def _cancelled_at(db: Database, medication_id: int, at: datetime) -> bool:
+    sql = "SELECT 1 FROM doses WHERE medication_id = ? AND scheduled_at = ? AND status = 'cancelled'"
+    return db.execute(sql, [medication_id, to_iso(at)]).fetchone() is not None
 
 
 def _other_intakes(db: Database, dose: dict) -> list[missed_dose.Intake]:

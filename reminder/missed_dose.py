@@ -51,6 +51,7 @@ class Dose:
     # The minimum gap is measured against it too, so a same-day change of dose times cannot
     # shrink the protection between two intakes.
     regimen_interval: timedelta | None = None
+    cancel_reason: str | None = None  # why a ``cancelled`` dose is not scheduled (CANCEL_REASON_WORDS)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Decision:
 
     ``code`` names the case for the API (``taken``, ``skipped``, ``snoozed``, ``already_recorded``,
     ``window_closed``, ``window_closing`` (a snooze past the window), ``not_due_yet``, ``too_soon``,
-    ``over_daily_maximum``, ``bad_time``).
+    ``over_daily_maximum``, ``bad_time``, ``not_scheduled`` (a cancelled dose)).
     """
 
     code: str
@@ -133,6 +134,8 @@ def decide_taken(
     fact (domain.md section 6), so it is recorded at its time with ``flags`` and the advice of
     ``watch_for`` (what to watch for, when to call emergency services), never turned into missed.
     """
+    if dose.status == "cancelled":
+        return not_scheduled(dose)
     if dose.status in ("taken", "skipped"):
         return _already(dose, tz)
     if reported_at is not None:
@@ -195,6 +198,8 @@ GENERIC_WATCH_FOR = (
 def decide_skip(dose: Dose, tz: ZoneInfo, now: datetime | None = None, rule: DoseRule = DoseRule()) -> Decision:
     """A "Skip" answer: recorded on a dose that is due and still open; an answered or closed
     dose stays as it is, and a dose not yet due cannot be skipped ahead (its reminder stays)."""
+    if dose.status == "cancelled":
+        return not_scheduled(dose)
     if dose.status in ("taken", "skipped"):
         return _already(dose, tz)
     if dose.status in ("missed", "unknown"):
@@ -211,6 +216,8 @@ def decide_skip(dose: Dose, tz: ZoneInfo, now: datetime | None = None, rule: Dos
 def decide_snooze(dose: Dose, now: datetime, snooze: timedelta, tz: ZoneInfo, rule: DoseRule = DoseRule()) -> Decision:
     """A "Snooze" answer: one more reminder later, if the dose is due and that is still inside
     its window. A dose not yet due keeps its own reminder."""
+    if dose.status == "cancelled":
+        return not_scheduled(dose)
     if dose.status in ("taken", "skipped"):
         return _already(dose, tz)
     if dose.status in ("missed", "unknown") or now >= dose.window_closes_at:
@@ -242,6 +249,24 @@ def most_in_a_day(amount: float, taken_at: datetime, tz: ZoneInfo, others: list[
     for end in window_ends:
         totals.append(amount + sum(i.amount for i in others if end - ROLLING_DAY < i.taken_at <= end))
     return max(totals)
+
+
+# Why a dose was cancelled, as a person reads it ("not scheduled: time-zone change").
+CANCEL_REASON_WORDS = {"time_zone_change": "time-zone change"}
+
+
+def not_scheduled_words(reason: str | None) -> str:
+    """How a cancelled dose reads in History and on its page."""
+    return f"not scheduled: {CANCEL_REASON_WORDS.get(reason, 'cancelled')}"
+
+
+def not_scheduled(dose: Dose) -> Decision:
+    """Any answer on a cancelled dose: nothing is recorded, and nobody is told to make it up."""
+    return Decision(
+        "not_scheduled",
+        f"This dose was {not_scheduled_words(dose.cancel_reason)}. Nothing was recorded. "
+        "Take your next dose at its usual time.",
+    )
 
 
 def _not_due_yet(dose: Dose, tz: ZoneInfo) -> Decision:

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import accounts, auth_codes, ledger, medications
+from . import accounts, auth_codes, medications, zone_change
 from .db import immediate
 
 
 def change(db: Database, settings: dict, user_id: int, changes: dict, now: datetime, horizon: timedelta) -> None:
     """Update the profile (InputError, nothing written, for a bad field); a new time zone moves
-    every future reminder to the same local time in the new zone, and a new phone number gets
+    every future reminder to the same local time in the new zone (never adding a dose), and a new phone number gets
     its verification code by SMS, in the same transaction."""
     with immediate(db):
         before = accounts.find_user(db, id=user_id)
@@ -22,5 +22,4 @@ def change(db: Database, settings: dict, user_id: int, changes: dict, now: datet
         if after["phone"] and "phone" in changes and not after["phone_verified"]:
             auth_codes.send_phone_code(db, settings, user_id, after["phone"], now)
         if "tz" in changes and changes["tz"] != before["tz"]:
-            for medication_id in medications.patient_medication_ids(db, user_id):
-                ledger.rewrite_future(db, medication_id, now, horizon)
+            zone_change.rewrite(db, medications.patient_medication_ids(db, user_id), now, horizon)

@@ -50,7 +50,7 @@ def build(db: Database, patient_id: int, first_day: date, last_day: date, now: d
         rows = list(
             db.query(
                 "SELECT scheduled_at, local_date, local_time, status, taken_at, amount, skip_reason FROM doses "
-                "WHERE medication_id = ? AND local_date BETWEEN ? AND ? ORDER BY scheduled_at",
+                "WHERE medication_id = ? AND local_date BETWEEN ? AND ? AND status != 'cancelled' ORDER BY scheduled_at",
                 [medication["id"], first_day.isoformat(), last_day.isoformat()],
             )
         )
@@ -196,7 +196,7 @@ def ledger_csv(db: Database, patient_id: int, first_day: date, last_day: date) -
     writer.writerow(CSV_COLUMNS)
     for row in db.query(
         "SELECT d.*, m.name AS medication, m.unit FROM doses d JOIN medications m ON m.id = d.medication_id "
-        "WHERE d.patient_id = ? AND d.local_date BETWEEN ? AND ? ORDER BY d.scheduled_at",
+        "WHERE d.patient_id = ? AND d.local_date BETWEEN ? AND ? AND d.status != 'cancelled' ORDER BY d.scheduled_at",
         [patient_id, first_day.isoformat(), last_day.isoformat()],
     ):
         writer.writerow([csv_cell(row[column]) for column in CSV_COLUMNS])

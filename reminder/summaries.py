@@ -43,7 +43,7 @@ def compute(db: Database, patient_ids: list[int], now: datetime) -> dict[int, di
             "AND d.scheduled_at >= :since_7) AS risk_misses_7, max(d.taken_at) AS last_taken_at "
             "FROM doses d JOIN medications m ON m.id = d.medication_id "
             f"WHERE d.patient_id IN ({marks}) AND d.scheduled_at >= :since_30 AND d.scheduled_at <= :now "
-            "AND d.status != 'pending' GROUP BY d.patient_id",
+            "AND d.status != 'pending' AND d.status != 'cancelled' GROUP BY d.patient_id",
             {**params, **{f"p{i}": pid for i, pid in enumerate(chunk)}},
         ):
             found[row.pop("patient_id")].update(row)

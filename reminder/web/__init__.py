@@ -16,7 +16,7 @@ from werkzeug.routing import IntegerConverter
 from ..redact import install_log_filter
 from ..schedule import days_words
 from ..times import clock_label, parse_instant
-from .common import STATUS_WORDS, safety_path
+from .common import STATUS_WORDS, dose_status_words, safety_path
 
 csrf = CSRFProtect()
 # Scripts, styles and images only from this site; no inline script or handler can run, and no
@@ -69,7 +69,14 @@ def init_app(app) -> None:
     app.register_blueprint(twilio_hooks.bp)
     app.register_blueprint(safety.bp)
     errors.init_app(app)
-    app.context_processor(lambda: {"status_words": STATUS_WORDS, "safety_path": safety_path, "days_words": days_words})
+    app.context_processor(
+        lambda: {
+            "status_words": STATUS_WORDS,
+            "dose_status_words": dose_status_words,
+            "safety_path": safety_path,
+            "days_words": days_words,
+        }
+    )
     app.add_template_filter(local_time)
     app.after_request(security_headers)
     install_log_filter()  # the request log never records a phone link's token

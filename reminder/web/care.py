@@ -273,7 +273,8 @@ def _overview(patient: dict) -> dict:
     db = get_db()
     counts = dict(
         db.execute(
-            "SELECT status, count(*) FROM doses WHERE patient_id = ? AND local_date = ? GROUP BY status",
+            "SELECT status, count(*) FROM doses WHERE patient_id = ? AND local_date = ? AND status != 'cancelled' "
+            "GROUP BY status",
             [patient["id"], _today_of(patient).isoformat()],
         ).fetchall()
     )

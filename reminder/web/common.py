@@ -26,7 +26,17 @@ STATUS_WORDS = {
     "skipped": "skipped",
     "missed": "missed",
     "unknown": "not confirmed",
+    "cancelled": "not scheduled",  # with its reason: dose_status_words
 }
+
+
+def dose_status_words(dose: dict) -> str:
+    """A dose's status as the pages show it; a cancelled dose says why ("not scheduled: time-zone change")."""
+    if dose["status"] == "cancelled":
+        return missed_dose.not_scheduled_words(dose["cancel_reason"])
+    return STATUS_WORDS[dose["status"]]
+
+
 # How each decision answers over HTTP: accepted or already recorded is a success; a refusal
 # is a conflict with the dose's state; a bad time is bad input.
 DECISION_STATUS = {
@@ -43,6 +53,7 @@ DECISION_STATUS = {
     "corrected": 200,
     "nothing_to_correct": 409,
     "too_late_to_correct": 409,
+    "not_scheduled": 409,
 }
 MAX_REPORT_DAYS = 400
 
@@ -192,7 +203,7 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         # "Undo" while a wrong tap may still be put right (missed_dose.decide_correction).
         can_correct=missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
         closed_advice=None
-        if decision or dose["status"] in ("taken", "skipped") or window is not None
+        if decision or dose["status"] in ("taken", "skipped", "cancelled") or window is not None
         else missed_dose.skip_advice(facts, tz, current),
     )
 

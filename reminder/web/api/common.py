@@ -17,7 +17,7 @@ from ..common import DECISION_STATUS, now, safety_path, today_in
 from ..errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-STATUSES = ("pending", "taken", "skipped", "missed", "unknown")
+STATUSES = ("pending", "taken", "skipped", "missed", "unknown", "cancelled")
 DOSE_FIELDS = (
     "id",
     "medication_id",
@@ -117,6 +117,7 @@ def medication_out(medication: dict) -> dict:
 def dose_json(row: dict) -> dict:
     body = {key: row[key] for key in DOSE_FIELDS}
     body["actor"] = row["actor_id"]
+    body["reason"] = row["cancel_reason"]  # why a cancelled dose is not scheduled: "time_zone_change"
     body["flags"] = json.loads(row["flags"]) if row.get("flags") else []  # a reported intake that broke a rule
     return body
 

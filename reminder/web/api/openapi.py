@@ -122,7 +122,7 @@ PATHS = {
             params=[
                 _param("from", "query", "ISO-8601 instant with Z or an offset"),
                 _param("to", "query", "ISO-8601 instant with Z or an offset"),
-                _param("status", "query", "pending, taken, skipped, missed or unknown"),
+                _param("status", "query", "pending, taken, skipped, missed, unknown or cancelled"),
             ],
             errors=(400, 401),
         ),
@@ -716,7 +716,11 @@ SCHEMAS = {
             "tz": {"type": "string"},
             "window_closes_at": {"type": "string"},
             "amount": {"type": "number"},
-            "status": {"enum": ["pending", "taken", "skipped", "missed", "unknown"]},
+            "status": {"enum": ["pending", "taken", "skipped", "missed", "unknown", "cancelled"]},
+            "reason": {
+                "enum": ["time_zone_change", None],
+                "description": "Why a cancelled dose is not scheduled (null otherwise): travel never adds doses",
+            },
             "taken_at": {"type": ["string", "null"]},
             "confirmed_at": {"type": ["string", "null"]},
             "source": {"type": ["string", "null"]},
@@ -751,10 +755,11 @@ PATHS["/api/v1/me/export"] = {
 # floor), 409 ``duplicate_ingredient`` (unless ``confirm_duplicate``), 409 ``plan_running`` (an edit
 # during a taper or titration other than moving its times), 422 ``over_ceiling``, ``unit_mismatch``,
 # ``times_too_close``, ``taper_invalid``; on a dose, 409 ``too_soon``/``over_daily_maximum`` (answer
-# again with ``already_taken`` if it was already swallowed), ``too_late_to_correct``.
+# again with ``already_taken`` if it was already swallowed), ``too_late_to_correct``, ``not_scheduled``
+# (a dose cancelled by a change of time zone: nothing is recorded).
 SAFETY_CODES = (
     "clinician_only, duplicate_ingredient, plan_running, over_ceiling, unit_mismatch, times_too_close, "
-    "taper_invalid, titration_invalid, too_soon, over_daily_maximum, too_late_to_correct"
+    "taper_invalid, titration_invalid, too_soon, over_daily_maximum, too_late_to_correct, not_scheduled"
 )
 SCHEMAS["Error"]["properties"]["error"]["properties"]["code"]["description"] = (
     f"invalid, unauthorized, not_found, ...; the safety rules' own: {SAFETY_CODES}"
