@@ -750,3 +750,22 @@ def alerts_recipients_quiet_hours(db):
         END;
         """
     )
+
+
+@migrations(name="0015_watch_ended_medication_alerts")
+def watch_ended_medication_alerts(db):
+    db.executescript(
+        """
+        -- A medication that ends (stopped by a clinician, by its taper or the end of its plan) ends
+        -- its alerts: mark them for the worker's resolve step, which closes them and says why.
+        CREATE TRIGGER medications_ended_check_alerts AFTER UPDATE OF ended_at ON medications
+        WHEN NEW.ended_at IS NOT NULL AND OLD.ended_at IS NULL
+        BEGIN
+            UPDATE alerts SET resolve_check = 1 WHERE medication_id = NEW.id AND status != 'resolved';
+        END;
+
+        -- What is open now about a medication that already ended is looked at once.
+        UPDATE alerts SET resolve_check = 1 WHERE status != 'resolved'
+            AND medication_id IN (SELECT id FROM medications WHERE ended_at IS NOT NULL);
+        """
+    )

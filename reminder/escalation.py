@@ -357,6 +357,17 @@ RESOLUTIONS = {
 RUN_KINDS = ("missed_run", "unreachable")
 
 
+def resolution(db: Database, alert: dict) -> str:
+    """Why an alert ended, in words: its medication ended, or its own cause went away."""
+    ended = db.execute(
+        "SELECT name, end_reason FROM medications WHERE id = ? AND ended_at IS NOT NULL", [alert["medication_id"]]
+    ).fetchone()
+    if ended:
+        why = f" ({ended[1]})" if ended[1] else ""
+        return f"{ended[0]} has ended{why}, so this alert is closed and will not repeat."
+    return RESOLUTIONS.get(alert["kind"], "This has ended.")
+
+
 def _send(db, settings, alert_id, user, channel, kind, now, token=None, role=None) -> None:
     alert = next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
     role = role or _role_of(db, alert_id, user["id"])
@@ -367,7 +378,7 @@ def _send(db, settings, alert_id, user, channel, kind, now, token=None, role=Non
         "name": user["name"],
         "summary": summary,
         "safety": safety_texts.link_for(db, settings, alert["medication_id"]),
-        "resolution": RESOLUTIONS.get(alert["kind"], "This has ended."),
+        "resolution": resolution(db, alert),
         "link": f"{settings['server.base_url']}/a/{token}" if token else "",
     }
     delivery.queue_to_user(
@@ -521,7 +532,8 @@ def _repeat_to_each(db: Database, settings: dict, alert_id: int, now: datetime) 
 
 def resolve(db: Database, now: datetime, settings: dict) -> int:
     """End alerts whose cause is gone and tell everyone who was alerted: a taken dose ends a
-    run of misses, a refill ends a running-out alert, a pump refill ends a pump alert."""
+    run of misses, a refill ends a running-out alert, a pump refill ends a pump alert, and a
+    medication that ended (a clinician's stop, a finished taper or plan) ends every alert about it."""
     # Only alerts marked by a trigger when a dose was taken or a refill recorded are looked at.
     reached = resolve_reached(db, now, settings)
     with immediate(db):
@@ -534,9 +546,10 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
             " OR (a.kind = 'supply' AND EXISTS (SELECT 1 FROM refills r WHERE r.medication_id = a.medication_id "
             "  AND r.recorded_at >= a.created_at))"
             " OR (a.kind = 'pump' AND EXISTS (SELECT 1 FROM pump_refills r WHERE r.pump_id = "
-            "  CAST(substr(a.run_key, 1, instr(a.run_key, ':') - 1) AS INTEGER) AND r.refilled_at >= a.created_at))))"
+            "  CAST(substr(a.run_key, 1, instr(a.run_key, ':') - 1) AS INTEGER) AND r.refilled_at >= a.created_at))"
+            " OR EXISTS (SELECT 1 FROM medications m WHERE m.id = a.medication_id AND m.ended_at <= ?)))"
             " RETURNING id, patient_id",
-            [to_iso(now)],
+            [to_iso(now), to_iso(now)],
         ).fetchall()
         db.execute("UPDATE alerts SET resolve_check = 0 WHERE resolve_check = 1")
         for alert_id, patient_id in rows:
@@ -566,11 +579,15 @@ def acknowledge(db: Database, token: str, now: datetime) -> dict:
 
 
 def acknowledge_by(db: Database, alert_id: int, user_id: int, now: datetime) -> None:
-    """Record who acknowledged first; repeats stop. (Inside the caller's transaction.)"""
+    """Record who acknowledged first; repeats stop. (Inside the caller's transaction.)
+
+    A side-effect alert has nothing left to wait for once someone (a caregiver, or a clinician
+    reviewing it) has seen it: it is resolved, not only acknowledged."""
     db.execute(
-        "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, next_repeat_at = NULL "
-        "WHERE id = ? AND status = 'open'",
-        [to_iso(now), user_id, alert_id],
+        "UPDATE alerts SET status = CASE kind WHEN 'side_effect' THEN 'resolved' ELSE 'acknowledged' END, "
+        "resolved_at = CASE kind WHEN 'side_effect' THEN :now END, "
+        "acknowledged_at = :now, acknowledged_by = :user, next_repeat_at = NULL WHERE id = :id AND status = 'open'",
+        {"now": to_iso(now), "user": user_id, "id": alert_id},
     )
 
 

@@ -6,7 +6,34 @@ The patient lives in America/New_York; the tests start on Saturday 2026-03-07 (b
 
 from __future__ import annotations
 
-from builders import bearer, csrf, make_medication, page_text
+from datetime import date, timedelta
+
+import pytest
+
+from reminder import clinician_changes, clinics, escalation, medications, tapering
+from reminder.db import immediate
+
+from builders import (
+    START,
+    Z,
+    bearer,
+    csrf,
+    link_caregiver,
+    make_clinic,
+    make_clinician,
+    make_medication,
+    messages,
+    page_text,
+)
+
+NY = "America/New_York"
+TAPER = {
+    "steps": [
+        {"start_date": "2026-03-08", "end_date": "2026-03-14", "amount": 5, "times": ["08:00", "13:00", "18:00"]},
+        {"start_date": "2026-03-15", "end_date": "2026-03-18", "amount": 5, "times": ["08:00", "18:00"]},
+        {"start_date": "2026-03-19", "end_date": "2026-03-21", "amount": 5, "times": ["08:00"]},
+    ]
+}
 
 # ---------------------------------------------------------------- combined sedation on a change
 
@@ -52,3 +79,124 @@ def test_the_edit_form_asks_to_acknowledge_a_rename_to_a_sedating_drug(db, clien
     saved = client.post(path, data={**data, "acknowledge_interactions": "on"})
     assert saved.status_code == 302
     assert db.execute("SELECT name FROM medications WHERE id = ?", [other]).fetchone()[0] == "Ambien"
+
+
+# ---------------------------------------------------------------- alerts of a medication that ended
+
+
+@pytest.fixture
+def alerted(db, client, patient, tick_until):
+    """Baclofen with a caregiver and a clinic, two doses missed: an open level-2 alert (20:31 UTC)."""
+    medication = make_medication(db, patient)
+    carer = link_caregiver(db, patient)
+    clinic_id, code = make_clinic(db, "Neurology")
+    doctor = make_clinician(db, clinic_id)
+    clinics.join(db, patient, code, START)
+    tick_until("2026-03-07T20:31:00Z", step=300)
+    assert db.execute("SELECT count(*) FROM alerts WHERE status = 'open'").fetchone()[0] == 1
+    return {"medication": medication, "carer": carer, "doctor": doctor}
+
+
+def _stopped_by_a_clinician(db, client, patient, alerted):
+    clinician_changes.stop(
+        db, alerted["doctor"], alerted["medication"], "allergy", date(2026, 3, 7), Z("2026-03-07T21:00")
+    )
+    return Z("2026-03-07T21:01")
+
+
+def _taper_finished(db, client, patient, alerted):
+    tapered = client.post(f"/api/v1/medications/{alerted['medication']}/taper", json=TAPER, headers=bearer(db, patient))
+    assert tapered.status_code == 200
+    return Z("2026-03-22T04:01")  # the taper's last local day is over
+
+
+def _plan_reached_its_end_date(db, client, patient, alerted):
+    step = tapering.TaperStep(date(2026, 3, 8), date(2026, 3, 8), 5, ["08:00"])
+    tapering.apply_plan(db, alerted["medication"], [step], NY, Z("2026-03-07T21:00"), timedelta(hours=48))
+    return Z("2026-03-09T04:01")  # midnight after 2026-03-08 in New York
+
+
+@pytest.mark.parametrize("ending", [_stopped_by_a_clinician, _taper_finished, _plan_reached_its_end_date])
+def test_the_alerts_of_a_medication_that_ended_are_resolved_and_stop_repeating(
+    db, client, patient, alerted, tick, ending
+):
+    ended_at = ending(db, client, patient, alerted)
+    tick(ended_at)
+    assert db.execute("SELECT count(*) FROM medications WHERE ended_at IS NOT NULL").fetchone()[0] == 1
+    assert {row[0] for row in db.execute("SELECT status FROM alerts")} == {"resolved"}
+    told = [m for m in messages(db, "alert_resolved") if m["user_id"] == alerted["carer"]]
+    assert told and "Baclofen has ended" in told[-1]["body"] and "will not repeat" in told[-1]["body"]
+    repeats = len(messages(db, "alert_repeat"))
+    tick(ended_at + timedelta(hours=9))
+    tick(ended_at + timedelta(hours=18))
+    assert len(messages(db, "alert_repeat")) == repeats
+
+
+def test_a_medication_without_withdrawal_risk_ended_by_the_patient_closes_its_alerts(db, patient, tick, settings):
+    vitamin = make_medication(
+        db,
+        patient,
+        name="Vitamin D",
+        strength="",
+        amount=1,
+        times=["09:00"],
+        max_daily_amount=None,
+        withdrawal_risk=False,
+    )
+    with immediate(db):
+        escalation.raise_alert(
+            db,
+            settings,
+            patient_id=patient,
+            medication_id=vitamin,
+            kind="supply",
+            run_key="supply:1",
+            summary="Vitamin D is running out.",
+            now=START,
+        )
+    medications.end(db, vitamin, date(2026, 3, 7), Z("2026-03-07T13:00"))
+    tick(Z("2026-03-07T13:01"))
+    assert db.execute("SELECT status FROM alerts").fetchone()[0] == "resolved"
+
+
+# ---------------------------------------------------------------- side-effect alerts end
+
+
+def _severe_side_effect(db, client, patient, alerted):
+    reported = client.post(
+        "/api/v1/side-effects",
+        json={"kind": "drowsiness", "severity": 3, "note": "very sleepy all day"},
+        headers=bearer(db, patient),
+    )
+    assert reported.status_code == 201 and reported.json["advice"]["urgency"] == "prescriber"
+    return db.execute("SELECT id FROM alerts WHERE kind = 'side_effect'").fetchone()[0]
+
+
+@pytest.mark.parametrize("who", ["carer", "doctor"])
+def test_a_side_effect_alert_acknowledged_or_reviewed_is_resolved_and_repeats_no_more(
+    db, client, patient, alerted, tick, who
+):
+    alert_id = _severe_side_effect(db, client, patient, alerted)
+    acknowledged = client.post(f"/api/v1/alerts/{alert_id}/ack", headers=bearer(db, alerted[who]))
+    assert acknowledged.status_code == 200
+    status, resolved_at = db.execute("SELECT status, resolved_at FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    assert status == "resolved" and resolved_at
+    repeats = len(messages(db, "alert_repeat"))
+    tick(Z("2026-03-08T16:00"))
+    assert len([m for m in messages(db, "alert_repeat") if m["alert_id"] == alert_id]) == 0
+    assert len(messages(db, "alert_repeat")) >= repeats
+
+
+def test_a_side_effect_alert_is_resolved_when_its_medication_ends(db, client, patient, alerted, tick):
+    dose = db.execute("SELECT id FROM doses WHERE status = 'missed' LIMIT 1").fetchone()[0]
+    reported = client.post(
+        "/api/v1/side-effects",
+        json={"kind": "dizziness", "severity": 3, "dose_id": dose},
+        headers=bearer(db, patient),
+    )
+    assert reported.status_code == 201
+    clinician_changes.stop(
+        db, alerted["doctor"], alerted["medication"], "dizzy", date(2026, 3, 7), Z("2026-03-07T21:00")
+    )
+    tick(Z("2026-03-07T21:01"))
+    assert db.execute("SELECT status FROM alerts WHERE kind = 'side_effect'").fetchone()[0] == "resolved"
