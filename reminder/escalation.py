@@ -337,8 +337,17 @@ def _tell(
     )
     if cursor.rowcount == 0:
         return 0
-    _send(db, settings, alert_id, user, channel, kind, now, token, role)
+    _send(db, settings, alert_id, user, channel, kind, now, None if _told_once(db, alert_id, role) else token, role)
     return 1
+
+
+def _told_once(db: Database, alert_id: int, role: str) -> bool:
+    """The patient of an alert worded for them apart (``patient_summary``) is told once, with no
+    acknowledge link: the alert is for the others to act on, and only they can end its repeats."""
+    if role != "patient":
+        return False
+    row = db.execute("SELECT patient_summary FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    return bool(row and row[0])
 
 
 def _channels(settings: dict, user: dict, only: str | None) -> str:
@@ -371,7 +380,7 @@ def resolution(db: Database, alert: dict) -> str:
 def _send(db, settings, alert_id, user, channel, kind, now, token=None, role=None) -> None:
     alert = next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
     role = role or _role_of(db, alert_id, user["id"])
-    summary = alert["summary"]
+    summary = alert["patient_summary"] if role == "patient" and alert["patient_summary"] else alert["summary"]
     if alert["kind"] in RUN_KINDS and kind != "alert_resolved":
         summary = alert_texts.summary(run_facts(db, alert, now), role)
     context = {
@@ -418,19 +427,26 @@ def raise_alert(
     level: int = 2,
     repeat_hours: float = 4,
     clinicians: bool = False,
+    caregivers_too: bool = True,
+    patient_summary: str | None = None,
 ) -> int:
     """Open an alert (once per patient, kind, key and level) and tell the patient's caregivers
-    who follow the medication, each once, and with ``clinicians`` the clinicians of the
-    patient's clinics; when nobody else is linked, the patient (an alert always has someone
-    to tell). Returns how many were told. Inside a transaction."""
-    people = [(c, channel, "caregiver") for c, channel in caregivers.followers(db, patient_id, medication_id, True)]
+    who follow the medication (unless not ``caregivers_too``), each once, and with
+    ``clinicians`` the clinicians of the patient's clinics; with ``patient_summary`` the
+    patient too, in those words; when nobody else is linked, the patient (an alert always has
+    someone to tell). Returns how many were told. Inside a transaction."""
+    people = []
+    if caregivers_too:
+        people += [
+            (c, channel, "caregiver") for c, channel in caregivers.followers(db, patient_id, medication_id, True)
+        ]
     if clinicians:
         people += [(c, None, "clinician") for c in clinics.clinicians_for(db, patient_id)]
-    if not people:
-        people = [(accounts.find_user(db, id=patient_id), None, "patient")]
+    if not people or patient_summary:
+        people += [(accounts.find_user(db, id=patient_id), None, "patient")]
     db.execute(
         "INSERT OR IGNORE INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, summary, "
-        "created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "patient_summary, created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             patient_id,
             medication_id,
@@ -439,6 +455,7 @@ def raise_alert(
             run_key,
             int(level == 3),
             summary,
+            patient_summary,
             to_iso(now),
             to_iso(now + timedelta(hours=repeat_hours)),
         ],
@@ -518,6 +535,8 @@ def _repeat_to_each(db: Database, settings: dict, alert_id: int, now: datetime) 
     for user_id, role in db.execute(
         "SELECT user_id, role FROM alert_recipients WHERE alert_id = ?", [alert_id]
     ).fetchall():
+        if _told_once(db, alert_id, role):
+            continue
         db.execute(
             "UPDATE alert_recipients SET repeats = repeats + 1, expires_at = ? WHERE alert_id = ? AND user_id = ?",
             [to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],

@@ -6,6 +6,7 @@ The patient lives in America/New_York; the tests start on Saturday 2026-03-07 (b
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from reminder import clinician_changes, clinics, escalation, medications, taperi
 from reminder.db import immediate
 
 from builders import (
+    DOCTOR,
     START,
     Z,
     bearer,
@@ -200,3 +202,69 @@ def test_a_side_effect_alert_is_resolved_when_its_medication_ends(db, client, pa
     )
     tick(Z("2026-03-07T21:01"))
     assert db.execute("SELECT status FROM alerts WHERE kind = 'side_effect'").fetchone()[0] == "resolved"
+
+
+# ---------------------------------------------------------------- kidneys below 30 against a plan in force
+
+
+@pytest.fixture
+def clinic_api(db, patient):
+    clinic_id, code = make_clinic(db, "Neurology")
+    doctor = make_clinician(db, clinic_id)
+    clinics.join(db, patient, code, START)
+    return {"doctor": doctor, "api": bearer(db, doctor)}
+
+
+def test_an_egfr_under_30_below_the_plan_in_force_alerts_the_clinicians_and_tells_the_patient(
+    db, client, patient, clinic_api, tick
+):
+    medication = make_medication(db, patient, amount=20, times=["08:00", "13:00", "18:00"])  # 60 mg a day
+    carer = link_caregiver(db, patient)
+    recorded = client.post(
+        f"/api/v1/patients/{patient}/kidney-function",
+        json={"egfr": 25, "measured_on": "2026-03-05"},
+        headers=clinic_api["api"],
+    )
+    assert recorded.status_code == 201
+    flags = {f["flag"]: f for f in recorded.json["flags"]}
+    assert "60 mg a day planned, ceiling 40 mg" in flags["plan over renal ceiling"]["detail"]
+    [alert] = db.execute("SELECT id, kind, level, medication_id, status FROM alerts").fetchall()
+    assert tuple(alert)[1:] == ("renal_ceiling", 3, medication, "open")
+    told = {m["user_id"]: m["body"] for m in messages(db, "alert")}
+    assert set(told) == {clinic_api["doctor"], patient}  # not the caregiver: the plan is the clinic's call
+    assert "URGENT" in told[clinic_api["doctor"]] and "review the plan" in told[clinic_api["doctor"]]
+    assert "/a/" in told[clinic_api["doctor"]] and "/a/" not in told[patient]
+    words = told[patient]
+    assert "kidney" in words and "Your clinic has been told" in words and "prescriber today" in words
+    assert not re.search(r"\b(take|double|half|halve)\b", words.lower())  # never dose advice
+    tick(Z("2026-03-07T12:00"))  # at once
+    assert {m["status"] for m in messages(db, "alert")} == {"sent"}
+    [row] = client.get("/api/v1/patients", headers=clinic_api["api"]).json["patients"]
+    assert "plan over renal ceiling" in row["flags"]
+    listed = client.get("/api/v1/alerts", headers=bearer(db, patient)).json["alerts"]
+    assert {r["role"] for r in listed[0]["recipients"]} == {"clinician", "patient"}
+    tick(Z("2026-03-07T22:01"))  # the repeat goes to the clinician only
+    assert [m["user_id"] for m in messages(db, "alert_repeat")] == [clinic_api["doctor"]]
+    assert carer not in {m["user_id"] for m in messages(db)}
+
+
+def test_an_egfr_under_30_with_a_plan_within_the_halved_ceiling_alerts_nobody(db, client, patient, clinic_api):
+    make_medication(db, patient, times=["08:00", "18:00"])  # 20 mg a day, under 40
+    recorded = client.post(
+        f"/api/v1/patients/{patient}/kidney-function",
+        json={"egfr": 25, "measured_on": "2026-03-05"},
+        headers=clinic_api["api"],
+    )
+    assert recorded.status_code == 201
+    assert "plan over renal ceiling" not in {f["flag"] for f in recorded.json["flags"]}
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+
+
+def test_the_report_flags_a_plan_over_the_renal_ceiling(db, client, patient, clinic_api, login):
+    make_medication(db, patient, amount=20, times=["08:00", "13:00", "18:00"])
+    login(DOCTOR)
+    report = f"/panel/patients/{patient}/report"
+    form = {"csrf_token": csrf(client, report), "egfr": "22", "measured_on": "2026-03-02"}
+    assert client.post(f"/panel/patients/{patient}/kidney-function", data=form).status_code == 302
+    assert "plan over renal ceiling" in page_text(client.get(report))
+    assert "plan over renal ceiling" in page_text(client.get("/panel"))
