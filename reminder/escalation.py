@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -295,6 +295,19 @@ def skip_notice_advice(db: Database, medication_id: int, now: datetime) -> str:
     if not medication["withdrawal_risk"] or current_run(db, medication_id, now).length < 2:
         return ""
     return alert_texts.withdrawal_advice(medication["name"])
+
+
+def late_skip_notice(db: Database, dose: dict) -> dict:
+    """What a skip notice held by quiet hours past the next dose may still say: the missed dose's
+    day, and for a withdrawal-risk drug that one skip is all right but several are not, with the
+    signs. No "take your next dose at ..." (gone stale), never advice to take two."""
+    medication = _medication(db, dose["medication_id"])
+    day = date.fromisoformat(dose["local_date"])
+    return {
+        "late": True,
+        "day": f"{day:%a} {day.day} {day:%b}",
+        "advice": alert_texts.withdrawal_advice(medication["name"]) if medication["withdrawal_risk"] else "",
+    }
 
 
 def ack_token(db: Database, alert_id: int, user_id: int) -> str:

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from reminder import clinician_changes, clinics, escalation, medications, tapering
+from reminder import clinician_changes, clinics, escalation, medications, quiet_hours, tapering
 from reminder.db import immediate
 
 from builders import (
@@ -268,3 +268,44 @@ def test_the_report_flags_a_plan_over_the_renal_ceiling(db, client, patient, cli
     assert client.post(f"/panel/patients/{patient}/kidney-function", data=form).status_code == 302
     assert "plan over renal ceiling" in page_text(client.get(report))
     assert "plan over renal ceiling" in page_text(client.get("/panel"))
+
+
+# ---------------------------------------------------------------- a skip notice held by quiet hours
+
+
+@pytest.mark.parametrize(
+    "send_after, next_dose, held",
+    [
+        (None, Z("2026-03-08T09:30"), False),  # not quiet: it goes now
+        (Z("2026-03-08T11:00"), Z("2026-03-08T09:30"), True),  # 07:00 comes after the 05:30 dose
+        (Z("2026-03-08T11:00"), Z("2026-03-08T11:00"), True),
+        (Z("2026-03-08T11:00"), Z("2026-03-08T12:00"), False),  # 07:00 comes before the 08:00 dose
+        (Z("2026-03-08T11:00"), None, False),
+    ],
+)
+def test_a_notice_held_until_after_the_next_dose_is_told_apart(send_after, next_dose, held):
+    assert quiet_hours.held_past(send_after, next_dose) is held
+
+
+def test_a_skip_notice_held_by_quiet_hours_past_the_next_dose_still_goes_saying_only_what_is_true(
+    db, patient, tick_until, clock
+):
+    make_medication(db, patient, times=["05:30", "21:30"])
+    clock.set(START)
+    tick_until("2026-03-08T11:00Z", step=300)  # the night the clocks spring forward
+    [notice] = messages(db, "skip_notice")  # about the 21:30 dose, closed at 01:30 EST
+    assert (notice["next_attempt_at"], notice["status"]) == ("2026-03-08T11:00:00Z", "sent")  # 07:00 EDT
+    body = notice["body"]
+    assert "9:30 PM dose on Sat 7 Mar was missed and is recorded as skipped" in body
+    assert "One skipped dose is all right" in body and "withdrawal" in body  # baclofen's risk text
+    assert "usual time" not in body and "5:30" not in body  # the next dose has come and gone
+    # The only "take" left is the warning against doubling.
+    assert re.findall(r"\btake\b[^.:]*", body.lower()) == ["take two doses"]
+
+
+def test_a_skip_notice_held_to_before_the_next_dose_keeps_its_advice(db, patient, tick_until, clock):
+    make_medication(db, patient, times=["08:00", "18:00"])
+    clock.set(START)
+    tick_until("2026-03-08T12:00Z", step=300)
+    night = [m for m in messages(db, "skip_notice") if m["next_attempt_at"] == "2026-03-08T11:00:00Z"]
+    assert night and "take your next dose at its usual time (8:00 AM)" in night[0]["body"]
