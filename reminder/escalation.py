@@ -483,7 +483,7 @@ def raise_alert(
 def repeat(db: Database, now: datetime, settings: dict) -> int:
     """Repeat every open, unacknowledged alert whose repeat is due (each claimed once), with
     its text as it is now and the same acknowledge link. An alert about a medication that
-    has ended (by a taper too) or is paused today stops repeating instead."""
+    has ended (by a taper too) stops repeating; on a day a clinician paused it, it is silent."""
     with immediate(db):
         due = db.execute(
             "UPDATE alerts SET next_repeat_at = NULL WHERE id IN (SELECT id FROM alerts "
@@ -491,13 +491,17 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
             [to_iso(now)],
         ).fetchall()
         for alert_id, medication_id in due:
-            if medication_id is not None and not _still_taken(db, medication_id, now):
-                continue  # claimed above with no next repeat: it stays open, silent
-            row = db.execute("SELECT alert_repeat_hours FROM medications WHERE id = ?", [medication_id]).fetchone()
+            row = db.execute(
+                "SELECT alert_repeat_hours, ended_at FROM medications WHERE id = ?", [medication_id]
+            ).fetchone()
+            if medication_id is not None and (row is None or row[1]):
+                continue  # claimed above with no next repeat; the resolve step closes it
             hours = row[0] if row else Ladder().repeat_hours
             db.execute(
                 "UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id]
             )
+            if medication_id is not None and not _still_taken(db, medication_id, now):
+                continue  # paused by a clinician today: silent, and looked at again after the next interval
             _refresh_summary(db, alert_id, now)
             _repeat_to_each(db, settings, alert_id, now)
     return len(due)
@@ -526,7 +530,9 @@ def resolve_reached(db: Database, now: datetime, settings: dict) -> int:
 
 
 def _still_taken(db: Database, medication_id: int, now: datetime) -> bool:
-    """False once the medication ended (stopped, or its taper finished) or while it is paused."""
+    """False once the medication ended (stopped, or its taper finished) or on a day a clinician
+    paused it. A patient's own pause does not silence the people watching: those doses close
+    ``unknown`` and the run still needs a human."""
     row = db.execute(
         "SELECT m.ended_at, u.tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
         [medication_id],
@@ -538,7 +544,9 @@ def _still_taken(db: Database, medication_id: int, now: datetime) -> bool:
         return False
     today = now.astimezone(ZoneInfo(tz)).date().isoformat()
     paused = db.execute(
-        "SELECT 1 FROM pauses WHERE medication_id = ? AND local_date = ?", [medication_id, today]
+        "SELECT 1 FROM pauses p JOIN users u ON u.id = p.actor_id WHERE p.medication_id = ? AND p.local_date = ? "
+        "AND u.role = 'clinician'",
+        [medication_id, today],
     ).fetchone()
     return paused is None
 

@@ -309,3 +309,30 @@ def test_a_skip_notice_held_to_before_the_next_dose_keeps_its_advice(db, patient
     tick_until("2026-03-08T12:00Z", step=300)
     night = [m for m in messages(db, "skip_notice") if m["next_attempt_at"] == "2026-03-08T11:00:00Z"]
     assert night and "take your next dose at its usual time (8:00 AM)" in night[0]["body"]
+
+
+# ---------------------------------------------------------------- repeats and pauses
+
+
+def test_a_clinicians_pause_silences_repeats_that_day_and_a_patients_own_pause_does_not(
+    db, patient, alerted, tick, settings
+):
+    carer = alerted["carer"]
+
+    def repeats_to_carer():
+        return len([m for m in messages(db, "alert_repeat") if m["user_id"] == carer])
+
+    # Sun 8 Mar in New York: the patient pauses it themself; the caregiver still hears.
+    medications.pause_today(db, settings, alerted["medication"], date(2026, 3, 8), patient, Z("2026-03-08T05:00"))
+    tick(Z("2026-03-08T14:00"))
+    on_own_pause = repeats_to_carer()
+    assert on_own_pause >= 1
+    # Mon 9 Mar: paused by the clinician; silent all day, and heard again the day after.
+    medications.pause_today(
+        db, settings, alerted["medication"], date(2026, 3, 9), alerted["doctor"], Z("2026-03-09T05:00")
+    )
+    for hour in ("08:00", "12:00", "16:00", "20:00"):
+        tick(Z(f"2026-03-09T{hour}"))
+    assert repeats_to_carer() == on_own_pause
+    tick(Z("2026-03-10T13:00"))
+    assert repeats_to_carer() > on_own_pause
