@@ -336,3 +336,50 @@ def test_a_clinicians_pause_silences_repeats_that_day_and_a_patients_own_pause_d
     assert repeats_to_carer() == on_own_pause
     tick(Z("2026-03-10T13:00"))
     assert repeats_to_carer() > on_own_pause
+
+
+# ---------------------------------------------------------------- the second story
+
+
+def test_after_revoking_the_caregiver_and_leaving_the_clinic_missed_baclofen_reaches_the_patient(
+    db, client, patient, tick_until, clock
+):
+    make_medication(db, patient)
+    carer = link_caregiver(db, patient)
+    clinic_id, code = make_clinic(db, "Neurology")
+    doctor = make_clinician(db, clinic_id)
+    clinics.join(db, patient, code, START)
+    api = bearer(db, patient)
+    [link] = [row["id"] for row in client.get("/api/v1/caregivers", headers=api).json["caregivers"]]
+    assert client.delete(f"/api/v1/caregivers/{link}?confirm=true", headers=api).status_code == 200
+    assert client.delete(f"/api/v1/me/clinics/{clinic_id}", headers=api).json["error"]["code"] == "last_safety_contact"
+    assert client.delete(f"/api/v1/me/clinics/{clinic_id}?confirm=true", headers=api).status_code == 200
+    clock.set(START)
+    tick_until("2026-03-08T05:31:00Z", step=600)  # 08:00, 13:00 and 18:00 missed
+    alerts = [m for m in messages(db, "alert")]
+    assert alerts and {m["user_id"] for m in alerts} == {patient}  # not the revoked caregiver nor the old clinic
+    assert any("URGENT" in m["body"] and "call emergency services" in m["body"].lower() for m in alerts)
+    assert {m["user_id"] for m in messages(db, "link_ended")} == {carer, doctor}
+
+
+def test_the_clinicians_alerts_page_lists_every_alert_sent_to_them_open_first(
+    db, client, patient, clinic_api, settings, login
+):
+    with immediate(db):
+        for key, summary in (("old", "First alert, since resolved."), ("new", "Second alert, still open.")):
+            escalation.raise_alert(
+                db,
+                settings,
+                patient_id=patient,
+                medication_id=None,
+                kind="supply",
+                run_key=key,
+                summary=summary,
+                now=START,
+                level=3,
+                clinicians=True,
+            )
+        db.execute("UPDATE alerts SET status = 'resolved', resolved_at = created_at WHERE run_key = 'old'")
+    login(DOCTOR)
+    text = page_text(client.get("/alerts"))
+    assert text.index("Second alert, still open.") < text.index("First alert, since resolved.")
