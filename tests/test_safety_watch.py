@@ -243,6 +243,9 @@ def test_an_egfr_under_30_below_the_plan_in_force_alerts_the_clinicians_and_tell
     assert "plan over renal ceiling" in row["flags"]
     listed = client.get("/api/v1/alerts", headers=bearer(db, patient)).json["alerts"]
     assert {r["role"] for r in listed[0]["recipients"]} == {"clinician", "patient"}
+    mine = [a for a in listed if a["kind"] == "renal_ceiling"][0]["id"]
+    refused = client.post(f"/api/v1/alerts/{mine}/ack", headers=bearer(db, patient))
+    assert refused.status_code == 404  # the patient cannot silence the clinicians' alert
     tick(Z("2026-03-07T22:01"))  # the repeat goes to the clinician only
     assert [m["user_id"] for m in messages(db, "alert_repeat")] == [clinic_api["doctor"]]
     assert carer not in {m["user_id"] for m in messages(db)}
