@@ -5,6 +5,8 @@ the app applies it with ``reminder db upgrade``. Never edit an applied migration
 Timestamps are UTC ISO-8601 text (``2026-03-08T13:00:00Z``); dates are local ``YYYY-MM-DD``.
 """
 
+import re
+
 from sqlite_utils import Migrations
 
 migrations = Migrations("reminder")
@@ -802,6 +804,76 @@ def travel_cancelled_doses(db):
             conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'doses'", [sequence[0]])
         problems = conn.execute("PRAGMA foreign_key_check").fetchall()
         assert not problems, f"foreign keys broken by the doses rebuild: {problems[:5]}"
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
+
+
+@migrations(name="0016_watch_ended_medication_alerts")
+def watch_ended_medication_alerts(db):
+    db.executescript(
+        """
+        -- A medication that ends (stopped by a clinician, by its taper or the end of its plan) ends
+        -- its alerts: mark them for the worker's resolve step, which closes them and says why.
+        CREATE TRIGGER medications_ended_check_alerts AFTER UPDATE OF ended_at ON medications
+        WHEN NEW.ended_at IS NOT NULL AND OLD.ended_at IS NULL
+        BEGIN
+            UPDATE alerts SET resolve_check = 1 WHERE medication_id = NEW.id AND status != 'resolved';
+        END;
+
+        -- What is open now about a medication that already ended is looked at once.
+        UPDATE alerts SET resolve_check = 1 WHERE status != 'resolved'
+            AND medication_id IN (SELECT id FROM medications WHERE ended_at IS NOT NULL);
+        """
+    )
+
+
+ALERT_KINDS_BEFORE_0017 = ALERT_KINDS
+ALERT_KINDS_0017 = ALERT_KINDS.replace("'safety_contact'))", "'safety_contact', 'renal_ceiling'))")
+
+
+@migrations(name="0017_watch_renal_ceiling_alerts", transactional=False)
+def watch_renal_ceiling_alerts(db):
+    # An eGFR under 30 that leaves a plan in force above the halved ceiling alerts the clinicians
+    # and tells the patient (kind renal_ceiling), each in their own words (patient_summary).
+    # The kind CHECK is changed by the documented rebuild, as 0005_flagged_intakes did.
+    conn = db.conn
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        table_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alerts'").fetchone()[0]
+        index_sql = [
+            row[0]
+            for row in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts' AND sql IS NOT NULL"
+            )
+        ]
+        # Triggers on other tables that write alerts would dangle while it is rebuilt: dropped, then made again.
+        triggers = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%alerts%'"
+        ).fetchall()
+        for name, _ in triggers:
+            conn.execute(f'DROP TRIGGER "{name}"')
+        assert ALERT_KINDS_BEFORE_0017 in table_sql, "alerts.kind CHECK is not the one this migration replaces"
+        # After 0005's rename SQLite stores the name quoted: CREATE TABLE "alerts".
+        new_sql = re.sub(
+            r'^CREATE TABLE "?alerts"?',
+            "CREATE TABLE alerts_new",
+            table_sql.replace(ALERT_KINDS_BEFORE_0017, ALERT_KINDS_0017),
+        )
+        conn.execute(new_sql)
+        conn.execute("INSERT INTO alerts_new SELECT * FROM alerts")
+        conn.execute("DROP TABLE alerts")
+        conn.execute("ALTER TABLE alerts_new RENAME TO alerts")
+        for sql in index_sql + [sql for _, sql in triggers]:
+            conn.execute(sql)
+        # The text the patient gets when it differs from everyone else's (NULL: the summary).
+        conn.execute("ALTER TABLE alerts ADD COLUMN patient_summary TEXT")
+        problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+        assert not problems, f"foreign keys broken by the alerts rebuild: {problems[:5]}"
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -41,12 +41,14 @@ def can_change_medications(db: Database, viewer: dict, patient_id: int) -> bool:
 
 
 def can_acknowledge(db: Database, viewer: dict, alert_id: int) -> bool:
-    """An alert is acknowledged by someone it told who may still see its patient."""
-    row = db.execute("SELECT patient_id FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    """An alert is acknowledged by someone it told who may still see its patient; not by a
+    patient told once in their own words (``patient_summary``): that alert is for the others."""
+    row = db.execute("SELECT patient_id, patient_summary FROM alerts WHERE id = ?", [alert_id]).fetchone()
     told = (
         row
         and db.execute(
-            "SELECT 1 FROM alert_recipients WHERE alert_id = ? AND user_id = ?", [alert_id, viewer["id"]]
+            "SELECT 1 FROM alert_recipients WHERE alert_id = ? AND user_id = ? AND NOT (role = 'patient' AND ?)",
+            [alert_id, viewer["id"], row[1] is not None],
         ).fetchone()
     )
     return bool(told) and can_see(db, viewer, row[0])

@@ -116,3 +116,30 @@ def emergency_for(medication_name: str) -> str:
 def withdrawal_advice(medication_name: str) -> str:
     """``skip_advice`` for this drug, from the formulary's withdrawal sentence."""
     return skip_advice(formulary.risk_text(medication_name), emergency_for(medication_name))
+
+
+@dataclass(frozen=True)
+class Worded:
+    """One alert in the words of the clinicians and of the patient."""
+
+    clinician: str
+    patient: str
+
+
+def renal_ceiling(who: str, medication: str, planned: float, ceiling: float, unit: str, measured: dict) -> Worded:
+    """An eGFR under 30 against a plan above the halved ceiling: the clinicians are asked to review
+    the plan; the patient is told what changed and whom to call, never what to take."""
+    egfr = f"eGFR {measured['egfr']:g} (blood test of {measured['measured_on']})"
+    return Worded(
+        clinician=(
+            f"URGENT: {who}'s kidney function is low, {egfr}. {medication} is cleared by the kidneys and its "
+            f"daily ceiling is now halved to {ceiling:g} {unit}, but the plan in force gives {planned:g} {unit} "
+            f"a day. Please review the plan and contact {who} today."
+        ),
+        patient=(
+            f"Your kidney test ({egfr}) shows your kidneys clear {medication} more slowly, so the same amount "
+            f"can affect you more. Your clinic has been told and will contact you about your plan. Do not stop "
+            f"{medication} suddenly. Call your prescriber today if you feel very drowsy, weak or confused. "
+            "Call emergency services (911) if your breathing is slow or someone cannot wake you."
+        ),
+    )

@@ -209,7 +209,9 @@ def deliver(
             "UPDATE messages SET status = 'cancelled', error = 'the dose was answered or closed before it went out' "
             "WHERE id IN (SELECT q.id FROM messages q JOIN doses d ON d.id = q.dose_id "
             "JOIN medications m ON m.id = d.medication_id WHERE q.status = 'queued' AND q.next_attempt_at <= ? "
-            "AND q.kind IN ('reminder', 'follow_up') AND (d.status != 'pending' OR m.ended_at IS NOT NULL))",
+            "AND ((q.kind IN ('reminder', 'follow_up') AND (d.status != 'pending' OR m.ended_at IS NOT NULL)) "
+            # A skip notice (one held by quiet hours too) about a dose since reported taken is no longer true.
+            "OR (q.kind = 'skip_notice' AND d.status = 'taken')))",
             [to_iso(claimed_at)],
         )
         db.execute(

@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -297,6 +297,19 @@ def skip_notice_advice(db: Database, medication_id: int, now: datetime) -> str:
     return alert_texts.withdrawal_advice(medication["name"])
 
 
+def late_skip_notice(db: Database, dose: dict) -> dict:
+    """What a skip notice held by quiet hours past the next dose may still say: the missed dose's
+    day, and for a withdrawal-risk drug that one skip is all right but several are not, with the
+    signs. No "take your next dose at ..." (gone stale), never advice to take two."""
+    medication = _medication(db, dose["medication_id"])
+    day = date.fromisoformat(dose["local_date"])
+    return {
+        "late": True,
+        "day": f"{day:%a} {day.day} {day:%b}",
+        "advice": alert_texts.withdrawal_advice(medication["name"]) if medication["withdrawal_risk"] else "",
+    }
+
+
 def ack_token(db: Database, alert_id: int, user_id: int) -> str:
     """The acknowledge link's token for one recipient of one alert: the same at every repeat.
 
@@ -337,8 +350,17 @@ def _tell(
     )
     if cursor.rowcount == 0:
         return 0
-    _send(db, settings, alert_id, user, channel, kind, now, token, role)
+    _send(db, settings, alert_id, user, channel, kind, now, None if _told_once(db, alert_id, role) else token, role)
     return 1
+
+
+def _told_once(db: Database, alert_id: int, role: str) -> bool:
+    """The patient of an alert worded for them apart (``patient_summary``) is told once, with no
+    acknowledge link: the alert is for the others to act on, and only they can end its repeats."""
+    if role != "patient":
+        return False
+    row = db.execute("SELECT patient_summary FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    return bool(row and row[0])
 
 
 def _channels(settings: dict, user: dict, only: str | None) -> str:
@@ -357,17 +379,28 @@ RESOLUTIONS = {
 RUN_KINDS = ("missed_run", "unreachable")
 
 
+def resolution(db: Database, alert: dict) -> str:
+    """Why an alert ended, in words: its medication ended, or its own cause went away."""
+    ended = db.execute(
+        "SELECT name, end_reason FROM medications WHERE id = ? AND ended_at IS NOT NULL", [alert["medication_id"]]
+    ).fetchone()
+    if ended:
+        why = f" ({ended[1]})" if ended[1] else ""
+        return f"{ended[0]} has ended{why}, so this alert is closed and will not repeat."
+    return RESOLUTIONS.get(alert["kind"], "This has ended.")
+
+
 def _send(db, settings, alert_id, user, channel, kind, now, token=None, role=None) -> None:
     alert = next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
     role = role or _role_of(db, alert_id, user["id"])
-    summary = alert["summary"]
+    summary = alert["patient_summary"] if role == "patient" and alert["patient_summary"] else alert["summary"]
     if alert["kind"] in RUN_KINDS and kind != "alert_resolved":
         summary = alert_texts.summary(run_facts(db, alert, now), role)
     context = {
         "name": user["name"],
         "summary": summary,
         "safety": safety_texts.link_for(db, settings, alert["medication_id"]),
-        "resolution": RESOLUTIONS.get(alert["kind"], "This has ended."),
+        "resolution": resolution(db, alert),
         "link": f"{settings['server.base_url']}/a/{token}" if token else "",
     }
     delivery.queue_to_user(
@@ -407,19 +440,26 @@ def raise_alert(
     level: int = 2,
     repeat_hours: float = 4,
     clinicians: bool = False,
+    caregivers_too: bool = True,
+    patient_summary: str | None = None,
 ) -> int:
     """Open an alert (once per patient, kind, key and level) and tell the patient's caregivers
-    who follow the medication, each once, and with ``clinicians`` the clinicians of the
-    patient's clinics; when nobody else is linked, the patient (an alert always has someone
-    to tell). Returns how many were told. Inside a transaction."""
-    people = [(c, channel, "caregiver") for c, channel in caregivers.followers(db, patient_id, medication_id, True)]
+    who follow the medication (unless not ``caregivers_too``), each once, and with
+    ``clinicians`` the clinicians of the patient's clinics; with ``patient_summary`` the
+    patient too, in those words; when nobody else is linked, the patient (an alert always has
+    someone to tell). Returns how many were told. Inside a transaction."""
+    people = []
+    if caregivers_too:
+        people += [
+            (c, channel, "caregiver") for c, channel in caregivers.followers(db, patient_id, medication_id, True)
+        ]
     if clinicians:
         people += [(c, None, "clinician") for c in clinics.clinicians_for(db, patient_id)]
-    if not people:
-        people = [(accounts.find_user(db, id=patient_id), None, "patient")]
+    if not people or patient_summary:
+        people += [(accounts.find_user(db, id=patient_id), None, "patient")]
     db.execute(
         "INSERT OR IGNORE INTO alerts (patient_id, medication_id, kind, level, run_key, for_clinician, summary, "
-        "created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "patient_summary, created_at, next_repeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             patient_id,
             medication_id,
@@ -428,6 +468,7 @@ def raise_alert(
             run_key,
             int(level == 3),
             summary,
+            patient_summary,
             to_iso(now),
             to_iso(now + timedelta(hours=repeat_hours)),
         ],
@@ -442,7 +483,7 @@ def raise_alert(
 def repeat(db: Database, now: datetime, settings: dict) -> int:
     """Repeat every open, unacknowledged alert whose repeat is due (each claimed once), with
     its text as it is now and the same acknowledge link. An alert about a medication that
-    has ended (by a taper too) or is paused today stops repeating instead."""
+    has ended (by a taper too) stops repeating; on a day a clinician paused it, it is silent."""
     with immediate(db):
         due = db.execute(
             "UPDATE alerts SET next_repeat_at = NULL WHERE id IN (SELECT id FROM alerts "
@@ -450,13 +491,17 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
             [to_iso(now)],
         ).fetchall()
         for alert_id, medication_id in due:
-            if medication_id is not None and not _still_taken(db, medication_id, now):
-                continue  # claimed above with no next repeat: it stays open, silent
-            row = db.execute("SELECT alert_repeat_hours FROM medications WHERE id = ?", [medication_id]).fetchone()
+            row = db.execute(
+                "SELECT alert_repeat_hours, ended_at FROM medications WHERE id = ?", [medication_id]
+            ).fetchone()
+            if medication_id is not None and (row is None or row[1]):
+                continue  # claimed above with no next repeat; the resolve step closes it
             hours = row[0] if row else Ladder().repeat_hours
             db.execute(
                 "UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id]
             )
+            if medication_id is not None and not _still_taken(db, medication_id, now):
+                continue  # paused by a clinician today: silent, and looked at again after the next interval
             _refresh_summary(db, alert_id, now)
             _repeat_to_each(db, settings, alert_id, now)
     return len(due)
@@ -485,7 +530,9 @@ def resolve_reached(db: Database, now: datetime, settings: dict) -> int:
 
 
 def _still_taken(db: Database, medication_id: int, now: datetime) -> bool:
-    """False once the medication ended (stopped, or its taper finished) or while it is paused."""
+    """False once the medication ended (stopped, or its taper finished) or on a day a clinician
+    paused it. A patient's own pause does not silence the people watching: those doses close
+    ``unknown`` and the run still needs a human."""
     row = db.execute(
         "SELECT m.ended_at, u.tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
         [medication_id],
@@ -497,7 +544,9 @@ def _still_taken(db: Database, medication_id: int, now: datetime) -> bool:
         return False
     today = now.astimezone(ZoneInfo(tz)).date().isoformat()
     paused = db.execute(
-        "SELECT 1 FROM pauses WHERE medication_id = ? AND local_date = ?", [medication_id, today]
+        "SELECT 1 FROM pauses p JOIN users u ON u.id = p.actor_id WHERE p.medication_id = ? AND p.local_date = ? "
+        "AND u.role = 'clinician'",
+        [medication_id, today],
     ).fetchone()
     return paused is None
 
@@ -507,6 +556,8 @@ def _repeat_to_each(db: Database, settings: dict, alert_id: int, now: datetime) 
     for user_id, role in db.execute(
         "SELECT user_id, role FROM alert_recipients WHERE alert_id = ?", [alert_id]
     ).fetchall():
+        if _told_once(db, alert_id, role):
+            continue
         db.execute(
             "UPDATE alert_recipients SET repeats = repeats + 1, expires_at = ? WHERE alert_id = ? AND user_id = ?",
             [to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],
@@ -521,7 +572,8 @@ def _repeat_to_each(db: Database, settings: dict, alert_id: int, now: datetime) 
 
 def resolve(db: Database, now: datetime, settings: dict) -> int:
     """End alerts whose cause is gone and tell everyone who was alerted: a taken dose ends a
-    run of misses, a refill ends a running-out alert, a pump refill ends a pump alert."""
+    run of misses, a refill ends a running-out alert, a pump refill ends a pump alert, and a
+    medication that ended (a clinician's stop, a finished taper or plan) ends every alert about it."""
     # Only alerts marked by a trigger when a dose was taken or a refill recorded are looked at.
     reached = resolve_reached(db, now, settings)
     with immediate(db):
@@ -534,9 +586,10 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
             " OR (a.kind = 'supply' AND EXISTS (SELECT 1 FROM refills r WHERE r.medication_id = a.medication_id "
             "  AND r.recorded_at >= a.created_at))"
             " OR (a.kind = 'pump' AND EXISTS (SELECT 1 FROM pump_refills r WHERE r.pump_id = "
-            "  CAST(substr(a.run_key, 1, instr(a.run_key, ':') - 1) AS INTEGER) AND r.refilled_at >= a.created_at))))"
+            "  CAST(substr(a.run_key, 1, instr(a.run_key, ':') - 1) AS INTEGER) AND r.refilled_at >= a.created_at))"
+            " OR EXISTS (SELECT 1 FROM medications m WHERE m.id = a.medication_id AND m.ended_at <= ?)))"
             " RETURNING id, patient_id",
-            [to_iso(now)],
+            [to_iso(now), to_iso(now)],
         ).fetchall()
         db.execute("UPDATE alerts SET resolve_check = 0 WHERE resolve_check = 1")
         for alert_id, patient_id in rows:
@@ -566,11 +619,15 @@ def acknowledge(db: Database, token: str, now: datetime) -> dict:
 
 
 def acknowledge_by(db: Database, alert_id: int, user_id: int, now: datetime) -> None:
-    """Record who acknowledged first; repeats stop. (Inside the caller's transaction.)"""
+    """Record who acknowledged first; repeats stop. (Inside the caller's transaction.)
+
+    A side-effect alert has nothing left to wait for once someone (a caregiver, or a clinician
+    reviewing it) has seen it: it is resolved, not only acknowledged."""
     db.execute(
-        "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, next_repeat_at = NULL "
-        "WHERE id = ? AND status = 'open'",
-        [to_iso(now), user_id, alert_id],
+        "UPDATE alerts SET status = CASE kind WHEN 'side_effect' THEN 'resolved' ELSE 'acknowledged' END, "
+        "resolved_at = CASE kind WHEN 'side_effect' THEN :now END, "
+        "acknowledged_at = :now, acknowledged_by = :user, next_repeat_at = NULL WHERE id = :id AND status = 'open'",
+        {"now": to_iso(now), "user": user_id, "id": alert_id},
     )
 
 

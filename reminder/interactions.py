@@ -64,6 +64,15 @@ def refuse_unacknowledged(name: str, route: str, others: list[tuple[str, str]], 
         )
 
 
+def another_drug(old_name: str, old_route: str, new_name: str, new_route: str) -> bool:
+    """Whether renaming a medication makes it another drug (another ingredient or route, or an
+    unknown name changed), so its neighbours are checked again as on create."""
+    old, new = formulary.facts(old_name, old_route), formulary.facts(new_name, new_route)
+    if old.ingredient is None or new.ingredient is None:
+        return (old_name.strip().lower(), old_route) != (new_name.strip().lower(), new_route)
+    return (old.ingredient.name, old.route) != (new.ingredient.name, new.route)
+
+
 def flagged_pairs(entries: list[tuple[str, str]]) -> list[Interaction]:
     """Every combined-sedation pair among a patient's current medications ((name, route) each)."""
     found = []

@@ -7,7 +7,10 @@ baclofen label: reduce the dose in renal impairment). For a renally cleared drug
 
 - eGFR below 60 flags "renal caution" on the clinician's report and panel (CKD stage 3, KDIGO);
 - eGFR below 30 halves the formulary's daily ceiling until a clinician sets one with a reason
-  (``safety_limits.floor`` applies the factor; a clinician's value wins).
+  (``safety_limits.floor`` applies the factor; a clinician's value wins). When a plan already in
+  force (today's step or a later one) is above the halved ceiling, the clinicians are alerted at
+  once (kind ``renal_ceiling``, level 3, repeating until one acknowledges) and the patient is told
+  in plain words, with no dose advice; the report and panel flag "plan over renal ceiling".
 
 The latest measurement (by test date, then by when it was recorded) counts.
 """
@@ -16,11 +19,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlite_utils import Database
 
-from . import formulary
+from . import alert_texts, escalation, formulary, regimen
 from .db import immediate
 from .errors import InputError
 from .times import parse_date, to_iso
@@ -60,12 +64,15 @@ def check(data: dict, today: date) -> tuple[float, date]:
     return egfr, measured
 
 
-def record(db: Database, patient_id: int, data: dict, clinician_id: int, today: date, now: datetime) -> dict:
+def record(
+    db: Database, patient_id: int, data: dict, clinician_id: int, today: date, now: datetime, settings: dict
+) -> dict:
     """Store a measurement; below 30, lower the stored daily ceiling of the patient's renally
-    cleared medications to half the formulary's (unless a clinician set one). One transaction."""
+    cleared medications to half the formulary's (unless a clinician set one), and alert the
+    clinicians and tell the patient about each plan in force above it. One transaction."""
     egfr, measured = check(data, today)
     with immediate(db):
-        db.execute(
+        cursor = db.execute(
             "INSERT INTO kidney_function (patient_id, egfr, measured_on, recorded_by, recorded_at) "
             "VALUES (?, ?, ?, ?, ?)",
             [patient_id, egfr, measured.isoformat(), clinician_id, to_iso(now)],
@@ -73,7 +80,60 @@ def record(db: Database, patient_id: int, data: dict, clinician_id: int, today: 
         current = latest(db, patient_id)
         if current and ceiling_factor(current["egfr"]) < 1:
             _lower_ceilings(db, patient_id, current["egfr"])
+            for over in plans_over_ceiling(db, patient_id, today):
+                _alert_over_ceiling(db, settings, patient_id, over, current, cursor.lastrowid, now)
     return latest(db, patient_id)
+
+
+@dataclass(frozen=True)
+class OverCeiling:
+    """A renally cleared medication whose plan in force gives more a day than its ceiling."""
+
+    medication_id: int
+    name: str
+    planned: float  # the largest daily total of today's step and the later ones
+    ceiling: float
+    unit: str
+
+
+def plans_over_ceiling(db: Database, patient_id: int, today: date | None = None) -> list[OverCeiling]:
+    """The patient's current renally cleared medications planned above their stored ceiling, by
+    the steps in force from ``today`` on (without ``today``, the latest step)."""
+    rows = db.execute(
+        "SELECT id, name, route, max_daily_amount, unit FROM medications WHERE patient_id = ? AND ended_at IS NULL "
+        "AND max_daily_amount IS NOT NULL ORDER BY id",
+        [patient_id],
+    ).fetchall()
+    found = []
+    for medication_id, name, route, ceiling, unit in rows:
+        limits = formulary.facts(name, route).limits
+        if not limits or not limits.renal_cleared:
+            continue
+        steps = regimen.steps_of(db, medication_id)
+        steps = [s for s in steps if s.end_date is None or s.end_date >= today] if today else steps[-1:]
+        planned = max((s.amount * len(s.times) for s in steps), default=0)
+        if planned > ceiling + 1e-9:
+            found.append(OverCeiling(medication_id, name, planned, ceiling, unit or "mg"))
+    return found
+
+
+def _alert_over_ceiling(db, settings, patient_id: int, over: OverCeiling, measured: dict, key: int, now) -> None:
+    who = db.execute("SELECT coalesce(nullif(name, ''), email) FROM users WHERE id = ?", [patient_id]).fetchone()[0]
+    texts = alert_texts.renal_ceiling(who, over.name, over.planned, over.ceiling, over.unit, measured)
+    escalation.raise_alert(
+        db,
+        settings,
+        patient_id=patient_id,
+        medication_id=over.medication_id,
+        kind="renal_ceiling",
+        run_key=f"{over.medication_id}:{key}",
+        summary=texts.clinician,
+        patient_summary=texts.patient,
+        now=now,
+        level=3,
+        clinicians=True,
+        caregivers_too=False,
+    )
 
 
 def latest(db: Database, patient_id: int) -> dict | None:

@@ -186,6 +186,9 @@ def update(
             _refuse_plan_change(current, data, spec)
         requested = _changed_limits(data, spec, current)
         facts = _apply_limits(db, current["patient_id"], spec, requested, current, by_clinician)
+        if interactions.another_drug(current["name"], current["route"], spec.name, spec.route):  # warn as on create
+            others = current_entries(db, current["patient_id"], exclude_id=medication_id)
+            interactions.refuse_unacknowledged(spec.name, spec.route, others, spec.acknowledge_interactions)
         if current["withdrawal_risk"] and not by_clinician:
             _check_titration(spec, current, facts, max(today, spec.start_date))
         if current["withdrawal_risk"] and not by_clinician:
@@ -554,10 +557,10 @@ def _ingredient_json(medication: dict) -> dict | None:
     )
 
 
-def current_entries(db: Database, patient_id: int) -> list[tuple[str, str]]:
-    """(name, route) of each of the patient's medications that has not ended, oldest first."""
-    sql = "SELECT name, route FROM medications WHERE patient_id = ? AND ended_at IS NULL ORDER BY id"
-    return [(row[0], row[1]) for row in db.execute(sql, [patient_id]).fetchall()]
+def current_entries(db: Database, patient_id: int, exclude_id: int | None = None) -> list[tuple[str, str]]:
+    """(name, route) of each of the patient's medications that has not ended (but ``exclude_id``), oldest first."""
+    sql = "SELECT name, route FROM medications WHERE patient_id = ? AND ended_at IS NULL AND id IS NOT ? ORDER BY id"
+    return [(row[0], row[1]) for row in db.execute(sql, [patient_id, exclude_id]).fetchall()]
 
 
 def patient_medication_ids(db: Database, patient_id: int, include_ended: bool = False) -> list[int]:

@@ -31,6 +31,12 @@ def may_wait(kind: str, alert_level: int | None = None, alert_kind: str | None =
     return False
 
 
+def held_past(send_after: datetime | None, next_dose: datetime | None) -> bool:
+    """Whether a message held until ``send_after`` would arrive at or after ``next_dose``: a skip
+    notice that must then say only what is still true (no "take your next dose at ...")."""
+    return send_after is not None and next_dose is not None and send_after >= next_dose
+
+
 def _clock(text: str) -> time:
     hours, minutes = text.split(":")
     return time(int(hours), int(minutes))

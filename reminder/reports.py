@@ -84,7 +84,8 @@ def safety_flags(db: Database, patient_id: int) -> list[dict]:
     """What a clinician must see first about the patient's current medications: each
     ``{"flag", "detail", "source"}``; "combined sedation" for each sedating pair with baclofen
     (``interactions``), "renal caution" when the latest eGFR is under 60 and a current drug is
-    cleared by the kidneys (``kidneys``)."""
+    cleared by the kidneys (``kidneys``), "plan over renal ceiling" when such a drug's plan gives
+    more than its (halved) ceiling."""
     entries = medications.current_entries(db, patient_id)
     flags = [
         {"flag": "combined sedation", "detail": f"{pair.first} with {pair.second}", "source": interactions.SOURCE}
@@ -99,6 +100,9 @@ def safety_flags(db: Database, patient_id: int) -> list[dict]:
             halved = "; daily ceiling halved" if kidneys.ceiling_factor(measured["egfr"]) < 1 else ""
             detail = f"eGFR {measured['egfr']:g} on {measured['measured_on']}: {', '.join(cleared)}{halved}"
             flags.append({"flag": "renal caution", "detail": detail, "source": kidneys.RENAL_SOURCE})
+        for over in kidneys.plans_over_ceiling(db, patient_id):
+            detail = f"{over.name}: {over.planned:g} {over.unit} a day planned, ceiling {over.ceiling:g} {over.unit}"
+            flags.append({"flag": "plan over renal ceiling", "detail": detail, "source": kidneys.RENAL_SOURCE})
     return flags
 
 

@@ -28,6 +28,7 @@ from . import (
     ledger,
     links,
     overdose,
+    quiet_hours,
     retention,
     safety_texts,
     schedule,
@@ -293,6 +294,11 @@ def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
         )
         context["advice"] = escalation.skip_notice_advice(tick.db, dose["medication_id"], tick.now)
         valid_until = following  # retried through an outage, but never past the next dose
+        if quiet_hours.held_past(delivery.quiet_until(tick.db, patient, kind, tick.now), following):
+            # Held by quiet hours until after the next dose: "take your next dose at ..." would be
+            # stale by then. Say only what stays true: which dose, that it was skipped (issue 10 §5).
+            context.update(escalation.late_skip_notice(tick.db, dose))
+            valid_until = None
     delivery.queue_to_user(
         tick.db,
         tick.settings,

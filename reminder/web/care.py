@@ -363,7 +363,10 @@ def acknowledge(alert_id: int):
 def _with_ack(alerts: list[dict]) -> list[dict]:
     """Mark the open alerts the logged-in user was told about: they may acknowledge them."""
     for alert in alerts:
-        alert["can_ack"] = alert["status"] == "open" and any(t["user_id"] == current_user.id for t in alert["told"])
+        alert["can_ack"] = alert["status"] == "open" and any(
+            t["user_id"] == current_user.id and not (t["role"] == "patient" and alert["patient_summary"])
+            for t in alert["told"]
+        )
     return alerts
 
 

@@ -122,7 +122,7 @@ def kidney_function(patient_id: int):
     """A clinician records the patient's eGFR and the blood test's date; back to the report."""
     patient = _visible_patient(patient_id)  # a clinician of a linked clinic, else 404
     try:
-        kidneys.record(get_db(), patient_id, request.form, current_user.id, today_in(patient["tz"]), now())
+        kidneys.record(get_db(), patient_id, request.form, current_user.id, today_in(patient["tz"]), now(), settings())
     except InputError as error:
         flash(error.message, "error")
     else:

@@ -176,7 +176,7 @@ def edit_medication(medication_id: int):
             medications.update(get_db(), medication_id, _form_fields(), today_local(), now(), horizon())
         except InputError as error:
             flash(error.message, "error")
-            return _medication_form(request.form, current), error.status
+            return _medication_form(request.form, current, warning=error.code), error.status
         flash("Saved. Future reminders follow the new plan.", "ok")
         return redirect(url_for("patient.medication_list"))
     form = {
@@ -188,10 +188,15 @@ def edit_medication(medication_id: int):
     return _medication_form(form, current)
 
 
-def _medication_form(form, current: dict):
-    """The edit form: the guarded fields shown read-only, "your clinician can change this"."""
+def _medication_form(form, current: dict, warning: str | None = None):
+    """The edit form: the guarded fields shown read-only, "your clinician can change this"; ``warning``
+    is the code of a refusal the form answers with a question (an interaction to acknowledge)."""
     return render_template(
-        "medication_form.html", form=form, editing=current, limit_words=safety_limits.limit_words(current)
+        "medication_form.html",
+        form=form,
+        editing=current,
+        limit_words=safety_limits.limit_words(current),
+        warning=warning,
     )
 
 

@@ -135,7 +135,7 @@ def kidney_function(patient_id: int):
     patient = visible_patient(patient_id, "recorded kidney function")
     data = json_body()
     only(data, {"egfr", "measured_on"})
-    found = kidneys.record(get_db(), patient_id, data, user()["id"], today_in(patient["tz"]), now())
+    found = kidneys.record(get_db(), patient_id, data, user()["id"], today_in(patient["tz"]), now(), settings())
     return jsonify({"kidney_function": found, "flags": reports.safety_flags(get_db(), patient_id)}), 201
 
 
