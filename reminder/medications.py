@@ -205,9 +205,13 @@ def update(
         clinician_limits = current["clinician_limits"]
         if by_clinician:  # what a clinician sets becomes this patient's floor and ceiling
             clinician_limits = {**clinician_limits, **requested}
+        # A rename can make it another drug: the stored ingredient follows, or the never-double
+        # checks (ledger.same_drug_ids) would count a renamed "Lioresal" apart from the baclofen.
+        ingredient = facts.ingredient
         db.execute(
             "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?, "
-            "max_single_amount = ?, route = ?, clinician_limits = ?"
+            "max_single_amount = ?, route = ?, ingredient = ?, drugbank_id = ?, medline_plus_id = ?, "
+            "clinician_limits = ?"
             + "".join(f", {k} = ?" for k in spec.rule)
             + " WHERE id = ?",
             [
@@ -218,6 +222,9 @@ def update(
                 spec.max_daily_amount,
                 spec.max_single_amount,
                 spec.route,
+                ingredient.name if ingredient else None,
+                ingredient.drugbank_id if ingredient else None,
+                ingredient.medline_plus_id if ingredient else None,
                 json.dumps(clinician_limits),
                 *spec.rule.values(),
                 medication_id,

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from reminder import clinician_changes, clinics, escalation, medications, quiet_hours, tapering
+from reminder import clinician_changes, clinics, escalation, ledger, medications, quiet_hours, tapering
 from reminder.db import immediate
 
 from builders import (
@@ -66,6 +66,22 @@ def test_a_change_that_keeps_the_drug_does_not_ask_again(db, client, patient):
     assert moved.status_code == 200
     renamed = client.patch(f"/api/v1/medications/{diazepam}", json={"name": "Valium"}, headers=api)
     assert renamed.status_code == 200  # the same ingredient by its brand
+
+
+def test_a_rename_to_another_drug_changes_its_ingredient_so_both_entries_count_as_one_drug(db, client, patient):
+    baclofen = make_medication(db, patient)
+    other = make_medication(
+        db, patient, name="Diazepam", amount=5, times=["21:00"], max_daily_amount=None, acknowledge_interactions=True
+    )
+    api = bearer(db, patient)
+    renamed = client.patch(
+        f"/api/v1/medications/{other}",
+        json={"name": "Lioresal", "confirm_duplicate": True, "acknowledge_interactions": True},
+        headers=api,
+    )
+    assert renamed.status_code == 200, renamed.json
+    assert renamed.json["ingredient"]["name"] == "baclofen"
+    assert sorted(ledger.same_drug_ids(db, other)) == sorted([baclofen, other])
 
 
 def test_the_edit_form_asks_to_acknowledge_a_rename_to_a_sedating_drug(db, client, patient, login):
