@@ -211,9 +211,7 @@ def update(
         db.execute(
             "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?, "
             "max_single_amount = ?, route = ?, ingredient = ?, drugbank_id = ?, medline_plus_id = ?, "
-            "clinician_limits = ?"
-            + "".join(f", {k} = ?" for k in spec.rule)
-            + " WHERE id = ?",
+            "clinician_limits = ?" + "".join(f", {k} = ?" for k in spec.rule) + " WHERE id = ?",
             [
                 spec.name,
                 spec.strength,
