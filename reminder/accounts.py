@@ -221,6 +221,15 @@ def user_for_session(db: Database, session_value: str) -> dict | None:
     return user if user and user["session_version"] == int(version) else None
 
 
+def holds_address(account: dict | None, email: str | None, phone: str | None) -> bool:
+    """Whether ``account`` has this email, or this phone number verified: what an invitation sent
+    to an address asks of whoever accepts it (a link forwarded to anyone else grants nothing)."""
+    if account is None:
+        return False
+    own_phone = account["phone"] if account.get("phone_verified", 1) else None
+    return bool(email and email.lower() == (account["email"] or "").lower()) or bool(phone and phone == own_phone)
+
+
 def find_user(db: Database, *, id: int | None = None, email: str | None = None) -> dict | None:
     column, value = ("id", id) if id is not None else ("email", email)
     rows = list(db.query(f"SELECT * FROM users WHERE {column} = ?", [value]))

@@ -80,12 +80,7 @@ def accept(db: Database, token: str, caregiver_id: int, now: datetime) -> dict:
 def is_invited(link: dict, account: dict | None) -> bool:
     """An invitation is accepted only by the account with the invited email or verified phone:
     a link forwarded to (or seen by) anyone else grants nothing."""
-    if account is None:
-        return False
-    email, phone = (account["email"] or "").lower(), account["phone"] if account.get("phone_verified", 1) else None
-    return bool(link["invite_email"] and link["invite_email"].lower() == email) or bool(
-        link["invite_phone"] and link["invite_phone"] == phone
-    )
+    return accounts.holds_address(account, link["invite_email"], link["invite_phone"])
 
 
 def revoke(
@@ -157,6 +152,11 @@ def active_link(db: Database, caregiver_id: int, patient_id: int) -> dict | None
         )
     )
     return rows[0] if rows else None
+
+
+def in_scope(link: dict, medication_id: int) -> bool:
+    """Whether a link covers this medication: every one (no list chosen), or one in its list."""
+    return link["medication_ids"] is None or medication_id in json.loads(link["medication_ids"])
 
 
 def can_see(db: Database, user_id: int, patient_id: int) -> bool:

@@ -106,11 +106,16 @@ def invitation(db: Database, token: str, now: datetime) -> dict:
 
 
 def accept_invitation(db: Database, token: str, patient: dict, now: datetime) -> dict:
-    """The patient accepts: linked to the clinic. Returns the clinic."""
+    """The patient accepts: linked to the clinic. Returns the clinic. Only the account with the
+    invited email or verified phone may (403 for anyone else, nothing written)."""
     if patient.get("role") != "patient":
         raise InputError(None, "Only a patient can link to a clinic.", status=403)
     with immediate(db):
         found = invitation(db, token, now)
+        if not accounts.holds_address(patient, found["invite_email"], found["invite_phone"]):
+            raise InputError(
+                None, "This invitation was sent to someone else: log in with the invited address.", status=403
+            )
         db.execute(
             "UPDATE clinic_invitations SET status = 'accepted', accepted_by = ? WHERE id = ? AND status = 'invited'",
             [patient["id"], found["id"]],

@@ -15,7 +15,19 @@ import pytest
 from reminder import caregivers
 from reminder.times import parse_instant
 
-from builders import PASSWORD, START, csrf, doses, log_in, make_medication, make_patient, messages, page_text, user_id
+from builders import (
+    PASSWORD,
+    START,
+    bearer,
+    csrf,
+    doses,
+    log_in,
+    make_medication,
+    make_patient,
+    messages,
+    page_text,
+    user_id,
+)
 
 THIRTEEN_HUNDRED = "2026-03-07T18:00:00Z"  # 13:00 in New York
 BOTH_WINDOWS_CLOSED = "2026-03-07T20:31:00Z"  # the 08:00 and 13:00 doses are closed as missed
@@ -723,3 +735,30 @@ def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db
     log_in(client, "watch@example.com")
     page = client.get(f"/patients/{patient}").get_data(as_text=True)
     assert "1 message to" in page and "could not be delivered in the last 24 hours" in page
+
+
+def test_i_gave_it_is_refused_for_a_medication_outside_the_caregivers_scope(db, pat, carol, clock):
+    baclofen = make_medication(db, pat)
+    other = make_medication(
+        db,
+        pat,
+        name="Vitamin D",
+        strength="1000 IU",
+        amount=1000,
+        max_daily_amount=4000,
+        withdrawal_risk=False,
+        times=["09:00"],
+    )
+    carol_id, phone = carol
+    db.execute("UPDATE care_links SET medication_ids = ? WHERE caregiver_id = ?", [f"[{baclofen}]", carol_id])
+    clock.set(parse_instant("2026-03-07T13:02:00Z"))
+    outside = doses(db, medication_id=other, local_date="2026-03-07")[0]
+    refused = post(phone, f"/patients/{pat}/doses/{outside['id']}/given", f"/patients/{pat}")
+    assert refused.status_code == 403 and "does not cover this medication" in page_text(refused)
+    api = phone.post(
+        f"/api/v1/patients/{pat}/doses/{outside['id']}/confirm", json={"action": "taken"}, headers=bearer(db, carol_id)
+    )
+    assert api.status_code == 403 and api.json["error"]["code"] == "not_a_caregiver"
+    assert doses(db, medication_id=other, local_date="2026-03-07")[0]["status"] == "pending"
+    inside = dose_at(db, pat, "08:00")
+    assert post(phone, f"/patients/{pat}/doses/{inside['id']}/given", f"/patients/{pat}").status_code == 200

@@ -221,6 +221,8 @@ def gave(patient_id: int, dose_id: int):
     dose = ledger.load_dose(get_db(), dose_id)
     if dose is None or dose["patient_id"] != patient_id:
         abort(404)
+    if not access.can_give(get_db(), current_user.row, patient_id, dose["medication_id"]):
+        return _patient_page(patient, error="Your link to this patient does not cover this medication."), 403
     reason = request.form.get("reason", "").strip()
     if len(reason) > REASON_LIMIT:
         return _patient_page(patient, error=f"Keep the reason under {REASON_LIMIT} characters."), 400

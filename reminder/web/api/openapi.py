@@ -207,7 +207,8 @@ PATHS.update(
         },
         "/api/v1/patients/{id}/doses/{dose_id}/confirm": {
             "post": _op(
-                '"I gave it": a caregiver confirms under the same rules; a reason lifts the minimum gap',
+                '"I gave it": a caregiver whose link covers the medication confirms under the same rules; a '
+                "reason lifts the minimum gap (403 not_a_caregiver: a clinician, or a link without this medication)",
                 "200",
                 _OBJ,
                 body={
@@ -220,7 +221,7 @@ PATHS.update(
                     },
                 },
                 params=[_PATIENT, _param("dose_id", "path", "The dose", {"type": "integer"})],
-                errors=(400, 401, 404, 409),
+                errors=(400, 401, 403, 404, 409),
             )
         },
         "/api/v1/patients/{id}/alert-settings": {
