@@ -96,18 +96,38 @@ def create_user(
     phone: str | None = None,
     tz: str = "UTC",
 ) -> int:
-    """Create a user; raise InputError for a bad or taken field. Writes nothing on error."""
+    """Create a user; raise InputError for a bad or taken field. Writes nothing on error.
+
+    For an account made by someone trusted (an admin, the CLI, the demo): a sign-up from the
+    public form goes through ``signups``, which never says whether an email is taken."""
     email = check_email(email)
     if role not in ROLES:
         raise InputError("role", f"role must be one of {', '.join(ROLES)}.")
     check_password(password)
     phone, tz = check_phone(phone), check_tz(tz)
+    return insert_user(
+        db, email=email, password_hash=hash_password(password), role=role, now=now, name=name, phone=phone, tz=tz
+    )
+
+
+def insert_user(
+    db: Database,
+    *,
+    email: str,
+    password_hash: str,
+    role: str,
+    now: datetime,
+    name: str = "",
+    phone: str | None = None,
+    tz: str = "UTC",
+) -> int:
+    """Insert an account whose fields were checked; InputError 409 when the email is taken."""
     if db.execute("SELECT 1 FROM users WHERE email = ?", [email]).fetchone():
         raise InputError("email", "An account with this email already exists.", status=409)
     try:
         cursor = db.execute(
             "INSERT INTO users (email, password_hash, role, name, phone, tz, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [email, hash_password(password), role, check_name(name), phone, tz, to_iso(now)],
+            [email, password_hash, role, check_name(name), phone, tz, to_iso(now)],
         )
     except sqlite3.IntegrityError:  # the same email registered at the same moment
         raise InputError("email", "An account with this email already exists.", status=409) from None
@@ -320,8 +340,9 @@ def names_medication(user: dict, settings: dict) -> bool:
 
 
 def update_profile(db: Database, user_id: int, changes: dict) -> None:
-    """Change tz, phone, email, name, channels or quiet hours; checked first, written together.
-    A new phone number is unverified until its code comes back."""
+    """Change tz, phone, name, channels or quiet hours; checked first, written together.
+    A new phone number is unverified until its code comes back; a new email changes only
+    through the link sent to it (``signups.request_email_change``)."""
     checked = {}
     if "tz" in changes:
         checked["tz"] = check_tz(changes["tz"])
@@ -331,11 +352,6 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
             # A number the user typed is theirs only once they enter the code sent to it
             # (``auth_codes.send_phone_code``); until then no reminder goes to it.
             checked["phone_verified"] = 0 if checked["phone"] else 1
-    if "email" in changes:
-        checked["email"] = check_email(changes["email"])
-        taken = db.execute("SELECT 1 FROM users WHERE email = ? AND id != ?", [checked["email"], user_id]).fetchone()
-        if taken:
-            raise InputError("email", "Another account uses this email.", status=409)
     if "name" in changes:
         checked["name"] = check_name(changes["name"])
     for key in ("quiet_start", "quiet_end"):  # quiet hours, local HH:MM

@@ -238,6 +238,11 @@ def test_redaction_covers_every_kind_of_token_link():
     assert without_tokens(text) == (
         "https://x.example/d/[sent] https://x.example/a/[sent] /invitations/[sent] /clinic-invitations/[sent] /dose/keep"
     )
+    secrets = "/password/reset/r1 /register/confirm/s2 /email/confirm/e3 /password/forgot"
+    assert (
+        without_tokens(secrets)
+        == "/password/reset/[sent] /register/confirm/[sent] /email/confirm/[sent] /password/forgot"
+    )
 
 
 def test_the_dev_server_sends_no_version_banner(app):

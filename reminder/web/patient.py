@@ -341,8 +341,10 @@ def user_settings():
                 changes |= {k: form[k] for k in ("quiet_start", "quiet_end") if k in form}
                 changes["channels"] = form.getlist("channels")
                 changes["name_medication"] = form.get("name_medication", "")
-                profile.change(db, settings(), current_user.id, changes, now(), horizon())
+                new_email = profile.change(db, settings(), current_user.id, changes, now(), horizon())
                 flash("Settings saved.", "ok")
+                if new_email:
+                    flash(f"To change your email, open the link we sent to {new_email}.", "ok")
                 return redirect(url_for("patient.user_settings"))
         except TooManyAttempts:
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, jsonify, request
 
-from ... import accounts, auth_codes, delivery, profile
+from ... import accounts, auth_codes, delivery, profile, signups
 from ...db import get_db, immediate
 from ..common import horizon, now, settings
 from .common import bp, json_body, only, user
@@ -79,4 +79,5 @@ def _user_json(row: dict) -> dict:
     body["channels"] = delivery.chosen_channels(row)
     body["sms_opted_out"] = bool(row["sms_opted_out_at"])
     body["name_medication"] = None if row["name_medication"] is None else bool(row["name_medication"])
+    body["pending_email"] = signups.pending_email(get_db(), row["id"], now())
     return body
