@@ -16,6 +16,8 @@ from . import quiet_hours
 from .db import immediate
 from .errors import InputError
 from .notify import CHANNELS
+from .throttle import DEFAULT as DEFAULT_LIMIT
+from .throttle import Limit
 from .throttle import check as check_throttle
 from .throttle import failed as count_failure
 from .throttle import keys as throttle_keys
@@ -159,18 +161,20 @@ def authenticate(db: Database, email: str, password: str) -> dict | None:
     return user if check_password_hash(user["password_hash"], password) else None
 
 
-def log_in(db: Database, email: str, password: str, address: str | None, now: datetime) -> dict | None:
+def log_in(
+    db: Database, email: str, password: str, address: str | None, now: datetime, limit: Limit = DEFAULT_LIMIT
+) -> dict | None:
     """``authenticate`` with a limit on guessing: a failure counts against the account and the
     address, and past the limit the attempt is refused (``throttle.TooManyAttempts``, a 429)
     whether or not the password is right. A failure is counted in its own transaction."""
     keys = throttle_keys(plain_text(email), address)
-    check_throttle(db, "login", keys, now)
+    check_throttle(db, "login", keys, now, limit)
     # The hash is checked outside the write lock (scrypt takes a while; every writer would wait).
     # Guesses sent at the same instant may each pass the check: a few over the limit, no more.
     user = authenticate(db, email, password)
     if user is None:
         with immediate(db):
-            count_failure(db, "login", keys, now)
+            count_failure(db, "login", keys, now, limit)
     return user
 
 
@@ -207,15 +211,23 @@ def set_password_hash(db: Database, user_id: int, password_hash: str) -> None:
     end_sessions(db, user_id)
 
 
-def change_password(db: Database, user_id: int, current: str, new: str, address: str | None, now: datetime) -> None:
+def change_password(
+    db: Database,
+    user_id: int,
+    current: str,
+    new: str,
+    address: str | None,
+    now: datetime,
+    limit: Limit = DEFAULT_LIMIT,
+) -> None:
     """Change the password after checking the current one (a wrong one counts as a failed login)."""
     user = find_user(db, id=user_id)
     keys = throttle_keys(user["email"], address)
-    check_throttle(db, "login", keys, now)
+    check_throttle(db, "login", keys, now, limit)
     right = check_password_hash(user["password_hash"], plain_text(current))
     if not right:
         with immediate(db):
-            count_failure(db, "login", keys, now)
+            count_failure(db, "login", keys, now, limit)
         raise InputError("current_password", "Your current password is not right.", status=403, code="wrong_password")
     hashed = hash_password(check_password(new))
     with immediate(db):

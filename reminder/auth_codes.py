@@ -34,10 +34,10 @@ def request_reset(db: Database, settings: dict, email, address: str | None, now:
     Counted against the address and the email like a failed login, so the form cannot flood an
     inbox or a phone or be used to probe addresses at speed."""
     email = accounts.plain_text(email).strip().lower()
-    keys = throttle.keys(email, address)
+    keys, limit = throttle.keys(email, address), throttle.limit_of(settings)
     with immediate(db):
-        throttle.check(db, "reset", keys, now)
-        throttle.failed(db, "reset", keys, now)
+        throttle.check(db, "reset", keys, now, limit)
+        throttle.failed(db, "reset", keys, now, limit)
         user = accounts.find_user(db, email=email) if email else None
         if user is None:
             return
@@ -78,7 +78,9 @@ def _send_reset_code(db: Database, settings: dict, user: dict, now: datetime) ->
     )
 
 
-def reset_with_code(db: Database, email, code, password, address: str | None, now: datetime) -> int:
+def reset_with_code(
+    db: Database, email, code, password, address: str | None, now: datetime, limit: throttle.Limit = throttle.DEFAULT
+) -> int:
     """Set the password with the code texted to the account's verified phone and spend it; every
     session ends. A wrong code counts as a failed guess (against the account and the address);
     InputError ``code`` (400 wrong_code) for a wrong or expired code, ``password`` for a short
@@ -86,13 +88,13 @@ def reset_with_code(db: Database, email, code, password, address: str | None, no
     email, code = accounts.plain_text(email).strip().lower(), accounts.plain_text(code).strip()
     keys = throttle.keys(email, address)
     with immediate(db):
-        throttle.check(db, "reset_code", keys, now)
+        throttle.check(db, "reset_code", keys, now, limit)
         user = accounts.find_user(db, email=email) if email else None
         found = None
         if user is not None and code.isascii() and code.isdigit():
             found = _open_code(db, "password_reset", _reset_secret(user["id"], code), now)
         if found is None or found["phone"] != user["phone"] or not user["phone_verified"]:
-            throttle.failed(db, "reset_code", keys, now)
+            throttle.failed(db, "reset_code", keys, now, limit)
             found = None
     if found is None:
         raise InputError(
@@ -115,35 +117,23 @@ def _reset_secret(user_id: int, code: str) -> str:
     return f"reset:{user_id}:{code}"
 
 
-def tell_owner(db: Database, settings: dict, email: str, address: str | None, now: datetime) -> None:
-    """Someone tried to register with ``email``, which has an account: tell its owner by email
-    (log in or reset the password) instead of telling the person at the form. Limited per
-    address like a failed login, so the form cannot probe addresses at speed."""
-    keys = throttle.keys(None, address)
-    with immediate(db):
-        throttle.check(db, "register", keys, now)
-        throttle.failed(db, "register", keys, now)
-        context = {"link": f"{settings['server.base_url']}/password/forgot"}
-        delivery.queue_to_address(
-            db, settings, channel="email", recipient=email, kind="account_exists", context=context, now=now
-        )
-
-
 def link_is_open(db: Database, token: str, now: datetime) -> bool:
     return _open_code(db, "password_reset", token, now) is not None
 
 
-def reset(db: Database, token: str, password, address: str | None, now: datetime) -> int:
+def reset(
+    db: Database, token: str, password, address: str | None, now: datetime, limit: throttle.Limit = throttle.DEFAULT
+) -> int:
     """Set the password through an open reset link and spend the link; every session ends.
 
     InputError 404 for a link that is unknown, used or expired (counted as a failed guess),
     field ``password`` for a password too short. Returns the user's id."""
     keys = throttle.keys(None, address)
     with immediate(db):
-        throttle.check(db, "reset", keys, now)
+        throttle.check(db, "reset", keys, now, limit)
         code = _open_code(db, "password_reset", token, now)
         if code is None:
-            throttle.failed(db, "reset", keys, now)
+            throttle.failed(db, "reset", keys, now, limit)
     if code is None:
         raise InputError(None, "This reset link has expired or was already used: ask for a new one.", status=404)
     hashed = accounts.hash_password(accounts.check_password(password))
@@ -172,16 +162,18 @@ def send_phone_code(db: Database, settings: dict, user_id: int, phone: str, now:
     )
 
 
-def verify_phone(db: Database, user_id: int, code, address: str | None, now: datetime) -> None:
+def verify_phone(
+    db: Database, user_id: int, code, address: str | None, now: datetime, limit: throttle.Limit = throttle.DEFAULT
+) -> None:
     """Mark the user's number verified with the code sent to it; a wrong code counts as a failed guess."""
     user = accounts.find_user(db, id=user_id)
     keys = throttle.keys(user["email"], address)
     code = accounts.plain_text(code).strip()
     with immediate(db):
-        throttle.check(db, "phone", keys, now)
+        throttle.check(db, "phone", keys, now, limit)
         row = _open_code(db, "phone", f"{user_id}:{code}", now) if code.isdigit() else None
         if row is None or row["phone"] != user["phone"]:
-            throttle.failed(db, "phone", keys, now)
+            throttle.failed(db, "phone", keys, now, limit)
             row = None
         else:
             db.execute("UPDATE auth_codes SET used_at = ? WHERE id = ?", [to_iso(now), row["id"]])

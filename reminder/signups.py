@@ -50,11 +50,11 @@ def request_signup(db: Database, settings: dict, signup: Signup, address: str | 
     name, tz = accounts.check_name(signup.name), accounts.check_tz(signup.tz)
     # Hashed for a taken email too, and outside the write lock: both answers take as long.
     password_hash = accounts.hash_password(signup.password)
-    keys = throttle.keys(None, address)
+    keys, limit = throttle.keys(None, address), throttle.limit_of(settings)
     base = settings["server.base_url"]
     with immediate(db):
-        throttle.check(db, "register", keys, now)
-        throttle.failed(db, "register", keys, now)  # every request counts, free or taken alike
+        throttle.check(db, "register", keys, now, limit)
+        throttle.failed(db, "register", keys, now, limit)  # every request counts, free or taken alike
         if accounts.find_user(db, email=email):
             context = {"link": f"{base}/password/forgot", "login": base + signup.login_link}
             delivery.queue_to_address(

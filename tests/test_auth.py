@@ -196,6 +196,16 @@ def test_after_ten_wrong_passwords_even_the_right_one_gets_429_for_fifteen_minut
     log_in(client)
 
 
+def test_the_limit_and_its_window_are_settings(app, client, clock, patient):
+    app.config["REMINDER"].update({"limits.failed_attempts": 3, "limits.window_minutes": 2})
+    for _ in range(3):
+        assert failed_login(client).status_code == 401
+    refused = failed_login(client, password=PASSWORD)
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 2 * 60
+    clock.set(START + timedelta(minutes=2, seconds=1))
+    log_in(client)
+
+
 def test_guessing_across_many_accounts_from_one_address_is_limited_too(client, db, patient):
     for n in range(LIMIT):
         assert failed_login(client, email=f"guess{n}@example.com").status_code == 401

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 
-from .. import accounts, auth_codes, signups
+from .. import accounts, auth_codes, signups, throttle
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..throttle import TooManyAttempts
@@ -40,8 +40,9 @@ def login():
     if current_user.is_authenticated:
         return redirect(target)
     if request.method == "POST":
+        form = request.form
         row = accounts.log_in(
-            get_db(), request.form.get("email", ""), request.form.get("password", ""), request.remote_addr, now()
+            get_db(), form.get("email", ""), form.get("password", ""), request.remote_addr, now(), guess_limit()
         )
         if row:
             login_user(User(row), remember=True)
@@ -147,7 +148,13 @@ def reset_with_code():
     form = request.form
     try:
         auth_codes.reset_with_code(
-            get_db(), form.get("email", ""), form.get("code", ""), form.get("password", ""), request.remote_addr, now()
+            get_db(),
+            form.get("email", ""),
+            form.get("code", ""),
+            form.get("password", ""),
+            request.remote_addr,
+            now(),
+            guess_limit(),
         )
     except TooManyAttempts:
         raise
@@ -166,7 +173,7 @@ def reset_password(token: str):
     db = get_db()
     if request.method == "POST":
         try:
-            auth_codes.reset(db, token, request.form.get("password", ""), request.remote_addr, now())
+            auth_codes.reset(db, token, request.form.get("password", ""), request.remote_addr, now(), guess_limit())
         except TooManyAttempts:
             raise
         except InputError as error:
@@ -177,6 +184,11 @@ def reset_password(token: str):
         return redirect(url_for("auth.login"))
     valid = auth_codes.link_is_open(db, token, now())
     return render_template("password_reset.html", token=token, valid=valid), 200 if valid else 404
+
+
+def guess_limit() -> throttle.Limit:
+    """How many failed guesses this server allows (settings ``limits.*``)."""
+    return throttle.limit_of(settings())
 
 
 def _zones() -> list[str]:

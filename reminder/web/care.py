@@ -27,6 +27,7 @@ from .. import (
     medications,
     pumps,
     signups,
+    throttle,
     tokens,
 )
 from ..db import get_db, immediate
@@ -188,7 +189,10 @@ def invitation_login(token: str):
     link = _invitation(token)
     if request.method == "POST":
         form = request.form
-        row = accounts.log_in(get_db(), form.get("email", ""), form.get("password", ""), request.remote_addr, now())
+        limit = throttle.limit_of(settings())
+        row = accounts.log_in(
+            get_db(), form.get("email", ""), form.get("password", ""), request.remote_addr, now(), limit
+        )
         if row:
             login_user(User(row), remember=True)
             return redirect(url_for("care.invitation", token=token))

@@ -22,6 +22,7 @@ from .. import (
     safety_contacts,
     supply,
     tapering,
+    throttle,
 )
 from ..config import channels_available
 from ..db import get_db, immediate
@@ -328,12 +329,14 @@ def user_settings():
                     form.get("new_password"),
                     request.remote_addr,
                     now(),
+                    throttle.limit_of(settings()),
                 )
                 login_user(User(accounts.find_user(db, id=current_user.id)), remember=True)  # this session goes on
                 flash("Password changed. You are logged out everywhere else.", "ok")
                 return redirect(url_for("patient.user_settings"))
             elif action == "verify_phone":
-                auth_codes.verify_phone(db, current_user.id, form.get("code"), request.remote_addr, now())
+                limit = throttle.limit_of(settings())
+                auth_codes.verify_phone(db, current_user.id, form.get("code"), request.remote_addr, now(), limit)
                 flash("Phone number verified: text reminders can go to it.", "ok")
                 return redirect(url_for("patient.user_settings"))
             else:
