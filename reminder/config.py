@@ -216,6 +216,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive,
     ),
     Setting(
+        "privacy.message_retention_days",
+        90,
+        "Days a message's text (body, HTML, links) is kept; the worker then blanks it. Who was told "
+        "what kind of message, when and how it went stays, and so does dose history.",
+        lambda v: _positive(v) and isinstance(v, int),
+    ),
+    Setting(
         "limits.failed_attempts",
         10,
         "Failed guesses (logins, reset and phone codes, clinic join codes, sign-ups) one account or "
