@@ -99,7 +99,7 @@ def finish_signup(db: Database, token: str, now: datetime) -> tuple[int, dict | 
             phone=row["phone"],
             tz=row["tz"],
         )
-        db.execute("UPDATE email_confirmations SET used_at = ? WHERE id = ?", [to_iso(now), row["id"]])
+        db.execute("DELETE FROM email_confirmations WHERE id = ?", [row["id"]])  # spent: nothing of it is kept
     link = None
     if row["care_link_id"] is not None:
         try:
@@ -150,7 +150,7 @@ def confirm_email_change(db: Database, token: str, now: datetime) -> int:
         if accounts.find_user(db, email=row["email"]):
             raise InputError("email", "Another account uses this email now.", status=409)
         db.execute("UPDATE users SET email = ? WHERE id = ?", [row["email"], row["user_id"]])
-        db.execute("UPDATE email_confirmations SET used_at = ? WHERE id = ?", [to_iso(now), row["id"]])
+        db.execute("DELETE FROM email_confirmations WHERE id = ?", [row["id"]])  # spent: nothing of it is kept
     return row["user_id"]
 
 
@@ -166,6 +166,9 @@ def open_confirmation(db: Database, purpose: str, token: str, now: datetime) -> 
 
 
 def _store(db: Database, purpose: str, email: str, now: datetime, **fields) -> str:
+    # Spent and expired links go as new ones come: a sign-up's password hash and an address
+    # nobody confirmed are not kept past their link.
+    db.execute("DELETE FROM email_confirmations WHERE used_at IS NOT NULL OR expires_at <= ?", [to_iso(now)])
     token = secrets.token_urlsafe(16)
     row = {
         "purpose": purpose,

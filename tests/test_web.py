@@ -44,6 +44,7 @@ def test_a_patient_registers_confirms_the_email_and_lands_on_adding_a_medication
     row = db.execute("SELECT email, role, tz, password_hash FROM users").fetchone()
     assert row[:3] == ("ann@example.com", "patient", "Europe/London")
     assert row[3].startswith("scrypt:")
+    assert db.execute("SELECT count(*) FROM email_confirmations").fetchone()[0] == 0  # spent: not kept
     cookie = response.headers.get("Set-Cookie")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     log_in(client.application.test_client(), "ann@example.com", "long enough")
