@@ -32,7 +32,6 @@ from .. import (
 )
 from ..db import get_db, immediate
 from ..errors import InputError
-from ..throttle import TooManyAttempts
 from ..times import clock_label, parse_instant, to_iso, zone_names
 from .common import DECISION_STATUS, User, now, settings, snooze_length, supply_of, today_in
 
@@ -173,7 +172,7 @@ def register(token: str):
             name=signup.name,
             tz=signup.tz,
         )
-    except TooManyAttempts:
+    except throttle.TooManyAttempts:
         raise
     except InputError as error:
         flash(error.message, "error")
