@@ -880,3 +880,32 @@ def watch_renal_ceiling_alerts(db):
         raise
     finally:
         conn.execute("PRAGMA foreign_keys=ON")
+
+
+@migrations(name="0018_auth_email_confirmations")
+def auth_email_confirmations(db):
+    db.executescript(
+        """
+        -- An email address proven before it is used: a sign-up (the account is created when the
+        -- link sent to the address comes back) or a new email on an account (changed then). Only
+        -- the link's hash is kept; the password is kept hashed, as in users.
+        CREATE TABLE email_confirmations (
+            id INTEGER PRIMARY KEY,
+            purpose TEXT NOT NULL CHECK (purpose IN ('signup', 'email_change')),
+            email TEXT NOT NULL COLLATE NOCASE,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,  -- email_change: whose email
+            password_hash TEXT,  -- signup: the account's
+            role TEXT CHECK (role IS NULL OR role IN ('patient', 'caregiver')),
+            name TEXT NOT NULL DEFAULT '',
+            tz TEXT,
+            phone TEXT,  -- signup through a text invitation: the number it reached
+            care_link_id INTEGER REFERENCES care_links(id) ON DELETE SET NULL,  -- accepted on confirming
+            code_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            CHECK ((purpose = 'signup') = (user_id IS NULL))
+        );
+        CREATE INDEX email_confirmations_by_user ON email_confirmations (user_id, purpose);
+        """
+    )

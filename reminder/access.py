@@ -40,6 +40,15 @@ def can_change_medications(db: Database, viewer: dict, patient_id: int) -> bool:
     return clinics.clinician_sees(db, viewer, patient_id)
 
 
+def can_give(db: Database, viewer: dict, patient_id: int, medication_id: int) -> bool:
+    """Recording "I gave it" (an intake with source ``caregiver``): only a caregiver with an active
+    link whose scope holds the medication. A clinician of the patient's clinic may see the dose
+    but did not give it, so they may not record it; a clinician who is also a caregiver may, as
+    a caregiver."""
+    link = caregivers.active_link(db, viewer["id"], patient_id)
+    return link is not None and caregivers.in_scope(link, medication_id)
+
+
 def can_acknowledge(db: Database, viewer: dict, alert_id: int) -> bool:
     """An alert is acknowledged by someone it told who may still see its patient; not by a
     patient told once in their own words (``patient_summary``): that alert is for the others."""

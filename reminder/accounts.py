@@ -16,6 +16,8 @@ from . import quiet_hours
 from .db import immediate
 from .errors import InputError
 from .notify import CHANNELS
+from .throttle import DEFAULT as DEFAULT_LIMIT
+from .throttle import Limit
 from .throttle import check as check_throttle
 from .throttle import failed as count_failure
 from .throttle import keys as throttle_keys
@@ -96,18 +98,38 @@ def create_user(
     phone: str | None = None,
     tz: str = "UTC",
 ) -> int:
-    """Create a user; raise InputError for a bad or taken field. Writes nothing on error."""
+    """Create a user; raise InputError for a bad or taken field. Writes nothing on error.
+
+    For an account made by someone trusted (an admin, the CLI, the demo): a sign-up from the
+    public form goes through ``signups``, which never says whether an email is taken."""
     email = check_email(email)
     if role not in ROLES:
         raise InputError("role", f"role must be one of {', '.join(ROLES)}.")
     check_password(password)
     phone, tz = check_phone(phone), check_tz(tz)
+    return insert_user(
+        db, email=email, password_hash=hash_password(password), role=role, now=now, name=name, phone=phone, tz=tz
+    )
+
+
+def insert_user(
+    db: Database,
+    *,
+    email: str,
+    password_hash: str,
+    role: str,
+    now: datetime,
+    name: str = "",
+    phone: str | None = None,
+    tz: str = "UTC",
+) -> int:
+    """Insert an account whose fields were checked; InputError 409 when the email is taken."""
     if db.execute("SELECT 1 FROM users WHERE email = ?", [email]).fetchone():
         raise InputError("email", "An account with this email already exists.", status=409)
     try:
         cursor = db.execute(
             "INSERT INTO users (email, password_hash, role, name, phone, tz, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [email, hash_password(password), role, check_name(name), phone, tz, to_iso(now)],
+            [email, password_hash, role, check_name(name), phone, tz, to_iso(now)],
         )
     except sqlite3.IntegrityError:  # the same email registered at the same moment
         raise InputError("email", "An account with this email already exists.", status=409) from None
@@ -139,18 +161,20 @@ def authenticate(db: Database, email: str, password: str) -> dict | None:
     return user if check_password_hash(user["password_hash"], password) else None
 
 
-def log_in(db: Database, email: str, password: str, address: str | None, now: datetime) -> dict | None:
+def log_in(
+    db: Database, email: str, password: str, address: str | None, now: datetime, limit: Limit = DEFAULT_LIMIT
+) -> dict | None:
     """``authenticate`` with a limit on guessing: a failure counts against the account and the
     address, and past the limit the attempt is refused (``throttle.TooManyAttempts``, a 429)
     whether or not the password is right. A failure is counted in its own transaction."""
     keys = throttle_keys(plain_text(email), address)
-    check_throttle(db, "login", keys, now)
+    check_throttle(db, "login", keys, now, limit)
     # The hash is checked outside the write lock (scrypt takes a while; every writer would wait).
     # Guesses sent at the same instant may each pass the check: a few over the limit, no more.
     user = authenticate(db, email, password)
     if user is None:
         with immediate(db):
-            count_failure(db, "login", keys, now)
+            count_failure(db, "login", keys, now, limit)
     return user
 
 
@@ -187,15 +211,23 @@ def set_password_hash(db: Database, user_id: int, password_hash: str) -> None:
     end_sessions(db, user_id)
 
 
-def change_password(db: Database, user_id: int, current: str, new: str, address: str | None, now: datetime) -> None:
+def change_password(
+    db: Database,
+    user_id: int,
+    current: str,
+    new: str,
+    address: str | None,
+    now: datetime,
+    limit: Limit = DEFAULT_LIMIT,
+) -> None:
     """Change the password after checking the current one (a wrong one counts as a failed login)."""
     user = find_user(db, id=user_id)
     keys = throttle_keys(user["email"], address)
-    check_throttle(db, "login", keys, now)
+    check_throttle(db, "login", keys, now, limit)
     right = check_password_hash(user["password_hash"], plain_text(current))
     if not right:
         with immediate(db):
-            count_failure(db, "login", keys, now)
+            count_failure(db, "login", keys, now, limit)
         raise InputError("current_password", "Your current password is not right.", status=403, code="wrong_password")
     hashed = hash_password(check_password(new))
     with immediate(db):
@@ -219,6 +251,15 @@ def user_for_session(db: Database, session_value: str) -> dict | None:
         return None  # cookies issued before sessions had versions end too
     user = find_user(db, id=int(user_id))
     return user if user and user["session_version"] == int(version) else None
+
+
+def holds_address(account: dict | None, email: str | None, phone: str | None) -> bool:
+    """Whether ``account`` has this email, or this phone number verified: what an invitation sent
+    to an address asks of whoever accepts it (a link forwarded to anyone else grants nothing)."""
+    if account is None:
+        return False
+    own_phone = account["phone"] if account.get("phone_verified", 1) else None
+    return bool(email and email.lower() == (account["email"] or "").lower()) or bool(phone and phone == own_phone)
 
 
 def find_user(db: Database, *, id: int | None = None, email: str | None = None) -> dict | None:
@@ -311,8 +352,9 @@ def names_medication(user: dict, settings: dict) -> bool:
 
 
 def update_profile(db: Database, user_id: int, changes: dict) -> None:
-    """Change tz, phone, email, name, channels or quiet hours; checked first, written together.
-    A new phone number is unverified until its code comes back."""
+    """Change tz, phone, name, channels or quiet hours; checked first, written together.
+    A new phone number is unverified until its code comes back; a new email changes only
+    through the link sent to it (``signups.request_email_change``)."""
     checked = {}
     if "tz" in changes:
         checked["tz"] = check_tz(changes["tz"])
@@ -322,11 +364,6 @@ def update_profile(db: Database, user_id: int, changes: dict) -> None:
             # A number the user typed is theirs only once they enter the code sent to it
             # (``auth_codes.send_phone_code``); until then no reminder goes to it.
             checked["phone_verified"] = 0 if checked["phone"] else 1
-    if "email" in changes:
-        checked["email"] = check_email(changes["email"])
-        taken = db.execute("SELECT 1 FROM users WHERE email = ? AND id != ?", [checked["email"], user_id]).fetchone()
-        if taken:
-            raise InputError("email", "Another account uses this email.", status=409)
     if "name" in changes:
         checked["name"] = check_name(changes["name"])
     for key in ("quiet_start", "quiet_end"):  # quiet hours, local HH:MM

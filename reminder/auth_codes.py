@@ -1,7 +1,8 @@
 """Password reset links and phone verification codes: single use, expiring, stored hashed.
 
-A reset link goes by email to the account's address; asking for one answers the same whether or
-not the address has an account, so the form cannot be used to find out who has one. A phone code
+A reset link goes by email to the account's address, or a reset code by SMS to its verified
+phone; asking for either answers the same whether or not the address has an account, so the
+form cannot be used to find out who has one. A phone code
 goes by SMS to the number being verified; reminders go only to a verified number.
 """
 
@@ -19,22 +20,30 @@ from .times import to_iso
 from .tokens import hash_token
 
 RESET_VALID = timedelta(hours=1)
+RESET_CODE_MINUTES = 15  # six digits by SMS: shorter-lived than a link
+RESET_CODE_VALID = timedelta(minutes=RESET_CODE_MINUTES)
 PHONE_CODE_VALID = timedelta(hours=1)
 PHONE_CODE_DIGITS = 6
 
 
-def request_reset(db: Database, settings: dict, email, address: str | None, now: datetime) -> None:
-    """Queue a reset link to ``email`` if it has an account; nothing is said either way.
+def request_reset(db: Database, settings: dict, email, address: str | None, now: datetime, by: str = "email") -> None:
+    """Queue a reset link by email (``by="email"``) or a code by SMS to the account's verified
+    phone (``by="sms"``) if ``email`` has an account; nothing is said either way, and an account
+    without a verified phone gets nothing by SMS.
 
     Counted against the address and the email like a failed login, so the form cannot flood an
-    inbox or be used to probe addresses at speed."""
+    inbox or a phone or be used to probe addresses at speed."""
     email = accounts.plain_text(email).strip().lower()
-    keys = throttle.keys(email, address)
+    keys, limit = throttle.keys(email, address), throttle.limit_of(settings)
     with immediate(db):
-        throttle.check(db, "reset", keys, now)
-        throttle.failed(db, "reset", keys, now)
+        throttle.check(db, "reset", keys, now, limit)
+        throttle.failed(db, "reset", keys, now, limit)
         user = accounts.find_user(db, email=email) if email else None
         if user is None:
+            return
+        if by == "sms":
+            if user["phone"] and user["phone_verified"]:
+                _send_reset_code(db, settings, user, now)
             return
         token = secrets.token_urlsafe(16)
         db.execute(
@@ -48,35 +57,83 @@ def request_reset(db: Database, settings: dict, email, address: str | None, now:
         )
 
 
-def tell_owner(db: Database, settings: dict, email: str, address: str | None, now: datetime) -> None:
-    """Someone tried to register with ``email``, which has an account: tell its owner by email
-    (log in or reset the password) instead of telling the person at the form. Limited per
-    address like a failed login, so the form cannot probe addresses at speed."""
-    keys = throttle.keys(None, address)
+def _send_reset_code(db: Database, settings: dict, user: dict, now: datetime) -> None:
+    """A six-digit reset code by SMS; the account's earlier codes by SMS stop working."""
+    code = "".join(secrets.choice("0123456789") for _ in range(PHONE_CODE_DIGITS))
+    # Earlier codes are deleted, not marked used: their hashes could repeat this one's.
+    db.execute(
+        "DELETE FROM auth_codes WHERE user_id = ? AND purpose = 'password_reset' AND phone IS NOT NULL", [user["id"]]
+    )
+    _store(
+        db, user["id"], "password_reset", _reset_secret(user["id"], code), user["phone"], now, now + RESET_CODE_VALID
+    )
+    delivery.queue_to_address(
+        db,
+        settings,
+        channel="sms",
+        recipient=user["phone"],
+        kind="reset_code",
+        context={"code": code, "minutes": RESET_CODE_MINUTES},
+        now=now,
+    )
+
+
+def reset_with_code(
+    db: Database, email, code, password, address: str | None, now: datetime, limit: throttle.Limit = throttle.DEFAULT
+) -> int:
+    """Set the password with the code texted to the account's verified phone and spend it; every
+    session ends. A wrong code counts as a failed guess (against the account and the address);
+    InputError ``code`` (400 wrong_code) for a wrong or expired code, ``password`` for a short
+    password. Returns the user's id."""
+    email, code = accounts.plain_text(email).strip().lower(), accounts.plain_text(code).strip()
+    keys = throttle.keys(email, address)
     with immediate(db):
-        throttle.check(db, "register", keys, now)
-        throttle.failed(db, "register", keys, now)
-        context = {"link": f"{settings['server.base_url']}/password/forgot"}
-        delivery.queue_to_address(
-            db, settings, channel="email", recipient=email, kind="account_exists", context=context, now=now
+        throttle.check(db, "reset_code", keys, now, limit)
+        user = accounts.find_user(db, email=email) if email else None
+        found = None
+        if user is not None and code.isascii() and code.isdigit():
+            found = _open_code(db, "password_reset", _reset_secret(user["id"], code), now)
+        if found is None or found["phone"] != user["phone"] or not user["phone_verified"]:
+            throttle.failed(db, "reset_code", keys, now, limit)
+            found = None
+    if found is None:
+        raise InputError(
+            "code", "That code is not right or has expired: ask for a new one.", status=400, code="wrong_code"
         )
+    hashed = accounts.hash_password(accounts.check_password(password))
+    with immediate(db):
+        spent = db.execute(
+            "UPDATE auth_codes SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_iso(now), found["id"]]
+        ).rowcount
+        if spent != 1:  # the same code used twice at once: the first one wins
+            raise InputError("code", "That code was already used: ask for a new one.", status=400, code="wrong_code")
+        accounts.set_password_hash(db, found["user_id"], hashed)
+    return found["user_id"]
+
+
+def _reset_secret(user_id: int, code: str) -> str:
+    # Hashed with the user's id and a purpose: six digits alone would collide between users and
+    # with phone verification codes.
+    return f"reset:{user_id}:{code}"
 
 
 def link_is_open(db: Database, token: str, now: datetime) -> bool:
     return _open_code(db, "password_reset", token, now) is not None
 
 
-def reset(db: Database, token: str, password, address: str | None, now: datetime) -> int:
+def reset(
+    db: Database, token: str, password, address: str | None, now: datetime, limit: throttle.Limit = throttle.DEFAULT
+) -> int:
     """Set the password through an open reset link and spend the link; every session ends.
 
     InputError 404 for a link that is unknown, used or expired (counted as a failed guess),
     field ``password`` for a password too short. Returns the user's id."""
     keys = throttle.keys(None, address)
     with immediate(db):
-        throttle.check(db, "reset", keys, now)
+        throttle.check(db, "reset", keys, now, limit)
         code = _open_code(db, "password_reset", token, now)
         if code is None:
-            throttle.failed(db, "reset", keys, now)
+            throttle.failed(db, "reset", keys, now, limit)
     if code is None:
         raise InputError(None, "This reset link has expired or was already used: ask for a new one.", status=404)
     hashed = accounts.hash_password(accounts.check_password(password))
@@ -105,16 +162,18 @@ def send_phone_code(db: Database, settings: dict, user_id: int, phone: str, now:
     )
 
 
-def verify_phone(db: Database, user_id: int, code, address: str | None, now: datetime) -> None:
+def verify_phone(
+    db: Database, user_id: int, code, address: str | None, now: datetime, limit: throttle.Limit = throttle.DEFAULT
+) -> None:
     """Mark the user's number verified with the code sent to it; a wrong code counts as a failed guess."""
     user = accounts.find_user(db, id=user_id)
     keys = throttle.keys(user["email"], address)
     code = accounts.plain_text(code).strip()
     with immediate(db):
-        throttle.check(db, "phone", keys, now)
+        throttle.check(db, "phone", keys, now, limit)
         row = _open_code(db, "phone", f"{user_id}:{code}", now) if code.isdigit() else None
         if row is None or row["phone"] != user["phone"]:
-            throttle.failed(db, "phone", keys, now)
+            throttle.failed(db, "phone", keys, now, limit)
             row = None
         else:
             db.execute("UPDATE auth_codes SET used_at = ? WHERE id = ?", [to_iso(now), row["id"]])

@@ -43,8 +43,11 @@ def invite(db: Database, patient_id: int, *, email: str | None, phone: str | Non
 
 
 def invitation(db: Database, token: str, now: datetime) -> dict:
-    """The open invitation behind ``token``; InputError (404 or 410) otherwise."""
-    rows = list(db.query("SELECT * FROM care_links WHERE token_hash = ?", [hash_token(token or "")]))
+    """The open invitation behind ``token``; InputError (404, 409 or 410) otherwise."""
+    return _open(list(db.query("SELECT * FROM care_links WHERE token_hash = ?", [hash_token(token or "")])), now)
+
+
+def _open(rows: list[dict], now: datetime) -> dict:
     if not rows or rows[0]["status"] == "revoked":
         raise InputError(None, "This invitation link doesn't match an open invitation.", status=404)
     link = rows[0]
@@ -58,34 +61,38 @@ def invitation(db: Database, token: str, now: datetime) -> dict:
 def accept(db: Database, token: str, caregiver_id: int, now: datetime) -> dict:
     """The caregiver accepts: the link becomes active. Returns the link."""
     with immediate(db):
-        link = invitation(db, token, now)
-        if caregiver_id == link["patient_id"]:
-            raise InputError(None, "You cannot be your own caregiver.", status=409)
-        if not is_invited(link, accounts.find_user(db, id=caregiver_id)):
-            raise InputError(
-                None, "This invitation was sent to someone else: log in with the invited address.", status=403
-            )
-        if db.execute(
-            "SELECT 1 FROM care_links WHERE patient_id = ? AND caregiver_id = ? AND status = 'active'",
-            [link["patient_id"], caregiver_id],
-        ).fetchone():
-            raise InputError(None, "You are already a caregiver of this patient.", status=409)
-        db.execute(
-            "UPDATE care_links SET status = 'active', caregiver_id = ?, accepted_at = ? WHERE id = ? AND status = 'invited'",
-            [caregiver_id, to_iso(now), link["id"]],
+        return _accept(db, invitation(db, token, now), caregiver_id, now)
+
+
+def accept_by_id(db: Database, link_id: int, caregiver_id: int, now: datetime) -> dict:
+    """``accept`` for a sign-up that started at the invitation and was confirmed by email."""
+    with immediate(db):
+        return _accept(
+            db, _open(list(db.query("SELECT * FROM care_links WHERE id = ?", [link_id])), now), caregiver_id, now
         )
+
+
+def _accept(db: Database, link: dict, caregiver_id: int, now: datetime) -> dict:
+    if caregiver_id == link["patient_id"]:
+        raise InputError(None, "You cannot be your own caregiver.", status=409)
+    if not is_invited(link, accounts.find_user(db, id=caregiver_id)):
+        raise InputError(None, "This invitation was sent to someone else: log in with the invited address.", status=403)
+    if db.execute(
+        "SELECT 1 FROM care_links WHERE patient_id = ? AND caregiver_id = ? AND status = 'active'",
+        [link["patient_id"], caregiver_id],
+    ).fetchone():
+        raise InputError(None, "You are already a caregiver of this patient.", status=409)
+    db.execute(
+        "UPDATE care_links SET status = 'active', caregiver_id = ?, accepted_at = ? WHERE id = ? AND status = 'invited'",
+        [caregiver_id, to_iso(now), link["id"]],
+    )
     return {**link, "status": "active", "caregiver_id": caregiver_id}
 
 
 def is_invited(link: dict, account: dict | None) -> bool:
     """An invitation is accepted only by the account with the invited email or verified phone:
     a link forwarded to (or seen by) anyone else grants nothing."""
-    if account is None:
-        return False
-    email, phone = (account["email"] or "").lower(), account["phone"] if account.get("phone_verified", 1) else None
-    return bool(link["invite_email"] and link["invite_email"].lower() == email) or bool(
-        link["invite_phone"] and link["invite_phone"] == phone
-    )
+    return accounts.holds_address(account, link["invite_email"], link["invite_phone"])
 
 
 def revoke(
@@ -157,6 +164,11 @@ def active_link(db: Database, caregiver_id: int, patient_id: int) -> dict | None
         )
     )
     return rows[0] if rows else None
+
+
+def in_scope(link: dict, medication_id: int) -> bool:
+    """Whether a link covers this medication: every one (no list chosen), or one in its list."""
+    return link["medication_ids"] is None or medication_id in json.loads(link["medication_ids"])
 
 
 def can_see(db: Database, user_id: int, patient_id: int) -> bool:

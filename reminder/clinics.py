@@ -34,17 +34,24 @@ def create_clinic(db: Database, name: str, now: datetime) -> tuple[int, str]:
     return cursor.lastrowid, code
 
 
-def join(db: Database, patient_id: int, code, now: datetime, address: str | None = None) -> dict:
+def join(
+    db: Database,
+    patient_id: int,
+    code,
+    now: datetime,
+    address: str | None = None,
+    limit: throttle.Limit = throttle.DEFAULT,
+) -> dict:
     """The patient links to the clinic with this code; returns the clinic. A wrong code counts
     against the patient and ``address`` (``throttle``): past the limit, 429 for a while."""
     if not isinstance(code, str) or not code.strip():
         raise InputError("code", "Enter the clinic's code.")
     keys = throttle.keys(f"user:{patient_id}", address)
     with immediate(db):
-        throttle.check(db, "join_code", keys, now)
+        throttle.check(db, "join_code", keys, now, limit)
         rows = list(db.query("SELECT * FROM clinics WHERE join_code = ?", [code.strip().upper()]))
         if not rows:
-            throttle.failed(db, "join_code", keys, now)  # committed: the failure stays counted
+            throttle.failed(db, "join_code", keys, now, limit)  # committed: the failure stays counted
     if not rows:
         raise InputError("code", "No clinic has this code. Check it with your clinic.", status=404)
     with immediate(db):
@@ -106,11 +113,16 @@ def invitation(db: Database, token: str, now: datetime) -> dict:
 
 
 def accept_invitation(db: Database, token: str, patient: dict, now: datetime) -> dict:
-    """The patient accepts: linked to the clinic. Returns the clinic."""
+    """The patient accepts: linked to the clinic. Returns the clinic. Only the account with the
+    invited email or verified phone may (403 for anyone else, nothing written)."""
     if patient.get("role") != "patient":
         raise InputError(None, "Only a patient can link to a clinic.", status=403)
     with immediate(db):
         found = invitation(db, token, now)
+        if not accounts.holds_address(patient, found["invite_email"], found["invite_phone"]):
+            raise InputError(
+                None, "This invitation was sent to someone else: log in with the invited address.", status=403
+            )
         db.execute(
             "UPDATE clinic_invitations SET status = 'accepted', accepted_by = ? WHERE id = ? AND status = 'invited'",
             [patient["id"], found["id"]],

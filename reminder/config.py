@@ -216,6 +216,26 @@ SETTINGS: tuple[Setting, ...] = (
         _positive,
     ),
     Setting(
+        "privacy.message_retention_days",
+        90,
+        "Days a message's text (body, HTML, links) is kept; the worker then blanks it. Who was told "
+        "what kind of message, when and how it went stays, and so does dose history.",
+        lambda v: _positive(v) and isinstance(v, int),
+    ),
+    Setting(
+        "limits.failed_attempts",
+        10,
+        "Failed guesses (logins, reset and phone codes, clinic join codes, sign-ups) one account or "
+        "one address may make within the window; past it, 429 with Retry-After.",
+        lambda v: _positive(v) and isinstance(v, int),
+    ),
+    Setting(
+        "limits.window_minutes",
+        15,
+        "Minutes a failed guess counts against its account and address.",
+        _positive,
+    ),
+    Setting(
         "links.expire_hours",
         24,
         "Hours after a dose's window closes that its phone link keeps working.",

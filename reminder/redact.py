@@ -1,7 +1,8 @@
 """Tokens out of what we keep: message bodies after hand-off, and the request log.
 
 A phone link (``/d/…``), an acknowledge link (``/a/…``) and an invitation link
-(``/invitations/…``, ``/clinic-invitations/…``) each act without a password. The database keeps
+(``/invitations/…``, ``/clinic-invitations/…``), a reset link (``/password/reset/…``) and an
+email confirmation (``/register/confirm/…``, ``/email/confirm/…``) each act without a password. The database keeps
 only their hashes; these helpers keep the clear token out of the message log and the access log.
 """
 
@@ -11,14 +12,22 @@ import logging
 import re
 
 REDACTED = "[sent]"
-TOKEN_PATH = re.compile(r"(/(?:d|a|invitations|clinic-invitations)/)[A-Za-z0-9_\-]+")
+TOKEN_PATH = re.compile(
+    r"(/(?:d|a|invitations|clinic-invitations|password/reset|register/confirm|email/confirm)/)[A-Za-z0-9_\-]+"
+)
+
+
+# A phone or reset code in a message's text ("code is 123456", "code is <strong>…") and context.
+CODE = re.compile(r'(code is (?:<strong>)?|"code": ")\d{4,8}')
 
 
 def without_tokens(text: str | None, mark: str = REDACTED) -> str | None:
-    """``text`` with every token link's token replaced by ``mark``: ``/d/abc`` -> ``/d/[sent]``."""
+    """``text`` with every token link's token and every code replaced by ``mark``:
+    ``/d/abc`` -> ``/d/[sent]``, ``code is 123456`` -> ``code is [sent]``."""
     if not text:
         return text
-    return TOKEN_PATH.sub(lambda match: match.group(1) + mark, text)
+    text = TOKEN_PATH.sub(lambda match: match.group(1) + mark, text)
+    return CODE.sub(lambda match: match.group(1) + mark, text)
 
 
 class TokenFilter(logging.Filter):

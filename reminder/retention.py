@@ -3,7 +3,7 @@
 Closed doses, their events and every message's row (who, when, which channel, what happened)
 stay: they are the record. What goes is derived: a phone link 30 days after it expired (until
 then it still answers "this link has expired"), and the body, HTML and template context of a
-message 90 days after it was written (the attempt log keeps everything else).
+message ``privacy.message_retention_days`` (90) after it was written (the attempt log keeps everything else).
 
 Each table is walked forward in id order from where the last run stopped (``retention_marks``),
 one bounded batch a tick, so retention costs what has come of age, never the whole table.
@@ -20,13 +20,14 @@ from .db import immediate
 from .times import to_iso
 
 LINK_GRACE = timedelta(days=30)  # after a link expires
-MESSAGE_TEXT_DAYS = timedelta(days=90)  # after a message was written
+MESSAGE_TEXT_DAYS = 90  # after a message was written: the default of privacy.message_retention_days
 BATCH = 5000
 
 
-def run(db: Database, now: datetime, batch: int = BATCH) -> int:
-    """One batch of each table; returns how many rows were deleted or pruned."""
-    return _expired_links(db, now, batch) + _old_message_texts(db, now, batch)
+def run(db: Database, now: datetime, batch: int = BATCH, message_days: int = MESSAGE_TEXT_DAYS) -> int:
+    """One batch of each table; returns how many rows were deleted or pruned. Message texts go
+    ``message_days`` after they were written (setting ``privacy.message_retention_days``)."""
+    return _expired_links(db, now, batch) + _old_message_texts(db, now - timedelta(days=message_days), batch)
 
 
 def _expired_links(db: Database, now: datetime, batch: int) -> int:
@@ -39,9 +40,9 @@ def _expired_links(db: Database, now: datetime, batch: int) -> int:
     return cursor.rowcount
 
 
-def _old_message_texts(db: Database, now: datetime, batch: int) -> int:
+def _old_message_texts(db: Database, cutoff: datetime, batch: int) -> int:
     with immediate(db):
-        last, through = _walk(db, "messages", "created_at", now - MESSAGE_TEXT_DAYS, batch)
+        last, through = _walk(db, "messages", "created_at", cutoff, batch)
         if through == last:
             return 0
         # A message still queued or sending is left alone, but does not hold the walk up.

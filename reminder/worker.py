@@ -203,7 +203,7 @@ def summarise(tick: Tick) -> int:
 
 def retain(tick: Tick) -> int:
     """Delete expired phone links and prune old message texts, one batch (retention.py)."""
-    return retention.run(tick.db, tick.now)
+    return retention.run(tick.db, tick.now, message_days=tick.settings["privacy.message_retention_days"])
 
 
 def deliver(tick: Tick) -> int:

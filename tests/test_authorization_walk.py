@@ -53,7 +53,6 @@ CLINICIAN = {
     "api.patient_medications",
     "api.patient_doses",
     "api.patient_pumps",
-    "api.confirm_for_patient",
     "api.kidney_function",  # issue 10: the clinic records eGFR
     "clinic.kidney_function",
     "api.titration_plan",  # issue 9 §5: a clinician's plan of steps up, with a reason

@@ -18,6 +18,7 @@ from reminder.times import parse_instant
 from builders import (
     PASSWORD,
     START,
+    bearer,
     csrf,
     doses,
     log_in,
@@ -782,3 +783,72 @@ def test_the_caregiver_sees_when_messages_could_not_reach_the_patient(client, db
     log_in(client, "watch@example.com")
     page = client.get(f"/patients/{patient}").get_data(as_text=True)
     assert "1 message to" in page and "could not be delivered in the last 24 hours" in page
+
+
+def test_i_gave_it_is_refused_for_a_medication_outside_the_caregivers_scope(db, pat, carol, clock):
+    baclofen = make_medication(db, pat)
+    other = make_medication(
+        db,
+        pat,
+        name="Vitamin D",
+        strength="1000 IU",
+        amount=1000,
+        max_daily_amount=4000,
+        withdrawal_risk=False,
+        times=["09:00"],
+    )
+    carol_id, phone = carol
+    db.execute("UPDATE care_links SET medication_ids = ? WHERE caregiver_id = ?", [f"[{baclofen}]", carol_id])
+    clock.set(parse_instant("2026-03-07T13:02:00Z"))
+    outside = doses(db, medication_id=other, local_date="2026-03-07")[0]
+    refused = post(phone, f"/patients/{pat}/doses/{outside['id']}/given", f"/patients/{pat}")
+    assert refused.status_code == 403 and "does not cover this medication" in page_text(refused)
+    api = phone.post(
+        f"/api/v1/patients/{pat}/doses/{outside['id']}/confirm", json={"action": "taken"}, headers=bearer(db, carol_id)
+    )
+    assert api.status_code == 403 and api.json["error"]["code"] == "not_a_caregiver"
+    assert doses(db, medication_id=other, local_date="2026-03-07")[0]["status"] == "pending"
+    inside = dose_at(db, pat, "08:00")
+    assert post(phone, f"/patients/{pat}/doses/{inside['id']}/given", f"/patients/{pat}").status_code == 200
+
+
+def log_in_client(app, email: str):
+    client = app.test_client()
+    log_in(client, email)
+    return client
+
+
+def register_at_invitation(app, token: str, email: str):
+    visitor = app.test_client()
+    data = {"csrf_token": csrf(visitor, f"/invitations/{token}"), "email": email, "password": "carol-cares"}
+    return visitor, visitor.post(f"/invitations/{token}/register", data={**data, "tz": "UTC"})
+
+
+def test_signing_up_at_an_invitation_with_a_taken_email_says_check_your_email_and_tells_its_owner(app, db, pat):
+    make_patient(db, email="carol@example.com", phone=None)
+    invite(log_in_client(app, "pat@example.com"), email="carol@example.com")
+    _, response = register_at_invitation(app, invitation_token(db), "carol@example.com")
+    assert response.status_code == 200 and "Check your email" in page_text(response)
+    assert "already" not in page_text(response)
+    (notice,) = messages(db, "account_exists")
+    assert notice["recipient"] == "carol@example.com" and "/login" in notice["body"]
+    assert db.execute("SELECT status FROM care_links").fetchone()[0] == "invited"
+
+
+def test_a_text_invitation_sign_up_answers_the_same_for_any_email_and_the_emailed_link_finishes_it(app, db, pat):
+    make_patient(db, email="taken@example.com", phone=None)
+    invite(log_in_client(app, "pat@example.com"), phone="+12025550188")
+    token = re.search(r"/invitations/([A-Za-z0-9_-]+)", messages(db, "invitation")[-1]["body"]).group(1)
+    _, taken = register_at_invitation(app, token, "taken@example.com")
+    visitor, free = register_at_invitation(app, token, "carol@example.com")
+    assert (taken.status_code, page_text(taken).replace("taken@", "X@")) == (
+        free.status_code,
+        page_text(free).replace("carol@", "X@"),
+    )
+    assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 2  # no account before the link comes back
+    link = re.search(r"/register/confirm/[\w-]+", messages(db, "confirm_signup")[0]["body"]).group(0)
+    done = visitor.post(link, data={"csrf_token": csrf(visitor, link)})
+    assert done.status_code == 302 and done.location == f"/patients/{pat}"
+    carol = db.execute("SELECT id, role, phone FROM users WHERE email = 'carol@example.com'").fetchone()
+    assert tuple(carol)[1:] == ("caregiver", "+12025550188")
+    assert db.execute("SELECT status, caregiver_id FROM care_links").fetchone() == ("active", carol[0])

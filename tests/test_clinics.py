@@ -298,3 +298,33 @@ def test_a_clinicians_dose_change_is_kept_with_its_reason_and_a_refused_one_leav
     change = db.execute("SELECT actor_id, reason, change FROM medication_changes").fetchall()
     assert change == [(clinic["doctor"], "too drowsy", '{"amount": 5}')]
     assert client.patch(path, json={"amount": 2.5}, headers=clinic["stranger_api"]).status_code == 404
+
+
+def test_a_clinic_invitation_is_accepted_only_by_the_invited_address(db, client, clinic):
+    invited = make_patient(db, email="new@example.com", phone=None)
+    by_text = make_patient(db, email="texted@example.com", phone="+12025550143")
+    stranger = bearer(db, make_patient(db, email="mallory@example.com", phone="+12025550144"))
+    client.post("/api/v1/clinic/invitations", json={"email": "new@example.com"}, headers=clinic["doctor_api"])
+    token = messages(db, "clinic_invitation")[0]["body"].rsplit("/clinic-invitations/", 1)[1].split()[0]
+    refused = client.post(f"/api/v1/clinic-invitations/{token}/accept", headers=stranger)
+    assert refused.status_code == 403 and "someone else" in refused.json["error"]["message"]
+    log_in(client, "mallory@example.com")
+    page = f"/clinic-invitations/{token}"
+    on_page = client.post(page, data={"csrf_token": csrf(client, page)})
+    assert on_page.status_code == 403 and "someone else" in on_page.get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM clinic_links WHERE clinic_id = ?", [clinic["a"]]).fetchone()[0] == 1
+    assert client.post(f"/api/v1/clinic-invitations/{token}/accept", headers=bearer(db, invited)).status_code == 201
+    # By text: the account whose verified number it went to accepts it.
+    client.post("/api/v1/clinic/invitations", json={"phone": "+12025550143"}, headers=clinic["doctor_api"])
+    token = messages(db, "clinic_invitation")[1]["body"].rsplit("/clinic-invitations/", 1)[1].split()[0]
+    assert client.post(f"/api/v1/clinic-invitations/{token}/accept", headers=stranger).status_code == 403
+    assert client.post(f"/api/v1/clinic-invitations/{token}/accept", headers=bearer(db, by_text)).status_code == 201
+
+
+def test_a_clinician_of_the_patients_clinic_cannot_record_i_gave_it(db, client, clinic):
+    dose = doses(db)[0]
+    path = f"/api/v1/patients/{clinic['patient']}/doses/{dose['id']}/confirm"
+    refused = client.post(path, json={"action": "taken"}, headers=clinic["doctor_api"])
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "not_a_caregiver"
+    assert doses(db)[0]["status"] == "pending"
+    assert db.execute("SELECT count(*) FROM dose_events WHERE dose_id = ?", [dose["id"]]).fetchone()[0] == 0

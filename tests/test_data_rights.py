@@ -16,6 +16,7 @@ from builders import (
     make_clinician,
     make_medication,
     make_patient,
+    messages,
     page_text,
 )
 
@@ -107,3 +108,19 @@ def test_settings_offers_the_downloads_and_a_deletion_page_that_warns_about_with
     assert done.status_code == 302 and "/login" in done.headers["Location"]
     assert db.execute("SELECT count(*) FROM users WHERE email = 'pat@example.com'").fetchone()[0] == 0
     assert client.get("/settings").status_code in (302, 401)
+
+
+def test_message_texts_older_than_the_retention_setting_are_blanked_by_the_tick_and_doses_stay(db, tick, settings):
+    settings["privacy.message_retention_days"] = 10
+    patient = make_patient(db)
+    make_medication(db, patient)
+    tick("2026-03-07T13:00:00Z")
+    reminder = messages(db, "reminder")[0]
+    assert reminder["body"]
+    doses_before = db.execute("SELECT count(*) FROM doses").fetchone()[0]
+    tick("2026-03-16T13:00:00Z")  # nine days on: kept
+    assert messages(db, "reminder")[0]["body"] == reminder["body"]
+    tick("2026-03-17T14:00:00Z")  # ten days on: blanked, the row and the doses stay
+    pruned = messages(db, "reminder")[0]
+    assert (pruned["body"], pruned["id"], pruned["status"]) == ("", reminder["id"], reminder["status"])
+    assert db.execute("SELECT count(*) FROM doses").fetchone()[0] >= doses_before

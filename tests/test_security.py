@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from werkzeug.serving import make_server
 
-from reminder import caregivers, delivery, links, medications, side_effects
+from reminder import caregivers, delivery, links, medications, reports, side_effects
 from reminder.db import immediate
 from reminder.devserver import BannerlessRequestHandler
 from reminder.redact import without_tokens
@@ -117,6 +117,12 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_a_formula_are_neutralised(cli
     cells = [cell for row in csv.reader(io.StringIO(response.get_data(as_text=True))) for cell in row]
     assert '\'=HYPERLINK("http://evil.example","x")' in cells
     assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in cells)
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
+def test_every_kind_of_formula_start_is_neutralised_in_a_csv_cell(text):
+    assert reports.csv_cell(text) == "'" + text
+    assert reports.csv_cell(-5) == -5 and reports.csv_cell("Baclofen") == "Baclofen"  # numbers stay numbers
 
 
 # ---------------------------------------------------------------- finding 9: headers
@@ -237,6 +243,11 @@ def test_redaction_covers_every_kind_of_token_link():
     text = "https://x.example/d/abc https://x.example/a/def /invitations/ghi /clinic-invitations/jkl /dose/keep"
     assert without_tokens(text) == (
         "https://x.example/d/[sent] https://x.example/a/[sent] /invitations/[sent] /clinic-invitations/[sent] /dose/keep"
+    )
+    secrets = "/password/reset/r1 /register/confirm/s2 /email/confirm/e3 /password/forgot"
+    assert (
+        without_tokens(secrets)
+        == "/password/reset/[sent] /register/confirm/[sent] /email/confirm/[sent] /password/forgot"
     )
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import statistics
+import time
 
 import pytest
 
 from reminder.times import local_today, parse_instant
 from reminder.tokens import hash_token
 
-from builders import csrf, doses, make_medication, make_patient, messages
+from builders import csrf, doses, log_in, make_medication, make_patient, messages, page_text
 
 
 def link_token(body: str) -> str:
@@ -20,24 +22,69 @@ def users(db) -> int:
     return db.execute("SELECT count(*) FROM users").fetchone()[0]
 
 
+def register(client, email="Ann@Example.com", **fields):
+    data = {"csrf_token": csrf(client, "/register"), "name": "Ann", "email": email, "password": "long enough"}
+    return client.post("/register", data={"tz": "Europe/London", **data, **fields})
+
+
+def confirm_link(db) -> str:
+    return re.search(r"/register/confirm/[\w-]+", messages(db, "confirm_signup")[-1]["body"]).group(0)
+
+
 @pytest.mark.production_password_hashing
-def test_a_patient_registers_and_lands_on_adding_a_medication(client, db):
-    response = client.post(
-        "/register",
-        data={
-            "csrf_token": csrf(client, "/register"),
-            "name": "Ann",
-            "email": "Ann@Example.com",
-            "password": "long enough",
-            "tz": "Europe/London",
-        },
-    )
+def test_a_patient_registers_confirms_the_email_and_lands_on_adding_a_medication(client, db):
+    response = register(client)
+    assert response.status_code == 200 and "Check your email" in page_text(response)
+    assert users(db) == 0  # nothing until the link comes back
+    link = confirm_link(db)
+    assert messages(db, "confirm_signup")[0]["recipient"] == "ann@example.com"
+    assert client.get(link).status_code == 200 and users(db) == 0  # a look (a mail scanner) creates nothing
+    response = client.post(link, data={"csrf_token": csrf(client, link)})
     assert response.status_code == 302 and response.location.endswith("/medications/new")
     row = db.execute("SELECT email, role, tz, password_hash FROM users").fetchone()
     assert row[:3] == ("ann@example.com", "patient", "Europe/London")
     assert row[3].startswith("scrypt:")
+    assert db.execute("SELECT count(*) FROM email_confirmations").fetchone()[0] == 0  # spent: not kept
     cookie = response.headers.get("Set-Cookie")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    log_in(client.application.test_client(), "ann@example.com", "long enough")
+    again = client.application.test_client()
+    assert again.post(link, data={"csrf_token": csrf(again, "/login")}).status_code == 404  # works once
+    assert users(db) == 1
+
+
+def test_registering_answers_the_same_for_a_taken_and_a_free_email(client, db, patient):
+    def answer(email):
+        response = register(client, email)
+        return response.status_code, page_text(response).replace(email.lower(), "EMAIL")
+
+    assert answer("pat@example.com") == answer("new@example.com")
+    assert users(db) == 1
+    (notice,) = messages(db, "account_exists")
+    assert notice["recipient"] == "pat@example.com"
+    assert "/password/forgot" in notice["body"] and "/login" in notice["body"]
+    assert [m["recipient"] for m in messages(db, "confirm_signup")] == ["new@example.com"]
+
+
+@pytest.mark.production_password_hashing
+def test_registering_takes_as_long_for_a_taken_email_as_for_a_free_one(app, db, patient):
+    def median_seconds(make_email):
+        times = []
+        for n in range(3):
+            client = app.test_client()
+            token = csrf(client, "/register")
+            started = time.perf_counter()
+            client.post(
+                "/register",
+                data={"csrf_token": token, "email": make_email(n), "password": "long enough", "tz": "UTC"},
+                environ_base={"REMOTE_ADDR": f"10.0.0.{n}"},
+            )
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    median_seconds(lambda n: f"warm{n}@example.com")
+    taken, free = median_seconds(lambda n: "pat@example.com"), median_seconds(lambda n: f"new{n}@example.com")
+    assert free / 3 < taken < free * 3, (taken, free)
 
 
 @pytest.mark.parametrize(
@@ -61,16 +108,6 @@ def test_bad_registration_is_refused_with_a_message_and_no_account(client, db, f
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert users(db) == 0
-
-
-def test_registering_a_taken_email_says_check_your_email_and_tells_its_owner(client, db, patient):
-    data = {"csrf_token": csrf(client, "/register"), "email": "PAT@example.com", "password": "long enough", "tz": "UTC"}
-    response = client.post("/register", data=data)
-    text = response.get_data(as_text=True)
-    assert response.status_code == 200 and "Check your email" in text and "already" not in text
-    assert users(db) == 1
-    (notice,) = messages(db, "account_exists")
-    assert notice["recipient"] == "pat@example.com" and "/password/forgot" in notice["body"]
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, db):

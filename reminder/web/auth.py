@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 
-from .. import accounts, auth_codes
+from .. import accounts, auth_codes, signups, throttle
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..throttle import TooManyAttempts
@@ -40,8 +40,9 @@ def login():
     if current_user.is_authenticated:
         return redirect(target)
     if request.method == "POST":
+        form = request.form
         row = accounts.log_in(
-            get_db(), request.form.get("email", ""), request.form.get("password", ""), request.remote_addr, now()
+            get_db(), form.get("email", ""), form.get("password", ""), request.remote_addr, now(), guess_limit()
         )
         if row:
             login_user(User(row), remember=True)
@@ -53,30 +54,67 @@ def login():
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
+    """Sign up: the same "check your email" answer, in the same time, whether or not the email
+    has an account (``signups``); the link in the email finishes sign-up."""
     form = request.form
     if request.method == "POST":
-        db = get_db()
+        signup = signups.Signup(
+            email=form.get("email", ""),
+            password=form.get("password", ""),
+            name=form.get("name", ""),
+            tz=form.get("tz", ""),
+            login_link=url_for("auth.login"),
+        )
         try:
-            user_id = accounts.create_user(
-                db,
-                email=form.get("email", ""),
-                password=form.get("password", ""),
-                role="patient",
-                now=now(),
-                name=form.get("name", ""),
-                tz=form.get("tz", ""),
-            )
+            email = signups.request_signup(get_db(), settings(), signup, request.remote_addr, now())
+        except TooManyAttempts:
+            raise
         except InputError as error:
-            if error.status == 409:  # the email has an account: say nothing here, tell its owner
-                email = accounts.check_email(form.get("email", ""))
-                auth_codes.tell_owner(db, settings(), email, request.remote_addr, now())
-                return render_template("register_check_email.html", email=email)
             flash(error.message, "error")
             return render_template("register.html", form=form, zones=_zones()), error.status
+        return render_template("register_check_email.html", email=email)
+    return render_template("register.html", form={}, zones=_zones())
+
+
+@bp.route("/register/confirm/<token>", methods=["GET", "POST"])
+def confirm_signup(token: str):
+    """The link from the sign-up email: a GET shows a button (mail scanners fetch links), the
+    POST creates the account and logs in."""
+    db = get_db()
+    if request.method == "POST":
+        try:
+            user_id, link = signups.finish_signup(db, token, now())
+        except InputError as error:
+            return render_template("confirm_email.html", token=token, purpose="signup", message=error.message), (
+                error.status
+            )
         login_user(User(accounts.find_user(db, id=user_id)), remember=True)
+        if link is not None:
+            flash("Welcome! You are now a caregiver: we'll tell you if they miss important doses.", "ok")
+            return redirect(url_for("care.patient_view", patient_id=link["patient_id"]))
         flash("Welcome! Add your first medication.", "ok")
         return redirect(url_for("patient.new_medication"))
-    return render_template("register.html", form={}, zones=_zones())
+    found = signups.open_confirmation(db, "signup", token, now())
+    message = None if found else signups.GONE
+    return render_template("confirm_email.html", token=token, purpose="signup", message=message), 200 if found else 404
+
+
+@bp.route("/email/confirm/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    """The link sent to a new email address: the POST makes it the account's email."""
+    db = get_db()
+    if request.method == "POST":
+        try:
+            signups.confirm_email_change(db, token, now())
+        except InputError as error:
+            return render_template("confirm_email.html", token=token, purpose="email", message=error.message), (
+                error.status
+            )
+        flash("Your email is changed. Log in with it from now on.", "ok")
+        return redirect(url_for("patient.user_settings") if current_user.is_authenticated else url_for("auth.login"))
+    found = signups.open_confirmation(db, "email_change", token, now())
+    message = None if found else "This link has expired or was already used: change your email again."
+    return render_template("confirm_email.html", token=token, purpose="email", message=message), 200 if found else 404
 
 
 @bp.route("/logout", methods=["POST"])
@@ -92,12 +130,41 @@ def logout():
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():
-    """Ask for a reset link by email. The answer is the same whether or not the email has an account."""
+    """Ask for a reset link by email or a code by SMS to the account's verified phone. The answer
+    is the same whether or not the email has an account (or a verified phone)."""
     if request.method == "POST":
-        email = request.form.get("email", "")
-        auth_codes.request_reset(get_db(), settings(), email, request.remote_addr, now())
+        email, by = request.form.get("email", ""), "sms" if request.form.get("by") == "sms" else "email"
+        auth_codes.request_reset(get_db(), settings(), email, request.remote_addr, now(), by=by)
+        if by == "sms":
+            return render_template("password_code.html", email=email, minutes=auth_codes.RESET_CODE_MINUTES)
         return render_template("password_forgot.html", sent=True, email=email)
     return render_template("password_forgot.html", sent=False, email="")
+
+
+@bp.route("/password/code", methods=["POST"])
+def reset_with_code():
+    """Choose a new password with the code texted to the account's phone; it works once and ends
+    every session. A wrong code counts as a failed guess."""
+    form = request.form
+    try:
+        auth_codes.reset_with_code(
+            get_db(),
+            form.get("email", ""),
+            form.get("code", ""),
+            form.get("password", ""),
+            request.remote_addr,
+            now(),
+            guess_limit(),
+        )
+    except TooManyAttempts:
+        raise
+    except InputError as error:
+        flash(error.message, "error")
+        page = render_template("password_code.html", email=form.get("email", ""), minutes=auth_codes.RESET_CODE_MINUTES)
+        return page, error.status
+    logout_user()
+    flash("Your password is changed. Log in with it.", "ok")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
@@ -106,7 +173,7 @@ def reset_password(token: str):
     db = get_db()
     if request.method == "POST":
         try:
-            auth_codes.reset(db, token, request.form.get("password", ""), request.remote_addr, now())
+            auth_codes.reset(db, token, request.form.get("password", ""), request.remote_addr, now(), guess_limit())
         except TooManyAttempts:
             raise
         except InputError as error:
@@ -117,6 +184,11 @@ def reset_password(token: str):
         return redirect(url_for("auth.login"))
     valid = auth_codes.link_is_open(db, token, now())
     return render_template("password_reset.html", token=token, valid=valid), 200 if valid else 404
+
+
+def guess_limit() -> throttle.Limit:
+    """How many failed guesses this server allows (settings ``limits.*``)."""
+    return throttle.limit_of(settings())
 
 
 def _zones() -> list[str]:

@@ -16,7 +16,20 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
 
-from .. import access, accounts, caregivers, clinics, dose_queries, escalation, ledger, medications, pumps, tokens
+from .. import (
+    access,
+    accounts,
+    caregivers,
+    clinics,
+    dose_queries,
+    escalation,
+    ledger,
+    medications,
+    pumps,
+    signups,
+    throttle,
+    tokens,
+)
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import clock_label, parse_instant, to_iso, zone_names
@@ -125,23 +138,42 @@ def accept(token: str):
 
 @bp.route("/invitations/<token>/register", methods=["POST"])
 def register(token: str):
-    """Create a caregiver account and accept in one go."""
+    """Create a caregiver account and accept, never saying whether the email has an account.
+
+    An email invitation: the link reached the invited address, so (with that address in the form)
+    it proves the mailbox and a free email gets its account at once. A text invitation: the email
+    typed is unproven, so a confirmation link goes to it (``signups``). Either way a taken email
+    gets "check your email" here, and its owner an email with the login link."""
     link = _invitation(token)  # checked first: a dead link creates no account
     db, form = get_db(), request.form
+    signup = signups.Signup(
+        email=form.get("email", ""),
+        password=form.get("password", ""),
+        name=form.get("name", ""),
+        tz=form.get("tz", ""),
+        role="caregiver",
+        # A text-only invitation: the link reached this phone, so the new account holds it.
+        phone=None if link["invite_email"] else link["invite_phone"],
+        care_link_id=link["id"],
+        login_link=url_for("care.invitation_login", token=token),
+    )
     try:
-        if link["invite_email"] and form.get("email", "").strip().lower() != link["invite_email"].lower():
+        if link["invite_email"] and signup.email.strip().lower() != link["invite_email"].lower():
             raise InputError("email", f"This invitation was sent to {link['invite_email']}: register with that email.")
+        if not link["invite_email"] or accounts.find_user(db, email=link["invite_email"].lower()):
+            email = signups.request_signup(db, settings(), signup, request.remote_addr, now())
+            return render_template("register_check_email.html", email=email)
         user_id = accounts.create_user(
             db,
-            email=form.get("email", ""),
-            password=form.get("password", ""),
+            email=signup.email,
+            password=signup.password,
             role="caregiver",
             now=now(),
-            name=form.get("name", ""),
-            # A text-only invitation: the link reached this phone, so the new account holds it.
-            phone=None if link["invite_email"] else link["invite_phone"],
-            tz=form.get("tz", ""),
+            name=signup.name,
+            tz=signup.tz,
         )
+    except throttle.TooManyAttempts:
+        raise
     except InputError as error:
         flash(error.message, "error")
         return _invitation_page(token, link, form), error.status
@@ -156,7 +188,10 @@ def invitation_login(token: str):
     link = _invitation(token)
     if request.method == "POST":
         form = request.form
-        row = accounts.log_in(get_db(), form.get("email", ""), form.get("password", ""), request.remote_addr, now())
+        limit = throttle.limit_of(settings())
+        row = accounts.log_in(
+            get_db(), form.get("email", ""), form.get("password", ""), request.remote_addr, now(), limit
+        )
         if row:
             login_user(User(row), remember=True)
             return redirect(url_for("care.invitation", token=token))
@@ -221,6 +256,8 @@ def gave(patient_id: int, dose_id: int):
     dose = ledger.load_dose(get_db(), dose_id)
     if dose is None or dose["patient_id"] != patient_id:
         abort(404)
+    if not access.can_give(get_db(), current_user.row, patient_id, dose["medication_id"]):
+        return _patient_page(patient, error="Your link to this patient does not cover this medication."), 403
     reason = request.form.get("reason", "").strip()
     if len(reason) > REASON_LIMIT:
         return _patient_page(patient, error=f"Keep the reason under {REASON_LIMIT} characters."), 400

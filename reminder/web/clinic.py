@@ -20,7 +20,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from .. import access, accounts, charts, clinics, fhir, kidneys, reports, side_effects
+from .. import access, accounts, charts, clinics, fhir, kidneys, reports, side_effects, throttle
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import parse_instant
@@ -303,7 +303,8 @@ def my_clinics():
     _patients_only()
     if request.method == "POST":
         try:
-            clinic = clinics.join(get_db(), current_user.id, request.form.get("code", ""), now(), request.remote_addr)
+            code, limit = request.form.get("code", ""), throttle.limit_of(settings())
+            clinic = clinics.join(get_db(), current_user.id, code, now(), request.remote_addr, limit)
         except InputError as error:
             flash(error.message, "error")
             return _clinics_page(request.form.get("code", "")), error.status

@@ -23,6 +23,7 @@ from .. import (
     safety_limits,
     supply,
     tapering,
+    throttle,
 )
 from ..config import channels_available
 from ..db import get_db, immediate
@@ -347,12 +348,14 @@ def user_settings():
                     form.get("new_password"),
                     request.remote_addr,
                     now(),
+                    throttle.limit_of(settings()),
                 )
                 login_user(User(accounts.find_user(db, id=current_user.id)), remember=True)  # this session goes on
                 flash("Password changed. You are logged out everywhere else.", "ok")
                 return redirect(url_for("patient.user_settings"))
             elif action == "verify_phone":
-                auth_codes.verify_phone(db, current_user.id, form.get("code"), request.remote_addr, now())
+                limit = throttle.limit_of(settings())
+                auth_codes.verify_phone(db, current_user.id, form.get("code"), request.remote_addr, now(), limit)
                 flash("Phone number verified: text reminders can go to it.", "ok")
                 return redirect(url_for("patient.user_settings"))
             else:
@@ -360,8 +363,10 @@ def user_settings():
                 changes |= {k: form[k] for k in ("quiet_start", "quiet_end") if k in form}
                 changes["channels"] = form.getlist("channels")
                 changes["name_medication"] = form.get("name_medication", "")
-                profile.change(db, settings(), current_user.id, changes, now(), horizon())
+                new_email = profile.change(db, settings(), current_user.id, changes, now(), horizon())
                 flash("Settings saved.", "ok")
+                if new_email:
+                    flash(f"To change your email, open the link we sent to {new_email}.", "ok")
                 return redirect(url_for("patient.user_settings"))
         except TooManyAttempts:
             raise

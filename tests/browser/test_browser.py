@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from reminder import accounts
 
 from browser_kit import assert_fits_phone, log_in
-from builders import START, doses, make_medication, make_patient
+from builders import START, doses, make_medication, make_patient, messages
 
 pytestmark = pytest.mark.browser
 
@@ -63,7 +63,7 @@ def taken_events(db, dose_id: int) -> int:
 # ---------------------------------------------------------------- tests
 
 
-def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_from_the_link(phone, tick):
+def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_from_the_link(phone, db, tick):
     page = phone()
     page.goto("/register")
     page.get_by_label("Your name").fill("Rosa Diaz")
@@ -72,6 +72,10 @@ def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_fro
     page.get_by_label("Time zone").select_option("America/New_York")
     expect(page.get_by_label("Time zone")).to_have_value("America/New_York")
     page.get_by_role("button", name="Create account").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    (confirmation,) = messages(db, "confirm_signup")
+    page.goto(re.search(r"/register/confirm/[\w-]+", confirmation["body"]).group(0))
+    page.get_by_role("button", name="Create my account").tap()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Add a medication")
     expect(page.get_by_role("status")).to_have_text("Welcome! Add your first medication.")

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from browser_kit import PHONE, log_in
+from browser_kit import PHONE, assert_fits_phone, log_in, outbox_link
 from builders import make_medication, make_patient
 
 pytestmark = pytest.mark.browser
@@ -48,3 +48,24 @@ def test_the_time_zone_is_preselected_by_a_script_from_static_under_the_policy(o
     response = page.goto("/register")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(page.get_by_label(re.compile("Time zone"))).to_have_value("America/Chicago")
+
+
+def test_the_reset_by_text_and_the_sign_up_confirmation_pages_fit_a_phone(phone, db):
+    make_patient(db, name="Pat Example")
+    page = phone()
+    page.goto("/password/forgot")
+    assert_fits_phone(page)
+    page.get_by_label("Your account's email").fill("pat@example.com")
+    page.get_by_label("A code by text, to my verified phone").check()
+    page.get_by_role("button", name="Send").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter the code we texted")
+    assert_fits_phone(page)
+    page.goto("/register")
+    page.get_by_label("Email").fill("rosa@example.com")
+    page.get_by_label("Password").fill("baclofen-2026")
+    page.get_by_role("button", name="Create account").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    assert_fits_phone(page)
+    page.goto(outbox_link(page, "confirm_signup"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Finish signing up")
+    assert_fits_phone(page)

@@ -12,6 +12,8 @@ from ...errors import InputError
 from ..common import now, settings, snooze_length, today_in
 from .common import answered, bp, json_body, list_doses_for, medication_out, only, user, visible_patient
 
+NOT_GIVER = "Only the patient or their caregiver for this medication can record that a dose was given."
+
 # ---------------------------------------------------------------- caregivers
 
 
@@ -94,11 +96,14 @@ def patient_doses(patient_id: int):
 @bp.route("/patients/<id:patient_id>/doses/<id:dose_id>/confirm", methods=["POST"])
 def confirm_for_patient(patient_id: int, dose_id: int):
     """ "I gave it": the same missed-dose and never-double rules; the caregiver is the actor.
-    A caregiver may lift the minimum gap by giving a reason (domain.md section 2)."""
+    A caregiver may lift the minimum gap by giving a reason (domain.md section 2). Only the
+    patient or a caregiver whose link covers the medication records it (``access.can_give``)."""
     _viewed(patient_id)
     dose = ledger.load_dose(get_db(), dose_id)
     if dose is None or dose["patient_id"] != patient_id:
         abort(404, description="No such dose.")
+    if user()["id"] != patient_id and not access.can_give(get_db(), user(), patient_id, dose["medication_id"]):
+        raise InputError(None, NOT_GIVER, status=403, code="not_a_caregiver")
     data = json_body()
     source = "caregiver" if user()["id"] != patient_id else "api"
     answer = answers.read_answer(get_db(), data, dose_id, source=source, actor_id=user()["id"])

@@ -8,7 +8,7 @@ import json
 
 from flask import Response, abort, jsonify, request
 
-from ... import access, clinician_changes, clinics, fhir, kidneys, medications, reports, side_effects
+from ... import access, clinician_changes, clinics, fhir, kidneys, medications, reports, side_effects, throttle
 from ...db import get_db
 from ...errors import InputError
 from ..common import horizon, now, report_period, settings, today_in
@@ -24,7 +24,8 @@ def my_clinics():
 def join_clinic():
     data = json_body()
     only(data, {"code"})
-    return jsonify(clinics.join(get_db(), user()["id"], data.get("code"), now(), request.remote_addr)), 201
+    limit = throttle.limit_of(settings())
+    return jsonify(clinics.join(get_db(), user()["id"], data.get("code"), now(), request.remote_addr, limit)), 201
 
 
 @bp.route("/me/clinics/<id:clinic_id>", methods=["DELETE"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, jsonify, request
 
-from ... import accounts, auth_codes, delivery, profile
+from ... import accounts, auth_codes, delivery, profile, signups, throttle
 from ...db import get_db, immediate
 from ..common import horizon, now, settings
 from .common import bp, json_body, only, user
@@ -29,7 +29,13 @@ def change_password():
     data = json_body()
     only(data, {"current_password", "new_password"})
     accounts.change_password(
-        get_db(), user()["id"], data.get("current_password"), data.get("new_password"), request.remote_addr, now()
+        get_db(),
+        user()["id"],
+        data.get("current_password"),
+        data.get("new_password"),
+        request.remote_addr,
+        now(),
+        throttle.limit_of(settings()),
     )
     return "", 204
 
@@ -38,7 +44,8 @@ def change_password():
 def verify_phone():
     data = json_body()
     only(data, {"code"})
-    auth_codes.verify_phone(get_db(), user()["id"], data.get("code"), request.remote_addr, now())
+    limit = throttle.limit_of(settings())
+    auth_codes.verify_phone(get_db(), user()["id"], data.get("code"), request.remote_addr, now(), limit)
     return jsonify(_user_json(accounts.find_user(get_db(), id=user()["id"])))
 
 
@@ -79,4 +86,5 @@ def _user_json(row: dict) -> dict:
     body["channels"] = delivery.chosen_channels(row)
     body["sms_opted_out"] = bool(row["sms_opted_out_at"])
     body["name_medication"] = None if row["name_medication"] is None else bool(row["name_medication"])
+    body["pending_email"] = signups.pending_email(get_db(), row["id"], now())
     return body

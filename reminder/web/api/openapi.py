@@ -67,7 +67,7 @@ PATHS = {
     "/api/v1/me": {
         "get": _op("The token's user", "200", _REF["User"]),
         "patch": _op(
-            "Change name, email, phone (E.164), tz, channels or quiet hours (quiet_start, quiet_end, local HH:MM); a new tz moves future reminders",
+            "Change name, email, phone (E.164), tz, channels or quiet hours (quiet_start, quiet_end, local HH:MM); a new tz moves future reminders; a new email changes when the link sent to it comes back (pending_email), whether or not it is taken",
             "200",
             _REF["User"],
             body={
@@ -78,7 +78,7 @@ PATHS = {
                     "name_medication": {"type": ["boolean", "null"]},
                 },
             },
-            errors=(400, 401, 409),
+            errors=(400, 401),
         ),
     },
     "/api/v1/medications": {
@@ -207,7 +207,8 @@ PATHS.update(
         },
         "/api/v1/patients/{id}/doses/{dose_id}/confirm": {
             "post": _op(
-                '"I gave it": a caregiver confirms under the same rules; a reason lifts the minimum gap',
+                '"I gave it": a caregiver whose link covers the medication confirms under the same rules; a '
+                "reason lifts the minimum gap (403 not_a_caregiver: a clinician, or a link without this medication)",
                 "200",
                 _OBJ,
                 body={
@@ -220,7 +221,7 @@ PATHS.update(
                     },
                 },
                 params=[_PATIENT, _param("dose_id", "path", "The dose", {"type": "integer"})],
-                errors=(400, 401, 404, 409),
+                errors=(400, 401, 403, 404, 409),
             )
         },
         "/api/v1/patients/{id}/alert-settings": {
@@ -664,6 +665,10 @@ SCHEMAS = {
             "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
             "sms_opted_out": {"type": "boolean"},
             "phone_verified": {"type": "boolean"},
+            "pending_email": {
+                "type": ["string", "null"],
+                "description": "A new email waiting for the link sent to it; the email changes when it comes back",
+            },
             "name_medication": {
                 "type": ["boolean", "null"],
                 "description": "Reminders name the medication; null: the server's default",
