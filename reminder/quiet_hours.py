@@ -9,11 +9,11 @@ effect) go at once (domain.md section 6).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import InputError
-from .times import parse_clock
 
 DEFAULT_START, DEFAULT_END = "22:00", "07:00"
 # Kinds that wait whatever they are about.
@@ -61,7 +61,8 @@ def quiet_end(now: datetime, tz: str, start: str = DEFAULT_START, end: str = DEF
 
 def check(text: str, field: str) -> str:
     """A local ``HH:MM`` for a quiet-hours setting; InputError naming ``field`` otherwise."""
-    try:
-        return parse_clock(text or "").strftime("%H:%M")
-    except ValueError:
-        raise InputError(field, "Give quiet hours as a time such as 10 pm or 7:00 am.") from None
+    text = (text or "").strip()
+    found = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+    if not found:
+        raise InputError(field, "Give quiet hours as a time such as 22:00 or 07:00.")
+    return f"{int(found.group(1)):02d}:{found.group(2)}"

@@ -4,21 +4,27 @@ settings. Thin views."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import groupby
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
+from markupsafe import Markup
 
 from .. import (
     accounts,
     auth_codes,
     caregivers,
+    charts,
     delivery,
     dose_queries,
     ledger,
     medications,
     profile,
+    progress,
     pumps,
+    reports,
     safety_contacts,
     supply,
     tapering,
@@ -26,7 +32,7 @@ from .. import (
 from ..config import channels_available
 from ..db import get_db, immediate
 from ..errors import InputError
-from ..messages import list_messages
+from ..messages import messages_page
 from ..throttle import TooManyAttempts
 from ..times import parse_instant, to_iso, zone_names
 from .common import (
@@ -43,7 +49,9 @@ from .common import (
 )
 
 bp = Blueprint("patient", __name__)
-HISTORY_DAYS = 14
+MESSAGES_PER_PAGE = 30
+STREAK_DAYS = 366  # how far back a streak is counted
+CALENDAR_DAYS = 28  # four weeks on the adherence page
 
 
 @bp.before_request
@@ -62,6 +70,8 @@ def today():
         return redirect(url_for("care.my_patients"))
     if current_user.role == "clinician":  # nor does a clinician: theirs is the clinic's panel
         return redirect(url_for("clinic.panel"))
+    if current_user.role == "admin":  # nor an admin: theirs is the clinics they run
+        return redirect(url_for("admin.index"))
     day = today_local()
     doses = dose_queries.doses_on(get_db(), current_user.id, day, now())
     failed = (
@@ -94,9 +104,47 @@ def safety_contact_later():
 
 @bp.route("/history")
 def history():
-    first = today_local() - timedelta(days=HISTORY_DAYS)
-    doses = dose_queries.history(get_db(), current_user.id, first, now())
-    return render_template("history.html", doses=doses, days=HISTORY_DAYS)
+    """One month a page (``?month=2026-03``), newest dose first, grouped by day."""
+    this_month = today_local().replace(day=1)
+    month = _month_arg(request.args.get("month"), this_month)
+    last = (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    doses = dose_queries.doses_between(get_db(), current_user.id, month, last, now())
+    first_dose = get_db().execute("SELECT min(local_date) FROM doses WHERE patient_id = ?", [current_user.id])
+    started = first_dose.fetchone()[0]
+    return render_template(
+        "history.html",
+        month=month,
+        days=[(date.fromisoformat(day), list(group)) for day, group in groupby(doses, key=itemgetter("local_date"))],
+        older=(month - timedelta(days=1)).replace(day=1) if started and started < month.isoformat() else None,
+        newer=last + timedelta(days=1) if month < this_month else None,
+    )
+
+
+@bp.route("/adherence")
+def adherence():
+    """The patient's own summary: this week, this month, their streak and a calendar per medication."""
+    db, day = get_db(), today_local()
+    rows = db.execute(
+        "SELECT local_date, status FROM doses WHERE patient_id = ? AND local_date BETWEEN ? AND ?",
+        [current_user.id, (day - timedelta(days=STREAK_DAYS)).isoformat(), day.isoformat()],
+    )
+    doses = [(date.fromisoformat(local_date), status) for local_date, status in rows]
+    first = day - timedelta(days=CALENDAR_DAYS - 1)
+    report = reports.build(db, current_user.id, first, day, now(), settings())
+    calendars = [
+        Markup(charts.calendar_heatmap(medication, f"calendar-{medication['id']}"))
+        for medication in report["medications"]
+        if any(cell["prescribed"] for cell in medication["calendar"])
+    ]
+    streak = progress.streak(doses, day)
+    return render_template(
+        "adherence.html",
+        week=progress.stretch(doses, day, 7),
+        month=progress.stretch(doses, day, 30),
+        streak=streak,
+        streak_words=progress.streak_words(streak),
+        calendars=calendars,
+    )
 
 
 @bp.route("/doses/<id:dose_id>", methods=["GET", "POST"])
@@ -358,8 +406,19 @@ def user_settings():
 
 @bp.route("/messages")
 def message_log():
-    """What was sent to the patient and what happened to it."""
-    return render_template("messages.html", messages=list_messages(get_db(), user_id=current_user.id, limit=100))
+    """What was sent to the patient and what happened to it, a page at a time (``?before=<id>``)."""
+    before = request.args.get("before", "")
+    before_id = int(before) if before.isascii() and before.isdigit() and len(before) < 19 else None
+    page, next_before = messages_page(get_db(), current_user.id, before_id, MESSAGES_PER_PAGE)
+    return render_template("messages.html", messages=page, next_before=next_before, paged=before_id is not None)
+
+
+def _month_arg(text: str | None, default: date) -> date:
+    """``YYYY-MM`` from the query string as the month's first day; ``default`` when absent or bad."""
+    try:
+        return date.fromisoformat(f"{text}-01") if text and len(text) == 7 else default
+    except ValueError:
+        return default
 
 
 def _taper_page(medication: dict, steps_text: str):

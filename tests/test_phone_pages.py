@@ -1,0 +1,122 @@
+"""The phone pages over HTTP (issue 14 §2): the menu, doses as tablets, times typed as people
+write them, History by month, Messages paged, the patient's own progress page, admins' landing."""
+
+from __future__ import annotations
+
+import re
+
+from builders import csrf, doses, make_medication, make_user, page_text
+
+
+def words(response) -> str:
+    """The page's words without tags, spaces collapsed: what a person reads."""
+    return " ".join(re.sub(r"<[^>]+>", " ", page_text(response)).split())
+
+
+def test_every_patient_page_has_one_heading_a_skip_link_and_the_menu(client, db, patient, login, tick):
+    make_medication(db, patient)
+    tick("2026-03-07T18:05:00Z")
+    login()
+    dose_id = doses(db)[0]["id"]
+    for path in ("/", "/history", "/adherence", "/messages", "/medications", "/settings", f"/doses/{dose_id}"):
+        html = client.get(path).get_data(as_text=True)
+        assert len(re.findall(r"<h1[ >]", html)) == 1, path
+        assert 'href="#main"' in html and 'id="main"' in html, path
+        assert '<details class="menu">' in html and 'href="/adherence"' in html, path
+
+
+def test_today_shows_a_dose_as_tablets_first(client, db, patient, login):
+    make_medication(db, patient, amount=15, strength="10 mg tablet")
+    login()
+    assert "Take 1½ tablets (15 mg)" in words(client.get("/"))
+
+
+def test_a_liquid_dose_is_shown_measured(client, db, patient, login):
+    make_medication(
+        db,
+        patient,
+        name="Vitamin D",
+        amount=5,
+        unit="mL",
+        strength="400 units/mL",
+        withdrawal_risk=False,
+        max_daily_amount=None,
+    )
+    login()
+    assert "Take 5 mL" in words(client.get("/"))
+
+
+def test_medication_times_typed_as_people_write_them_are_saved_and_shown_in_12_hour_style(client, db, patient, login):
+    login()
+    response = client.post(
+        "/medications/new",
+        data={
+            "csrf_token": csrf(client, "/medications/new"),
+            "name": "Metformin",
+            "strength": "500 mg",
+            "amount": "500",
+            "unit": "mg",
+            "times": "8am, 8:00 pm",
+        },
+    )
+    assert response.status_code == 302
+    text = words(client.get("/medications"))
+    assert "8:00 AM, 8:00 PM" in text
+
+
+def test_i_already_took_it_at_understands_8_15_am(client, db, patient, login, clock, tick):
+    make_medication(db, patient)
+    tick("2026-03-07T13:30:00Z")  # 8:30 AM in New York
+    login()
+    dose_id = next(d["id"] for d in doses(db) if d["local_time"] == "08:00")
+    path = f"/doses/{dose_id}"
+    client.post(path, data={"csrf_token": csrf(client, path), "action": "taken", "taken_at": "8:15 am"})
+    assert next(d for d in doses(db) if d["id"] == dose_id)["taken_at"] == "2026-03-07T13:15:00Z"
+
+
+def test_history_shows_one_month_a_page_with_a_link_to_the_month_before(client, db, patient, login, tick_until, clock):
+    make_medication(db, patient, horizon_hours=24 * 40)
+    tick_until("2026-04-02T13:00:00Z", step=6 * 3600)
+    login()
+    april = client.get("/history")
+    text = words(april)
+    assert "History April 2026" in text and "Wed 01 Apr" in text and "Tue 31 Mar" not in text
+    assert 'href="/history?month=2026-03"' in april.get_data(as_text=True)
+    march = words(client.get("/history?month=2026-03"))
+    assert "Tue 31 Mar" in march and "Wed 01 Apr" not in march and "Sat 07 Mar" in march
+
+
+def test_a_bad_month_shows_this_month(client, patient, login):
+    login()
+    assert client.get("/history?month=2026-13").status_code == 200
+
+
+def test_messages_come_a_page_at_a_time(client, db, patient, login, tick_until):
+    make_medication(db, patient, horizon_hours=24 * 15)
+    tick_until("2026-03-19T12:00:00Z", step=1800)
+    login()
+    first = client.get("/messages").get_data(as_text=True)
+    assert first.count('class="card message"') == 30
+    older = re.search(r'href="(/messages\?before=\d+)"', first).group(1)
+    second = client.get(older).get_data(as_text=True)
+    assert 'class="card message"' in second and "Newest" in second
+
+
+def test_the_progress_page_says_this_week_this_month_and_the_streak_in_plain_words(client, db, patient, login, tick):
+    make_medication(db, patient, times=["08:00"], horizon_hours=24 * 5)
+    tick("2026-03-07T18:00:00Z")
+    login()
+    dose_id = doses(db)[0]["id"]
+    path = f"/doses/{dose_id}"
+    client.post(path, data={"csrf_token": csrf(client, path), "action": "taken", "taken_at": "8:05"})
+    text = words(client.get("/adherence"))
+    assert "This week 1 of 1 You took all 1 of your doses." in text
+    assert "1 day in a row with every dose taken." in text
+    assert "PDC" not in text and "adherence" not in text.lower().replace("/adherence", "")
+
+
+def test_an_admin_lands_on_the_admin_page(client, db, login):
+    make_user(db, "admin@example.com", "admin")
+    login("admin@example.com")
+    response = client.get("/")
+    assert response.status_code == 302 and response.location.endswith("/admin/")
