@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import re
 
-from builders import csrf, doses, make_medication, make_user, page_text
+from reminder import clinics
+
+from builders import (
+    DOCTOR,
+    START,
+    csrf,
+    doses,
+    make_clinic,
+    make_clinician,
+    make_medication,
+    make_patient,
+    make_user,
+    page_text,
+)
 
 
 def words(response) -> str:
@@ -120,3 +133,29 @@ def test_an_admin_lands_on_the_admin_page(client, db, login):
     login("admin@example.com")
     response = client.get("/")
     assert response.status_code == 302 and response.location.endswith("/admin/")
+
+
+def test_a_bad_report_range_keeps_the_dates_with_the_error_beside_them(client, db, login):
+    clinic, code = make_clinic(db, "Neurology")
+    make_clinician(db, clinic)
+    patient = make_patient(db, name="Pat Ours")
+    clinics.join(db, patient, code, START)
+    login(DOCTOR)
+    response = client.get(f"/panel/patients/{patient}/report?from=2026-03-09&to=2026-03-07")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'value="2026-03-09"' in html and 'value="2026-03-07"' in html
+    assert 'aria-describedby="from-error"' in html and 'aria-invalid="true"' in html
+    assert re.search(r'id="from-error">Please check the dates: from must not be after to', html)
+
+
+def test_the_report_has_a_print_button_and_its_tables_scroll_in_their_own_box(client, db, login):
+    clinic, code = make_clinic(db, "Neurology")
+    make_clinician(db, clinic)
+    patient = make_patient(db, name="Pat Ours")
+    make_medication(db, patient)
+    clinics.join(db, patient, code, START)
+    login(DOCTOR)
+    html = client.get(f"/panel/patients/{patient}/report").get_data(as_text=True)
+    assert "data-print>Print</button>" in html and "/static/print.js" in html
+    assert 'class="table-box"' in html
