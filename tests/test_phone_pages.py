@@ -159,3 +159,45 @@ def test_the_report_has_a_print_button_and_its_tables_scroll_in_their_own_box(cl
     html = client.get(f"/panel/patients/{patient}/report").get_data(as_text=True)
     assert "data-print>Print</button>" in html and "/static/print.js" in html
     assert 'class="table-box"' in html
+
+
+def test_a_refused_refill_keeps_the_quantity_typed_with_the_error_beside_it(client, db, patient, login):
+    medication = make_medication(db, patient)
+    login()
+    path = f"/medications/{medication}/refills"
+    response = client.post(
+        path, data={"csrf_token": csrf(client, "/medications"), "quantity": "-3", "pharmacy": "Main St"}
+    )
+    html = page_text(response)
+    assert response.status_code == 400
+    assert f'id="quantity-{medication}"' in html and 'value="-3"' in html and 'value="Main St"' in html
+    assert f'aria-describedby="quantity-{medication}-error"' in html and f'id="quantity-{medication}-error"' in html
+
+
+def test_a_refused_taken_time_keeps_the_time_with_the_reason_beside_it(client, db, patient, login, tick):
+    make_medication(db, patient)
+    tick("2026-03-07T13:30:00Z")  # 8:30 AM in New York
+    login()
+    dose_id = next(d["id"] for d in doses(db) if d["local_time"] == "08:00")
+    path = f"/doses/{dose_id}"
+    response = client.post(path, data={"csrf_token": csrf(client, path), "action": "taken", "taken_at": "09:15"})
+    html = page_text(response)
+    assert 'value="09:15"' in html and 'aria-describedby="taken_at-error"' in html
+    assert re.search(r'id="taken_at-error">That time is not in the past', html)
+
+
+def test_a_refused_setting_keeps_what_was_typed_with_the_error_beside_its_field(client, db, patient, login):
+    login()
+    response = client.post(
+        "/settings",
+        data={
+            "csrf_token": csrf(client, "/settings"),
+            "name": "Pat",
+            "email": "not-an-email",
+            "tz": "America/New_York",
+        },
+    )
+    html = page_text(response)
+    assert response.status_code == 400
+    assert 'value="not-an-email" aria-invalid="true" aria-describedby="email-error"' in html
+    assert 'id="email-error">Enter a valid email' in html

@@ -120,6 +120,14 @@ def report_period(patient: dict) -> tuple[date, date]:
     return first, last
 
 
+def field_errors(error: InputError, ids: dict[str, str] | None = None) -> dict[str, str]:
+    """``{input id: message}`` for a page's form (``_fields.html``): the error beside its field.
+    ``ids`` maps a field name to the input's id where they differ."""
+    if not error.field:
+        return {}
+    return {(ids or {}).get(error.field, error.field): error.message}
+
+
 # ---------------------------------------------------------------- the dose page
 
 

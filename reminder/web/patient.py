@@ -39,6 +39,7 @@ from .common import (
     User,
     answer_and_render,
     days_left_words,
+    field_errors,
     horizon,
     now,
     render_dose,
@@ -156,7 +157,8 @@ def dose(dose_id: int):
 
 
 @bp.route("/medications")
-def medication_list():
+def medication_list(errors: dict | None = None):
+    """The patient's medications; ``errors`` (``{input id: message}``) when a refill was refused."""
     db = get_db()
     items = [
         medications.to_json(db, i, today_local())
@@ -183,6 +185,7 @@ def medication_list():
         stock=stock,
         paused=paused,
         taper_ends={key: _local_day(value) for key, value in ends.items()},
+        field_errors=errors or {},
     )
 
 
@@ -297,9 +300,10 @@ def medication_refill(medication_id: int):
             current_user.id,
             now(),
         )
-    except InputError as error:
+    except InputError as error:  # the form reopens with what was typed and the error beside its field
         flash(error.message, "error")
-        return medication_list(), error.status
+        ids = {"quantity": f"quantity-{medication_id}", "pharmacy": f"pharmacy-{medication_id}"}
+        return medication_list(field_errors(error, ids)), error.status
     left = supply.days_left_for(get_db(), medication_id, now())
     stock = get_db().execute("SELECT stock FROM medications WHERE id = ?", [medication_id]).fetchone()[0]
     flash(f"Refill recorded for {current['name']}: {stock:g} in stock, {days_left_words(left)}.", "ok")
@@ -396,11 +400,13 @@ def user_settings():
             raise
         except InputError as error:
             flash(error.message, "error")
+            errors = field_errors(error, {"password": "new_password"})
             if action != "profile":
                 return _settings_page(
-                    {**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, None
+                    {**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, None, errors
                 ), error.status
-            return _settings_page({**form.to_dict(), "channels": form.getlist("channels")}, token=None), error.status
+            form_now = {**form.to_dict(), "channels": form.getlist("channels")}
+            return _settings_page(form_now, token=None, errors=errors), error.status
     return _settings_page({**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, token)
 
 
@@ -450,9 +456,10 @@ def _local_day(instant: str) -> str:
     return f"{local:%a %d %b}"
 
 
-def _settings_page(form: dict, token: str | None):
+def _settings_page(form: dict, token: str | None, errors: dict | None = None):
     return render_template(
         "settings.html",
+        field_errors=errors or {},
         form=form,
         zones=zone_names(),
         token=token,
