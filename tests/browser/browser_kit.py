@@ -82,3 +82,14 @@ def outbox_link(page: Page, kind: str) -> str:
     message = page.locator(f'.message[data-kind="{kind}"]').first
     expect(message).to_be_visible()
     return message.get_by_role("link").first.get_attribute("href")  # its action; a Safety link may follow
+
+
+def menu(page: Page, name: str, role: str = "link") -> None:
+    """Open the header's menu (a ``<details>``, no script) and tap the link or button ``name`` in it."""
+    header_menu = page.locator("details.menu")
+    touch = page.evaluate("navigator.maxTouchPoints > 0")
+    if not header_menu.evaluate("element => element.open"):
+        summary = header_menu.locator("summary")
+        summary.tap() if touch else summary.click()
+    target = header_menu.get_by_role(role, name=name, exact=True)
+    target.tap() if touch else target.click()
