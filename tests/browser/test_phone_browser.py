@@ -213,3 +213,37 @@ def test_an_admin_lands_on_the_admin_page(phone, db):
     log_in(page, "admin@example.com", "Clinics")
     assert page.url.endswith("/admin/")
     assert_phone_page(page)
+
+
+def test_every_patient_page_passes_the_phone_checks_and_axe(phone, db, tick):
+    """One walk over the pages a patient opens, and the pages before a login."""
+    pat_on_baclofen(db, tick)
+    page = phone()
+    for path in ("/login", "/register", "/password/forgot"):
+        page.goto(path)
+        assert_phone_page(page)
+        assert_text_readable(page)
+    log_in(page, "pat@example.com", "Today ")
+    medication = db.execute("SELECT id FROM medications").fetchone()[0]
+    dose = doses(db)[0]["id"]
+    for path in (
+        "/",
+        f"/doses/{dose}",
+        "/medications",
+        "/medications/new",
+        f"/medications/{medication}/edit",
+        f"/medications/{medication}/end",
+        "/pumps",
+        "/caregivers",
+        "/clinics",
+        "/alerts",
+        "/audit",
+        "/adherence",
+        "/history",
+        "/messages",
+        "/settings",
+        "/delete-account",
+        "/safety/baclofen",
+    ):
+        page.goto(path)
+        assert_phone_page(page)
