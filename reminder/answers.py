@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from . import ledger, missed_dose, schedule
 from .errors import InputError
-from .times import parse_clock, parse_instant
+from .times import parse_hhmm, parse_instant
 
 ACTIONS = ("taken", "skip", "snooze", "correct")
 REASON_LIMIT = 500
@@ -55,8 +55,7 @@ def read_answer(db: Database, data, dose_id: int, source: str, actor_id: int | N
 
 
 def parse_reported_time(text, dose: dict) -> datetime:
-    """``taken_at``: ISO-8601 with an offset, or a time of day as typed ("08:15", "8:15 pm", "8am";
-    ``times.parse_clock``) in the patient's zone on the dose's day.
+    """``taken_at``: ISO-8601 with an offset, or ``HH:MM`` in the patient's zone on the dose's day.
 
     An ``HH:MM`` more than 12 hours before the dose's own time means the next morning (a 23:00
     dose taken at 00:15).
@@ -67,9 +66,9 @@ def parse_reported_time(text, dose: dict) -> datetime:
         if "T" in text:
             return parse_instant(text)
         day, tz = date.fromisoformat(dose["local_date"]), ZoneInfo(dose["tz"])
-        instant = schedule.resolve(day, parse_clock(text), tz)
+        instant = schedule.resolve(day, parse_hhmm(text), tz)
         if instant < parse_instant(dose["scheduled_at"]) - timedelta(hours=12):
-            instant = schedule.resolve(day + timedelta(days=1), parse_clock(text), tz)
+            instant = schedule.resolve(day + timedelta(days=1), parse_hhmm(text), tz)
         return instant
     except ValueError:
-        raise InputError("taken_at", "Enter the time you took it, like 8:15 am or 20:15.") from None
+        raise InputError("taken_at", "Enter the time you took it as HH:MM, like 08:15.") from None

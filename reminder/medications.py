@@ -17,7 +17,7 @@ from . import caregivers, delivery, formulary, interactions, kidneys, ledger, re
 from .db import immediate
 from .errors import InputError
 from .schedule import Step
-from .times import parse_clock, parse_date, split_clocks, to_iso
+from .times import parse_date, parse_hhmm, to_iso
 
 MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
 MAX_TIMES_PER_DAY = 12
@@ -620,7 +620,7 @@ def _flag(data: dict, key: str) -> bool:
 
 def _times(value) -> list[str]:
     if isinstance(value, str):
-        value = split_clocks(value)
+        value = [part for part in value.replace(",", " ").split()]
     if not isinstance(value, list) or not value:
         raise InputError("times", 'times must list at least one time of day, like ["08:00", "13:00"].')
     if len(value) > MAX_TIMES_PER_DAY:
@@ -628,9 +628,11 @@ def _times(value) -> list[str]:
     times = []
     for item in value:
         try:
-            times.append(parse_clock(item).strftime("%H:%M"))
+            times.append(parse_hhmm(item).strftime("%H:%M"))
         except ValueError:
-            raise InputError("times", f"{item!r} is not a time of day: write it like 8am, 6:30 pm or 18:30.") from None
+            raise InputError(
+                "times", f"{item!r} is not a time of day: use 24-hour HH:MM, like 08:00 or 18:30."
+            ) from None
     if len(set(times)) != len(times):
         raise InputError("times", "The same time is listed twice.")
     return sorted(times)

@@ -85,6 +85,21 @@ def split_clocks(text: str) -> list[str]:
     return parts
 
 
+def as_hhmm(text: str) -> str:
+    """Times typed in a form ("8am, 1 pm" or "8:15 am") as the ``HH:MM`` the API takes ("08:00
+    13:00"); a part not understood is left as typed, so the check that follows names it. The JSON
+    API itself keeps to ``HH:MM``: only the pages are lenient."""
+    if not isinstance(text, str) or "T" in text:
+        return text  # an ISO instant, or not text: for the checker to judge
+    shown = []
+    for part in split_clocks(text):
+        try:
+            shown.append(parse_clock(part).strftime("%H:%M"))
+        except ValueError:
+            shown.append(part)
+    return " ".join(shown)
+
+
 def parse_date(text: str) -> date:
     if not isinstance(text, str) or not re.match(r"^\d{4}-\d{2}-\d{2}$", text):
         raise ValueError(f"not a date in YYYY-MM-DD: {text!r}")

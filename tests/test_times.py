@@ -6,7 +6,7 @@ from datetime import time
 
 import pytest
 
-from reminder.times import clock_label, parse_clock, split_clocks
+from reminder.times import as_hhmm, clock_label, parse_clock, split_clocks
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,17 @@ def test_a_list_of_times_is_cut_where_people_separate_them(typed, parts):
 @pytest.mark.parametrize("typed", ["8", "8am", "20:00", "8:00 pm"])
 def test_a_typed_time_is_shown_back_in_the_pages_12_hour_style(typed):
     assert clock_label(parse_clock(typed)) in ("8:00 AM", "8:00 PM")
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("8am, 8:00 pm", "08:00 20:00"),
+        ("8 13 18:30", "08:00 13:00 18:30"),
+        ("8:15 am", "08:15"),
+        ("8am 25:00", "08:00 25:00"),  # left as typed: the medication check names it
+        ("2026-03-07T13:15:00Z", "2026-03-07T13:15:00Z"),
+    ],
+)
+def test_a_form_sends_the_times_it_understood_as_hh_mm_and_leaves_the_rest_for_the_check(typed, sent):
+    assert as_hhmm(typed) == sent

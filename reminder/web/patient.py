@@ -34,7 +34,7 @@ from ..db import get_db, immediate
 from ..errors import InputError
 from ..messages import messages_page
 from ..throttle import TooManyAttempts
-from ..times import parse_instant, to_iso, zone_names
+from ..times import as_hhmm, parse_instant, to_iso, zone_names
 from .common import (
     User,
     answer_and_render,
@@ -480,6 +480,7 @@ def _form_fields() -> dict:
     fields["confirm_duplicate"] = form.get("confirm_duplicate", "")
     fields["acknowledge_interactions"] = form.get("acknowledge_interactions", "")
     fields["every_days"] = form.get("every_days", "")
+    fields["times"] = as_hhmm(fields["times"])  # "8am, 8:00 pm" as "08:00 20:00"
     return fields
 
 
