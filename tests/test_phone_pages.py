@@ -201,3 +201,22 @@ def test_a_refused_setting_keeps_what_was_typed_with_the_error_beside_its_field(
     assert response.status_code == 400
     assert 'value="not-an-email" aria-invalid="true" aria-describedby="email-error"' in html
     assert 'id="email-error">Enter a valid email' in html
+
+
+def test_a_refused_medication_keeps_what_was_typed_with_the_error_beside_its_field(client, db, patient, login):
+    login()
+    response = client.post(
+        "/medications/new",
+        data={
+            "csrf_token": csrf(client, "/medications/new"),
+            "name": "Metformin",
+            "strength": "500 mg",
+            "amount": "500",
+            "unit": "mg",
+            "times": "8am, 25:00",
+        },
+    )
+    html = page_text(response)
+    assert response.status_code == 400
+    assert 'value="Metformin"' in html and 'value="8am, 25:00" placeholder' in html
+    assert 'aria-invalid="true" aria-describedby="times-error"' in html and 'id="times-error">' in html

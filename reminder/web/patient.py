@@ -199,7 +199,12 @@ def new_medication():
             flash(error.message, "error")
             duplicate = error.code == "duplicate_ingredient"  # ask, as the API's confirm_duplicate does
             return render_template(
-                "medication_form.html", form=request.form, editing=None, duplicate=duplicate, warning=error.code
+                "medication_form.html",
+                form=request.form,
+                editing=None,
+                duplicate=duplicate,
+                warning=error.code,
+                field_errors=field_errors(error),
             ), error.status
         ask = safety_contacts.ask_text(get_db(), current_user.id)  # issue 10 section 1: someone watching
         flash(
@@ -223,7 +228,9 @@ def edit_medication(medication_id: int):
             medications.update(get_db(), medication_id, _form_fields(), today_local(), now(), horizon())
         except InputError as error:
             flash(error.message, "error")
-            return render_template("medication_form.html", form=request.form, editing=current), error.status
+            return render_template(
+                "medication_form.html", form=request.form, editing=current, field_errors=field_errors(error)
+            ), error.status
         flash("Saved. Future reminders follow the new plan.", "ok")
         return redirect(url_for("patient.medication_list"))
     form = {
