@@ -23,7 +23,17 @@ from browser_kit import (
     menu,
     serious_accessibility_problems,
 )
-from builders import DOCTOR, START, doses, make_clinic, make_clinician, make_medication, make_patient, make_user
+from builders import (
+    DOCTOR,
+    START,
+    doses,
+    link_caregiver,
+    make_clinic,
+    make_clinician,
+    make_medication,
+    make_patient,
+    make_user,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -115,7 +125,9 @@ def test_dark_mode_follows_the_phone(open_browser, db, tick, artifacts):
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)"
     page.screenshot(path=str(artifacts / "today-dark.png"), full_page=True)
-    assert serious_accessibility_problems(page) == []  # contrast included
+    for path in ("/", "/medications", "/adherence", "/history", "/messages", "/settings", "/caregivers"):
+        page.goto(path)
+        assert serious_accessibility_problems(page) == [], path  # contrast included
 
 
 def test_a_time_typed_on_the_dose_page_is_recorded_and_a_refused_one_stays_with_its_reason(phone, db, tick):
@@ -205,6 +217,24 @@ def test_the_report_fits_a_phone_prints_and_keeps_a_bad_range(open_browser, db, 
     expect(page.get_by_label("To")).to_have_value("2026-03-01")
     expect(page.locator("#from-error")).to_contain_text("from must not be after to")
     assert_phone_page(page)
+
+
+def test_the_caregiver_and_clinician_pages_pass_the_phone_checks_and_axe(phone, db, tick):
+    patient = pat_on_baclofen(db, tick)
+    link_caregiver(db, patient)
+    clinic, code = make_clinic(db, "Neurology")
+    make_clinician(db, clinic)
+    clinics.join(db, patient, code, START)
+    carol = phone()
+    log_in(carol, "carol@example.com", "My patients")
+    for path in ("/patients", f"/patients/{patient}", "/alerts", "/settings"):
+        carol.goto(path)
+        assert_phone_page(carol)
+    doctor = phone()
+    log_in(doctor, DOCTOR, "Patients")
+    for path in ("/panel", f"/panel/patients/{patient}/report", "/settings"):
+        doctor.goto(path)
+        assert_phone_page(doctor)
 
 
 def test_an_admin_lands_on_the_admin_page(phone, db):
