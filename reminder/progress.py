@@ -27,6 +27,8 @@ class Stretch:
     def words(self) -> str:
         if not self.due:
             return "No doses were due yet."
+        if self.due == 1:
+            return "You took your 1 dose." if self.taken else "You did not take your 1 dose."
         if self.taken == self.due:
             return f"You took all {self.due} of your doses."
         return f"You took {self.taken} of your {self.due} doses."
@@ -62,3 +64,40 @@ def streak_words(days: int) -> str:
     if days == 0:
         return "Take every dose today to start a streak."
     return f"{days} day{'s' if days != 1 else ''} in a row with every dose taken."
+
+
+@dataclass(frozen=True)
+class Day:
+    """One square of the calendar: doses ``taken`` of those ``due`` that day (pending included,
+    so today reads 1/3 until its later doses come), and a ``state`` for its colour and words."""
+
+    day: date
+    taken: int
+    due: int
+
+    @property
+    def state(self) -> str:
+        if not self.due:
+            return "rest"
+        if self.taken == self.due:
+            return "all"
+        return "some" if self.taken else "none"
+
+    @property
+    def words(self) -> str:
+        if not self.due:
+            return "nothing due"
+        return f"{self.taken} of {self.due} taken"
+
+
+def calendar(doses: list[tuple[date, str]], today: date, weeks: int) -> list[list[Day | None]]:
+    """The last ``weeks`` weeks up to ``today``, Monday first, a row a week; ``None`` after today."""
+    taken: dict[date, int] = defaultdict(int)
+    due: dict[date, int] = defaultdict(int)
+    for day, status in doses:
+        due[day] += 1
+        taken[day] += status == "taken"
+    monday = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
+    days = [monday + timedelta(days=n) for n in range(7 * weeks)]
+    cells = [Day(day, taken[day], due[day]) if day <= today else None for day in days]
+    return [cells[row * 7 : row * 7 + 7] for row in range(weeks)]

@@ -123,7 +123,7 @@ def test_the_progress_page_says_this_week_this_month_and_the_streak_in_plain_wor
     path = f"/doses/{dose_id}"
     client.post(path, data={"csrf_token": csrf(client, path), "action": "taken", "taken_at": "8:05"})
     text = words(client.get("/adherence"))
-    assert "This week 1 of 1 You took all 1 of your doses." in text
+    assert "This week 1 of 1 You took your 1 dose." in text
     assert "1 day in a row with every dose taken." in text
     assert "PDC" not in text and "adherence" not in text.lower().replace("/adherence", "")
 

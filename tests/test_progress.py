@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from reminder.progress import streak, streak_words, stretch
+from reminder.progress import calendar, streak, streak_words, stretch
 
 TODAY = date(2026, 3, 15)
 
@@ -56,3 +56,24 @@ def test_the_streak_counts_days_back_from_today_with_every_dose_taken(doses, day
 )
 def test_the_streak_reads_as_plain_words(days, words):
     assert streak_words(days) == words
+
+
+@pytest.mark.parametrize(
+    ("doses", "words"),
+    [([(TODAY, "taken")], "You took your 1 dose."), ([(TODAY, "missed")], "You did not take your 1 dose.")],
+)
+def test_one_dose_reads_as_one(doses, words):
+    assert stretch(doses, TODAY, 7).words == words
+
+
+def test_the_calendar_is_weeks_from_monday_with_each_days_doses_and_nothing_after_today():
+    doses = [(TODAY, "taken"), (TODAY, "pending"), (days_ago(1), "missed"), (days_ago(2), "taken")]
+    weeks = calendar(doses, TODAY, 2)  # 15 March 2026 is a Sunday
+    assert [len(week) for week in weeks] == [7, 7]
+    assert weeks[0][0].day == date(2026, 3, 2) and weeks[1][6].day == TODAY
+    assert [(d.taken, d.due, d.state) for d in weeks[1][4:]] == [(1, 1, "all"), (0, 1, "none"), (1, 2, "some")]
+    assert weeks[0][0].state == "rest" and weeks[1][6].words == "1 of 2 taken"
+
+
+def test_the_calendar_leaves_the_days_after_today_empty():
+    assert calendar([], date(2026, 3, 11), 1)[0][3:] == [None, None, None, None]

@@ -10,13 +10,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
-from markupsafe import Markup
 
 from .. import (
     accounts,
     auth_codes,
     caregivers,
-    charts,
     delivery,
     dose_queries,
     ledger,
@@ -24,7 +22,6 @@ from .. import (
     profile,
     progress,
     pumps,
-    reports,
     safety_contacts,
     supply,
     tapering,
@@ -52,7 +49,7 @@ from .common import (
 bp = Blueprint("patient", __name__)
 MESSAGES_PER_PAGE = 30
 STREAK_DAYS = 366  # how far back a streak is counted
-CALENDAR_DAYS = 28  # four weeks on the adherence page
+CALENDAR_WEEKS = 5  # on the adherence page, this week and the four before
 
 
 @bp.before_request
@@ -123,20 +120,14 @@ def history():
 
 @bp.route("/adherence")
 def adherence():
-    """The patient's own summary: this week, this month, their streak and a calendar per medication."""
+    """The patient's own summary: this week, this month, their streak and a calendar of all their
+    doses, in plain words (the clinician's metrics and charts stay on the report)."""
     db, day = get_db(), today_local()
     rows = db.execute(
         "SELECT local_date, status FROM doses WHERE patient_id = ? AND local_date BETWEEN ? AND ?",
         [current_user.id, (day - timedelta(days=STREAK_DAYS)).isoformat(), day.isoformat()],
     )
     doses = [(date.fromisoformat(local_date), status) for local_date, status in rows]
-    first = day - timedelta(days=CALENDAR_DAYS - 1)
-    report = reports.build(db, current_user.id, first, day, now(), settings())
-    calendars = [
-        Markup(charts.calendar_heatmap(medication, f"calendar-{medication['id']}"))
-        for medication in report["medications"]
-        if any(cell["prescribed"] for cell in medication["calendar"])
-    ]
     streak = progress.streak(doses, day)
     return render_template(
         "adherence.html",
@@ -144,7 +135,7 @@ def adherence():
         month=progress.stretch(doses, day, 30),
         streak=streak,
         streak_words=progress.streak_words(streak),
-        calendars=calendars,
+        weeks=progress.calendar(doses, day, CALENDAR_WEEKS),
     )
 
 
