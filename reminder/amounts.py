@@ -61,6 +61,16 @@ def in_hand(amount: float, strength: str, unit: str, plain: bool = False) -> str
     return f"{measured} ({tablet_words(count, form_of(strength), plain)})"
 
 
+def dose_words(amount: float, strength: str, unit: str) -> str:
+    """How a page shows a dose, the count in the hand first: ``1½ tablets (15 mg)``,
+    ``¾ tablet (7.5 mg)``; ``10 mL`` for a liquid or a strength we cannot read (issue 14 §2)."""
+    measured = f"{amount:g} {unit}"
+    count = tablets(amount, strength, unit)
+    if count is None:
+        return measured
+    return f"{tablet_words(count, form_of(strength))} ({measured})"
+
+
 def tablet_words(count: Fraction, form: str = "tablet", plain: bool = False) -> str:
     """``1 tablet``, ``1½ tablets``, ``¾ tablet``, ``2 capsules`` (``1 1/2 tablets`` when ``plain``)."""
     whole, part = divmod(count, 1)

@@ -39,6 +39,17 @@ def history(db: Database, patient_id: int, first_day: date, now: datetime) -> li
     return [_labelled(row, now) for row in rows]
 
 
+def doses_between(db: Database, patient_id: int, first_day: date, last_day: date, now: datetime) -> list[dict]:
+    """The patient's doses on local days ``first_day`` to ``last_day`` that were due by ``now``,
+    newest first (History, one month a page)."""
+    rows = db.query(
+        _SELECT + "WHERE d.patient_id = ? AND d.local_date BETWEEN ? AND ? AND d.scheduled_at <= ? "
+        "ORDER BY d.scheduled_at DESC",
+        [patient_id, first_day.isoformat(), last_day.isoformat(), to_iso(now)],
+    )
+    return [_labelled(row, now) for row in rows]
+
+
 def misses(db: Database, patient_id: int, first_day: date, now: datetime) -> list[dict]:
     """The patient's missed, skipped and unconfirmed doses from local ``first_day``, newest first."""
     rows = db.query(

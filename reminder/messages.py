@@ -129,6 +129,19 @@ def as_json(row: dict) -> dict:
     return {key: row[key] for key in JSON_FIELDS}
 
 
+def messages_page(db: Database, user_id: int, before: int | None, size: int) -> tuple[list[dict], int | None]:
+    """One page of a user's messages, newest first, older than message ``before`` (the newest when
+    None), and the id to ask for the next page with (None on the last page)."""
+    rows = list(
+        db.query(
+            "SELECT * FROM messages WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            [user_id, before if before is not None else 2**63 - 1, size + 1],
+        )
+    )
+    page = [as_json(row) for row in rows[:size]]
+    return page, (page[-1]["id"] if len(rows) > size else None)
+
+
 def list_messages(db: Database, user_id: int | None = None, limit: int = 200) -> list[dict]:
     sql = "SELECT * FROM messages" + (" WHERE user_id = ?" if user_id is not None else "") + " ORDER BY id DESC LIMIT ?"
     params = ([user_id] if user_id is not None else []) + [limit]

@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 UTC = UTC
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# A time as people type it: "8", "8am", "8 a.m.", "8:00 pm", "8.30pm", "20:00", "0830", "9:30:00".
+_CLOCK = re.compile(r"^(\d{1,2})(?:[:.h]?(\d{2}))?(?::\d{2})?\s*(?:([ap])\.?\s*m?\.?)?$")
+_MERIDIEM = re.compile(r"^[ap]\.?\s*m?\.?$")
+_WORDS = {"noon": time(12, 0), "midday": time(12, 0), "midnight": time(0, 0)}
 
 
 def to_iso(instant: datetime) -> str:
@@ -46,6 +50,54 @@ def parse_hhmm(text: str) -> time:
     if not match:
         raise ValueError(f"not a time of day in 24-hour HH:MM: {text!r}")
     return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_clock(text: str) -> time:
+    """A time of day typed any way people write it: ``"8"``, ``"8am"``, ``"8:00 pm"``, ``"20:00"``,
+    ``"9:30"``, ``"noon"``. A bare hour or ``H:MM`` without am/pm is on the 24-hour clock ("9:30"
+    is morning, "21:30" evening), as on a phone's clock. ValueError for anything else."""
+    cleaned = text.strip().lower() if isinstance(text, str) else ""
+    if cleaned in _WORDS:
+        return _WORDS[cleaned]
+    match = _CLOCK.match(cleaned)
+    if not match:
+        raise ValueError(f"not a time of day: {text!r}")
+    hour, minute, meridiem = int(match.group(1)), int(match.group(2) or 0), match.group(3)
+    if meridiem:
+        if not 1 <= hour <= 12:
+            raise ValueError(f"not a time of day: {text!r} (am and pm go with 1 to 12)")
+        hour = hour % 12 + (12 if meridiem == "p" else 0)
+    if hour > 23 or minute > 59:
+        raise ValueError(f"not a time of day: {text!r}")
+    return time(hour, minute)
+
+
+def split_clocks(text: str) -> list[str]:
+    """A list of times as typed ("8am, 1 pm and 20:00") cut into one text per time: commas,
+    "and" and spaces separate them, but "pm" after a space stays with its number."""
+    words = [word for word in re.split(r"[,;\s]+|\band\b", text.strip().lower()) if word]
+    parts: list[str] = []
+    for word in words:
+        if parts and _MERIDIEM.match(word) and parts[-1][-1].isdigit():
+            parts[-1] += " " + word
+        else:
+            parts.append(word)
+    return parts
+
+
+def as_hhmm(text: str) -> str:
+    """Times typed in a form ("8am, 1 pm" or "8:15 am") as the ``HH:MM`` the API takes ("08:00
+    13:00"); a part not understood is left as typed, so the check that follows names it. The JSON
+    API itself keeps to ``HH:MM``: only the pages are lenient."""
+    if not isinstance(text, str) or "T" in text:
+        return text  # an ISO instant, or not text: for the checker to judge
+    shown = []
+    for part in split_clocks(text):
+        try:
+            shown.append(parse_clock(part).strftime("%H:%M"))
+        except ValueError:
+            shown.append(part)
+    return " ".join(shown)
 
 
 def parse_date(text: str) -> date:

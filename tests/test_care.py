@@ -322,14 +322,14 @@ def test_every_other_day_is_entered_shown_and_scheduled(db, client, patient, log
     )
     assert both.status_code == 400 and both.json["error"]["field"] == "every_days"
     login()
-    assert "07:00, every other day" in page_text(client.get("/medications"))
+    assert "7:00 AM, every other day" in page_text(client.get("/medications"))
 
 
 def test_a_weekly_medication_shows_weekday_names_not_numbers(db, client, patient, login):
     make_medication(db, patient, name="Methotrexate", times=["08:00"], days=["mon"], max_daily_amount=None)
     login()
     text = page_text(client.get("/medications"))
-    assert "08:00, Mon" in text and "on 0" not in text
+    assert "8:00 AM, Mon" in text and "on 0" not in text
 
 
 # ---------------------------------------------------------------- kidneys

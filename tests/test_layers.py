@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reminder"
-PURE_RULES = ("missed_dose", "schedule", "times", "metrics", "svg", "charts", "formulary", "travel")
+PURE_RULES = ("missed_dose", "schedule", "times", "metrics", "svg", "charts", "formulary", "travel", "progress")
 # The app factory composes the web app, and db.py keeps one connection per Flask app context:
 # the only domain modules that may import Flask.
 FLASK_ALLOWED = ("reminder", "reminder.db")

@@ -219,7 +219,7 @@ def test_opening_a_phone_link_changes_nothing_and_needs_no_login(client, db, pat
     page = client.get(f"/d/{token}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "8:00 AM dose" in html and "Baclofen" in html and "Take 10 mg" in html
+    assert "8:00 AM dose" in html and "Baclofen" in html and "Take 1 tablet (10 mg)" in html
     for button in ("Taken", "Skip this dose", "Snooze 15 min"):
         assert button in html
     assert doses(db) == before

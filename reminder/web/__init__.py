@@ -13,9 +13,10 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
+from ..amounts import dose_words
 from ..redact import install_log_filter
 from ..schedule import days_words
-from ..times import clock_label, parse_instant
+from ..times import clock_label, parse_hhmm, parse_instant
 from .common import STATUS_WORDS, dose_status_words, safety_path
 
 csrf = CSRFProtect()
@@ -75,9 +76,11 @@ def init_app(app) -> None:
             "dose_status_words": dose_status_words,
             "safety_path": safety_path,
             "days_words": days_words,
+            "dose_words": dose_words,
         }
     )
     app.add_template_filter(local_time)
+    app.add_template_filter(clock)
     app.after_request(security_headers)
     install_log_filter()  # the request log never records a phone link's token
 
@@ -120,3 +123,8 @@ def local_time(instant: str | None) -> str:
         return ""
     local = parse_instant(instant).astimezone(ZoneInfo(current_user.tz if current_user.is_authenticated else "UTC"))
     return f"{local:%a %d %b} {clock_label(local.time())}"
+
+
+def clock(hhmm: str) -> str:
+    """A stored ``HH:MM`` as pages show times: ``20:00`` reads ``8:00 PM``."""
+    return clock_label(parse_hhmm(hhmm))

@@ -92,7 +92,10 @@ def panel():
 @bp.route("/panel/patients/<id:patient_id>/report")
 def report(patient_id: int):
     patient = _visible_patient(patient_id)
-    first, last = report_period(patient)
+    try:
+        first, last = report_period(patient)
+    except InputError as error:  # the dates stay as typed, the error beside its field
+        return render_template("report.html", report=None, patient=patient, error=error, typed=request.args), 400
     _audit(patient_id, "viewed report")
     data = reports.build(get_db(), patient_id, first, last, now(), settings())
     zone = ZoneInfo(patient["tz"])

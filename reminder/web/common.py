@@ -17,7 +17,7 @@ from .. import accounts, answers, ledger, missed_dose, safety_texts, supply
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
-from ..times import clock_label, local_today, parse_date, parse_hhmm
+from ..times import as_hhmm, clock_label, local_today, parse_date, parse_hhmm
 
 # How a dose's ledger status reads to a patient.
 STATUS_WORDS = {
@@ -152,13 +152,24 @@ def with_blank_rows(rows: list[dict], fields: tuple[str, ...], blank: int) -> li
     return rows + [dict.fromkeys(fields, "") for _ in range(room)]
 
 
+def field_errors(error: InputError, ids: dict[str, str] | None = None) -> dict[str, str]:
+    """``{input id: message}`` for a page's form (``_fields.html``): the error beside its field.
+    ``ids`` maps a field name to the input's id where they differ."""
+    if not error.field:
+        return {}
+    return {(ids or {}).get(error.field, error.field): error.message}
+
+
 # ---------------------------------------------------------------- the dose page
 
 
 def answer_and_render(dose_id: int, source: str, actor_id: int | None, form_action: str):
     """Read ``action`` and ``taken_at`` from the form, answer the dose, show the outcome."""
     try:
-        answer = answers.read_answer(get_db(), request.form, dose_id, source, actor_id)
+        form = request.form.to_dict()
+        if form.get("taken_at"):
+            form["taken_at"] = as_hhmm(form["taken_at"])  # "8:15 am" as "08:15"
+        answer = answers.read_answer(get_db(), form, dose_id, source, actor_id)
     except InputError as error:
         return render_dose(dose_id, form_action, error=error.message), error.status
     decision = ledger.answer_dose(get_db(), dose_id, answer, now(), snooze_length())

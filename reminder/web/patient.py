@@ -4,6 +4,8 @@ settings. Thin views."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import groupby
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -18,6 +20,7 @@ from .. import (
     ledger,
     medications,
     profile,
+    progress,
     pumps,
     safety_contacts,
     safety_limits,
@@ -28,13 +31,14 @@ from .. import (
 from ..config import channels_available
 from ..db import get_db, immediate
 from ..errors import InputError
-from ..messages import list_messages
+from ..messages import messages_page
 from ..throttle import TooManyAttempts
-from ..times import parse_instant, to_iso, zone_names
+from ..times import as_hhmm, parse_instant, to_iso, zone_names
 from .common import (
     User,
     answer_and_render,
     days_left_words,
+    field_errors,
     horizon,
     now,
     render_dose,
@@ -47,7 +51,9 @@ from .common import (
 )
 
 bp = Blueprint("patient", __name__)
-HISTORY_DAYS = 14
+MESSAGES_PER_PAGE = 30
+STREAK_DAYS = 366  # how far back a streak is counted
+CALENDAR_WEEKS = 5  # on the adherence page, this week and the four before
 
 
 @bp.before_request
@@ -66,6 +72,8 @@ def today():
         return redirect(url_for("care.my_patients"))
     if current_user.role == "clinician":  # nor does a clinician: theirs is the clinic's panel
         return redirect(url_for("clinic.panel"))
+    if current_user.role == "admin":  # nor an admin: theirs is the clinics they run
+        return redirect(url_for("admin.index"))
     day = today_local()
     doses = dose_queries.doses_on(get_db(), current_user.id, day, now())
     failed = (
@@ -98,9 +106,41 @@ def safety_contact_later():
 
 @bp.route("/history")
 def history():
-    first = today_local() - timedelta(days=HISTORY_DAYS)
-    doses = dose_queries.history(get_db(), current_user.id, first, now())
-    return render_template("history.html", doses=doses, days=HISTORY_DAYS)
+    """One month a page (``?month=2026-03``), newest dose first, grouped by day."""
+    this_month = today_local().replace(day=1)
+    month = _month_arg(request.args.get("month"), this_month)
+    last = (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    doses = dose_queries.doses_between(get_db(), current_user.id, month, last, now())
+    first_dose = get_db().execute("SELECT min(local_date) FROM doses WHERE patient_id = ?", [current_user.id])
+    started = first_dose.fetchone()[0]
+    return render_template(
+        "history.html",
+        month=month,
+        days=[(date.fromisoformat(day), list(group)) for day, group in groupby(doses, key=itemgetter("local_date"))],
+        older=(month - timedelta(days=1)).replace(day=1) if started and started < month.isoformat() else None,
+        newer=last + timedelta(days=1) if month < this_month else None,
+    )
+
+
+@bp.route("/adherence")
+def adherence():
+    """The patient's own summary: this week, this month, their streak and a calendar of all their
+    doses, in plain words (the clinician's metrics and charts stay on the report)."""
+    db, day = get_db(), today_local()
+    rows = db.execute(
+        "SELECT local_date, status FROM doses WHERE patient_id = ? AND local_date BETWEEN ? AND ?",
+        [current_user.id, (day - timedelta(days=STREAK_DAYS)).isoformat(), day.isoformat()],
+    )
+    doses = [(date.fromisoformat(local_date), status) for local_date, status in rows]
+    streak = progress.streak(doses, day)
+    return render_template(
+        "adherence.html",
+        week=progress.stretch(doses, day, 7),
+        month=progress.stretch(doses, day, 30),
+        streak=streak,
+        streak_words=progress.streak_words(streak),
+        weeks=progress.calendar(doses, day, CALENDAR_WEEKS),
+    )
 
 
 @bp.route("/doses/<id:dose_id>", methods=["GET", "POST"])
@@ -112,7 +152,8 @@ def dose(dose_id: int):
 
 
 @bp.route("/medications")
-def medication_list():
+def medication_list(errors: dict | None = None):
+    """The patient's medications; ``errors`` (``{input id: message}``) when a refill was refused."""
     db = get_db()
     items = [
         medications.to_json(db, i, today_local())
@@ -140,6 +181,7 @@ def medication_list():
         paused=paused,
         taper_ends={key: _local_day(value) for key, value in ends.items()},
         plans={m["id"]: tapering.plan_words(m, today_local()) for m in items if not m["ended_at"]},
+        field_errors=errors or {},
     )
 
 
@@ -153,7 +195,12 @@ def new_medication():
             flash(error.message, "error")
             duplicate = error.code == "duplicate_ingredient"  # ask, as the API's confirm_duplicate does
             return render_template(
-                "medication_form.html", form=request.form, editing=None, duplicate=duplicate, warning=error.code
+                "medication_form.html",
+                form=request.form,
+                editing=None,
+                duplicate=duplicate,
+                warning=error.code,
+                field_errors=field_errors(error),
             ), error.status
         ask = safety_contacts.ask_text(get_db(), current_user.id)  # issue 10 section 1: someone watching
         flash(
@@ -177,7 +224,7 @@ def edit_medication(medication_id: int):
             medications.update(get_db(), medication_id, _form_fields(), today_local(), now(), horizon())
         except InputError as error:
             flash(error.message, "error")
-            return _medication_form(request.form, current, warning=error.code), error.status
+            return _medication_form(request.form, current, warning=error.code, errors=field_errors(error)), error.status
         flash("Saved. Future reminders follow the new plan.", "ok")
         return redirect(url_for("patient.medication_list"))
     form = {
@@ -189,7 +236,7 @@ def edit_medication(medication_id: int):
     return _medication_form(form, current)
 
 
-def _medication_form(form, current: dict, warning: str | None = None):
+def _medication_form(form, current: dict, warning: str | None = None, errors: dict | None = None):
     """The edit form: the guarded fields shown read-only, "your clinician can change this"; ``warning``
     is the code of a refusal the form answers with a question (an interaction to acknowledge)."""
     return render_template(
@@ -198,6 +245,7 @@ def _medication_form(form, current: dict, warning: str | None = None):
         editing=current,
         limit_words=safety_limits.limit_words(current),
         warning=warning,
+        field_errors=errors or {},
     )
 
 
@@ -269,9 +317,10 @@ def medication_refill(medication_id: int):
             current_user.id,
             now(),
         )
-    except InputError as error:
+    except InputError as error:  # the form reopens with what was typed and the error beside its field
         flash(error.message, "error")
-        return medication_list(), error.status
+        ids = {"quantity": f"quantity-{medication_id}", "pharmacy": f"pharmacy-{medication_id}"}
+        return medication_list(field_errors(error, ids)), error.status
     left = supply.days_left_for(get_db(), medication_id, now())
     stock = get_db().execute("SELECT stock FROM medications WHERE id = ?", [medication_id]).fetchone()[0]
     flash(f"Refill recorded for {current['name']}: {stock:g} in stock, {days_left_words(left)}.", "ok")
@@ -372,18 +421,31 @@ def user_settings():
             raise
         except InputError as error:
             flash(error.message, "error")
+            errors = field_errors(error, {"password": "new_password"})
             if action != "profile":
                 return _settings_page(
-                    {**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, None
+                    {**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, None, errors
                 ), error.status
-            return _settings_page({**form.to_dict(), "channels": form.getlist("channels")}, token=None), error.status
+            form_now = {**form.to_dict(), "channels": form.getlist("channels")}
+            return _settings_page(form_now, token=None, errors=errors), error.status
     return _settings_page({**current_user.row, "channels": delivery.chosen_channels(current_user.row)}, token)
 
 
 @bp.route("/messages")
 def message_log():
-    """What was sent to the patient and what happened to it."""
-    return render_template("messages.html", messages=list_messages(get_db(), user_id=current_user.id, limit=100))
+    """What was sent to the patient and what happened to it, a page at a time (``?before=<id>``)."""
+    before = request.args.get("before", "")
+    before_id = int(before) if before.isascii() and before.isdigit() and len(before) < 19 else None
+    page, next_before = messages_page(get_db(), current_user.id, before_id, MESSAGES_PER_PAGE)
+    return render_template("messages.html", messages=page, next_before=next_before, paged=before_id is not None)
+
+
+def _month_arg(text: str | None, default: date) -> date:
+    """``YYYY-MM`` from the query string as the month's first day; ``default`` when absent or bad."""
+    try:
+        return date.fromisoformat(f"{text}-01") if text and len(text) == 7 else default
+    except ValueError:
+        return default
 
 
 def _taper_page(
@@ -420,9 +482,10 @@ def _local_day(instant: str) -> str:
     return f"{local:%a %d %b}"
 
 
-def _settings_page(form: dict, token: str | None):
+def _settings_page(form: dict, token: str | None, errors: dict | None = None):
     return render_template(
         "settings.html",
+        field_errors=errors or {},
         form=form,
         zones=zone_names(),
         token=token,
@@ -444,6 +507,7 @@ def _form_fields() -> dict:
     fields["confirm_duplicate"] = form.get("confirm_duplicate", "")
     fields["acknowledge_interactions"] = form.get("acknowledge_interactions", "")
     fields["every_days"] = form.get("every_days", "")
+    fields["times"] = as_hhmm(fields["times"])  # "8am, 8:00 pm" as "08:00 20:00"
     return fields
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import axe_playwright_python
 from playwright.sync_api import Page, expect
 
 from builders import PASSWORD
@@ -32,6 +33,9 @@ PHONE = {
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "en-US"}
 MIN_TAP_TARGET = 44  # px, the height every button, button-like link and form field must reach
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+MIN_TEXT = 16  # px, the smallest text a patient reads a dose in (issue 14 §2)
+# axe-core as the axe-playwright-python package bundles it: offline, no CDN.
+AXE_SOURCE = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
 
 
 LAYOUT_PROBLEMS = (
@@ -82,3 +86,55 @@ def outbox_link(page: Page, kind: str) -> str:
     message = page.locator(f'.message[data-kind="{kind}"]').first
     expect(message).to_be_visible()
     return message.get_by_role("link").first.get_attribute("href")  # its action; a Safety link may follow
+
+
+def menu(page: Page, name: str, role: str = "link") -> None:
+    """Open the header's menu (a ``<details>``, no script) and tap the link or button ``name`` in it."""
+    header_menu = page.locator("details.menu")
+    touch = page.evaluate("navigator.maxTouchPoints > 0")
+    if not header_menu.evaluate("element => element.open"):
+        summary = header_menu.locator("summary")
+        summary.tap() if touch else summary.click()
+    target = header_menu.get_by_role(role, name=name, exact=True)
+    target.tap() if touch else target.click()
+
+
+SMALL_TEXT = (
+    """() => {
+  const small = [];
+  const walker = document.createTreeWalker(document.querySelector('main') || document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || el.closest('svg')) continue;  // a chart has its own text alternative
+    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < MIN_TEXT - 0.01) small.push(el.tagName.toLowerCase() + '.' + el.className + ' "' + node.textContent.trim().slice(0, 30) + '" is ' + size.toFixed(1) + 'px');
+  }
+  return small;
+}"""
+).replace("MIN_TEXT", str(MIN_TEXT))
+
+
+def assert_text_readable(page: Page) -> None:
+    """Every visible word on the page (charts aside) at 16 px or more."""
+    assert page.evaluate(SMALL_TEXT) == [], f"{page.url} has text under {MIN_TEXT}px"
+
+
+def serious_accessibility_problems(page: Page) -> list[str]:
+    """What axe-core finds serious or critical on the page, one line each (rule: where)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_SOURCE)  # evaluate, not a script tag: the CSP allows no inline script
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{violation['id']} ({violation['impact']}): {node['target']}"
+        for violation in results["violations"]
+        if violation["impact"] in ("serious", "critical")
+        for node in violation["nodes"]
+    ]
+
+
+def assert_phone_page(page: Page) -> None:
+    """The 360 px checks every page passes: no sideways scroll, 44 px targets, one h1, axe clean."""
+    assert_fits_phone(page)
+    assert page.locator("h1").count() == 1, f"{page.url} has {page.locator('h1').count()} h1 headings"
+    assert serious_accessibility_problems(page) == [], f"{page.url}: axe-core finds serious problems"

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from reminder import accounts
 
-from browser_kit import assert_fits_phone, log_in
+from browser_kit import assert_fits_phone, log_in, menu
 from builders import START, doses, make_medication, make_patient, messages
 
 pytestmark = pytest.mark.browser
@@ -87,11 +87,11 @@ def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_fro
     # Added: the Safety page shows once (issue 10 section 2), then the Medications page lists it.
     expect(page.get_by_role("heading", level=1)).to_have_text("Baclofen: what to know")
     expect(page.get_by_role("status")).to_contain_text("Baclofen added.")
-    page.get_by_role("link", name="Medications", exact=True).tap()
+    menu(page, "Medications")
     expect(page.get_by_role("heading", level=1)).to_have_text("Medications")
     medication = page.locator(".card").filter(has_text="Baclofen")
     expect(medication).to_have_count(1)
-    expect(medication).to_contain_text("10 mg at 08:00, 13:00, 18:00")
+    expect(medication).to_contain_text("10 mg at 8:00 AM, 1:00 PM, 6:00 PM")
 
     # The worker's tick at 13:00 New York sends the reminder; the dev outbox shows it with its link.
     tick(ONE_PM_DOSE)
@@ -116,7 +116,7 @@ def test_a_new_patient_registers_adds_baclofen_and_confirms_the_1pm_reminder_fro
 
     # Back in the first browser: log out, log in again, and Today shows the dose as taken.
     page.goto("/")
-    page.get_by_role("button", name="Log out").tap()
+    menu(page, "Log out", role="button")
     expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
     log_in(page, "rosa@example.com", "Today ", "baclofen-2026")
     expect(page.get_by_role("heading", level=1)).to_have_text("Today Sat 07 Mar")

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from reminder import caregivers, pumps, supply
 
-from browser_kit import assert_fits_phone, log_in, outbox_link
+from browser_kit import assert_fits_phone, log_in, menu, outbox_link
 from builders import PASSWORD, START, doses, link_caregiver, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
@@ -43,7 +43,7 @@ def test_a_patient_invites_a_caregiver_who_accepts_on_their_phone_with_a_new_acc
     patient, _ = pat_with_baclofen(db)
     page = phone()
     log_in(page, "pat@example.com", "Today ")
-    page.get_by_role("link", name="Caregivers").tap()
+    menu(page, "Caregivers")
     expect(page.get_by_role("heading", level=1)).to_have_text("Caregivers")
     assert_fits_phone(page)
     page.get_by_label("Their email").fill("carol@example.com")
@@ -76,6 +76,7 @@ def test_a_patient_invites_a_caregiver_who_accepts_on_their_phone_with_a_new_acc
     expect(carol.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Pat Example "))
     expect(carol.get_by_role("status")).to_contain_text("You are now Pat Example's caregiver.")
     expect(carol.locator(".card.dose")).to_have_count(3)
+    carol.locator("details.menu summary").tap()
     expect(carol.get_by_role("link", name="My patients")).to_be_visible()
     expect(carol.get_by_role("link", name="Medications")).to_have_count(0)  # a caregiver's own menu
 
@@ -144,7 +145,7 @@ def test_the_caregivers_phone_shows_the_alert_the_patients_day_and_records_i_gav
 
     # The run of misses has ended: the next tick resolves the alert, and the alerts page says so.
     tick("2026-03-07T23:01:00Z")
-    page.get_by_role("link", name="Alerts").tap()
+    menu(page, "Alerts")
     expect(page.get_by_role("heading", level=1)).to_have_text("Alerts")
     past = page.locator(".alert[data-status=resolved]")
     expect(past).to_contain_text("Told: Carol Care at Sat 07 Mar 2:31 PM")
@@ -158,7 +159,7 @@ def test_a_patient_records_a_refill_on_a_phone_and_today_shows_the_days_left(pho
     page = phone()
     log_in(page, "pat@example.com", "Today ")
     expect(page.locator(".supply-line")).to_have_count(0)
-    page.get_by_role("link", name="Medications").tap()
+    menu(page, "Medications")
     card = page.locator(".card.medication").filter(has_text="Baclofen")
     expect(card).to_contain_text("Stock not counted: record a refill to start.")
     card.locator("summary", has_text="Record a refill").tap()
@@ -174,7 +175,7 @@ def test_a_patient_records_a_refill_on_a_phone_and_today_shows_the_days_left(pho
     page.screenshot(path=str(artifacts / "medications-after-refill.png"), full_page=True)
     assert db.execute("SELECT quantity, pharmacy FROM refills").fetchall() == [(30, "Main St Pharmacy")]
 
-    page.get_by_role("link", name="Today").tap()
+    menu(page, "Today")
     expect(page.locator(".supply .supply-line")).to_have_text("Baclofen: 30 in stock, about 10 days left")
     assert_fits_phone(page)
     page.screenshot(path=str(artifacts / "today-supply.png"), full_page=True)
@@ -184,7 +185,7 @@ def test_ending_baclofen_leads_to_a_taper_and_the_pump_page_fits_a_phone(phone, 
     pat_with_baclofen(db)
     page = phone()
     log_in(page, "pat@example.com", "Today ")
-    page.get_by_role("link", name="Medications").tap()
+    menu(page, "Medications")
     page.locator(".card.medication").filter(has_text="Baclofen").get_by_role("button", name="End").tap()
     expect(page.get_by_role("heading", level=1)).to_have_text("Ending Baclofen")
     expect(page.locator("#refusal")).to_contain_text("Baclofen must not be stopped suddenly")

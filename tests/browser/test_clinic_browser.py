@@ -19,7 +19,7 @@ from reminder import clinics, escalation, medications
 from reminder.db import immediate
 from reminder.times import parse_instant, to_iso
 
-from browser_kit import DESKTOP, PHONE, assert_fits_phone, log_in
+from browser_kit import DESKTOP, PHONE, assert_fits_phone, log_in, menu
 from builders import DOCTOR, START, doses, live_through, make_clinic, make_clinician, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
@@ -238,7 +238,7 @@ def test_a_patient_joins_a_clinic_on_a_phone_and_reads_who_looked(open_browser, 
     make_medication(db, pat)
     page = open_browser(PHONE)
     log_in(page, "pat@example.com", "Today")
-    page.get_by_role("link", name="Clinics").tap()
+    menu(page, "Clinics")
     expect(page.get_by_role("heading", level=1)).to_have_text("Clinics")
     assert_fits_phone(page)
     page.get_by_label("Clinic code").fill(code.lower())
