@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from reminder import clinics
 
-from browser_kit import assert_fits_phone, log_in
+from browser_kit import assert_fits_phone, log_in, menu
 from builders import DOCTOR, START, make_clinic, make_clinician, make_medication, make_patient
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,7 @@ def test_a_patient_edits_a_taper_as_steps_on_a_phone_and_the_card_shows_now_and_
     make_medication(db, patient)
     page = phone()
     log_in(page, "pat@example.com", "Today ")
-    page.get_by_role("link", name="Medications").tap()
+    menu(page, "Medications")
     page.locator(".card.medication").filter(has_text="Baclofen").get_by_role("link", name="Taper plan").tap()
     expect(page.get_by_role("heading", level=1)).to_have_text("Taper plan: Baclofen")
     expect(page.locator("fieldset.step")).to_have_count(4)  # the suggested three steps and a blank one
