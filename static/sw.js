@@ -13,6 +13,7 @@ const CACHE = "reminder-pages-v1";
 const SHELL = ["/static/style.css", "/static/pwa.js", "/static/icons/icon-192.png"];
 const DB_NAME = "reminder-offline";
 const STORE = "taps";
+const CLOCK = "clock";
 const REFRESH_EVERY_MS = 60 * 1000;
 let lastRefresh = 0;
 
@@ -71,7 +72,8 @@ async function refreshKeptPages() {
   const listing = await fetch("/offline/pages", { credentials: "same-origin" });
   const type = listing.headers.get("Content-Type") || "";
   if (!listing.ok || listing.redirected || !type.startsWith("application/json")) return; // logged out
-  const { pages } = await listing.json();
+  const { pages, now } = await listing.json();
+  await keepClockOffset(Date.parse(now) - Date.now());
   const cache = await caches.open(CACHE);
   for (const page of pages) {
     const response = await fetch(page, { credentials: "same-origin" });
@@ -92,24 +94,41 @@ async function forgetEverything() {
 function openQueue() {
   return new Promise((resolve, reject) => {
     const opening = indexedDB.open(DB_NAME, 1);
-    opening.onupgradeneeded = () => opening.result.createObjectStore(STORE, { keyPath: "id", autoIncrement: true });
+    opening.onupgradeneeded = () => {
+      opening.result.createObjectStore(STORE, { keyPath: "id", autoIncrement: true });
+      opening.result.createObjectStore(CLOCK, { keyPath: "name" });
+    };
     opening.onsuccess = () => resolve(opening.result);
     opening.onerror = () => reject(opening.error);
   });
 }
 
-function inStore(db, mode, work) {
+function inStore(db, mode, work, name = STORE) {
   return new Promise((resolve, reject) => {
-    const transaction = db.transaction(STORE, mode);
-    const request = work(transaction.objectStore(STORE));
+    const transaction = db.transaction(name, mode);
+    const request = work(transaction.objectStore(name));
     transaction.oncomplete = () => resolve(request ? request.result : undefined);
     transaction.onerror = () => reject(transaction.error);
   });
 }
 
+// A tap is dated by the server's clock as last seen (/offline/pages tells it): a phone's own
+// clock may be minutes or hours off, and the server refuses a tap dated in the future.
+async function keepClockOffset(offset) {
+  const db = await openQueue();
+  await inStore(db, "readwrite", (store) => store.put({ name: "offset", offset }), CLOCK);
+}
+
+async function serverNow() {
+  const db = await openQueue();
+  const kept = await inStore(db, "readonly", (store) => store.get("offset"), CLOCK);
+  return new Date(Date.now() + (kept ? kept.offset : 0));
+}
+
 async function queueTap(url, form) {
   const db = await openQueue();
-  await inStore(db, "readwrite", (store) => store.add({ url, form, tapped_at: new Date().toISOString() }));
+  const tappedAt = (await serverNow()).toISOString();
+  await inStore(db, "readwrite", (store) => store.add({ url, form, tapped_at: tappedAt }));
   if (self.registration.sync) self.registration.sync.register("taps").catch(() => {});
 }
 
@@ -125,7 +144,7 @@ async function answerOrQueue(request) {
 
 function savedPage(action) {
   const what = action === "skip" ? "Skip" : "Taken";
-  const time = new Date().toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  const time = new Date().toLocaleTimeString([], { hour: "numeric", minute: "2-digit" }); // the phone's own clock, as its owner reads it
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Saved on this phone</title>
 <link rel="stylesheet" href="/static/style.css"><script src="/static/pwa.js" defer></script></head>

@@ -291,6 +291,8 @@ def test_the_service_worker_is_served_from_the_site_root_as_javascript(client):
 def test_the_offline_pages_are_today_and_the_dose_pages_of_the_next_48_hours(client, db, patient, clock):
     make_medication(db, patient)  # 72 h of doses from START
     log_in(client)
-    pages = client.get("/offline/pages").json["pages"]
+    listing = client.get("/offline/pages").json
+    pages = listing["pages"]
+    assert listing["now"] == "2026-03-07T12:00:00Z"
     ahead = [d for d in doses(db) if parse_instant(d["scheduled_at"]) < START + timedelta(hours=48)]
     assert pages == ["/", *(f"/doses/{d['id']}" for d in ahead)]
