@@ -18,7 +18,6 @@ import re
 
 import requests
 from py_vapid import Vapid
-from pywebpush import WebPushException, webpush
 
 from .. import push
 from ..db import connect
@@ -66,6 +65,10 @@ class WebPushTransport:
             "endpoint": subscription["endpoint"],
             "keys": {"p256dh": subscription["p256dh"], "auth": subscription["auth"]},
         }
+        # Imported here, not at the top: pywebpush brings aiohttp, over half a second at the start
+        # of every process (the CLI, the web app), and only a worker sending push needs it.
+        from pywebpush import WebPushException, webpush
+
         ttl = MAX_TTL if message.validity_seconds is None else max(0, min(MAX_TTL, message.validity_seconds))
         try:
             response = webpush(
