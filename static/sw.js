@@ -71,7 +71,7 @@ async function refreshKeptPages() {
   if (Date.now() - lastRefresh < REFRESH_EVERY_MS) return;
   const listing = await fetch("/offline/pages", { credentials: "same-origin" });
   const type = listing.headers.get("Content-Type") || "";
-  if (!listing.ok || listing.redirected || !type.startsWith("application/json")) return; // logged out
+  if (!listing.ok || !type.startsWith("application/json")) return;
   const { pages, now } = await listing.json();
   await keepClockOffset(Date.parse(now) - Date.now());
   const cache = await caches.open(CACHE);

@@ -296,3 +296,7 @@ def test_the_offline_pages_are_today_and_the_dose_pages_of_the_next_48_hours(cli
     assert listing["now"] == "2026-03-07T12:00:00Z"
     ahead = [d for d in doses(db) if parse_instant(d["scheduled_at"]) < START + timedelta(hours=48)]
     assert pages == ["/", *(f"/doses/{d['id']}" for d in ahead)]
+
+
+def test_without_a_login_no_page_is_kept_offline_but_the_servers_clock_is_told(client):
+    assert client.get("/offline/pages").json == {"pages": [], "now": "2026-03-07T12:00:00Z"}

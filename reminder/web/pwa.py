@@ -56,14 +56,15 @@ def unsubscribe():
 
 
 @bp.route("/offline/pages")
-@login_required
 def offline_pages():
-    """The pages the service worker keeps for use offline: Today and the dose pages of the next 48 h
-    (and of the last 24, which may still be answered)."""
+    """The pages the service worker keeps for use offline: a patient's Today and dose pages of the
+    next 48 h (and of the last 24, which may still be answered); none without a login. ``now`` is
+    the server's clock, which dates the taps the phone saves while offline (a texted link's too)."""
     current = now()
+    if not current_user.is_authenticated or current_user.role != "patient":
+        return jsonify({"pages": [], "now": to_iso(current)})
     rows = get_db().execute(
         "SELECT id FROM doses WHERE patient_id = ? AND scheduled_at >= ? AND scheduled_at < ? ORDER BY scheduled_at",
         [current_user.id, to_iso(current - timedelta(hours=24)), to_iso(current + OFFLINE_AHEAD)],
     )
-    # ``now``: the server's clock, which dates the taps the phone saves while offline.
     return jsonify({"pages": ["/", *(f"/doses/{row[0]}" for row in rows)], "now": to_iso(current)})

@@ -144,3 +144,26 @@ def test_the_settings_push_section_fits_a_phone_and_says_what_happened(phone, db
     # in words instead of leaving the button dead.
     expect(status).not_to_have_text(before)
     assert re.match(r"Notifications (are on|could not be turned on)", status.inner_text())
+
+
+def test_a_taken_tapped_offline_on_a_texted_link_is_recorded_when_back_online(phone, db, clock):
+    patient = make_patient(db)
+    make_medication(db, patient)
+    dose = doses(db, local_time="08:00")[0]
+    token = links.issue(db, dose["id"], parse_instant(dose["window_closes_at"]) + timedelta(hours=24), clock.now())
+    clock.set(parse_instant("2026-03-07T13:10:00Z"))
+    page = phone()  # no login: the link from the SMS
+    page.goto(f"/d/{token}")
+    service_worker_ready(page)
+    page.wait_for_function("() => document.documentElement.dataset.offlineReady === '1'")  # the server's clock seen
+
+    page.context.set_offline(True)
+    page.get_by_role("button", name="Taken").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Saved on this phone")
+    assert doses(db, local_time="08:00")[0]["status"] == "pending"
+
+    clock.set(parse_instant("2026-03-07T13:40:00Z"))
+    page.context.set_offline(False)
+    page.wait_for_url("**/login**")  # sent: the saved page moves on to Today, which asks for a login
+    row = doses(db, local_time="08:00")[0]
+    assert (row["status"], row["source"]) == ("taken", "link") and row["taken_at"].startswith("2026-03-07T13:1")
