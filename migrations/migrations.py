@@ -752,7 +752,7 @@ def alerts_recipients_quiet_hours(db):
     )
 
 
-@migrations(name="0015_pwa_push_subscriptions")
+@migrations(name="0016_pwa_push_subscriptions")
 def pwa_push_subscriptions(db):
     db.executescript(
         """

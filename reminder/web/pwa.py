@@ -23,9 +23,8 @@ OFFLINE_AHEAD = timedelta(hours=48)  # the dose pages kept on the phone for use 
 
 @bp.route("/sw.js")
 def service_worker():
-    script = (Path(current_app.static_folder) / "sw.js").read_text()
-    # no-cache: a new version reaches phones at their next visit
-    return Response(script, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
+    # Never cached (every page but a static file is no-store): a new version reaches phones at their next visit.
+    return Response((Path(current_app.static_folder) / "sw.js").read_text(), mimetype="text/javascript")
 
 
 @bp.route("/push/key")
