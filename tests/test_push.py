@@ -135,7 +135,10 @@ def test_taken_on_a_notification_too_soon_after_the_last_intake_is_not_recorded(
     make_medication(db, patient)
     noon = link_to(db, "13:00")
     # The morning dose was taken late, at 11:50 AM.
-    db.execute("UPDATE doses SET status = 'taken', taken_at = '2026-03-07T16:50:00Z' WHERE local_time = '08:00'")
+    db.execute(
+        "UPDATE doses SET status = 'taken', taken_at = '2026-03-07T16:50:00Z' "
+        "WHERE local_date = '2026-03-07' AND local_time = '08:00'"
+    )
     clock.set(parse_instant("2026-03-07T17:30:00Z"))  # 12:30 PM: the 1:00 PM reminder's Taken
     response = client.post(f"/api/v1/links/{noon}/answer", json={"action": "taken"})
     assert response.status_code == 409 and response.json["error"]["code"] == "too_soon"
