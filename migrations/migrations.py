@@ -909,3 +909,45 @@ def auth_email_confirmations(db):
         CREATE INDEX email_confirmations_by_user ON email_confirmations (user_id, purpose);
         """
     )
+
+
+@migrations(name="0019_pwa_push_subscriptions")
+def pwa_push_subscriptions(db):
+    db.executescript(
+        """
+        -- One row per browser a user turned push on in (issue 14 section 1): the push service's
+        -- endpoint and the browser's keys the payload is encrypted to. A 404 or 410 from the push
+        -- service deletes the row.
+        CREATE TABLE push_subscriptions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            endpoint TEXT NOT NULL UNIQUE CHECK (endpoint LIKE 'http%' AND length(endpoint) <= 2000),
+            p256dh TEXT NOT NULL CHECK (length(p256dh) BETWEEN 80 AND 100),
+            auth TEXT NOT NULL CHECK (length(auth) BETWEEN 16 AND 32),
+            user_agent TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX push_subscriptions_by_user ON push_subscriptions (user_id);
+
+        -- How many browsers can get a user's push messages, kept by the triggers below so the
+        -- channel registry can tell from the users row alone that push reaches them.
+        ALTER TABLE users ADD COLUMN push_devices INTEGER NOT NULL DEFAULT 0;
+        CREATE TRIGGER push_subscriptions_count_in AFTER INSERT ON push_subscriptions
+        BEGIN
+            UPDATE users SET push_devices = push_devices + 1 WHERE id = NEW.user_id;
+        END;
+        CREATE TRIGGER push_subscriptions_count_out AFTER DELETE ON push_subscriptions
+        BEGIN
+            UPDATE users SET push_devices = max(push_devices - 1, 0) WHERE id = OLD.user_id;
+        END;
+
+        -- The server's VAPID key pair, made once (row 1) and kept: every subscription is tied to
+        -- its public key, so a new pair would silently end them all.
+        CREATE TABLE push_keys (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            private_pem TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )

@@ -73,7 +73,7 @@ def check_channels(channels, phone: str | None) -> str:
     if isinstance(channels, str):
         channels = [channels]
     if not isinstance(channels, list) or not channels or any(c not in CHANNELS for c in channels):
-        raise InputError("channels", 'Choose how to get reminders: ["sms"], ["email"] or both.')
+        raise InputError("channels", 'Choose how to get reminders: any of ["sms", "email", "push"].')
     if "sms" in channels and not phone:
         raise InputError("channels", "Add a mobile phone number to get text reminders.")
     return json.dumps([c for c in CHANNELS if c in channels])

@@ -18,6 +18,8 @@ from .times import parse_hhmm, parse_instant
 
 ACTIONS = ("taken", "skip", "snooze", "correct")
 REASON_LIMIT = 500
+TAP_KEPT_FOR = timedelta(hours=24)  # an offline tap older than this is not taken on trust
+CLOCK_SKEW = timedelta(minutes=5)  # a phone's clock a little ahead of ours is still "now"
 
 
 def read_answer(db: Database, data, dose_id: int, source: str, actor_id: int | None) -> ledger.Answer:
@@ -72,3 +74,30 @@ def parse_reported_time(text, dose: dict) -> datetime:
         return instant
     except ValueError:
         raise InputError("taken_at", "Enter the time you took it as HH:MM, like 08:15.") from None
+
+
+def read_tapped_at(db: Database, data, dose_id: int, now: datetime) -> datetime | None:
+    """``tapped_at``: when a Taken or Skip was tapped on a phone that was offline and sent it
+    later. The answer is then judged, and recorded, as at that instant, under the same rule.
+
+    Bounded so a phone cannot rewrite history: not in the future (beyond a few minutes of clock
+    skew, taken as now), not before the dose's window opened, and at most 24 hours old.
+    """
+    text = data.get("tapped_at") or None
+    if text is None:
+        return None
+    if data.get("action") not in ("taken", "skip"):
+        raise InputError("tapped_at", "tapped_at goes with action taken or skip only.")
+    try:
+        tapped = parse_instant(text)
+    except ValueError:
+        raise InputError("tapped_at", "tapped_at must be an ISO-8601 time with an offset.") from None
+    if tapped > now + CLOCK_SKEW:
+        raise InputError("tapped_at", "That tap is dated in the future: check the phone's clock. Nothing was recorded.")
+    if tapped < now - TAP_KEPT_FOR:
+        raise InputError("tapped_at", "That tap is over 24 hours old. Nothing was recorded: answer on the dose page.")
+    dose = ledger.load_dose(db, dose_id)
+    on_time = db.execute("SELECT on_time_minutes FROM medications WHERE id = ?", [dose["medication_id"]]).fetchone()[0]
+    if tapped < parse_instant(dose["scheduled_at"]) - timedelta(minutes=on_time):
+        raise InputError("tapped_at", "That tap was made before this dose was due. Nothing was recorded.")
+    return min(tapped, now)

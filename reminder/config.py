@@ -189,6 +189,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("email.from_address", "reminder@localhost", "The From address of reminder emails.", _text),
     Setting("email.timeout_seconds", 10, "Timeout for one SMTP conversation.", _positive),
     Setting(
+        "push.contact",
+        "",
+        'Who push services may contact about our messages ("mailto:ops@clinic.example"). Empty: no web push channel.',
+        _text,
+    ),
+    Setting("push.timeout_seconds", 10, "HTTP timeout for one request to a browser's push service.", _positive),
+    Setting(
         "reports.adherent_cutoff",
         0.8,
         'Taking adherence at or above this counts as "adherent" in reports (80 %: PQA, MEMS literature).',
@@ -289,7 +296,7 @@ def _check_channels(values: dict[str, Any]) -> None:
         if problem:
             raise ConfigError(problem)
     if values["notify.mode"] == "live" and not any(channel.enabled(values) for channel in CHANNELS.values()):
-        raise ConfigError('notify.mode = "live" needs [sms] account_sid or [email] host')
+        raise ConfigError('notify.mode = "live" needs [sms] account_sid, [email] host or [push] contact')
     if values["notify.mode"] == "live" and "://127.0.0.1" in values["server.base_url"] + values["server.public_url"]:
         raise ConfigError(
             'server.base_url must be the public address with notify.mode = "live": '

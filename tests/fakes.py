@@ -1,7 +1,7 @@
-"""Real protocol peers on loopback: a fake of Twilio's Messages API and an SMTP server.
+"""Real protocol peers on loopback: a fake of Twilio's Messages API, an SMTP server and a push service.
 
-The app talks to them with the real ``twilio`` client and real ``smtplib``; nothing inside
-either client is mocked.
+The app talks to them with the real ``twilio`` client, real ``smtplib`` and real ``pywebpush``; nothing inside
+any of them is mocked.
 """
 
 from __future__ import annotations
@@ -211,3 +211,76 @@ class SmtpServer:
     @property
     def messages(self):
         return [message for _, _, message in self.handler.received]
+
+
+# ---------------------------------------------------------------- web push
+
+
+class PushBrowser:
+    """What a browser holds for one push subscription: an ECDH key pair and an auth secret. It
+    decrypts what the push service hands it, with ``http_ece`` as browsers do (aes128gcm)."""
+
+    def __init__(self, endpoint: str):
+        import base64
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.endpoint = endpoint
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = secrets.token_bytes(16)
+        public = self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        encode = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()  # noqa: E731
+        self.subscription = {"endpoint": endpoint, "keys": {"p256dh": encode(public), "auth": encode(self.auth)}}
+
+    def decrypt(self, body: bytes) -> dict:
+        import http_ece
+
+        return json.loads(http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth, version="aes128gcm"))
+
+
+@dataclass
+class PushDelivery:
+    path: str
+    headers: dict
+    body: bytes
+
+
+class FakePushService:
+    """A push service on loopback: takes encrypted pushes at ``/push/<name>`` and keeps them;
+    answers ``gone`` paths 410 (the browser dropped the subscription) and everything 503 while down."""
+
+    def __init__(self):
+        self.received: list[PushDelivery] = []
+        self.gone: set[str] = set()
+        self.status = 201
+
+    def browser(self, name: str) -> PushBrowser:
+        return PushBrowser(f"{self.url}/push/{name}")
+
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                fake.received.append(PushDelivery(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                status = 410 if self.path in fake.gone else fake.status
+                self.send_response(status)
+                self.send_header("Location", f"{fake.url}/message/{len(fake.received)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self.url
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -18,6 +18,7 @@ from datetime import datetime
 from .base import OutboxTransport, OutgoingMessage, Transport, TransportError
 from .smtp_email import SmtpTransport
 from .twilio_sms import TwilioTransport
+from .webpush import WebPushTransport
 
 __all__ = [
     "CHANNELS",
@@ -77,6 +78,22 @@ CHANNELS: dict[str, Channel] = {
         label="email",
         provider="the mail server",
         rich=True,
+    ),
+    # Web push to the browsers the user turned it on in (Settings): free for patient and clinic.
+    # The address is the user's id; the transport sends to each of their subscriptions.
+    "push": Channel(
+        "push",
+        WebPushTransport,
+        enabled=lambda settings: bool(settings.get("push.contact")),
+        problem=lambda settings: (
+            None
+            if settings["push.contact"].startswith(("mailto:", "https://"))
+            else "push.contact must be a mailto: or https: address the push services can reach you at"
+        ),
+        reaches=lambda user: bool(user.get("push_devices")),
+        address_field="id",
+        label="push notifications",
+        provider="the push service",
     ),
 }
 

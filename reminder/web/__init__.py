@@ -49,6 +49,7 @@ def init_app(app) -> None:
         errors,
         ops,
         patient,
+        pwa,
         safety,
         twilio_hooks,
     )
@@ -66,6 +67,7 @@ def init_app(app) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(dose_link.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(pwa.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(twilio_hooks.bp)
     app.register_blueprint(safety.bp)
@@ -86,13 +88,18 @@ def init_app(app) -> None:
 
 
 def check_csrf() -> None:
-    """CSRF on every state-changing request, except Twilio's webhooks (signed by Twilio) and
-    API calls that carry a bearer token (no cookie rides along for a forged page to borrow)."""
+    """CSRF on every state-changing request, except Twilio's webhooks (signed by Twilio), API
+    calls that carry a bearer token (no cookie rides along for a forged page to borrow) and
+    answers by a dose link's token."""
     if request.blueprint == "twilio_hooks":
         return
     # By path, not blueprint: a URL no API route matches (an id too big for SQLite) has no
     # blueprint, and its answer is the API's 404, not a CSRF error.
     if request.path.startswith("/api/") and request.headers.get("Authorization", "").startswith("Bearer "):
+        return
+    # A dose link's token in the path is the credential (no cookie is read): what a notification
+    # action or an offline tap sends from the service worker, which has no form to carry a token.
+    if request.endpoint == "api.answer_by_link":
         return
     csrf.protect()
 

@@ -164,15 +164,17 @@ def field_errors(error: InputError, ids: dict[str, str] | None = None) -> dict[s
 
 
 def answer_and_render(dose_id: int, source: str, actor_id: int | None, form_action: str):
-    """Read ``action`` and ``taken_at`` from the form, answer the dose, show the outcome."""
+    """Read ``action`` and ``taken_at`` from the form, answer the dose, show the outcome. A tap
+    the phone queued while offline carries ``tapped_at`` and is judged as at that instant."""
     try:
         form = request.form.to_dict()
         if form.get("taken_at"):
             form["taken_at"] = as_hhmm(form["taken_at"])  # "8:15 am" as "08:15"
         answer = answers.read_answer(get_db(), form, dose_id, source, actor_id)
+        tapped_at = answers.read_tapped_at(get_db(), request.form, dose_id, now())
     except InputError as error:
         return render_dose(dose_id, form_action, error=error.message), error.status
-    decision = ledger.answer_dose(get_db(), dose_id, answer, now(), snooze_length())
+    decision = ledger.answer_dose(get_db(), dose_id, answer, tapped_at or now(), snooze_length())
     return render_dose(dose_id, form_action, decision=decision), DECISION_STATUS[decision.code]
 
 

@@ -30,16 +30,27 @@ def outbox():
 
 @bp.route("/manifest.webmanifest")
 def manifest():
+    """What makes the site installable: PNG icons (any and maskable), colours, and standalone
+    display; the service worker is ``/sw.js`` (``pwa.py``). Icons: ``tools/make_icons.py``."""
+    icons = [
+        {"src": "/static/icons/icon-192.png", "sizes": "192x192", "type": "image/png", "purpose": "any"},
+        {"src": "/static/icons/icon-512.png", "sizes": "512x512", "type": "image/png", "purpose": "any"},
+        {"src": "/static/icons/maskable-512.png", "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+        {"src": "/static/icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"},
+    ]
     return (
         jsonify(
             {
+                "id": "/",
                 "name": "reminder: medication reminders",
                 "short_name": "reminder",
+                "description": "Reminders for your medication doses, with one tap to say you took them.",
                 "start_url": "/",
+                "scope": "/",
                 "display": "standalone",
                 "background_color": "#ffffff",
                 "theme_color": "#1f5f8b",
-                "icons": [{"src": "/static/icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"}],
+                "icons": icons,
             }
         ),
         200,

@@ -12,16 +12,19 @@ from ... import accounts
 from ...db import get_db
 from ..common import now
 from ..errors import json_error
-from . import care, clinic, data, doses, me, medications, openapi, pumps
+from . import care, clinic, data, doses, links, me, medications, openapi, pumps
 from .common import bp
 
-RESOURCES = (me, data, medications, doses, care, clinic, pumps, openapi)  # each registers its routes on bp
-__all__ = ["RESOURCES", "bp"]
+RESOURCES = (me, data, medications, doses, links, care, clinic, pumps, openapi)  # each registers its routes on bp
+__all__ = ["PUBLIC", "RESOURCES", "bp"]
+# Routes that need no bearer token: this document, and answers by a dose link's token (the
+# token in the path is the credential, so no cookie is used and no CSRF check applies).
+PUBLIC = ("api.openapi", "api.answer_by_link")
 
 
 @bp.before_request
 def authenticate():
-    if request.endpoint == "api.openapi":
+    if request.endpoint in PUBLIC:
         return None
     header = request.headers.get("Authorization", "")
     user = accounts.user_for_token(get_db(), header[7:].strip(), now()) if header.startswith("Bearer ") else None

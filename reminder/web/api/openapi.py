@@ -74,7 +74,7 @@ PATHS = {
                 "type": "object",
                 "properties": {
                     **{k: {"type": "string"} for k in ("name", "email", "phone", "tz", "quiet_start", "quiet_end")},
-                    "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
+                    "channels": {"type": "array", "items": {"enum": ["sms", "email", "push"]}},
                     "name_medication": {"type": ["boolean", "null"]},
                 },
             },
@@ -662,7 +662,7 @@ SCHEMAS = {
         }
         | {
             "id": {"type": "integer"},
-            "channels": {"type": "array", "items": {"enum": ["sms", "email"]}},
+            "channels": {"type": "array", "items": {"enum": ["sms", "email", "push"]}},
             "sms_opted_out": {"type": "boolean"},
             "phone_verified": {"type": "boolean"},
             "pending_email": {
@@ -825,6 +825,31 @@ for _path in ("/api/v1/caregivers/{id}", "/api/v1/me/clinics/{id}"):
     _delete.setdefault("parameters", []).append(
         _param("confirm", "query", "true to remove the last safety contact anyway", {"enum": ["true", "false"]})
     )
+
+# Issue 14: a notification's Taken and Snooze, and taps queued offline, answer by the dose link's token.
+PATHS["/api/v1/links/{token}/answer"] = {
+    "post": _op(
+        "Answer a dose with its one-tap link's token (no login), under the missed-dose rule; tapped_at for a tap queued offline",
+        "200",
+        {"type": "object", "properties": {"result": {"type": "object"}, "dose": _REF["Dose"]}},
+        body={
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {"enum": ["taken", "snooze", "skip"]},
+                "tapped_at": {
+                    "type": "string",
+                    "description": "When a tap made offline was made (ISO-8601 with an offset): not in the future, "
+                    "not before the dose was due, at most 24 hours old",
+                },
+            },
+        },
+        params=[_param("token", "path", "The token of the dose's one-tap link")],
+        errors=(400, 404, 409, 410),
+    )
+}
+PATHS["/api/v1/links/{token}/answer"]["post"]["security"] = []
+del PATHS["/api/v1/links/{token}/answer"]["post"]["responses"]["401"]
 
 
 def document() -> dict:
