@@ -794,5 +794,11 @@ def perf_supply_checks(db):
         BEGIN
             UPDATE medications SET supply_check_at = '' WHERE id = OLD.medication_id;
         END;
+
+        -- Upkeep's pump reminders and overdue alarms read the pumps due by date, not every pump.
+        CREATE INDEX pumps_by_refill_by ON pumps (refill_by);
+        CREATE INDEX pumps_by_alarm_date ON pumps (alarm_date);
+        -- An alert for clinicians finds the clinic's clinicians without reading every user.
+        CREATE INDEX users_by_clinic ON users (clinic_id) WHERE clinic_id IS NOT NULL;
         """
     )

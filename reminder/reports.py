@@ -311,8 +311,11 @@ def _adherence(taken: int | None, closed: int | None) -> float | None:
 def _open_alerts(db: Database, clinic_id: int) -> dict[int, tuple[int, int]]:
     """Open alerts by patient of the clinic: (how many, the highest level)."""
     rows = db.execute(
+        # status != 'resolved' lets SQLite use the partial index of unresolved alerts: a patient's
+        # resolved ones grow with time.
         "SELECT a.patient_id, count(*), max(a.level) FROM clinic_links l JOIN alerts a ON a.patient_id = l.patient_id "
-        "AND a.status = 'open' WHERE l.clinic_id = ? AND l.status = 'active' GROUP BY a.patient_id",
+        "AND a.status != 'resolved' AND a.status = 'open' WHERE l.clinic_id = ? AND l.status = 'active' "
+        "GROUP BY a.patient_id",
         [clinic_id],
     ).fetchall()
     return {pid: (count, level) for pid, count, level in rows}

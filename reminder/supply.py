@@ -277,13 +277,16 @@ def _claim(
     return claimed
 
 
-def _to_check(db: Database, now: datetime) -> list[dict]:
-    """The active medications with a tracked stock whose next look has come, by index."""
+def _to_check(db: Database, now: datetime, limit: int = -1) -> list[dict]:
+    """The active medications with a tracked stock whose next look has come (at most ``limit``),
+    through ``medications_supply_check``: ordered by that index, not by id, which would walk
+    every tracked stock."""
     return list(
         db.query(
             "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id "
-            "WHERE m.ended_at IS NULL AND m.stock IS NOT NULL AND m.supply_check_at <= ? ORDER BY m.id",
-            [to_iso(now)],
+            "WHERE m.ended_at IS NULL AND m.stock IS NOT NULL AND m.supply_check_at <= ? "
+            "ORDER BY m.supply_check_at, m.id LIMIT ?",
+            [to_iso(now), limit],
         )
     )
 
@@ -296,7 +299,7 @@ def schedule_checks(db: Database, now: datetime) -> int:
     done = 0
     while True:
         with immediate(db):
-            chunk = _to_check(db, now)[:CHECK_CHUNK]
+            chunk = _to_check(db, now, CHECK_CHUNK)
             for medication in chunk:
                 db.execute(
                     "UPDATE medications SET supply_check_at = ?, supply_checked_at = ? WHERE id = ?",
