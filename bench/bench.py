@@ -30,7 +30,8 @@ and works on throw-away SQLite files in a temporary folder (removed at the end u
    fake answering after ``--sms-latency-ms`` to show that sends overlap.
 5. The clinician's side (``--only report,panel``, ``bench/bench_reports.py``): one patient's
    report over a year and the clinic panel of ``--panel-patients`` patients, each with its wall
-   and CPU medians, its ratio to issue 13's target and the load average when measured.
+   and CPU medians, its ratio to issue 13's target and the load average when measured; and
+   (``--only upkeep``) upkeep over as many stock-tracked medications.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ AHEAD = timedelta(hours=48)  # the ledger reaches this far past the tick: genera
 RULE = missed_dose.DoseRule()  # the medications' column defaults
 PASSWORD_HASH = generate_password_hash("bench-password")  # computed once, stored for every user
 BASE_URL = "http://127.0.0.1:8000"
-SECTIONS = ("tick", "burst", "http", "sms", "report", "panel")
+SECTIONS = ("tick", "burst", "http", "sms", "report", "panel", "upkeep")
 
 
 @dataclass
@@ -1386,8 +1387,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="run only these sections, comma-separated: tick, burst, http, sms, report, panel (http builds the "
-        "burst database)",
+        help="run only these sections, comma-separated: tick, burst, http, sms, report, panel, upkeep (http "
+        "builds the burst database)",
     )
     parser.add_argument("--no-sms", action="store_true", help="skip the SMS section")
     parser.add_argument("--panel-patients", type=int, default=10_000, help="patients on the clinic panel")
@@ -1666,14 +1667,16 @@ def main() -> None:
             sms_runs, sms_info = sms_section(args, workdir)
 
         # ------------------------------------------------ 5. the clinician's report and panel
-        if sections & {"report", "panel"}:
-            section("5. The clinician's side: one patient-year report, the clinic panel (bench/bench_reports.py)")
+        if sections & {"report", "panel", "upkeep"}:
+            section("5. The clinician's side and upkeep: a patient-year report, the panel (bench/bench_reports.py)")
             cache = Path(args.cache) if args.cache else workdir
             report_settings = config.load(None, {"clock.mode": "manual"})
             if "report" in sections:
                 clinician += bench_reports.report_section(cache, workdir, args.reps, report_settings)
             if "panel" in sections:
                 clinician += bench_reports.panel_section(cache, workdir, args.panel_patients, args.reps)
+            if "upkeep" in sections:
+                clinician += bench_reports.upkeep_section(cache, workdir, args.panel_patients, args.reps)
             for timing in clinician:
                 print(timing.line(), flush=True)
 

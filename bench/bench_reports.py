@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reminder import config, reports, summaries  # noqa: E402
+from reminder import config, reports, summaries, upkeep  # noqa: E402
 from reminder import db as dbmod  # noqa: E402
 from reminder.schedule import resolve  # noqa: E402
 from reminder.times import to_iso  # noqa: E402
@@ -242,6 +242,36 @@ def panel_section(folder: Path, workdir: Path, patients: int, reps: int) -> list
     return timings
 
 
+def upkeep_section(folder: Path, workdir: Path, patients: int, reps: int) -> list[Timing]:
+    """Upkeep on the panel's database with every medication's stock tracked (a year's worth, so
+    nothing is due): the first run projects every stock once (as after migration 0015), the next
+    runs read only the stocks whose look has come."""
+    source = cached(
+        folder, f"panel-{patients}", lambda path: build(path, patients=patients, days=30, medications_each=1)
+    )
+    path = workdir / "upkeep.db"
+    shutil.copy(source, path)
+    database = dbmod.connect(str(path))
+    database.execute("UPDATE medications SET stock = 1100")
+    database.conn.commit()
+    settings = config.load(None, {"clock.mode": "manual"})
+    at = iter(NOW + timedelta(minutes=10 * i) for i in range(1, 1000))
+    size = f"{patients:,} stock-tracked medications, none due"
+    started, started_cpu = time.perf_counter(), time.process_time()
+    upkeep.run(database, next(at), settings)
+    first = Timing(
+        "upkeep, first run: every stock projected",
+        size,
+        (time.perf_counter() - started) * 1000,
+        (time.process_time() - started_cpu) * 1000,
+        [],
+        os.getloadavg(),
+    )
+    later = timed("upkeep, a later run", size, lambda: upkeep.run(database, next(at), settings), reps)
+    database.close()
+    return [first, later]
+
+
 def markdown(timings: list[Timing]) -> str:
     lines = ["| What | Size | Median (wall) | CPU | Load average | Target (ratio) |", "|---|---|---:|---:|---:|---|"]
     return "\n".join(lines + [t.row() for t in timings])
@@ -262,6 +292,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         timings = report_section(Path(args.cache), Path(folder), args.reps, settings)
         timings += panel_section(Path(args.cache), Path(folder), args.panel_patients, args.reps)
+        timings += upkeep_section(Path(args.cache), Path(folder), args.panel_patients, args.reps)
     for timing in timings:
         print(timing.line())
     print()

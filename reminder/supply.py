@@ -40,7 +40,7 @@ PHARMACY_LIMIT = 100
 # A look this far from a threshold comes a day early, then once more on the day (DST, rounding).
 CHECK_MARGIN_DAYS = 1
 # How far a look projects past the threshold; a longer supply is looked at again after this.
-CHECK_AHEAD_DAYS = 30
+CHECK_AHEAD_DAYS = 14
 CHECK_CHUNK = 100  # medications scheduled per transaction
 
 # The first number in a strength ("10 mg tablet", "5mg", "0,5 mg", "1,000 mcg") and its unit.
