@@ -43,7 +43,6 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
-	$(BIN)/python bench/bench_reports.py
 
 # Requests per second on the production server (gunicorn): a bare Flask route, Today, confirm.
 bench-server: $(STAMP)

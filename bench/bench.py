@@ -28,6 +28,10 @@ and works on throw-away SQLite files in a temporary folder (removed at the end u
    ``--sms-concurrency`` (``notify.max_concurrent_sends``), with it on for each ``--sms-caps``
    rate:count (reporting the most requests the fake saw in any 1 s window), and uncapped with the
    fake answering after ``--sms-latency-ms`` to show that sends overlap.
+5. The clinician's side (``--only report,panel``, ``bench/bench_reports.py``): one patient's
+   report over a year and the clinic panel of ``--panel-patients`` patients, each with its wall
+   and CPU medians, its ratio to issue 13's target and the load average when measured; and
+   (``--only upkeep``) upkeep over as many stock-tracked medications.
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ from reminder.health import STALE_TICKS  # noqa: E402
 from reminder.notify import OutboxTransport, TransportError, make_transport  # noqa: E402
 from reminder.times import parse_instant, to_iso  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+import bench_reports  # noqa: E402
+
 # ---------------------------------------------------------------- the scenario
 
 TICK_AT = parse_instant("2026-06-10T07:30:00Z")  # a Wednesday; no DST change within days in any zone below
@@ -91,6 +98,7 @@ AHEAD = timedelta(hours=48)  # the ledger reaches this far past the tick: genera
 RULE = missed_dose.DoseRule()  # the medications' column defaults
 PASSWORD_HASH = generate_password_hash("bench-password")  # computed once, stored for every user
 BASE_URL = "http://127.0.0.1:8000"
+SECTIONS = ("tick", "burst", "http", "sms", "report", "panel", "upkeep")
 
 
 @dataclass
@@ -1379,9 +1387,11 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="run only these sections, comma-separated: tick, burst, http, sms (http builds the burst database)",
+        help="run only these sections, comma-separated: tick, burst, http, sms, report, panel, upkeep (http "
+        "builds the burst database)",
     )
     parser.add_argument("--no-sms", action="store_true", help="skip the SMS section")
+    parser.add_argument("--panel-patients", type=int, default=10_000, help="patients on the clinic panel")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -1404,11 +1414,11 @@ def main() -> None:
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     if any(size < args.due for size in sizes):
         parser.error("every size must be at least --due")
-    sections = {s.strip() for s in args.only.split(",") if s.strip()} or {"tick", "burst", "http", "sms"}
+    sections = {s.strip() for s in args.only.split(",") if s.strip()} or set(SECTIONS)
     if args.no_sms and not args.only:
         sections.discard("sms")
-    if sections - {"tick", "burst", "http", "sms"}:
-        parser.error("--only takes tick, burst, http and sms")
+    if sections - set(SECTIONS):
+        parser.error(f"--only takes {', '.join(SECTIONS)}")
     if args.warmup + args.requests > args.burst:
         parser.error("--warmup + --requests must not exceed --burst (each request confirms a different due dose)")
 
@@ -1423,7 +1433,7 @@ def main() -> None:
     for line in machine_info():
         print(line)
     print(f"workdir : {workdir}")
-    if sections != {"sms"}:
+    if sections & {"tick", "burst", "http"}:
         print(
             f"scenario: baclofen 10 mg at {', '.join(TIMES)} local; patients in {DUE_ZONE} (the due cohort) and "
             f"{', '.join(BACKGROUND_ZONES)}; tick at {to_iso(TICK_AT)} = 13:00 in {DUE_ZONE}; ledger from "
@@ -1433,7 +1443,7 @@ def main() -> None:
         )
 
     try:
-        tick_rows, http_rows, sms_runs, result = [], [], [], None
+        tick_rows, http_rows, sms_runs, result, clinician = [], [], [], None, []
         if "tick" in sections:
             # ------------------------------------------------ 1. tick cost vs patients
             section(f"1. One worker tick (reminder.worker.run_tick), {args.due} doses due, median of {args.reps}")
@@ -1656,6 +1666,20 @@ def main() -> None:
         if "sms" in sections:
             sms_runs, sms_info = sms_section(args, workdir)
 
+        # ------------------------------------------------ 5. the clinician's report and panel
+        if sections & {"report", "panel", "upkeep"}:
+            section("5. The clinician's side and upkeep: a patient-year report, the panel (bench/bench_reports.py)")
+            cache = Path(args.cache) if args.cache else workdir
+            report_settings = config.load(None, {"clock.mode": "manual"})
+            if "report" in sections:
+                clinician += bench_reports.report_section(cache, workdir, args.reps, report_settings)
+            if "panel" in sections:
+                clinician += bench_reports.panel_section(cache, workdir, args.panel_patients, args.reps)
+            if "upkeep" in sections:
+                clinician += bench_reports.upkeep_section(cache, workdir, args.panel_patients, args.reps)
+            for timing in clinician:
+                print(timing.line(), flush=True)
+
         # ------------------------------------------------ summary
         total = time.perf_counter() - run_started
         section(f"Done in {total:.0f} s")
@@ -1715,6 +1739,9 @@ def main() -> None:
             else:
                 print()
             sms_markdown(sms_runs, sms_info)
+        if clinician:
+            print()
+            print(bench_reports.markdown(clinician))
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

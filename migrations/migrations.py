@@ -951,3 +951,55 @@ def pwa_push_subscriptions(db):
         );
         """
     )
+
+
+@migrations(name="0020_perf_supply_checks")
+def perf_supply_checks(db):
+    db.executescript(
+        """
+        -- When upkeep next projects a medication's supply (supply.py): '' as soon as it runs,
+        -- NULL when there is nothing to tell (both marks set), else the instant the stock may
+        -- reach a threshold, so every 10 minutes upkeep reads only what is due, not every stock.
+        -- supply_checked_at is when the last projection was made: a dose scheduled before it
+        -- and taken after it was not counted, so supply.consume asks for a new look.
+        ALTER TABLE medications ADD COLUMN supply_check_at TEXT DEFAULT '';
+        ALTER TABLE medications ADD COLUMN supply_checked_at TEXT;
+        CREATE INDEX medications_supply_check ON medications (supply_check_at)
+            WHERE ended_at IS NULL AND stock IS NOT NULL;
+
+        -- What moves the day the stock runs short asks for a new look, in the same transaction:
+        -- a refill or a stock given back, tracking started, the units a dose uses, the
+        -- thresholds, a mark cleared by a refill, the plan. A stock that falls is a dose taken,
+        -- which the projection counted (see supply_checked_at above).
+        CREATE TRIGGER medications_supply_changed AFTER UPDATE OF stock, units_per_dose, strength, unit,
+            refill_threshold_days, withdrawal_risk, refill_reminded_at, supply_alerted_at, ended_at ON medications
+        WHEN NEW.stock > OLD.stock OR (OLD.stock IS NULL) != (NEW.stock IS NULL)
+            OR NEW.units_per_dose IS NOT OLD.units_per_dose OR NEW.strength IS NOT OLD.strength
+            OR NEW.unit IS NOT OLD.unit OR NEW.refill_threshold_days IS NOT OLD.refill_threshold_days
+            OR NEW.withdrawal_risk IS NOT OLD.withdrawal_risk OR NEW.ended_at IS NOT OLD.ended_at
+            OR (OLD.refill_reminded_at IS NOT NULL AND NEW.refill_reminded_at IS NULL)
+            OR (OLD.supply_alerted_at IS NOT NULL AND NEW.supply_alerted_at IS NULL)
+        BEGIN
+            UPDATE medications SET supply_check_at = '' WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER regimen_steps_added_supply AFTER INSERT ON regimen_steps
+        BEGIN
+            UPDATE medications SET supply_check_at = '' WHERE id = NEW.medication_id;
+        END;
+        CREATE TRIGGER regimen_steps_changed_supply AFTER UPDATE OF start_date, end_date, times, days, amount,
+            every_days ON regimen_steps
+        BEGIN
+            UPDATE medications SET supply_check_at = '' WHERE id = NEW.medication_id;
+        END;
+        CREATE TRIGGER regimen_steps_removed_supply AFTER DELETE ON regimen_steps
+        BEGIN
+            UPDATE medications SET supply_check_at = '' WHERE id = OLD.medication_id;
+        END;
+
+        -- Upkeep's pump reminders and overdue alarms read the pumps due by date, not every pump.
+        CREATE INDEX pumps_by_refill_by ON pumps (refill_by);
+        CREATE INDEX pumps_by_alarm_date ON pumps (alarm_date);
+        -- An alert for clinicians finds the clinic's clinicians without reading every user.
+        CREATE INDEX users_by_clinic ON users (clinic_id) WHERE clinic_id IS NOT NULL;
+        """
+    )

@@ -148,6 +148,17 @@ def latest(db: Database, patient_id: int) -> dict | None:
     )
 
 
+def latest_of(db: Database, patient_ids: list[int]) -> dict[int, dict]:
+    """``latest`` of each of ``patient_ids`` that has a measurement, in one query."""
+    marks = ", ".join("?" for _ in patient_ids)
+    rows = db.query(
+        "SELECT patient_id, egfr, measured_on, recorded_by, recorded_at FROM kidney_function "
+        f"WHERE patient_id IN ({marks}) ORDER BY patient_id, measured_on, id",
+        list(patient_ids),
+    )
+    return {row.pop("patient_id"): row for row in rows}  # the last row of each patient wins
+
+
 def latest_egfr(db: Database, patient_id: int) -> float | None:
     found = latest(db, patient_id)
     return found["egfr"] if found else None

@@ -568,6 +568,16 @@ def current_entries(db: Database, patient_id: int, exclude_id: int | None = None
     return [(row[0], row[1]) for row in db.execute(sql, [patient_id, exclude_id]).fetchall()]
 
 
+def current_entries_of(db: Database, patient_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """``current_entries`` of each of ``patient_ids`` in one query (the panel's page of patients)."""
+    found: dict[int, list[tuple[str, str]]] = {pid: [] for pid in patient_ids}
+    marks = ", ".join("?" for _ in patient_ids)
+    sql = f"SELECT patient_id, name, route FROM medications WHERE patient_id IN ({marks}) AND ended_at IS NULL ORDER BY id"
+    for patient_id, name, route in db.execute(sql, list(patient_ids)).fetchall():
+        found[patient_id].append((name, route))
+    return found
+
+
 def patient_medication_ids(db: Database, patient_id: int, include_ended: bool = False) -> list[int]:
     sql = "SELECT id FROM medications WHERE patient_id = ?" + ("" if include_ended else " AND ended_at IS NULL")
     return [row[0] for row in db.execute(sql + " ORDER BY name, id", [patient_id]).fetchall()]

@@ -282,10 +282,12 @@ def pump_json(row: dict, today: date | None = None) -> dict:
 
 
 def _pumps_where(db: Database, condition: str, params: list) -> list[dict]:
+    # "+p.refill_by": sort what the condition's date index finds, rather than walk every pump
+    # through the refill_by index to skip the sort.
     return list(
         db.query(
             "SELECT p.*, m.name AS medication_name FROM pumps p LEFT JOIN medications m ON m.id = p.medication_id "
-            f"WHERE {condition} ORDER BY p.refill_by, p.id",
+            f"WHERE {condition} ORDER BY +p.refill_by, p.id",
             params,
         )
     )

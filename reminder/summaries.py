@@ -3,9 +3,9 @@ withdrawal-risk misses this week and the last dose taken.
 
 The worker keeps one ``panel_summaries`` row per patient current (``refresh``): a dose closing
 or corrected marks its patient stale in the same transaction (a trigger), and every row is
-recomputed at least once a day because the windows move. The panel reads those rows
-(``current``) and computes from the ledger only the patients whose row is stale, missing or
-older than a day, so a 10,000-patient panel reads 10,000 rows rather than 900,000 doses.
+recomputed at least once a day because the windows move. The panel (``reports.panel``) reads
+those rows and computes from the ledger (``compute``) only the patients whose row is stale,
+missing or older than a day, so a 10,000-patient panel reads 10,000 rows rather than 900,000 doses.
 """
 
 from __future__ import annotations
@@ -76,19 +76,3 @@ def write(db: Database, summaries: dict[int, dict], now: datetime) -> None:
         "last_taken_at = excluded.last_taken_at, stale = 0",
         [[pid, to_iso(now), *(s.get(f) for f in FIELDS)] for pid, s in summaries.items()],
     )
-
-
-def current(db: Database, patient_ids: list[int], now: datetime) -> dict[int, dict]:
-    """The summaries of ``patient_ids``: the stored row when it is fresh (not stale, computed
-    within a day before ``now``), else computed from the ledger."""
-    stored = {}
-    for start in range(0, len(patient_ids), CHUNK):
-        chunk = patient_ids[start : start + CHUNK]
-        for row in db.query(
-            f"SELECT patient_id, {', '.join(FIELDS)} FROM panel_summaries WHERE patient_id IN "
-            f"({', '.join('?' for _ in chunk)}) AND stale = 0 AND as_of > ? AND as_of <= ?",
-            [*chunk, to_iso(now - FRESH), to_iso(now)],
-        ):
-            stored[row.pop("patient_id")] = row
-    missing = [pid for pid in patient_ids if pid not in stored]
-    return {**stored, **compute(db, missing, now)}

@@ -7,6 +7,12 @@ loads their inputs and writes their outcomes (domain.md section 4). Stock is cou
 The two claimers, ``refill_reminders_due`` and ``running_out_alerts_due``, mark a medication with
 a conditional ``UPDATE ... WHERE <column> IS NULL`` so a restart or a second worker never gets the
 same one twice; recording a refill clears both marks.
+
+Upkeep looks only at the medications whose ``supply_check_at`` has come (an index, not every
+stock every 10 minutes). ``schedule_checks`` sets it after a look to the day the stock may reach
+a threshold, a day early; what could bring that day closer asks for a look at once ('') in the
+same transaction: triggers on a stock raised, the units, thresholds, marks and plan (migration
+0015), and ``consume`` for a dose the last projection did not count.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ WITHDRAWAL_RISK_THRESHOLD_DAYS = 10
 RUNNING_OUT_DAYS = 3  # withdrawal-risk medications alert the caregivers this close to running out
 MAX_REFILL_QUANTITY = 100_000  # units in one refill: more is a typo, not a pharmacy bag
 PHARMACY_LIMIT = 100
+# A look this far from a threshold comes a day early, then once more on the day (DST, rounding).
+CHECK_MARGIN_DAYS = 1
+# How far a look projects past the threshold; a longer supply is looked at again after this.
+CHECK_AHEAD_DAYS = 14
+CHECK_CHUNK = 100  # medications scheduled per transaction
 
 # The first number in a strength ("10 mg tablet", "5mg", "0,5 mg", "1,000 mcg") and its unit.
 _STRENGTH = re.compile(r"(\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:[.,]\d+)?|[.,]\d+)\s*([a-zµμ]*)", re.IGNORECASE)
@@ -144,9 +155,11 @@ def consume(db: Database, dose: dict) -> None:
     if medication is None or medication["stock"] is None:
         return
     units = units_per_dose(medication, dose["amount"])
+    # A dose due before the last projection was not counted in it: look again at the next upkeep.
     db.execute(
-        "UPDATE medications SET stock = max(0, stock - ?) WHERE id = ? AND stock IS NOT NULL",
-        [units, dose["medication_id"]],
+        "UPDATE medications SET stock = max(0, stock - ?), supply_check_at = CASE WHEN supply_checked_at IS NULL "
+        "OR ? < supply_checked_at THEN '' ELSE supply_check_at END WHERE id = ? AND stock IS NOT NULL",
+        [units, dose["scheduled_at"], dose["medication_id"]],
     )
 
 
@@ -209,7 +222,7 @@ def refill_reminders_due(db: Database, now: datetime, on_claim: ClaimHook | None
         left = _days_left_of(db, medication, now, threshold + 1)
         return left if left is not None and left <= threshold else None
 
-    return _claim(db, now, "refill_reminded_at", "", due, on_claim)
+    return _claim(db, now, "refill_reminded_at", False, due, on_claim)
 
 
 def running_out_alerts_due(db: Database, now: datetime, on_claim: ClaimHook | None = None) -> list[dict]:
@@ -221,14 +234,14 @@ def running_out_alerts_due(db: Database, now: datetime, on_claim: ClaimHook | No
         left = _days_left_of(db, medication, now, RUNNING_OUT_DAYS + 1)
         return left if left is not None and left <= RUNNING_OUT_DAYS else None
 
-    return _claim(db, now, "supply_alerted_at", "AND m.withdrawal_risk = 1", due, on_claim)
+    return _claim(db, now, "supply_alerted_at", True, due, on_claim)
 
 
 def _claim(
     db: Database,
     now: datetime,
     mark: str,
-    condition: str,
+    withdrawal_risk_only: bool,
     due: Callable[[dict], float | None],
     on_claim: ClaimHook | None,
 ) -> list[dict]:
@@ -236,7 +249,11 @@ def _claim(
     # so another worker's claim, a refill or a taken dose in between makes it miss rather than
     # tell twice or tell a stale number.
     found = [
-        (medication, left) for medication in _unmarked(db, mark, condition) if (left := due(medication)) is not None
+        (medication, left)
+        for medication in _to_check(db, now)
+        if medication[mark] is None
+        and (medication["withdrawal_risk"] or not withdrawal_risk_only)
+        and (left := due(medication)) is not None
     ]
     claimed = []
     with immediate(db):
@@ -260,13 +277,57 @@ def _claim(
     return claimed
 
 
-def _unmarked(db: Database, mark: str, condition: str) -> list[dict]:
+def _to_check(db: Database, now: datetime, limit: int = -1) -> list[dict]:
+    """The active medications with a tracked stock whose next look has come (at most ``limit``),
+    through ``medications_supply_check``: ordered by that index, not by id, which would walk
+    every tracked stock."""
     return list(
         db.query(
             "SELECT m.*, u.tz AS tz FROM medications m JOIN users u ON u.id = m.patient_id "
-            f"WHERE m.ended_at IS NULL AND m.stock IS NOT NULL AND m.{mark} IS NULL {condition} ORDER BY m.id"
+            "WHERE m.ended_at IS NULL AND m.stock IS NOT NULL AND m.supply_check_at <= ? "
+            "ORDER BY m.supply_check_at, m.id LIMIT ?",
+            [to_iso(now), limit],
         )
     )
+
+
+def schedule_checks(db: Database, now: datetime) -> int:
+    """Set the next look of every medication whose look has come (after the claimers ran):
+    a day before its stock may reach a threshold still unmarked, NULL when both are marked.
+    Projected inside the write lock, a chunk at a time, so no change in between is lost.
+    Returns how many were scheduled."""
+    done = 0
+    while True:
+        with immediate(db):
+            chunk = _to_check(db, now, CHECK_CHUNK)
+            for medication in chunk:
+                db.execute(
+                    "UPDATE medications SET supply_check_at = ?, supply_checked_at = ? WHERE id = ?",
+                    [_next_check(db, medication, now), to_iso(now), medication["id"]],
+                )
+        done += len(chunk)
+        if len(chunk) < CHECK_CHUNK:
+            return done
+
+
+def _next_check(db: Database, medication: dict, now: datetime) -> str | None:
+    thresholds = []
+    if medication["refill_reminded_at"] is None:
+        thresholds.append(threshold_days(medication))
+    if medication["withdrawal_risk"] and medication["supply_alerted_at"] is None:
+        thresholds.append(RUNNING_OUT_DAYS)
+    if not thresholds:
+        return None  # both told: a refill clears the marks and asks for a look
+    left = _days_left_of(db, medication, now, max(thresholds) + CHECK_AHEAD_DAYS)
+    # Taking the doses as planned brings the stock to a threshold ``due_in`` days from now.
+    due_in = min(left - threshold for threshold in thresholds)
+    if due_in <= 0:
+        wait = 0.0  # at a threshold but not claimed (a change won the race): look again next time
+    elif due_in > CHECK_MARGIN_DAYS:
+        wait = due_in - CHECK_MARGIN_DAYS  # a day early, then once more on the day
+    else:
+        wait = due_in
+    return to_iso(now + timedelta(days=wait))
 
 
 def _days_left_of(db: Database, medication: dict, now: datetime, horizon_days: int) -> float | None:

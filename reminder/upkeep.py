@@ -95,6 +95,7 @@ def run(db: Database, now: datetime, settings: dict) -> int:
 
     handled = len(supply.refill_reminders_due(db, now, on_claim=refill_reminder))
     handled += len(supply.running_out_alerts_due(db, now, on_claim=running_out))
+    supply.schedule_checks(db, now)  # when to look at those stocks again: not work done
     handled += len(pumps.reminders_due(db, now, tz_of, on_claim=pump_reminder))
     handled += len(pumps.overdue(db, now, tz_of, on_claim=pump_overdue))
     handled += step_changes.announce_due(db, now, settings)

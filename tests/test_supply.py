@@ -11,7 +11,7 @@ and 1 hour away, 3 + 1/24, although only 72 hours pass across the DST change.
 from __future__ import annotations
 
 import math
-from datetime import date, time
+from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +20,7 @@ from reminder import supply
 from reminder.db import immediate
 from reminder.errors import InputError
 from reminder.schedule import Step
+from reminder.times import parse_instant
 
 from builders import START, Z, doses, make_medication
 
@@ -310,18 +311,18 @@ def test_a_refill_reminder_goes_out_once_until_a_refill_is_recorded(db, patient)
 def test_a_second_worker_that_read_the_same_medication_does_not_claim_it_again(db, patient, monkeypatch):
     medication = make_medication(db, patient)
     set_medication(db, medication, stock=10)
-    read_by_both = supply._unmarked(db, "refill_reminded_at", "")
+    read_by_both = supply._to_check(db, START)
     assert len(supply.refill_reminders_due(db, START)) == 1
-    monkeypatch.setattr(supply, "_unmarked", lambda *_: read_by_both)  # the second read before the first claim
+    monkeypatch.setattr(supply, "_to_check", lambda *_: read_by_both)  # the second read before the first claim
     assert supply.refill_reminders_due(db, START) == []
 
 
 def test_a_refill_recorded_between_the_projection_and_the_claim_makes_the_claim_miss(db, patient, monkeypatch):
     medication = make_medication(db, patient)
     set_medication(db, medication, stock=10)
-    read_before = supply._unmarked(db, "refill_reminded_at", "")  # 10 tablets: due
+    read_before = supply._to_check(db, START)  # 10 tablets: due
     supply.record_refill(db, medication, 30, None, patient, START)
-    monkeypatch.setattr(supply, "_unmarked", lambda *_: read_before)
+    monkeypatch.setattr(supply, "_to_check", lambda *_: read_before)
     assert supply.refill_reminders_due(db, START) == []
     assert medication_row(db, medication)["refill_reminded_at"] is None
 
@@ -384,3 +385,67 @@ def test_a_refill_that_still_leaves_under_3_days_alerts_again(db, patient):
     assert [a["days_left"] for a in supply.running_out_alerts_due(db, START)] == [pytest.approx(hours(11))]
     supply.record_refill(db, baclofen, 60, None, patient, START)
     assert supply.running_out_alerts_due(db, START) == []
+
+
+# ---------------------------------------------------------------- when upkeep looks again
+
+
+def take_as_planned(db, medication_id: int, first: str, count: int) -> None:
+    """``count`` doses of 10 mg taken at their times, from the dose due at ``first`` on."""
+    with immediate(db):
+        for _ in range(count):
+            supply.consume(db, {"medication_id": medication_id, "amount": 10, "scheduled_at": first})
+
+
+def test_upkeep_looks_at_a_long_supply_again_only_a_day_before_its_refill_reminder_is_due(db, patient):
+    medication = make_medication(db, patient, strength="10 mg tablet")
+    set_medication(db, medication, stock=60)  # 20 days and 1 hour: the reminder is due in 10 days and 1 hour
+    assert supply.refill_reminders_due(db, START) == []
+    assert supply.schedule_checks(db, START) == 1
+    looks_at = parse_instant(medication_row(db, medication)["supply_check_at"])
+    assert looks_at == START + timedelta(days=9, hours=1)
+    assert supply._to_check(db, looks_at - timedelta(minutes=10)) == []  # not read at all before then
+    take_as_planned(db, medication, "2026-03-17T12:00:00Z", 28)  # every dose up to Monday 08:00, as counted
+    assert supply.refill_reminders_due(db, looks_at) == []  # 10 days and 23 hours left: not yet
+    assert supply.schedule_checks(db, looks_at) == 1
+    on_the_day = parse_instant(medication_row(db, medication)["supply_check_at"])
+    # Ten wall-clock days before the first dose not covered (Friday 27 March, 08:00 EDT).
+    assert on_the_day == parse_instant("2026-03-17T12:00:00Z")
+    take_as_planned(db, medication, "2026-03-17T12:00:00Z", 2)  # Monday's 13:00 and 18:00
+    [reminder] = supply.refill_reminders_due(db, on_the_day)
+    assert reminder["days_left"] == pytest.approx(10)
+
+
+def test_a_refill_a_dose_change_or_a_new_threshold_asks_upkeep_to_look_again_at_once(db, patient):
+    medication = make_medication(db, patient, strength="10 mg tablet")
+    set_medication(db, medication, stock=60)
+    supply.schedule_checks(db, START)
+    supply.record_refill(db, medication, 30, None, patient, START)
+    assert medication_row(db, medication)["supply_check_at"] == ""
+    supply.schedule_checks(db, START)
+    with immediate(db):  # twice the dose: 90 tablets last 15 days
+        db.execute("UPDATE regimen_steps SET amount = 20 WHERE medication_id = ?", [medication])
+    assert medication_row(db, medication)["supply_check_at"] == ""
+    supply.schedule_checks(db, START)
+    set_medication(db, medication, refill_threshold_days=16)
+    assert [r["medication_id"] for r in supply.refill_reminders_due(db, START)] == [medication]
+
+
+def test_a_dose_due_before_the_last_look_and_taken_after_it_asks_for_a_new_look(db, patient):
+    medication = make_medication(db, patient, strength="10 mg tablet")
+    set_medication(db, medication, stock=60)
+    supply.schedule_checks(db, START)
+    take_as_planned(db, medication, "2026-03-08T13:00:00Z", 1)  # counted by the look: nothing to do
+    assert medication_row(db, medication)["supply_check_at"] != ""
+    take_as_planned(db, medication, "2026-03-07T11:00:00Z", 1)  # due before the look, taken late
+    assert medication_row(db, medication)["supply_check_at"] == ""
+
+
+def test_with_both_marks_set_upkeep_does_not_look_until_a_refill(db, patient):
+    medication = make_medication(db, patient, strength="10 mg tablet")
+    set_medication(db, medication, stock=6)  # 2 days: a reminder and a running-out alert
+    assert len(supply.refill_reminders_due(db, START)) == len(supply.running_out_alerts_due(db, START)) == 1
+    supply.schedule_checks(db, START)
+    assert medication_row(db, medication)["supply_check_at"] is None
+    supply.record_refill(db, medication, 2, None, patient, START)  # 8 tablets: still short, told again
+    assert len(supply.refill_reminders_due(db, START)) == len(supply.running_out_alerts_due(db, START)) == 1
