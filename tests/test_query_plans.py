@@ -264,7 +264,13 @@ def clinic_of_busy(db, busy, clock, settings):
     for patient in busy.values():
         clinics.join(db, patient, code, clock.now())
     kidneys.record(
-        db, busy["stocked"], {"egfr": 45, "measured_on": "2026-03-08"}, doctor, clock.now().date(), clock.now()
+        db,
+        busy["stocked"],
+        {"egfr": 45, "measured_on": "2026-03-08"},
+        doctor,
+        clock.now().date(),
+        clock.now(),
+        settings,
     )
     side_effects.record(db, busy["stocked"], {"kind": "other", "severity": 1}, clock.now(), settings)
     return clinic_id, doctor
