@@ -36,7 +36,21 @@ class IdConverter(IntegerConverter):
 
 def init_app(app) -> None:
     app.url_map.converters["id"] = IdConverter
-    from . import admin, api, auth, care, clinic, data_rights, dose_link, errors, ops, patient, safety, twilio_hooks
+    from . import (
+        admin,
+        api,
+        auth,
+        care,
+        clinic,
+        data_rights,
+        dose_group,
+        dose_link,
+        errors,
+        ops,
+        patient,
+        safety,
+        twilio_hooks,
+    )
 
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in check_csrf below
     csrf.init_app(app)
@@ -49,6 +63,7 @@ def init_app(app) -> None:
     app.register_blueprint(clinic.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(dose_link.bp)
+    app.register_blueprint(dose_group.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(twilio_hooks.bp)
