@@ -491,7 +491,11 @@ def _sends(
                 row = todo.get_nowait()
             except queue.Empty:
                 return
-            done.put((row, _send(transport, gate, row, claimed_at)))
+            try:
+                done.put((row, _send(transport, gate, row, claimed_at)))
+            except BaseException as error:  # the process is being killed: stop, as the main thread will
+                done.put((row, _Stopped(error)))
+                return
 
     threads = min(concurrency, len(rows))
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -506,7 +510,26 @@ def _sends(
                 except queue.Empty:
                     break
             left -= len(handful)
+            for _, outcome in handful:
+                if isinstance(outcome, _Stopped):
+                    _drain(todo)  # the rest stay 'sending': recover() finds them after the restart
+                    raise outcome.error
             yield handful
+
+
+class _Stopped:
+    """A send thread stopped by a BaseException (a kill), carried to the main thread to raise."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _drain(todo: queue.SimpleQueue) -> None:
+    while True:
+        try:
+            todo.get_nowait()
+        except queue.Empty:
+            return
 
 
 def _send(transport: Transport, gate: SendGate, row: dict, claimed_at: datetime) -> str | TransportError | Cancelled:
