@@ -91,7 +91,7 @@ def dose_context(settings: dict, patient: dict, dose: dict, medication: dict) ->
 def _prompt(
     db: Database, settings: dict, patient: dict, kind: str, doses: list[dict], issued: _Links, now: datetime
 ) -> delivery.Prompt:
-    valid_until = max(parse_instant(dose["window_closes_at"]) for dose in doses)
+    valid_until = _instant(max(dose["window_closes_at"] for dose in doses))
     expires = valid_until + timedelta(hours=settings["links.expire_hours"])
     if len(doses) == 1:
         context = {**dose_context(settings, patient, doses[0], doses[0]), "link": issued.dose(doses[0]["id"], expires)}
@@ -128,6 +128,16 @@ def _in_hand(amount: float, strength: str, unit: str, plain: bool) -> str:
 
 
 @lru_cache(maxsize=1024)
+def _instant(text: str) -> datetime:
+    return parse_instant(text)
+
+
+@lru_cache(maxsize=1024)
+def _iso(instant: datetime) -> str:
+    return to_iso(instant)
+
+
+@lru_cache(maxsize=1024)
 def _time_label(local_time: str) -> str:
     return clock_label(parse_hhmm(local_time))
 
@@ -143,12 +153,12 @@ class _Links:
 
     def dose(self, dose_id: int, expires: datetime) -> str:
         token = secrets.token_urlsafe(links.TOKEN_BYTES)
-        self.doses.append((dose_id, hash_token(token), to_iso(expires), self.now))
+        self.doses.append((dose_id, hash_token(token), _iso(expires), self.now))
         return f"{self.base}/d/{token}"
 
     def group(self, group_id: int, expires: datetime) -> str:
         token = secrets.token_urlsafe(links.TOKEN_BYTES)
-        self.groups.append((group_id, hash_token(token), to_iso(expires), self.now))
+        self.groups.append((group_id, hash_token(token), _iso(expires), self.now))
         return f"{self.base}/g/{token}"
 
     def store(self, db: Database) -> None:
