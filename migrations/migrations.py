@@ -767,7 +767,7 @@ def prompts_dose_groups(db):
             group_id INTEGER NOT NULL REFERENCES dose_groups(id),
             dose_id INTEGER NOT NULL REFERENCES doses(id),
             PRIMARY KEY (group_id, dose_id)
-        ) WITHOUT ROWID;
+        );
         CREATE INDEX dose_group_members_by_dose ON dose_group_members (dose_id);
 
         -- The group's phone link: like dose_links, only the token's hash is kept.

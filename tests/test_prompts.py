@@ -180,3 +180,12 @@ def test_replying_1_to_a_group_records_nothing_and_points_to_the_link(db, both, 
     reply = sms_replies.answer(db, "+15005550006", "1", Z("2026-03-07T18:02"), timedelta(minutes=10))
     assert "Nothing was recorded" in reply and "link" in reply
     assert [d["status"] for d in one_pm_doses(db)] == ["pending", "pending"]
+
+
+def test_deleting_a_patient_takes_their_dose_groups_and_group_links_too(db, both, patient, tick):
+    from reminder import erasure
+
+    tick(ONE_PM)
+    erasure.erase_patient(db, patient, Z("2026-03-07T18:10"), "cli")
+    for table in ("dose_groups", "dose_group_members", "dose_group_links", "messages"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table

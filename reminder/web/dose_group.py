@@ -70,7 +70,6 @@ def render_group(dose_ids, form_action: str, decisions: dict | None = None, erro
         open_count=sum(1 for card in cards if card["window_open"]),
         form_action=form_action,
         not_taken=_member(request.args["dose"], dose_ids) if request.args.get("answer") == "not_taken" else None,
-        snooze_minutes=snooze_length().seconds // 60,
         status_words=STATUS_WORDS,
     )
 
