@@ -1003,3 +1003,38 @@ def perf_supply_checks(db):
         CREATE INDEX users_by_clinic ON users (clinic_id) WHERE clinic_id IS NOT NULL;
         """
     )
+
+
+@migrations(name="0021_prompts_dose_groups")
+def prompts_dose_groups(db):
+    db.executescript(
+        """
+        -- Doses of one patient due at the same instant, prompted in one message (issue 9 section 6).
+        -- A follow-up makes a new group of what is still open, so a group never changes.
+        CREATE TABLE dose_groups (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE dose_group_members (
+            group_id INTEGER NOT NULL REFERENCES dose_groups(id),
+            dose_id INTEGER NOT NULL REFERENCES doses(id),
+            PRIMARY KEY (group_id, dose_id)
+        );
+        CREATE INDEX dose_group_members_by_dose ON dose_group_members (dose_id);
+
+        -- The group's phone link: like dose_links, only the token's hash is kept.
+        CREATE TABLE dose_group_links (
+            id INTEGER PRIMARY KEY,
+            group_id INTEGER NOT NULL REFERENCES dose_groups(id),
+            token_hash TEXT NOT NULL UNIQUE,
+            expires_at TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX dose_group_links_by_group ON dose_group_links (group_id);
+
+        -- A group prompt has no dose_id; its doses are the group's members.
+        ALTER TABLE messages ADD COLUMN dose_group_id INTEGER REFERENCES dose_groups(id);
+        CREATE INDEX messages_by_dose_group ON messages (dose_group_id) WHERE dose_group_id IS NOT NULL;
+        """
+    )

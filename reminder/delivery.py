@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
@@ -77,6 +79,55 @@ def routes(user: dict, settings: dict) -> list[tuple[str, str]]:
     return [(channel, address(user, channel)) for channel in chosen]
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """A dose reminder or follow-up to queue: about one dose, or a group due together."""
+
+    user: dict
+    kind: str
+    context: dict
+    valid_until: datetime
+    dose_id: int | None = None
+    dose_group_id: int | None = None
+
+
+def queue_prompts(db: Database, settings: dict, prompts: list[Prompt], now: datetime) -> None:
+    """Queue dose prompts, each on its patient's routes, with one INSERT for the lot (a burst).
+
+    A prompt never waits for quiet hours; one that no channel can reach is left as a visible
+    failure by ``queue_to_user``."""
+    outgoing = []
+    for prompt in prompts:
+        chosen = routes(prompt.user, settings)
+        if not chosen:
+            queue_to_user(
+                db,
+                settings,
+                user=prompt.user,
+                kind=prompt.kind,
+                context=prompt.context,
+                now=now,
+                dose_id=prompt.dose_id,
+                valid_until=prompt.valid_until,
+                dose_group_id=prompt.dose_group_id,
+            )
+            continue
+        outgoing += [
+            messages.Outgoing(
+                prompt.user["id"],
+                channel,
+                recipient,
+                prompt.kind,
+                prompt.context,
+                prompt.dose_id,
+                prompt.dose_group_id,
+                prompt.valid_until,
+            )
+            for channel, recipient in chosen
+        ]
+    messages.queue_many(db, outgoing, now)
+
+
 def queue_to_user(
     db: Database,
     settings: dict,
@@ -89,6 +140,7 @@ def queue_to_user(
     valid_until: datetime | None = None,
     only: str | None = None,
     alert_id: int | None = None,
+    dose_group_id: int | None = None,
 ) -> int:
     """Queue a ``kind`` message to ``user`` on each of their routes; return how many were queued.
 
@@ -101,13 +153,14 @@ def queue_to_user(
         # Nobody can be reached (no phone on an SMS-only server, say): leave a visible failure
         # rather than nothing, so Today and the Messages page can say so.
         db.execute(
-            "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, body, status, error, created_at, "
-            "valid_until, alert_id) VALUES (?, ?, '', ?, ?, '', 'failed', ?, ?, ?, ?)",
+            "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, dose_group_id, body, status, error, "
+            "created_at, valid_until, alert_id) VALUES (?, ?, '', ?, ?, ?, '', 'failed', ?, ?, ?, ?)",
             [
                 user["id"],
                 chosen_channels(user)[0],
                 kind,
                 dose_id,
+                dose_group_id,
                 "no channel can reach you: check your settings",
                 to_iso(now),
                 to_iso(valid_until) if valid_until else None,
@@ -135,6 +188,7 @@ def queue_to_user(
             dose_id=dose_id,
             valid_until=valid_until,
             alert_id=alert_id,
+            dose_group_id=dose_group_id,
         )
         if send_after is not None:
             db.execute("UPDATE messages SET next_attempt_at = ? WHERE id = ?", [to_iso(send_after), message_id])
@@ -201,27 +255,6 @@ def deliver(
     claimed_at = now + elapsed()
     rows = []
     with immediate(db):
-        # A prompt still queued (a retry, a fallback) whose dose was answered, closed or
-        # stopped meanwhile is not sent: it would invite a second dose. Nor is one whose copy
-        # on the patient's other channel went out while it waited to be retried.
-        # (Driven by the queued-messages index: it costs what is queued, not the ledger.)
-        db.execute(
-            "UPDATE messages SET status = 'cancelled', error = 'the dose was answered or closed before it went out' "
-            "WHERE id IN (SELECT q.id FROM messages q JOIN doses d ON d.id = q.dose_id "
-            "JOIN medications m ON m.id = d.medication_id WHERE q.status = 'queued' AND q.next_attempt_at <= ? "
-            "AND ((q.kind IN ('reminder', 'follow_up') AND (d.status != 'pending' OR m.ended_at IS NOT NULL)) "
-            # A skip notice (one held by quiet hours too) about a dose since reported taken is no longer true.
-            "OR (q.kind = 'skip_notice' AND d.status = 'taken')))",
-            [to_iso(claimed_at)],
-        )
-        db.execute(
-            "UPDATE messages SET status = 'cancelled', error = 'sent on another channel' "
-            "WHERE id IN (SELECT q.id FROM messages q WHERE q.status = 'queued' AND q.next_attempt_at <= ? "
-            "AND q.kind IN ('reminder', 'follow_up') AND EXISTS (SELECT 1 FROM messages s "
-            "WHERE s.id != q.id AND s.status IN ('sent', 'delivered') "
-            "AND (s.id = coalesce(q.fallback_of, q.id) OR s.fallback_of = coalesce(q.fallback_of, q.id))))",
-            [to_iso(claimed_at)],
-        )
         for channel, budget in _budgets(settings, limit, budgets).items():
             if budget <= 0:
                 continue
@@ -236,25 +269,73 @@ def deliver(
             if budgets is not None and channel in budgets:
                 budgets[channel] -= len(claimed)
             rows += claimed
+        rows = _without_stale_prompts(db, rows)
     if not rows:
         return 0
     gate = SendGate(settings)
     fell_back = False
-    with ThreadPoolExecutor(max_workers=settings["notify.max_concurrent_sends"]) as pool:
-        futures = {pool.submit(_send, transport, gate, row, claimed_at): row for row in rows}
-        waiting = set(futures)
-        while waiting:
-            # Each outcome is written as soon as its send returns, together with any other that
-            # returned meanwhile: one commit per handful, not per message, in a burst.
-            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-            with immediate(db):
-                for future in done:
-                    # each in its own savepoint: one that cannot be recorded never holds the others
-                    fell_back |= _record_safely(db, futures[future], future.result(), now + elapsed(), settings)
+    for done in _sends(transport, gate, rows, claimed_at, settings["notify.max_concurrent_sends"]):
+        # Each outcome is written as soon as its send returns, together with any other that
+        # returned meanwhile: one commit (and one statement for the sent ones) per handful.
+        with immediate(db):
+            fell_back |= _record_all(db, done, now + elapsed(), settings)
     # A message that failed for good goes out on the other channel now, not a tick later.
     return len(rows) + (deliver(db, transport, now, settings, limit, elapsed, budgets) if fell_back else 0)
 
 
+# Why a claimed prompt is not sent after all, and how to tell (``q`` is the prompt).
+STALE_PROMPTS = (
+    (
+        "the dose was answered or closed before it went out",
+        "q.kind IN ('reminder', 'follow_up') AND EXISTS (SELECT 1 FROM doses d JOIN medications m ON m.id = d.medication_id WHERE d.id = q.dose_id "
+        "AND (d.status != 'pending' OR m.ended_at IS NOT NULL))",
+    ),
+    (
+        "the doses were answered or closed before it went out",
+        "q.kind IN ('reminder', 'follow_up') AND q.dose_group_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dose_group_members g JOIN doses d ON d.id = g.dose_id "
+        "JOIN medications m ON m.id = d.medication_id WHERE g.group_id = q.dose_group_id AND d.status = 'pending' "
+        "AND m.ended_at IS NULL)",
+    ),
+    (
+        "sent on another channel",
+        "q.kind IN ('reminder', 'follow_up') AND EXISTS (SELECT 1 FROM messages s WHERE s.id != q.id AND s.status IN ('sent', 'delivered') "
+        "AND (s.id = coalesce(q.fallback_of, q.id) OR s.fallback_of = coalesce(q.fallback_of, q.id)))",
+    ),
+    (
+        # A skip notice (one held by quiet hours too) about a dose since reported taken is no longer true.
+        "the dose was reported taken before it went out",
+        "q.kind = 'skip_notice' AND EXISTS (SELECT 1 FROM doses d WHERE d.id = q.dose_id AND d.status = 'taken')",
+    ),
+)
+
+
+def _without_stale_prompts(db: Database, rows: list[dict]) -> list[dict]:
+    """The claimed ``rows`` less the prompts that must not go, now marked cancelled: a prompt (a
+    retry, a fallback) whose dose or whole group was answered, closed or stopped meanwhile (it
+    would invite a second dose), or whose copy on the patient's other channel went out while it
+    waited; a skip notice about a dose since reported taken. Checked on what was claimed, by primary key: a burst's 10,000 queued prompts are
+    checked once each, not once per batch."""
+    prompts = json.dumps([row["id"] for row in rows if row["kind"] in (*PROMPT_KINDS, "skip_notice")])
+    if prompts == "[]":
+        return rows
+    stale = set()
+    for error, condition in STALE_PROMPTS:
+        cursor = db.execute(
+            "UPDATE messages SET status = 'cancelled', error = ?, attempts = attempts - 1 WHERE id IN (SELECT q.id "
+            "FROM messages q WHERE q.id IN (SELECT value FROM json_each(?)) AND q.status = 'sending' AND "
+            + condition
+            + ") RETURNING id",
+            [error, prompts],
+        )
+        stale |= {row[0] for row in cursor.fetchall()}
+    return [row for row in rows if row["id"] not in stale]
+
+
+# An open dose of the group prompt ``q`` (by the group's primary key, then each dose's).
+OPEN_MEMBER = (
+    "SELECT 1 FROM dose_group_members g JOIN doses d ON d.id = g.dose_id JOIN medications m ON m.id = d.medication_id "
+    "WHERE g.group_id = q.dose_group_id AND d.status = 'pending' AND m.ended_at IS NULL"
+)
 CUT_OFF = "cut off while sending"
 
 
@@ -318,6 +399,12 @@ def _recover_one(db: Database, row: dict, provider_id: str | None, now: datetime
             db.execute(
                 "UPDATE doses SET next_prompt_at = ? WHERE id = ? AND status = 'pending' AND window_closes_at > ?",
                 [to_iso(now), row["dose_id"], to_iso(now)],
+            )
+        elif changed and row.get("dose_group_id"):
+            db.execute(
+                "UPDATE doses SET next_prompt_at = ? WHERE id IN (SELECT dose_id FROM dose_group_members "
+                "WHERE group_id = ?) AND status = 'pending' AND window_closes_at > ?",
+                [to_iso(now), row["dose_group_id"], to_iso(now)],
             )
     else:
         repeat = row["channel"] in CHANNELS and CHANNELS[row["channel"]].rich
@@ -402,11 +489,76 @@ class SendGate:
         )
         return bool(row and row[0])
 
+    def group_open(self, group_id: int) -> bool:
+        """Whether any dose of a group prompt is still open."""
+        sql = "SELECT EXISTS (" + OPEN_MEMBER.replace("q.dose_group_id", "?") + ")"
+        return bool(self.connection().execute(sql, [group_id]).fetchone()[0])
+
+
+def _sends(
+    transport: Transport, gate: SendGate, rows: list[dict], claimed_at: datetime, concurrency: int
+) -> Iterator[list[tuple[dict, str | TransportError | Cancelled]]]:
+    """Send ``rows`` from at most ``concurrency`` threads; yield (row, outcome) in handfuls, each
+    as soon as it has returned. The threads take the next row from one queue (a future per
+    message cost more than an outbox send in a burst)."""
+    todo: queue.SimpleQueue[dict] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+    for row in rows:
+        todo.put(row)
+
+    def sender() -> None:
+        while True:
+            try:
+                row = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.put((row, _send(transport, gate, row, claimed_at)))
+            except BaseException as error:  # the process is being killed: stop, as the main thread will
+                done.put((row, _Stopped(error)))
+                return
+
+    threads = min(concurrency, len(rows))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for _ in range(threads):
+            pool.submit(sender)
+        left = len(rows)
+        while left:
+            handful = [done.get()]
+            while True:
+                try:
+                    handful.append(done.get_nowait())
+                except queue.Empty:
+                    break
+            left -= len(handful)
+            for _, outcome in handful:
+                if isinstance(outcome, _Stopped):
+                    _drain(todo)  # the rest stay 'sending': recover() finds them after the restart
+                    raise outcome.error
+            yield handful
+
+
+class _Stopped:
+    """A send thread stopped by a BaseException (a kill), carried to the main thread to raise."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _drain(todo: queue.SimpleQueue) -> None:
+    while True:
+        try:
+            todo.get_nowait()
+        except queue.Empty:
+            return
+
 
 def _send(transport: Transport, gate: SendGate, row: dict, claimed_at: datetime) -> str | TransportError | Cancelled:
     """One send, in a worker thread. Never raises: every failure becomes an outcome to record."""
     try:
         if row["kind"] in PROMPT_KINDS and row["dose_id"] and not gate.dose_open(row["dose_id"]):
+            return Cancelled()
+        if row["kind"] in PROMPT_KINDS and row.get("dose_group_id") and not gate.group_open(row["dose_group_id"]):
             return Cancelled()
         if row["channel"] == "sms":
             gate.wait_for_sms_slot()
@@ -450,10 +602,11 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
         # it), so a retried reminder is worded as a repeat: "if you already took it, don't
         # take another".
         kind = "follow_up" if row["kind"] == "reminder" else row["kind"]
-        content = messages.compose(kind, row["channel"], json.loads(row["context"]))
+        context = still_open(db, json.loads(row["context"]))
+        content = messages.compose(kind, row["channel"], context)
         db.execute(
             "UPDATE messages SET status = 'queued', error = ?, error_code = ?, next_attempt_at = ?, kind = ?, "
-            "subject = ?, body = ?, html = ? WHERE id = ? AND status = 'sending'",
+            "subject = ?, body = ?, html = ?, context = ? WHERE id = ? AND status = 'sending'",
             [
                 outcome.reason,
                 outcome.code,
@@ -462,6 +615,7 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
                 content.subject,
                 content.body,
                 content.html,
+                json.dumps(context),
                 row["id"],
             ],
         )
@@ -473,14 +627,34 @@ def _record(db: Database, row: dict, outcome: str | TransportError | Cancelled, 
     return mark_failed(db, row, "failed", reason, outcome.code, now, settings, opted_out=outcome.opted_out) is not None
 
 
+def still_open(db: Database, context: dict) -> dict:
+    """A group prompt's ``context`` with only the doses still open, so a retry or a copy on the
+    other channel does not ask about a dose answered meanwhile (all answered: it is cancelled)."""
+    if not context.get("doses"):
+        return context
+    ids = [dose["dose_id"] for dose in context["doses"]]
+    open_ids = {
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM doses WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'",
+            [json.dumps(ids)],
+        )
+    }
+    left = [dose for dose in context["doses"] if dose["dose_id"] in open_ids]
+    return {**context, "doses": left or context["doses"]}
+
+
 def forget_tokens(db: Database, row: dict) -> None:
     """Once a live provider has a message, its stored text keeps the link without the token
     (``/d/[sent]``): the database holds only the token's hash, and now the log does too. The
     outbox keeps its links, which is what it is for (dev only, never with ``notify.mode = "live"``)."""
     db.execute(
-        "UPDATE messages SET body = ?, html = ?, context = ? WHERE id = ?",
+        FORGET_TOKENS,
         [without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"]],
     )
+
+
+FORGET_TOKENS = "UPDATE messages SET body = ?, html = ?, context = ? WHERE id = ?"
 
 
 def with_live_link(db: Database, row: dict, context: dict, now: datetime) -> dict:
@@ -493,6 +667,11 @@ def with_live_link(db: Database, row: dict, context: dict, now: datetime) -> dic
     if "/d/" in link and row["dose_id"]:
         expires = db.execute("SELECT max(expires_at) FROM dose_links WHERE dose_id = ?", [row["dose_id"]]).fetchone()[0]
         token = links.issue(db, row["dose_id"], parse_instant(expires) if expires else now, now)
+    elif "/g/" in link and row.get("dose_group_id"):
+        expires = db.execute(
+            "SELECT max(expires_at) FROM dose_group_links WHERE group_id = ?", [row["dose_group_id"]]
+        ).fetchone()[0]
+        token = links.issue_group(db, row["dose_group_id"], parse_instant(expires) if expires else now, now)
     elif "/a/" in link and row.get("alert_id"):
         token = secrets.token_urlsafe(16)
         # The recipient's one acknowledge token is replaced: the old one was never kept in clear.
@@ -523,6 +702,41 @@ def still_matters(db: Database, row: dict, retry_at: datetime) -> bool:
         status = db.execute("SELECT status FROM alerts WHERE id = ?", [row["alert_id"]]).fetchone()
         return bool(status and status[0] == "open")
     return row["attempts"] < MAX_ATTEMPTS
+
+
+def _record_all(db: Database, done: list[tuple[dict, object]], now: datetime, settings: dict) -> bool:
+    """Record a handful of outcomes; return whether a fallback was queued. The messages sent
+    are recorded with one statement; a failure is recorded alone, as is every message of a
+    handful whose statement failed, so one that cannot be recorded never holds the others."""
+    sent = [(row, outcome) for row, outcome in done if isinstance(outcome, str)]
+    others = [(row, outcome) for row, outcome in done if not isinstance(outcome, str)]
+    try:
+        with immediate(db):
+            _record_sent(db, sent, now)
+    except Exception:
+        log.exception("recording %s sent messages together failed; recording each alone", len(sent))
+        others = done
+    fell_back = False
+    for row, outcome in others:
+        fell_back |= _record_safely(db, row, outcome, now, settings)
+    return fell_back
+
+
+def _record_sent(db: Database, sent: list[tuple[dict, str]], now: datetime) -> None:
+    """``_record`` for messages a provider took, many at once."""
+    db.conn.executemany(
+        "UPDATE messages SET status = 'sent', provider_id = ?, sent_at = ?, error = NULL, error_code = NULL "
+        "WHERE id = ? AND status = 'sending'",
+        [(provider_id, to_iso(now), row["id"]) for row, provider_id in sent],
+    )
+    db.conn.executemany(
+        FORGET_TOKENS,
+        [
+            (without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"])
+            for row, _ in sent
+            if row["channel"] != "outbox"
+        ],
+    )
 
 
 def _record_safely(
@@ -592,12 +806,13 @@ def fall_back(db: Database, row: dict, now: datetime, settings: dict, kind: str 
                 channel=channel,
                 recipient=address(user, channel),
                 kind=kind or row["kind"],
-                context=with_live_link(db, row, json.loads(row["context"]), now),
+                context=still_open(db, with_live_link(db, row, json.loads(row["context"]), now)),
                 now=now,
                 dose_id=row["dose_id"],
                 valid_until=parse_instant(row["valid_until"]) if row["valid_until"] else None,
                 fallback_of=root,
                 alert_id=row.get("alert_id"),
+                dose_group_id=row.get("dose_group_id"),
             )
     return None
 

@@ -87,7 +87,9 @@ def current_run(db: Database, medication_id: int, now: datetime) -> Run:
     """The trailing run of closed doses not taken, newest first, up to the last taken one."""
     rows = db.execute(
         "SELECT id, status, scheduled_at, taken_at, EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id "
-        "AND m.kind IN ('reminder', 'follow_up')) AS prompted FROM doses WHERE medication_id = ? AND scheduled_at <= ? "
+        "AND m.kind IN ('reminder', 'follow_up')) OR EXISTS (SELECT 1 FROM dose_group_members g JOIN messages m "
+        "ON m.dose_group_id = g.group_id WHERE g.dose_id = doses.id AND m.kind IN ('reminder', 'follow_up')) "
+        "AS prompted FROM doses WHERE medication_id = ? AND scheduled_at <= ? "
         "AND (status != 'pending') AND status != 'cancelled' ORDER BY scheduled_at DESC LIMIT ?",
         [medication_id, to_iso(now), RUN_LOOKBACK],
     ).fetchall()

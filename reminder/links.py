@@ -1,4 +1,4 @@
-"""One-tap phone links: ``{base_url}/d/{token}``, no login needed.
+"""One-tap phone links: ``{base_url}/d/{token}`` for a dose, ``/g/{token}`` for doses due together; no login.
 
 A token is 128 random bits, shown once in the message and stored only as its SHA-256, tied to
 one dose, and valid until 24 h (``links.expire_hours``) after that dose's window closes.
@@ -45,3 +45,37 @@ def resolve(db: Database, token: str, now: datetime) -> int:
     if now >= parse_instant(row[1]):
         raise LinkExpired(token)
     return row[0]
+
+
+# ---------------------------------------------------------------- group links: ``/g/{token}``
+# Doses of one patient due at the same instant share one message and one link to a page that
+# lists them (issue 9 section 6). The token is made and kept exactly as a dose's.
+
+
+def issue_group(db: Database, group_id: int, expires_at: datetime, now: datetime) -> str:
+    """Store a new token for dose group ``group_id`` and return it (only its hash is kept)."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    db.execute(
+        "INSERT INTO dose_group_links (group_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)",
+        [group_id, hash_token(token), to_iso(expires_at), to_iso(now)],
+    )
+    return token
+
+
+def resolve_group(db: Database, token: str, now: datetime) -> int:
+    """The dose group id of ``token``; raises LinkNotFound or LinkExpired."""
+    if not token or len(token) > 64:
+        raise LinkNotFound(token)
+    row = db.execute(
+        "SELECT group_id, expires_at FROM dose_group_links WHERE token_hash = ?", [hash_token(token)]
+    ).fetchone()
+    if row is None:
+        raise LinkNotFound(token)
+    if now >= parse_instant(row[1]):
+        raise LinkExpired(token)
+    return row[0]
+
+
+def group_doses(db: Database, group_id: int) -> list[int]:
+    """The ids of the doses in group ``group_id``, in the order they were listed."""
+    return [r[0] for r in db.execute("SELECT dose_id FROM dose_group_members WHERE group_id = ?", [group_id])]

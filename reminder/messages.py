@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, meta, select_autoescape
 from markupsafe import escape
 from sqlite_utils import Database
 
@@ -48,15 +49,55 @@ def compose(kind: str, channel: str, context: dict, repeat: bool = False) -> Con
     ``repeat`` marks a message sent again after a crash cut it off mid-send, when we cannot know
     whether the first copy arrived (email cannot be asked): it says it may be a repeat.
     """
-    if channel in CHANNELS and CHANNELS[channel].rich:
+    link = context.get("link")
+    if isinstance(link, str) and link:
+        # A burst's messages differ only by their links: render each text once, with a stand-in
+        # for the link, and put each message's own link in (a burst of 10,000 renders one text).
+        used = {key: context[key] for key in _variables(kind, channel) if key in context}
+        content = _compose_cached(kind, channel, json.dumps({**used, "link": LINK_STAND_IN}, sort_keys=True))
         content = Content(
-            render(f"{kind}.subject.txt", context),
-            render(f"{kind}.email.txt", context),
-            render(f"{kind}.email.html", context),
+            content.subject.replace(LINK_STAND_IN, link),
+            content.body.replace(LINK_STAND_IN, link),
+            content.html.replace(LINK_STAND_IN, str(escape(link))),
         )
     else:
-        content = Content("", render(f"{kind}.sms.txt", context))
+        content = _compose(kind, channel, context)
     return with_repeat_note(content) if repeat else content
+
+
+LINK_STAND_IN = "LINK0STAND0IN"  # the same once escaped for HTML, and in no template
+
+
+@lru_cache(maxsize=256)
+def _compose_cached(kind: str, channel: str, context_json: str) -> Content:
+    return _compose(kind, channel, json.loads(context_json))
+
+
+@lru_cache(maxsize=256)
+def _variables(kind: str, channel: str) -> frozenset[str]:
+    """The context keys the templates of a ``kind`` message on ``channel`` read (with what they
+    extend, include or import), so the cache key leaves out the rest (a patient's name in an SMS)."""
+    names, seen, todo = set(), set(), list(_templates(kind, channel))
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = _env.parse(_env.loader.get_source(_env, name)[0])
+        names |= meta.find_undeclared_variables(tree)
+        todo += [found for found in meta.find_referenced_templates(tree) if found]
+    return frozenset(names)
+
+
+def _templates(kind: str, channel: str) -> tuple[str, ...]:
+    if channel in CHANNELS and CHANNELS[channel].rich:
+        return (f"{kind}.subject.txt", f"{kind}.email.txt", f"{kind}.email.html")
+    return (f"{kind}.sms.txt",)
+
+
+def _compose(kind: str, channel: str, context: dict) -> Content:
+    parts = [render(template, context) for template in _templates(kind, channel)]
+    return Content(*parts) if len(parts) == 3 else Content("", parts[0])
 
 
 def with_repeat_note(content: Content) -> Content:
@@ -81,30 +122,65 @@ def queue(
     valid_until: datetime | None = None,
     fallback_of: int | None = None,
     alert_id: int | None = None,
+    dose_group_id: int | None = None,
 ) -> int:
     """Record a message to be sent; call inside the transaction that caused it."""
-    content = compose(kind, channel, context)
-    cursor = db.execute(
-        "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, subject, body, html, context, "
-        "valid_until, fallback_of, created_at, next_attempt_at, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            user_id,
-            channel,
-            recipient,
-            kind,
-            dose_id,
-            content.subject,
-            content.body,
-            content.html,
-            json.dumps(context),
-            to_iso(valid_until) if valid_until else None,
-            fallback_of,
-            to_iso(now),
-            to_iso(now),
-            alert_id,
-        ],
-    )
+    outgoing = Outgoing(user_id, channel, recipient, kind, context, dose_id, dose_group_id, valid_until, fallback_of)
+    cursor = db.execute(INSERT, [*_values(outgoing, now), alert_id])
     return cursor.lastrowid
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to queue with ``queue_many``: a burst's row, before it is written."""
+
+    user_id: int | None
+    channel: str
+    recipient: str
+    kind: str
+    context: dict
+    dose_id: int | None = None
+    dose_group_id: int | None = None
+    valid_until: datetime | None = None
+    fallback_of: int | None = None
+
+
+INSERT = (
+    "INSERT INTO messages (user_id, channel, recipient, kind, dose_id, dose_group_id, subject, body, html, context, "
+    "valid_until, fallback_of, created_at, next_attempt_at, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def queue_many(db: Database, outgoing: list[Outgoing], now: datetime) -> None:
+    """Record many messages to be sent with one statement (a burst of reminders); call inside the
+    transaction that caused them."""
+    db.conn.executemany(INSERT, [[*_values(message, now), None] for message in outgoing])
+
+
+@lru_cache(maxsize=1024)
+def _iso(instant: datetime) -> str:
+    # A burst's messages share a few instants (now, the windows' ends); strftime is not free.
+    return to_iso(instant)
+
+
+def _values(message: Outgoing, now: datetime) -> list:
+    content = compose(message.kind, message.channel, message.context)
+    return [
+        message.user_id,
+        message.channel,
+        message.recipient,
+        message.kind,
+        message.dose_id,
+        message.dose_group_id,
+        content.subject,
+        content.body,
+        content.html,
+        json.dumps(message.context),
+        _iso(message.valid_until) if message.valid_until else None,
+        message.fallback_of,
+        _iso(now),
+        _iso(now),
+    ]
 
 
 JSON_FIELDS = (

@@ -27,16 +27,21 @@ BATCH = 5000
 def run(db: Database, now: datetime, batch: int = BATCH, message_days: int = MESSAGE_TEXT_DAYS) -> int:
     """One batch of each table; returns how many rows were deleted or pruned. Message texts go
     ``message_days`` after they were written (setting ``privacy.message_retention_days``)."""
-    return _expired_links(db, now, batch) + _old_message_texts(db, now - timedelta(days=message_days), batch)
+    return (
+        _expired_links(db, "dose_links", now, batch)
+        + _expired_links(db, "dose_group_links", now, batch)
+        + _old_message_texts(db, now - timedelta(days=message_days), batch)
+    )
 
 
-def _expired_links(db: Database, now: datetime, batch: int) -> int:
+def _expired_links(db: Database, table: str, now: datetime, batch: int) -> int:
+    """Delete a batch of ``table``'s links (a dose's or a group's) that expired a grace ago."""
     with immediate(db):
-        last, through = _walk(db, "dose_links", "expires_at", now - LINK_GRACE, batch)
+        last, through = _walk(db, table, "expires_at", now - LINK_GRACE, batch)
         if through == last:
             return 0
-        cursor = db.execute("DELETE FROM dose_links WHERE id > ? AND id <= ?", [last, through])
-        _set_mark(db, "dose_links", through)
+        cursor = db.execute(f"DELETE FROM {table} WHERE id > ? AND id <= ?", [last, through])
+        _set_mark(db, table, through)
     return cursor.rowcount
 
 

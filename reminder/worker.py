@@ -21,16 +21,13 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from . import (
-    accounts,
-    amounts,
     delivery,
     escalation,
     ledger,
-    links,
     overdose,
+    prompts,
     quiet_hours,
     retention,
-    safety_texts,
     schedule,
     summaries,
     tapering,
@@ -39,7 +36,7 @@ from . import upkeep as upkeep_module
 from .clock import Clock, SystemClock, wall_seconds
 from .db import immediate
 from .notify import Transport
-from .times import UTC, clock_label, parse_hhmm, parse_instant, to_iso
+from .times import UTC, parse_instant, to_iso
 
 log = logging.getLogger("reminder.worker")
 GAP_TICKS = 3  # no tick for this many intervals: the worker was not running (as /healthz says)
@@ -126,8 +123,10 @@ def close_windows(tick: Tick) -> int:
     with immediate(tick.db):
         rows = tick.db.execute(
             "UPDATE doses SET next_prompt_at = NULL, status = CASE WHEN NOT EXISTS (" + _IN_GAP + ") "
-            "AND EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id AND m.kind IN ('reminder', 'follow_up') "
-            "AND m.status IN ('sent', 'delivered')) THEN 'missed' ELSE 'unknown' END "
+            "AND (EXISTS (SELECT 1 FROM messages m WHERE m.dose_id = doses.id AND m.kind IN ('reminder', 'follow_up') "
+            "AND m.status IN ('sent', 'delivered')) OR EXISTS ("
+            + _GROUP_PROMPT_SENT
+            + ")) THEN 'missed' ELSE 'unknown' END "
             "WHERE id IN (SELECT id FROM doses WHERE status = 'pending' AND window_closes_at <= ? "
             "ORDER BY window_closes_at LIMIT ?) AND status = 'pending' RETURNING id, status, EXISTS (" + _IN_GAP + ")",
             [to_iso(tick.now), tick.batch],
@@ -137,10 +136,15 @@ def close_windows(tick: Tick) -> int:
             ledger.add_event(tick.db, dose_id, tick.now, None, status, {"source": "worker", "code": code})
             dose = ledger.load_dose(tick.db, dose_id)
             if status == "missed" and not _medication_ended(tick.db, dose["medication_id"]):
-                _queue_dose_message(tick, dose, "skip_notice")
+                _queue_skip_notice(tick, dose)
     return len(rows)
 
 
+# A prompt of a group the dose was in (doses due together, one message) reached the patient.
+_GROUP_PROMPT_SENT = (
+    "SELECT 1 FROM dose_group_members g JOIN messages m ON m.dose_group_id = g.group_id WHERE g.dose_id = doses.id "
+    "AND m.kind IN ('reminder', 'follow_up') AND m.status IN ('sent', 'delivered')"
+)
 # The dose's whole window (due time to close) fell between two ticks.
 _IN_GAP = (
     "SELECT 1 FROM worker_gaps g WHERE g.kind = 'gap' AND g.started_at < doses.scheduled_at "
@@ -149,10 +153,12 @@ _IN_GAP = (
 
 
 def prompt_due(tick: Tick) -> int:
-    """Queue the reminder, follow-up or snoozed reminder of every dose whose prompt is due.
+    """Queue the reminder, follow-up or snoozed reminder of every dose whose prompt is due: one
+    message for the doses of a patient due at the same instant (``prompts.queue``).
 
     The claim is one ``UPDATE ... RETURNING``: it moves ``next_prompt_at`` on (to the one
     follow-up after a first reminder, else to nothing), so no other worker can claim it too.
+    Doses claimed together keep their follow-ups together, so a group's follow-up is one message.
     """
     follow_up = tick.now + timedelta(minutes=tick.settings["worker.follow_up_minutes"])
     with immediate(tick.db):
@@ -166,9 +172,7 @@ def prompt_due(tick: Tick) -> int:
             "RETURNING id, prompt_count",
             {"now": to_iso(tick.now), "follow_up": to_iso(follow_up), "limit": tick.batch},
         ).fetchall()
-        for dose_id, prompt_count in rows:
-            kind = "reminder" if prompt_count == 1 else "follow_up"
-            _queue_dose_message(tick, ledger.load_dose(tick.db, dose_id), kind)
+        prompts.queue(tick.db, tick.settings, [prompts.Claimed(*row) for row in rows], tick.now)
     return len(rows)
 
 
@@ -257,53 +261,34 @@ def _medication_ended(db: Database, medication_id: int) -> bool:
     return db.execute("SELECT ended_at FROM medications WHERE id = ?", [medication_id]).fetchone()[0] is not None
 
 
-def _queue_dose_message(tick: Tick, dose: dict, kind: str) -> None:
-    """Render and queue a message about ``dose`` to its patient (inside the caller's transaction)."""
+def _queue_skip_notice(tick: Tick, dose: dict) -> None:
+    """Queue "skip it, take the next" about a missed ``dose`` to its patient (inside the caller's
+    transaction), unless the next dose is already due."""
+    following = ledger.dose_facts(tick.db, dose).next_scheduled_at
+    if following and following <= tick.now:
+        return  # the next dose is already due: "skip it, take the next" comes too late
     patient = next(tick.db.query("SELECT * FROM users WHERE id = ?", [dose["patient_id"]]))
-    medication = tick.db.execute(
-        "SELECT name, strength, unit FROM medications WHERE id = ?", [dose["medication_id"]]
-    ).fetchone()
-    context = {
-        "name": patient["name"],
-        "time": clock_label(parse_hhmm(dose["local_time"])),
-        # The name stays off lock screens unless chosen; the amount is always said, so a titration
-        # or taper step change is seen in the message that matters (issue 9 §6).
-        "medication": f"{medication[0]} {medication[1]}".strip()
-        if accounts.names_medication(patient, tick.settings)
-        else "",
-        "amount": amounts.in_hand(dose["amount"], medication[1], medication[2]),
-        "amount_plain": amounts.in_hand(dose["amount"], medication[1], medication[2], plain=True),
-        "amount_short": f"{dose['amount']:g} {medication[2]}",  # the follow-up SMS has no room for tablets
-        "safety": safety_texts.link_for(
-            tick.db, tick.settings, dose["medication_id"], names_hidden=not tick.settings["notify.name_medication"]
-        ),
-    }
-    valid_until = None
-    if kind in delivery.PROMPT_KINDS:
-        valid_until = parse_instant(dose["window_closes_at"])
-        expires = valid_until + timedelta(hours=tick.settings["links.expire_hours"])
-        token = links.issue(tick.db, dose["id"], expires, tick.now)
-        context["link"] = f"{tick.settings['server.base_url']}/d/{token}"
-    else:
-        following = ledger.dose_facts(tick.db, dose).next_scheduled_at
-        if following and following <= tick.now:
-            return  # the next dose is already due: "skip it, take the next" comes too late
-        tz = ZoneInfo(dose["tz"])
-        context["next_time"] = (
-            schedule.next_dose_words(following, tick.now.astimezone(tz).date(), tz) if following else ""
+    medication = next(
+        tick.db.query(
+            "SELECT name, strength, unit, route, withdrawal_risk FROM medications WHERE id = ?",
+            [dose["medication_id"]],
         )
-        context["advice"] = escalation.skip_notice_advice(tick.db, dose["medication_id"], tick.now)
-        valid_until = following  # retried through an outage, but never past the next dose
-        if quiet_hours.held_past(delivery.quiet_until(tick.db, patient, kind, tick.now), following):
-            # Held by quiet hours until after the next dose: "take your next dose at ..." would be
-            # stale by then. Say only what stays true: which dose, that it was skipped (issue 10 §5).
-            context.update(escalation.late_skip_notice(tick.db, dose))
-            valid_until = None
+    )
+    context = prompts.dose_context(tick.settings, patient, dose, medication)
+    tz = ZoneInfo(dose["tz"])
+    context["next_time"] = schedule.next_dose_words(following, tick.now.astimezone(tz).date(), tz) if following else ""
+    context["advice"] = escalation.skip_notice_advice(tick.db, dose["medication_id"], tick.now)
+    valid_until = following  # retried through an outage, but never past the next dose
+    if quiet_hours.held_past(delivery.quiet_until(tick.db, patient, "skip_notice", tick.now), following):
+        # Held by quiet hours until after the next dose: "take your next dose at ..." would be
+        # stale by then. Say only what stays true: which dose, that it was skipped (issue 10 §5).
+        context.update(escalation.late_skip_notice(tick.db, dose))
+        valid_until = None
     delivery.queue_to_user(
         tick.db,
         tick.settings,
         user=patient,
-        kind=kind,
+        kind="skip_notice",
         context=context,
         now=tick.now,
         dose_id=dose["id"],

@@ -40,6 +40,7 @@ from reminder import (
 from reminder import db as dbmod
 from reminder.notify import make_transport
 from reminder.times import parse_instant, to_iso
+from reminder.tokens import hash_token
 
 from builders import DOCTOR, PASSWORD, START, csrf, make_clinic, make_clinician, make_medication, make_patient
 
@@ -63,6 +64,9 @@ GROWING = {
     "clinic_links",
     "kidney_function",
     "pumps",
+    "dose_groups",
+    "dose_group_members",
+    "dose_group_links",
 }
 # Partial indexes that hold only work due now, emptied by the step that reads them, so scanning
 # one costs what is due, never the ledger: messages being sent, alerts marked for a look
@@ -159,6 +163,8 @@ def busy(db, client, clock, tick, settings):
     for name in ("taker", "misser", "recoverer", "stocked"):
         patient = make_patient(db, email=f"{name}@example.com", name=name.title())
         make_medication(db, patient, **({"stock": 40} if name == "stocked" else {}))
+        if name in ("taker", "misser"):  # a second medication at 13:00: one grouped reminder
+            make_medication(db, patient, name="Omeprazole", strength="20 mg capsule", amount=20, times=["13:00"])
         with_caregiver(db, client, patient, f"carer-{name}@example.com")
         people[name] = patient
     pumps.create_pump(db, people["stocked"], None, "2026-03-12", None, people["stocked"], clock.now())
@@ -198,7 +204,11 @@ def test_the_scenario_has_rows_in_every_table_the_plans_are_checked_against(db, 
             "SELECT 'open alerts', count(*) FROM alerts WHERE status = 'open' UNION ALL "
             "SELECT 'resolved alerts', count(*) FROM alerts WHERE status = 'resolved' UNION ALL "
             "SELECT 'refills', count(*) FROM refills UNION ALL SELECT 'pumps', count(*) FROM pumps UNION ALL "
-            "SELECT 'links', count(*) FROM dose_links UNION ALL SELECT 'events', count(*) FROM dose_events"
+            "SELECT 'links', count(*) FROM dose_links UNION ALL SELECT 'events', count(*) FROM dose_events UNION ALL "
+            "SELECT 'group prompts', count(*) FROM messages WHERE dose_group_id IS NOT NULL UNION ALL "
+            "SELECT 'group links', count(*) FROM dose_group_links UNION ALL "
+            "SELECT 'missed in a group', count(*) FROM doses d JOIN dose_group_members g ON g.dose_id = d.id "
+            "WHERE d.status = 'missed'"
         ).fetchall()
     )
     assert all(counts.values()), counts
@@ -329,5 +339,26 @@ def test_the_patients_history_and_medications_pages_read_no_whole_growing_table(
         for page in ("/", "/history", "/medications", "/pumps", "/messages"):
             assert client.get(page).status_code == 200, page
     assert len(recorder.statements) > 10
+
+
+def test_the_page_of_doses_due_together_reads_no_whole_growing_table(db, busy, client, clock, monkeypatch):
+    body = db.execute(
+        "SELECT body FROM messages WHERE user_id = ? AND dose_group_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+        [busy["taker"]],
+    ).fetchone()[0]
+    token = re.search(r"/g/([\w-]+)", body).group(1)
+    clock.set(parse_instant("2026-03-09T00:00:00Z"))  # the link is still valid
+    recorder = Recorder(monkeypatch, db)
+    with recorder:
+        assert client.get(f"/g/{token}").status_code == 200
+        dose_id = db.execute(
+            "SELECT dose_id FROM dose_group_members g JOIN dose_group_links l ON l.group_id = g.group_id "
+            "WHERE l.token_hash = ?",
+            [hash_token(token)],
+        ).fetchone()[0]
+        form = {"action": "taken", "dose_id": str(dose_id), "csrf_token": csrf(client, "/login")}
+        assert client.post(f"/g/{token}", data=form).status_code == 200  # already recorded: says when
+        assert client.post(f"/g/{token}", data={**form, "action": "taken_all"}).status_code == 200
+    assert len(recorder.statements) > 5
     offenders = recorder.offenders()
     assert not offenders, "\n".join(offenders)

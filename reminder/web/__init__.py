@@ -45,6 +45,7 @@ def init_app(app) -> None:
         clinic,
         clinic_plans,
         data_rights,
+        dose_group,
         dose_link,
         errors,
         ops,
@@ -66,6 +67,7 @@ def init_app(app) -> None:
     app.register_blueprint(clinic_plans.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(dose_link.bp)
+    app.register_blueprint(dose_group.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(pwa.bp)
     app.register_blueprint(api.bp)

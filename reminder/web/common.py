@@ -56,6 +56,11 @@ DECISION_STATUS = {
     "not_scheduled": 409,
 }
 MAX_REPORT_DAYS = 400
+# A phone link we have no record of (``/d/``, ``/g/``): 410 and a way on, not a bare 404.
+LINK_GONE = (
+    "It may have been sent before our records were restored from a backup, or not copied whole. "
+    "Open Today to see and answer your doses."
+)
 
 
 def now() -> datetime:

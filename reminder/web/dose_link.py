@@ -12,7 +12,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from .. import ledger, links, side_effects
 from ..db import get_db
 from ..errors import InputError
-from .common import answer_and_render, now, render_dose, settings
+from .common import LINK_GONE, answer_and_render, now, render_dose, settings
 
 bp = Blueprint("dose_link", __name__)
 
@@ -66,9 +66,3 @@ def _dose_for_token(token: str) -> int:
         # 410 and a way on, not a bare 404: after a restore from backup, links texted since are unknown.
         page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
         abort(make_response(page, 410))
-
-
-LINK_GONE = (
-    "It may have been sent before our records were restored from a backup, or not copied whole. "
-    "Open Today to see and answer your doses."
-)

@@ -1,0 +1,118 @@
+"""The page of doses due together, from one message: ``/g/<token>``, no login.
+
+Doses of one patient due at the same instant are reminded in one message (``prompts.py``)
+whose link opens this page: each dose with its own Taken and Skip, and "Taken, all of them".
+Every answer goes through ``ledger.answer_dose`` dose by dose, so each meets the missed-dose
+rule on its own: one refused (too soon after another intake of the same drug, over the daily
+maximum) shows why and asks "Have you already taken it?", as the single dose page does. A GET
+never changes anything (link previews fetch it).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, make_response, render_template, request
+
+from .. import answers, ledger, links, missed_dose
+from ..db import get_db, immediate
+from ..errors import InputError
+from ..missed_dose import Decision
+from ..times import clock_label, parse_hhmm
+from .common import DECISION_STATUS, LINK_GONE, STATUS_WORDS, now, safety_path, snooze_length
+
+bp = Blueprint("dose_group", __name__)
+
+
+@bp.route("/g/<token>", methods=["GET"])
+def show(token: str):
+    return render_group(links.group_doses(get_db(), _group_for_token(token)), request.path)
+
+
+@bp.route("/g/<token>", methods=["POST"])
+def answer(token: str):
+    dose_ids = links.group_doses(get_db(), _group_for_token(token))
+    if request.form.get("action") == "taken_all":
+        decisions = _take_all(dose_ids)
+    else:
+        dose_id = _member(request.form.get("dose_id"), dose_ids)
+        try:
+            given = answers.read_answer(get_db(), request.form, dose_id, "link", None)
+        except InputError as error:
+            return render_group(dose_ids, request.path, errors={dose_id: error.message}), error.status
+        decisions = {dose_id: ledger.answer_dose(get_db(), dose_id, given, now(), snooze_length())}
+    status = max(DECISION_STATUS[decision.code] for decision in decisions.values()) if decisions else 200
+    return render_group(dose_ids, request.path, decisions), status
+
+
+def _take_all(dose_ids: list[int]) -> dict[int, Decision]:
+    """ "Taken, all of them": every dose still open, each through the rule, in one transaction.
+    A dose the rule refuses is not recorded; the others are."""
+    db, current = get_db(), now()
+    decisions = {}
+    with immediate(db):
+        for dose_id in dose_ids:
+            if ledger.load_dose(db, dose_id)["status"] == "pending":
+                given = ledger.Answer(action="taken", source="link", actor_id=None)
+                decisions[dose_id] = ledger.answer_dose(db, dose_id, given, current, snooze_length())
+    return decisions
+
+
+def render_group(dose_ids, form_action: str, decisions: dict | None = None, errors: dict | None = None):
+    """The group page: one card per dose with its answer forms, posting to ``form_action``."""
+    cards = [_card(dose_id, (decisions or {}).get(dose_id), (errors or {}).get(dose_id)) for dose_id in dose_ids]
+    return render_template(
+        "dose_group.html",
+        cards=cards,
+        due_label=cards[0]["due_label"],
+        due_day=cards[0]["due_day"],
+        open_count=sum(1 for card in cards if card["window_open"]),
+        form_action=form_action,
+        not_taken=_member(request.args["dose"], dose_ids) if request.args.get("answer") == "not_taken" else None,
+        status_words=STATUS_WORDS,
+    )
+
+
+def _card(dose_id: int, decision: Decision | None, error: str | None) -> dict:
+    db, current = get_db(), now()
+    dose = ledger.load_dose(db, dose_id)
+    medication = db.execute(
+        "SELECT name, strength, unit, on_time_minutes, route FROM medications WHERE id = ?", [dose["medication_id"]]
+    ).fetchone()
+    facts = ledger.dose_facts(db, dose)
+    tz = ZoneInfo(dose["tz"])
+    window = missed_dose.answer_window(
+        dose["status"], facts.scheduled_at, facts.window_closes_at, timedelta(minutes=medication[3]), current
+    )
+    return {
+        "dose": dose,
+        "name": medication[0],
+        "strength": medication[1],
+        "unit": medication[2],
+        "safety_url": safety_path(medication[0], medication[4]),
+        "due_label": clock_label(parse_hhmm(dose["local_time"])),
+        "due_day": date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
+        "taken_label": clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
+        "window_open": window == "open",
+        "not_due": window == "not_due",
+        "decision": decision,
+        "error": error,
+    }
+
+
+def _member(value, dose_ids: list[int]) -> int:
+    """The dose id a form names, if it is one of this link's doses (else 404: not this link's)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) in dose_ids:
+        return int(value)
+    abort(404)
+
+
+def _group_for_token(token: str) -> int:
+    try:
+        return links.resolve_group(get_db(), token, now())
+    except links.LinkExpired:
+        abort(410, description="This link has expired. Open the app to see your doses.")
+    except links.LinkNotFound:
+        page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
+        abort(make_response(page, 410))
