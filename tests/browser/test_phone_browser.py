@@ -122,6 +122,7 @@ def test_dark_mode_follows_the_phone(open_browser, db, tick, artifacts):
     pat_on_baclofen(db, tick)
     page = open_browser({**PHONE, "color_scheme": "dark"})
     log_in(page, "pat@example.com", "Today ")
+    page.wait_for_load_state("load")  # the stylesheet applied (the service worker may serve it a moment later)
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)"
     page.screenshot(path=str(artifacts / "today-dark.png"), full_page=True)
