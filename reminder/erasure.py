@@ -47,11 +47,12 @@ def erase_patient(db: Database, user_id: int, now: datetime, via: str) -> None:
 
 
 def _references(db: Database) -> dict[str, list[tuple[str, str, bool]]]:
-    """For each table, the (table, column, not null) that reference it."""
+    """For each table, the (table, column, not null or key) that reference it."""
     tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     found: dict[str, list[tuple[str, str, bool]]] = {}
     for table in tables:
-        not_null = {row[1]: bool(row[3]) for row in db.execute(f"PRAGMA table_info('{table}')")}
+        # A key column (panel_summaries.patient_id) cannot be set to NULL: its row is theirs too.
+        not_null = {row[1]: bool(row[3] or row[5]) for row in db.execute(f"PRAGMA table_info('{table}')")}
         for row in db.execute(f"PRAGMA foreign_key_list('{table}')"):
             found.setdefault(row[2], []).append((table, row[3], not_null[row[3]]))
     return found

@@ -124,3 +124,18 @@ def test_message_texts_older_than_the_retention_setting_are_blanked_by_the_tick_
     pruned = messages(db, "reminder")[0]
     assert (pruned["body"], pruned["id"], pruned["status"]) == ("", reminder["id"], reminder["status"])
     assert db.execute("SELECT count(*) FROM doses").fetchone()[0] >= doses_before
+
+
+def test_a_patient_whose_doses_the_worker_has_summarised_can_still_delete_their_account(db, tick):
+    """The worker's panel summary row is keyed by the patient: it goes with them (it used to be
+    set to NULL, which its INTEGER PRIMARY KEY refuses: the deletion failed after any tick)."""
+    from reminder import erasure
+
+    patient = make_patient(db)
+    make_medication(db, patient)
+    tick("2026-03-08T13:00:00Z")  # a day of doses closed and summarised
+    assert db.execute("SELECT count(*) FROM panel_summaries WHERE patient_id = ?", [patient]).fetchone()[0] == 1
+    erasure.erase_patient(db, patient, START, "api")
+    for table in ("users", "medications", "doses", "panel_summaries"):
+        column = "id" if table == "users" else "patient_id"
+        assert db.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [patient]).fetchone()[0] == 0, table
