@@ -27,24 +27,12 @@ class LinkExpired(LookupError):
 
 def issue(db: Database, dose_id: int, expires_at: datetime, now: datetime) -> str:
     """Store a new token for ``dose_id`` and return it; it is never stored in the clear."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    db.execute(
-        "INSERT INTO dose_links (dose_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)",
-        [dose_id, hash_token(token), to_iso(expires_at), to_iso(now)],
-    )
-    return token
+    return _issue(db, "dose_links", "dose_id", dose_id, expires_at, now)
 
 
 def resolve(db: Database, token: str, now: datetime) -> int:
     """The dose id of ``token``; raises LinkNotFound or LinkExpired."""
-    if not token or len(token) > 64:
-        raise LinkNotFound(token)
-    row = db.execute("SELECT dose_id, expires_at FROM dose_links WHERE token_hash = ?", [hash_token(token)]).fetchone()
-    if row is None:
-        raise LinkNotFound(token)
-    if now >= parse_instant(row[1]):
-        raise LinkExpired(token)
-    return row[0]
+    return _resolve(db, "dose_links", "dose_id", token, now)
 
 
 # ---------------------------------------------------------------- group links: ``/g/{token}``
@@ -54,21 +42,28 @@ def resolve(db: Database, token: str, now: datetime) -> int:
 
 def issue_group(db: Database, group_id: int, expires_at: datetime, now: datetime) -> str:
     """Store a new token for dose group ``group_id`` and return it (only its hash is kept)."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    db.execute(
-        "INSERT INTO dose_group_links (group_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)",
-        [group_id, hash_token(token), to_iso(expires_at), to_iso(now)],
-    )
-    return token
+    return _issue(db, "dose_group_links", "group_id", group_id, expires_at, now)
 
 
 def resolve_group(db: Database, token: str, now: datetime) -> int:
     """The dose group id of ``token``; raises LinkNotFound or LinkExpired."""
+    return _resolve(db, "dose_group_links", "group_id", token, now)
+
+
+# The two link tables differ only in what they point to (fixed names, never user input).
+def _issue(db: Database, table: str, owner: str, owner_id: int, expires_at: datetime, now: datetime) -> str:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    db.execute(
+        f"INSERT INTO {table} ({owner}, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)",
+        [owner_id, hash_token(token), to_iso(expires_at), to_iso(now)],
+    )
+    return token
+
+
+def _resolve(db: Database, table: str, owner: str, token: str, now: datetime) -> int:
     if not token or len(token) > 64:
         raise LinkNotFound(token)
-    row = db.execute(
-        "SELECT group_id, expires_at FROM dose_group_links WHERE token_hash = ?", [hash_token(token)]
-    ).fetchone()
+    row = db.execute(f"SELECT {owner}, expires_at FROM {table} WHERE token_hash = ?", [hash_token(token)]).fetchone()
     if row is None:
         raise LinkNotFound(token)
     if now >= parse_instant(row[1]):
