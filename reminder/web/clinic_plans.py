@@ -14,7 +14,7 @@ from ..errors import InputError
 from .common import horizon, now, step_rows, today_in, with_blank_rows
 
 bp = Blueprint("clinic_plans", __name__, url_prefix="/panel/patients/<id:patient_id>/medications/<id:medication_id>")
-TITRATION_FIELDS = ("start_date", "amount", "times")
+TITRATION_FIELDS = ("start_date", "amount", "times", "every_days")
 FORM_FIELDS = ("name", "strength", "unit", "amount", "times", "days", "every_days", "start_date")
 
 
