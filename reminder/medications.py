@@ -481,6 +481,58 @@ def pause_today(
     return True
 
 
+MAX_PAUSE_DAYS = 14  # longer than two weeks is a stop or a change of plan, not a pause
+
+
+def parse_pause(data: dict, today: date) -> tuple[str, date]:
+    """A clinician's pause as ``(reason, last day)``: the reason is required; ``until`` (the last
+    paused day, YYYY-MM-DD) is today when left out, never before today nor past ``MAX_PAUSE_DAYS``."""
+    reason = data.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InputError("reason", "Give the reason for the pause; it is kept with the patient's record.")
+    until = check_date("until", data["until"]) if data.get("until") not in (None, "") else today
+    if not today <= until < today + timedelta(days=MAX_PAUSE_DAYS):
+        raise InputError("until", f"until is a day from today to {MAX_PAUSE_DAYS - 1} days ahead.")
+    return reason.strip()[:500], until
+
+
+def pause_by_clinician(
+    db: Database, settings: dict, medication_id: int, days: tuple[date, date], actor: dict, reason: str, now: datetime
+) -> None:
+    """No reminders for this medication from ``days[0]`` to ``days[1]`` (the patient's local days),
+    on a clinician's word: each day recorded with the reason (a patient's own pause that day becomes
+    the clinician's), the patient and their caregivers told. On those days the escalation ladder's
+    repeats are silent (``escalation``); they resume the day after if the run is still open."""
+    first, last = days
+    dates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    with immediate(db):
+        for day in dates:
+            db.execute(
+                "INSERT INTO pauses (medication_id, local_date, reason, created_at, actor_id) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (medication_id, local_date) DO UPDATE SET reason = excluded.reason, "
+                "created_at = excluded.created_at, actor_id = excluded.actor_id",
+                [medication_id, day, reason, to_iso(now), actor["id"]],
+            )
+        db.execute(
+            "UPDATE doses SET next_prompt_at = NULL WHERE medication_id = ? AND local_date BETWEEN ? AND ? "
+            "AND status = 'pending'",
+            [medication_id, dates[0], dates[-1]],
+        )
+        _tell_paused(db, settings, medication_id, (first, last), actor, reason, now)
+
+
+def _tell_paused(db: Database, settings: dict, medication_id: int, days, actor: dict, reason: str, now) -> None:
+    medication = next(db.query("SELECT * FROM medications WHERE id = ?", [medication_id]))
+    patient = next(db.query("SELECT * FROM users WHERE id = ?", [medication["patient_id"]]))
+    when = f"on {days[0]:%a %d %b}" if days[0] == days[1] else f"from {days[0]:%a %d %b} to {days[1]:%a %d %b}"
+    who = actor["name"] or actor["email"]
+    subject = f"{who} paused reminders for {medication['name']}"
+    delivery.queue_notice(db, settings, patient, f"{subject} {when}. Reason: {reason}", subject, now)
+    about = f"{who} paused reminders for {patient['name'] or patient['email']}'s {medication['name']} {when}. "
+    for caregiver, channel in caregivers.followers(db, medication["patient_id"], medication_id, True):
+        delivery.queue_notice(db, settings, caregiver, f"{about}Reason: {reason}", subject, now, only=channel)
+
+
 def to_json(db: Database, medication_id: int, today: date | None = None) -> dict | None:
     """A medication as the API shows it: the current step's plan, and every step.
 

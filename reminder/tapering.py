@@ -34,13 +34,16 @@ class TaperStep:
     end_date: date | None  # None: the last step of a titration, which goes on until changed
     amount: float
     times: list[str]
+    every_days: int | None = None  # every N days counted from this step's start_date; None: daily
 
     @property
     def daily_total(self) -> float:
+        """The total on a day the step is given: 10 mg every other day is 10 mg, not 5. The plan
+        rules compare these, so spacing doses out is never read as a cut (or a rise)."""
         return self.amount * len(self.times)
 
     def as_step(self) -> Step:
-        return regimen.new_step(self.start_date, self.end_date, self.times, self.amount)
+        return regimen.new_step(self.start_date, self.end_date, self.times, self.amount, every_days=self.every_days)
 
 
 def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
@@ -94,7 +97,8 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
 
 def read_steps(data, current: dict, today: date, plan: str) -> list[TaperStep]:
     """The ``steps`` of a taper or titration plan, each checked as a medication's dose plan is
-    (amount, times at least two hours apart, dates); ``end_date`` stays None when a step has none.
+    (amount, times at least two hours apart, dates, ``every_days`` 1 to 14 counted from the step's
+    own start_date, today's when left out); ``end_date`` stays None when a step has none.
     InputError (400) names the first malformed step."""
     raw = data.get("steps") if isinstance(data, dict) else None
     if not isinstance(raw, list) or not raw:
@@ -112,6 +116,8 @@ def read_steps(data, current: dict, today: date, plan: str) -> list[TaperStep]:
             "amount": item.get("amount"),
             "times": item.get("times", current["times"]),
             "start_date": item.get("start_date"),
+            # Left out, a step keeps today's spacing, as it keeps today's times; 1 is daily.
+            "every_days": item.get("every_days", current.get("every_days")),
         }
         try:
             spec = medications.parse_medication(fields, today)
@@ -120,7 +126,7 @@ def read_steps(data, current: dict, today: date, plan: str) -> list[TaperStep]:
             raise InputError(
                 error.field, f"Step {number}: {error.message}", error.status, error.code, step=number
             ) from None
-        steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times))
+        steps.append(TaperStep(spec.start_date, end, spec.amount, spec.times, spec.every_days))
     return steps
 
 
@@ -256,7 +262,7 @@ def _giveable_plans(amount: float, times: list[str], strength: str, unit: str) -
 
 # ---------------------------------------------------------------- the step editor (issue 14 §2)
 
-ROW_FIELDS = ("start_date", "end_date", "days", "amount", "times")
+ROW_FIELDS = ("start_date", "end_date", "days", "amount", "times", "every_days")
 
 
 def suggested_rows(medication: dict, today: date) -> list[dict]:
@@ -273,6 +279,7 @@ def as_rows(steps: list[TaperStep], times: list[str]) -> list[dict]:
             "days": "",
             "amount": f"{s.amount:g}",
             "times": " ".join(s.times),
+            "every_days": str(s.every_days or ""),
         }
         for s in steps
     ]
@@ -281,7 +288,8 @@ def as_rows(steps: list[TaperStep], times: list[str]) -> list[dict]:
 def steps_from_rows(rows: list[dict], times: list[str]) -> list[dict]:
     """The step editor's rows as ``read_steps`` reads them. Blank rows are skipped; a row without
     a start date starts the day after the row above ends; a last day or a number of days gives its
-    end (neither: open-ended, which only a titration's last step may be); no times: ``times``."""
+    end (neither: open-ended, which only a titration's last step may be); no times: ``times``;
+    "every N days", when given, passes through for ``read_steps`` to check."""
     steps: list[dict] = []
     for number, row in enumerate((r for r in rows if any(str(r.get(k, "")).strip() for k in ROW_FIELDS)), 1):
         start = row.get("start_date", "").strip()
@@ -293,6 +301,8 @@ def steps_from_rows(rows: list[dict], times: list[str]) -> list[dict]:
             end = _end_after(number, start, days)
         if end:
             step["end_date"] = end
+        if str(row.get("every_days", "")).strip():
+            step["every_days"] = str(row["every_days"]).strip()
         steps.append(step)
     if not steps:
         raise InputError("steps", "Enter at least one step.")

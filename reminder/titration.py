@@ -3,12 +3,13 @@
 "Start low, go slow": a patient may raise a withdrawal-risk drug by one formulary step at a time
 (``safety_limits.check_titration``); a clinician of a linked clinic writes the whole way up at
 once, with a reason (``clinician_changes.titrate``). The steps have the taper's shape
-(``tapering.TaperStep``: start date, amount per dose, times). Each runs until the next starts and
+(``tapering.TaperStep``: start date, amount per dose, times, every N days). Each runs until the next starts and
 the last goes on until changed. The rules here are pure:
 
 - the first step starts tomorrow at the earliest, so the patient is told the day before
   (``step_changes``), and every step lasts at least three days;
-- each step's daily total is higher than the one before (a cut is a taper);
+- each step's daily total, on the days it is given, is higher than the one before (a cut is a
+  taper; going from daily to every other day at a higher dose still goes up on its days);
 - no dose is over the single-dose ceiling and no day over the daily ceiling in force for this
   patient (the formulary's, a clinician's, halved for poor kidney function);
 - whole or half tablets give every dose (any amount of a liquid).
@@ -18,6 +19,7 @@ A plan that breaks one is ``422 titration_invalid`` naming the step; malformed i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
@@ -66,7 +68,7 @@ def _joined(steps: list[TaperStep]) -> list[TaperStep]:
         if days < MIN_STEP_DAYS:
             plural = "s" if days != 1 else ""
             raise _invalid(number, f"lasts {days} day{plural}: each step lasts at least {MIN_STEP_DAYS} days")
-        joined.append(TaperStep(step.start_date, end, step.amount, step.times))
+        joined.append(replace(step, end_date=end))
     return joined
 
 
@@ -122,6 +124,7 @@ def as_json(steps: list[TaperStep]) -> list[dict]:
             "end_date": s.end_date.isoformat() if s.end_date else None,
             "amount": s.amount,
             "times": s.times,
+            "every_days": s.every_days,
         }
         for s in steps
     ]

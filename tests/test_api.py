@@ -294,7 +294,7 @@ def test_every_api_route_is_in_the_openapi_document(app, client):
         path = path.replace("/doses/{id}/confirm", "/doses/{id}/confirm")
         if path.startswith("/api/v1/patients/{id}/doses/"):
             path = "/api/v1/patients/{id}/doses/{dose_id}/confirm"
-        if re.match(r"^/api/v1/patients/\{id\}/medications/\{id\}(/titration)?$", path):
+        if re.match(r"^/api/v1/patients/\{id\}/medications/\{id\}(/titration|/pause)?$", path):
             path = path.replace("/medications/{id}", "/medications/{medication_id}")
         path = path.replace("<id:clinic_id>", "{id}")
         path = path.replace("<token>", "{token}")

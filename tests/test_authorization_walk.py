@@ -59,6 +59,8 @@ CLINICIAN = {
     "clinic_plans.edit",  # issue 9 §1: the guarded fields, editable with a reason
     "clinic_plans.titration",
     "clinic_plans.taper",
+    "api.clinician_pause",  # issue 10 §5: a clinician's pause, with a reason
+    "clinic_plans.pause",
 }
 # What each principal may do to Zelda; everyone else may do nothing.
 ALLOWED = {

@@ -1,9 +1,11 @@
 """A clinician's changes to a linked patient's medication on the web: the edit form with the
-guarded fields editable, and the titration and taper plans as step editors. Every change carries a
+guarded fields editable, and the titration and taper plans as step editors, and a pause with its reason. Every change carries a
 reason, kept with it (``clinician_changes``); every page is written to the audit log the patient
 reads. Anyone but a clinician of a clinic the patient is linked to gets 404."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -11,10 +13,10 @@ from flask_login import current_user, login_required
 from .. import access, accounts, clinician_changes, clinics, medications, safety_limits, tapering
 from ..db import get_db, immediate
 from ..errors import InputError
-from .common import horizon, now, step_rows, today_in, with_blank_rows
+from .common import horizon, now, settings, step_rows, today_in, with_blank_rows
 
 bp = Blueprint("clinic_plans", __name__, url_prefix="/panel/patients/<id:patient_id>/medications/<id:medication_id>")
-TITRATION_FIELDS = ("start_date", "amount", "times")
+TITRATION_FIELDS = ("start_date", "amount", "times", "every_days")
 FORM_FIELDS = ("name", "strength", "unit", "amount", "times", "days", "every_days", "start_date")
 
 
@@ -60,6 +62,38 @@ def titration(patient_id: int, medication_id: int):
 def taper(patient_id: int, medication_id: int):
     """Steps down, under the same rules as the patient's taper, with the clinician's reason."""
     return _plan(patient_id, medication_id, "taper", tapering.ROW_FIELDS)
+
+
+@bp.route("/pause", methods=["GET", "POST"])
+def pause(patient_id: int, medication_id: int):
+    """No reminders from today to a chosen day, with a reason; the alert repeats are silent then
+    (``medications.pause_by_clinician``)."""
+    patient, current = _open(patient_id, medication_id, "opened pause form")
+    if request.method == "GET":
+        return _pause_page(patient, current)
+    today = _today(patient)
+    try:
+        reason, until = medications.parse_pause(request.form, today)
+        medications.pause_by_clinician(
+            get_db(), settings(), medication_id, (today, until), current_user.row, reason, now()
+        )
+    except InputError as error:
+        flash(error.message, "error")
+        return _pause_page(patient, current), error.status
+    flash(f"Reminders for {current['name']} paused until {until:%a %d %b}; the patient is told why.", "ok")
+    return redirect(url_for("clinic.report", patient_id=patient_id))
+
+
+def _pause_page(patient: dict, current: dict):
+    today = _today(patient)
+    return render_template(
+        "clinician_pause.html",
+        patient=patient,
+        medication=current,
+        today=today.isoformat(),
+        last=(today + timedelta(days=medications.MAX_PAUSE_DAYS - 1)).isoformat(),
+        form=request.form,
+    )
 
 
 def _plan(patient_id: int, medication_id: int, kind: str, fields: tuple[str, ...]):

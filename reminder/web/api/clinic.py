@@ -125,6 +125,36 @@ def titration_plan(patient_id: int, medication_id: int):
     return jsonify(medication_out(medications.to_json(get_db(), medication_id, today)))
 
 
+@bp.route("/patients/<id:patient_id>/medications/<id:medication_id>/pause", methods=["POST"])
+def clinician_pause(patient_id: int, medication_id: int):
+    """A clinician of a linked clinic pauses a medication's reminders from today to ``until``, with a
+    reason kept beside each day; alert repeats are silent on those days. Patients and caregivers
+    get 403 ``clinician_only`` (their own pause is ``POST /medications/{id}/pause``)."""
+    if not access.can_change_medications(get_db(), user(), patient_id):
+        if not access.can_see(get_db(), user(), patient_id):
+            abort(404, description="No such medication.")
+        raise InputError(
+            None,
+            "Only a clinician of a clinic you are linked to pauses a medication with a reason; "
+            "to pause today's reminders yourself, use Pause on the medication.",
+            status=403,
+            code="clinician_only",
+        )
+    patient = visible_patient(patient_id, "paused medication")
+    current = medications.to_json(get_db(), medication_id)
+    if current is None or current["patient_id"] != patient_id:
+        abort(404, description="No such medication.")
+    if current["ended_at"]:
+        raise InputError(None, "This medication has ended.", status=409)
+    data = json_body()
+    only(data, {"reason", "until"})
+    today = today_in(patient["tz"])
+    reason, until = medications.parse_pause(data, today)
+    medications.pause_by_clinician(get_db(), settings(), medication_id, (today, until), user(), reason, now())
+    body = {"medication_id": medication_id, "paused_from": today.isoformat(), "paused_until": until.isoformat()}
+    return jsonify(body | {"reason": reason}), 201
+
+
 @bp.route("/patients/<id:patient_id>/kidney-function", methods=["GET", "POST"])
 def kidney_function(patient_id: int):
     """The patient's latest eGFR; a clinician of a linked clinic records one (eGFR, measured_on)."""

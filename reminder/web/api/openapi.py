@@ -60,6 +60,12 @@ _ID = _param("id", "path", "The medication's id.", {"type": "integer"})
 _DOSE_ID = _param("id", "path", "The dose's id.", {"type": "integer"})
 _REF = {name: {"$ref": f"#/components/schemas/{name}"} for name in ("Medication", "MedicationInput", "Dose", "User")}
 
+_STEP_EVERY_DAYS = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "maximum": 14,
+    "description": "Every N days from this step's start_date (2 = every other day, 1 = daily); left out: today's",
+}
 PATHS = {
     "/api/v1/openapi.json": {
         "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}
@@ -290,6 +296,7 @@ PATHS.update(
                                     "end_date": {"type": "string"},
                                     "amount": {"type": "number"},
                                     "times": {"type": "array"},
+                                    "every_days": _STEP_EVERY_DAYS,
                                 },
                             },
                         }
@@ -454,6 +461,7 @@ PATHS.update(
                                     "end_date": {"type": "string", "format": "date"},
                                     "amount": {"type": "number"},
                                     "times": {"type": "array", "items": {"type": "string"}},
+                                    "every_days": _STEP_EVERY_DAYS,
                                 },
                             },
                         },
@@ -850,6 +858,36 @@ PATHS["/api/v1/links/{token}/answer"] = {
 }
 PATHS["/api/v1/links/{token}/answer"]["post"]["security"] = []
 del PATHS["/api/v1/links/{token}/answer"]["post"]["responses"]["401"]
+
+
+# Issue 10 §5: a clinician's pause silences the alert repeats on its days; they resume after.
+PATHS["/api/v1/patients/{id}/medications/{medication_id}/pause"] = {
+    "post": _op(
+        "A clinician of a linked clinic pauses a medication's reminders from today to until (default today, "
+        "at most 14 days), with a reason kept beside each day; the patient and caregivers are told; alert "
+        "repeats are silent on those days",
+        "201",
+        {
+            "type": "object",
+            "properties": {
+                "medication_id": {"type": "integer"},
+                "paused_from": {"type": "string", "format": "date"},
+                "paused_until": {"type": "string", "format": "date"},
+                "reason": {"type": "string"},
+            },
+        },
+        params=[_PATIENT, _param("medication_id", "path", "The medication", {"type": "integer"})],
+        body={
+            "type": "object",
+            "required": ["reason"],
+            "properties": {"reason": {"type": "string"}, "until": {"type": "string", "format": "date"}},
+        },
+        errors=(400, 401, 403, 404, 409),
+    )
+}
+PATHS["/api/v1/patients/{id}/medications/{medication_id}/pause"]["post"]["responses"]["403"]["description"] = (
+    "clinician_only: the patient or a caregiver"
+)
 
 
 def document() -> dict:
