@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import caregivers, delivery, formulary, interactions, kidneys, ledger, regimen, safety_limits
+from . import caregivers, delivery, formulary, interactions, kidneys, ledger, regimen, safety_limits, schedule
 from .db import immediate
 from .errors import InputError
 from .schedule import Step
@@ -319,8 +319,9 @@ def _check_titration(spec: MedicationInput, current: dict, facts: formulary.Fact
     )
     safety_limits.check_titration(
         facts.ingredient.name if facts.ingredient else spec.name,
-        (current["amount"] or 0) * len(current["times"]),
-        spec.amount * len(spec.times),
+        # The average a day: 20 mg every other day made daily is a rise, though each day's total is the same.
+        schedule.average_daily(current["amount"], current["times"], current["days"], current["every_days"]),
+        schedule.average_daily(spec.amount, spec.times, spec.days, spec.every_days),
         (from_day - started).days,
         facts.limits,
     )

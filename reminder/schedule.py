@@ -33,6 +33,14 @@ def days_words(days, every_days: int | None = None) -> str:
     return ", ".join(DAY_NAMES[day] for day in sorted(set(days)))
 
 
+def average_daily(amount: float, times: list, days=None, every_days: int | None = None) -> float:
+    """The amount a day averaged over the schedule's cycle: 10 mg every other day is 5 mg a day,
+    20 mg on Mon, Wed and Fri is 60/7. A plan's rises and cuts are judged on this (what the body
+    gets over a week), so dosing more often at a lower amount is never read as a cut."""
+    share = len(days) / 7 if days else 1 / (every_days or 1)
+    return (amount or 0) * len(times) * share
+
+
 def next_dose_words(instant: datetime, reference: date, tz: ZoneInfo) -> str:
     """A next dose's local time, with its day when that is not ``reference`` (the patient's
     today): "8:00 AM", "8:00 AM tomorrow", "8:00 AM on Mon 9 Mar"."""

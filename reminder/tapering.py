@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from . import amounts, caregivers, clinics, delivery, ledger, medications, regimen
+from . import amounts, caregivers, clinics, delivery, ledger, medications, regimen, schedule
 from .db import immediate
 from .errors import InputError
 from .schedule import Step, resolve
@@ -38,12 +38,29 @@ class TaperStep:
 
     @property
     def daily_total(self) -> float:
-        """The total on a day the step is given: 10 mg every other day is 10 mg, not 5. The plan
-        rules compare these, so spacing doses out is never read as a cut (or a rise)."""
+        """The total on a day the step is given (10 mg every other day is 10 mg): what the daily
+        ceilings are checked against."""
         return self.amount * len(self.times)
+
+    @property
+    def average_daily(self) -> float:
+        """The total a day averaged over the step's spacing (10 mg every other day is 5 mg): what
+        a plan's cuts and rises are judged on, so going from every other day to daily at a lower
+        amount is read as the rise it is."""
+        return schedule.average_daily(self.amount, self.times, None, self.every_days)
 
     def as_step(self) -> Step:
         return regimen.new_step(self.start_date, self.end_date, self.times, self.amount, every_days=self.every_days)
+
+
+def current_average(current: dict) -> float:
+    """Today's plan of ``current`` (``medications.to_json``) as an average amount a day."""
+    return schedule.average_daily(current["amount"], current["times"], current.get("days"), current.get("every_days"))
+
+
+def per_day_words(amount: float) -> str:
+    """An average a day as the messages show it (60/7 mg as 8.57)."""
+    return f"{round(amount, 2):g}"
 
 
 def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
@@ -63,14 +80,16 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
             )
     if (steps[-1].end_date - today).days > MAX_TAPER_DAYS:
         raise InputError("end_date", f"A taper plan ends within {MAX_TAPER_DAYS} days.")
-    current_total = (current["amount"] or 0) * len(current["times"])
-    totals = [current_total] + [step.daily_total for step in steps]
-    higher = [n for n, (earlier, later) in enumerate(zip(totals, totals[1:], strict=False), 1) if later >= earlier]
+    current_total = current_average(current)
+    totals = [current_total] + [step.average_daily for step in steps]
+    higher = [
+        n for n, (earlier, later) in enumerate(zip(totals, totals[1:], strict=False), 1) if later >= earlier - 1e-9
+    ]
     if higher:
         raise InputError(
             "amount",
-            "Each step's daily total must be lower than the one before it "
-            f"(now {current_total:g} {current['unit']} a day).",
+            "Each step's daily total (on average, over its spacing) must be lower than the one before it "
+            f"(now {per_day_words(current_total)} {current['unit']} a day).",
             step=higher[0],
         )
     days = (steps[-1].end_date - steps[0].start_date).days + 1
@@ -88,7 +107,7 @@ def parse_plan(data, current: dict, today: date) -> list[TaperStep]:
         raise InputError(
             "amount",
             "Taper in at least two steps, each lowering the daily total by at most half "
-            f"(now {current_total:g} {current['unit']} a day).",
+            f"(now {per_day_words(current_total)} {current['unit']} a day).",
             step=steep[0] if steep else None,
         )
     check_steps_can_be_given(steps, current)
@@ -134,7 +153,7 @@ def check_steps_can_be_given(steps: list[TaperStep], current: dict) -> None:
     """422 ``taper_invalid`` naming the step: each lasts at least three days, the last is at most a
     quarter of the starting daily total, no dose is over the single-dose ceiling, and whole or half
     tablets give every dose (issue 9 §5; baclofen label: "reduce slowly")."""
-    start_total = (current["amount"] or 0) * len(current["times"])
+    start_total = current_average(current)
     for number, step in enumerate(steps, 1):
         days = (step.end_date - step.start_date).days + 1
         if days < MIN_STEP_DAYS:
@@ -149,11 +168,11 @@ def check_steps_can_be_given(steps: list[TaperStep], current: dict) -> None:
         if not amounts.giveable(step.amount, current["strength"], current["unit"]):
             shown = amounts.in_hand(step.amount, current["strength"], current["unit"])
             raise _invalid(number, f"needs {shown}: choose an amount whole or half tablets give")
-    if steps[-1].daily_total > start_total * MAX_LAST_STEP_FRACTION + 1e-9:
+    if steps[-1].average_daily > start_total * MAX_LAST_STEP_FRACTION + 1e-9:
         raise _invalid(
             len(steps),
-            f"is the last before stopping and gives {steps[-1].daily_total:g} {current['unit']} a day: at most a "
-            f"quarter of today's {start_total:g}, so stopping is a small step",
+            f"is the last before stopping and gives {per_day_words(steps[-1].average_daily)} {current['unit']} a "
+            f"day: at most a quarter of today's {per_day_words(start_total)}, so stopping is a small step",
         )
 
 

@@ -27,7 +27,7 @@ from sqlite_utils import Database
 from . import amounts, formulary, kidneys, ledger, regimen, safety_limits
 from .errors import InputError
 from .safety_limits import EPSILON
-from .tapering import MIN_STEP_DAYS, TaperStep, read_steps
+from .tapering import MIN_STEP_DAYS, TaperStep, current_average, per_day_words, read_steps
 
 MAX_PLAN_DAYS = 366
 
@@ -42,10 +42,10 @@ def parse_plan(data, current: dict, today: date, ceilings: dict) -> list[TaperSt
     steps = _joined(steps)
     if (steps[-1].start_date - today).days > MAX_PLAN_DAYS:
         raise _invalid(len(steps), f"starts more than {MAX_PLAN_DAYS} days from today")
-    before = (current["amount"] or 0) * len(current["times"])
+    before = current_average(current)  # rises are judged on the average a day (every N days too)
     for number, step in enumerate(steps, 1):
         _check_step(number, step, before, current, ceilings)
-        before = step.daily_total
+        before = step.average_daily
     return steps
 
 
@@ -74,10 +74,11 @@ def _joined(steps: list[TaperStep]) -> list[TaperStep]:
 
 def _check_step(number: int, step: TaperStep, before: float, current: dict, ceilings: dict) -> None:
     unit = current["unit"]
-    if step.daily_total <= before + EPSILON:
+    if step.average_daily <= before + EPSILON:
         raise _invalid(
             number,
-            f"gives {step.daily_total:g} {unit} a day, not more than the {before:g} before it: "
+            f"gives {per_day_words(step.average_daily)} {unit} a day, not more than the "
+            f"{per_day_words(before)} before it: "
             "a titration goes up (a cut is a taper)",
         )
     single, daily = ceilings.get("max_single_amount"), ceilings.get("max_daily_amount")

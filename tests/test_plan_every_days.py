@@ -50,27 +50,31 @@ def step(start: str, end: str | None, amount: float, times: list[str], every: in
 
 
 @pytest.mark.parametrize(
-    "steps, problem",
+    "current_every, steps, problem",
     [
-        # 20 then 10 mg a day, then 5 mg every other day: each lower on the days it is given.
+        # 20 then 10 mg a day, then 10 mg every other day (5 a day on average): each lower, none by more than half.
         (
+            None,
             [
                 step("2026-03-08", "2026-03-12", 10, ["08:00", "18:00"]),
                 step("2026-03-13", "2026-03-17", 5, ["08:00", "18:00"]),
-                step("2026-03-18", "2026-03-21", 5, ["08:00"], every=2),
+                step("2026-03-18", "2026-03-21", 10, ["08:00"], every=2),
             ],
             None,
         ),
-        # 10 mg every other day is 10 mg on its days, not "5 a day": not lower than the 10 before.
+        # From 30 mg every other day (15 a day on average), 20 mg daily is lower on each day it is
+        # given but more over a week: a rise, refused (it used to pass, judged day by day).
         (
+            2,
             [
-                step("2026-03-08", "2026-03-14", 5, ["08:00", "18:00"]),
-                step("2026-03-15", "2026-03-21", 10, ["08:00"], every=2),
+                step("2026-03-08", "2026-03-14", 10, ["08:00", "18:00"], every=1),
+                step("2026-03-15", "2026-03-21", 5, ["08:00"], every=1),
             ],
-            "lower than the one before",
+            "must be lower than the one before",
         ),
-        # Spacing out does not make a cut gentle: 30 -> 10 on its days is more than half.
+        # Spacing out is a cut too: 30 a day -> 10 mg every other day is 5 a day, more than half off.
         (
+            None,
             [
                 step("2026-03-08", "2026-03-14", 10, ["08:00"], every=2),
                 step("2026-03-15", "2026-03-21", 5, ["08:00"], every=3),
@@ -78,6 +82,7 @@ def step(start: str, end: str | None, amount: float, times: list[str], every: in
             "at most half",
         ),
         (
+            None,
             [
                 step("2026-03-08", "2026-03-14", 10, ["08:00", "18:00"], every=15),
                 step("2026-03-15", "2026-03-21", 5, ["08:00"]),
@@ -85,6 +90,7 @@ def step(start: str, end: str | None, amount: float, times: list[str], every: in
             "every_days must be",
         ),
         (
+            None,
             [
                 step("2026-03-08", "2026-03-14", 10, ["08:00", "18:00"], every="two"),
                 step("2026-03-15", "2026-03-21", 5, ["08:00"]),
@@ -93,13 +99,14 @@ def step(start: str, end: str | None, amount: float, times: list[str], every: in
         ),
     ],
 )
-def test_a_taper_step_every_n_days_is_judged_on_the_days_it_is_given(steps, problem):
+def test_a_taper_step_every_n_days_is_judged_on_its_average_a_day(current_every, steps, problem):
+    current = CURRENT | {"every_days": current_every}
     if problem is None:
-        plan = tapering.parse_plan({"steps": steps}, CURRENT, TODAY)
+        plan = tapering.parse_plan({"steps": steps}, current, TODAY)
         assert [s.every_days for s in plan] == [None, None, 2]
         return
     with pytest.raises(InputError) as refused:
-        tapering.parse_plan({"steps": steps}, CURRENT, TODAY)
+        tapering.parse_plan({"steps": steps}, current, TODAY)
     assert problem in refused.value.message
 
 
@@ -114,22 +121,23 @@ def test_a_step_without_every_days_keeps_todays_spacing_and_1_means_daily(curren
 
 
 @pytest.mark.parametrize(
-    "steps, problem",
+    "current_every, steps, problem",
     [
-        # Daily 30 -> 40 mg every other day: higher on its days, so a titration.
-        ([step("2026-03-09", None, 20, ["08:00", "20:00"], every=2)], None),
-        # 10 mg three times every other day is 30 on its days: not more than today's 30.
-        ([step("2026-03-09", None, 10, TID, every=2)], "not more than the 30 before it"),
+        # 30 mg every other day (15 a day on average) -> 20 mg every day: a rise, so a titration.
+        (2, [step("2026-03-09", None, 10, ["08:00", "20:00"], every=1)], None),
+        # Daily 30 -> 40 mg every other day is 20 a day on average: a cut, not a titration.
+        (None, [step("2026-03-09", None, 20, ["08:00", "20:00"], every=2)], "not more than the 30 before it"),
     ],
 )
-def test_a_titration_step_every_n_days_goes_up_on_the_days_it_is_given(steps, problem):
+def test_a_titration_step_every_n_days_goes_up_on_its_average_a_day(current_every, steps, problem):
     ceilings = {"max_single_amount": None, "max_daily_amount": None}
+    current = CURRENT | {"every_days": current_every}
     if problem is None:
-        [written] = titration.parse_plan({"steps": steps}, CURRENT, TODAY, ceilings)
-        assert written.every_days == 2 and titration.as_json([written])[0]["every_days"] == 2
+        [written] = titration.parse_plan({"steps": steps}, current, TODAY, ceilings)
+        assert written.every_days is None and titration.as_json([written])[0]["every_days"] is None
         return
     with pytest.raises(InputError) as refused:
-        titration.parse_plan({"steps": steps}, CURRENT, TODAY, ceilings)
+        titration.parse_plan({"steps": steps}, current, TODAY, ceilings)
     assert problem in refused.value.message
 
 
@@ -139,15 +147,15 @@ def test_a_patients_taper_step_every_other_day_gives_doses_from_that_steps_first
         "steps": [
             step("2026-03-08", "2026-03-12", 10, ["08:00", "18:00"]),
             step("2026-03-13", "2026-03-17", 5, ["08:00", "18:00"]),
-            step("2026-03-18", "2026-03-21", 5, ["08:00"], every=3),
+            step("2026-03-18", "2026-03-21", 10, ["08:00"], every=2),  # 5 mg a day on average
         ]
     }
     tapered = client.post(f"/api/v1/medications/{medication}/taper", json=plan, headers=bearer(db, patient))
     assert tapered.status_code == 200, tapered.json
-    assert [s["every_days"] for s in tapered.json["steps"]][-1] == 3
+    assert [s["every_days"] for s in tapered.json["steps"]][-1] == 2
     ledger.extend_medication(db, medication, START, Z("2026-03-23T04:00"))  # the worker, days later
     days = sorted({d["local_date"] for d in doses(db) if d["local_date"] >= "2026-03-16"})
-    assert days == ["2026-03-16", "2026-03-17", "2026-03-18", "2026-03-21"]
+    assert days == ["2026-03-16", "2026-03-17", "2026-03-18", "2026-03-20"]
 
 
 def test_the_clinicians_step_editor_keeps_every_n_days_typed_and_writes_it(db, app):
@@ -173,7 +181,7 @@ def test_the_clinicians_step_editor_keeps_every_n_days_typed_and_writes_it(db, a
     good = step_form(
         ("2026-03-08", "2026-03-12", "10", "08:00 18:00", ""),
         ("2026-03-13", "2026-03-17", "5", "08:00 18:00", ""),
-        ("2026-03-18", "2026-03-21", "5", "08:00", "2"),
+        ("2026-03-18", "2026-03-21", "10", "08:00", "2"),
         fields=fields,
     )
     saved = phone.post(path, data={"csrf_token": csrf(phone, path), **good, "reason": "sedation"})
@@ -181,3 +189,14 @@ def test_the_clinicians_step_editor_keeps_every_n_days_typed_and_writes_it(db, a
     assert db.execute(
         "SELECT every_days FROM regimen_steps WHERE medication_id = ? ORDER BY start_date", [medication]
     ).fetchall()[-3:] == [(None,), (None,), (2,)]
+
+
+def test_a_patient_cannot_double_baclofen_by_taking_every_other_days_doses_every_day(db, client, patient):
+    """20 mg twice every other day is 20 mg a day on average; the same doses daily are 40: a rise
+    of 20, over baclofen's titration step of 15, though each dosing day's total is unchanged."""
+    medication = make_medication(db, patient, amount=20, times=["08:00", "20:00"], every_days=2)
+    api = bearer(db, patient)
+    refused = client.patch(f"/api/v1/medications/{medication}", json={"every_days": 1}, headers=api)
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "clinician_only", refused.json
+    steps = db.execute("SELECT every_days FROM regimen_steps WHERE medication_id = ?", [medication]).fetchall()
+    assert steps == [(2,)]  # nothing written
