@@ -126,3 +126,22 @@ def test_a_refused_egfr_keeps_the_value_beside_its_error_on_a_phone(open_browser
     expect(egfr).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#egfr-error")).to_contain_text("egfr must be a number")
     expect(page.get_by_label("Blood test date")).to_have_value("2026-03-01")
+
+
+def test_a_refused_side_effect_comes_back_as_tapped_on_its_own_page_on_a_phone(phone, db):
+    make_patient(db, name="Pat Example")
+    page = phone()
+    log_in(page, "pat@example.com", "Today ")
+    page.locator("#side-effects summary").tap()
+    page.locator(".tap", has_text="Dizziness").tap()
+    note = page.get_by_label("Note")
+    note.evaluate("field => field.removeAttribute('maxlength')")  # as an old browser would
+    note.fill("x" * 501)
+    page.get_by_role("button", name="Log side effect").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log a side effect")
+    note = page.get_by_label("Note")
+    expect(note).to_have_value("x" * 501)
+    expect(note).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#side-effect-note-error")).to_contain_text("at most 500 characters")
+    expect(page.get_by_role("radio", name="Dizziness")).to_be_checked()
+    assert_phone_page(page)
