@@ -10,7 +10,7 @@ from ..db import get_db, immediate
 from ..errors import InputError
 from ..throttle import TooManyAttempts
 from ..times import zone_names
-from .common import User, now, safe_path, settings
+from .common import User, field_errors, now, safe_path, settings
 from .errors import handle_input
 
 bp = Blueprint("auth", __name__)
@@ -47,8 +47,11 @@ def login():
         if row:
             login_user(User(row), remember=True)
             return redirect(target)
-        flash("That email and password don't match an account.", "error")
-        return render_template("login.html", email=request.form.get("email", "")), 401
+        message = "That email and password don't match an account."
+        flash(message, "error")  # the email stays; the error sits beside the password, which is never echoed
+        return render_template(
+            "login.html", email=request.form.get("email", ""), field_errors={"password": message}
+        ), 401
     return render_template("login.html", email="")
 
 
@@ -70,8 +73,9 @@ def register():
         except TooManyAttempts:
             raise
         except InputError as error:
-            flash(error.message, "error")
-            return render_template("register.html", form=form, zones=_zones()), error.status
+            flash(error.message, "error")  # what was typed stays (never the password), the error beside its field
+            page = render_template("register.html", form=form, zones=_zones(), field_errors=field_errors(error))
+            return page, error.status
         return render_template("register_check_email.html", email=email)
     return render_template("register.html", form={}, zones=_zones())
 
@@ -159,8 +163,14 @@ def reset_with_code():
     except TooManyAttempts:
         raise
     except InputError as error:
-        flash(error.message, "error")
-        page = render_template("password_code.html", email=form.get("email", ""), minutes=auth_codes.RESET_CODE_MINUTES)
+        flash(error.message, "error")  # the code typed stays, the error beside its field
+        page = render_template(
+            "password_code.html",
+            email=form.get("email", ""),
+            code=form.get("code", ""),
+            minutes=auth_codes.RESET_CODE_MINUTES,
+            field_errors=field_errors(error),
+        )
         return page, error.status
     logout_user()
     flash("Your password is changed. Log in with it.", "ok")
@@ -178,7 +188,10 @@ def reset_password(token: str):
             raise
         except InputError as error:
             flash(error.message, "error")
-            return render_template("password_reset.html", token=token, valid=error.field == "password"), error.status
+            page = render_template(
+                "password_reset.html", token=token, valid=error.field == "password", field_errors=field_errors(error)
+            )
+            return page, error.status
         logout_user()
         flash("Your password is changed. Log in with it.", "ok")
         return redirect(url_for("auth.login"))

@@ -33,7 +33,7 @@ from .. import (
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import clock_label, parse_instant, to_iso, zone_names
-from .common import DECISION_STATUS, User, now, settings, snooze_length, supply_of, today_in
+from .common import DECISION_STATUS, User, field_errors, now, settings, snooze_length, supply_of, today_in
 
 bp = Blueprint("care", __name__)
 RECENT_DAYS = 7  # the caregiver view lists misses this far back
@@ -51,9 +51,9 @@ def caregiver_list():
         email, phone = request.form.get("email", "").strip(), request.form.get("phone", "").strip()
         try:
             sent_to = _invite(email, phone)
-        except InputError as error:
+        except InputError as error:  # the form reopens with what was typed and the error beside its field
             flash(error.message, "error")
-            return _caregivers_page(request.form), error.status
+            return _caregivers_page(request.form, field_errors(error)), error.status
         flash(
             f"Invitation sent to {' and '.join(sent_to)}. The link in it works for {tokens.INVITATION_DAYS} days.",
             "ok",
@@ -99,7 +99,7 @@ def _invite(email: str, phone: str) -> list[str]:
     return [address for address in (link["invite_email"], link["invite_phone"]) if address]
 
 
-def _caregivers_page(form):
+def _caregivers_page(form, errors: dict[str, str] | None = None):
     db, current = get_db(), now()
     links = caregivers.links_of(db, current_user.id)
     for link in links:
@@ -109,6 +109,7 @@ def _caregivers_page(form):
     return render_template(
         "caregivers.html",
         form=form,
+        field_errors=errors or {},
         cared_for=cared_for,
         current=[k for k in links if k["status"] != "revoked" and not k["expired"]],
         past=[k for k in links if k["status"] == "revoked" or k["expired"]],
@@ -175,8 +176,8 @@ def register(token: str):
     except throttle.TooManyAttempts:
         raise
     except InputError as error:
-        flash(error.message, "error")
-        return _invitation_page(token, link, form), error.status
+        flash(error.message, "error")  # what was typed stays (never the password), the error beside its field
+        return _invitation_page(token, link, form, field_errors(error)), error.status
     link = caregivers.accept(db, token, user_id, now())
     login_user(User(accounts.find_user(db, id=user_id)), remember=True)
     return _welcome(link)
@@ -195,8 +196,11 @@ def invitation_login(token: str):
         if row:
             login_user(User(row), remember=True)
             return redirect(url_for("care.invitation", token=token))
-        flash("That email and password don't match an account.", "error")
-        return render_template("invitation_login.html", token=token, email=request.form.get("email", "")), 401
+        message = "That email and password don't match an account."
+        flash(message, "error")
+        email = request.form.get("email", "")
+        page = render_template("invitation_login.html", token=token, email=email, field_errors={"password": message})
+        return page, 401
     return render_template("invitation_login.html", token=token, email=link["invite_email"] or "")
 
 
@@ -208,7 +212,7 @@ def _invitation(token: str) -> dict:
         abort(error.status, description=error.message)
 
 
-def _invitation_page(token: str, link: dict, form):
+def _invitation_page(token: str, link: dict, form, errors: dict[str, str] | None = None):
     patient = accounts.find_user(get_db(), id=link["patient_id"])
     return render_template(
         "invitation.html",
@@ -217,6 +221,7 @@ def _invitation_page(token: str, link: dict, form):
         own=current_user.is_authenticated and current_user.id == link["patient_id"],
         form={"email": link["invite_email"] or "", **form},
         zones=zone_names(),
+        field_errors=errors or {},
     )
 
 

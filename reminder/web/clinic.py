@@ -24,7 +24,7 @@ from .. import access, accounts, charts, clinics, fhir, kidneys, reports, side_e
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..times import parse_instant
-from .common import now, report_period, safe_path, settings, today_in
+from .common import field_errors, now, report_period, safe_path, settings, today_in
 
 bp = Blueprint("clinic", __name__)
 PAGE_SIZE = 50
@@ -96,6 +96,12 @@ def report(patient_id: int):
         first, last = report_period(patient)
     except InputError as error:  # the dates stay as typed, the error beside its field
         return render_template("report.html", report=None, patient=patient, error=error, typed=request.args), 400
+    return _report_page(patient, first, last)
+
+
+def _report_page(patient: dict, first: date, last: date, kidney_form=None, errors: dict[str, str] | None = None):
+    """The report for ``first``..``last``; ``kidney_form`` and ``errors`` reopen a refused eGFR as typed."""
+    patient_id = patient["id"]
     _audit(patient_id, "viewed report")
     data = reports.build(get_db(), patient_id, first, last, now(), settings())
     zone = ZoneInfo(patient["tz"])
@@ -117,20 +123,24 @@ def report(patient_id: int):
         when=lambda instant: _when(instant, zone),
         severity_words=SEVERITY_WORDS,
         kind_words=SIDE_EFFECT_WORDS,
+        kidney_form=kidney_form or {},
+        field_errors=errors or {},
     )
 
 
 @bp.route("/panel/patients/<id:patient_id>/kidney-function", methods=["POST"])
 def kidney_function(patient_id: int):
-    """A clinician records the patient's eGFR and the blood test's date; back to the report."""
+    """A clinician records the patient's eGFR and the blood test's date; back to the report. A
+    refused one shows the report with what was typed and the error beside its field."""
     patient = _visible_patient(patient_id)  # a clinician of a linked clinic, else 404
     try:
         kidneys.record(get_db(), patient_id, request.form, current_user.id, today_in(patient["tz"]), now(), settings())
     except InputError as error:
         flash(error.message, "error")
-    else:
-        _audit(patient_id, "recorded kidney function")
-        flash("Kidney function recorded.", "ok")
+        first, last = report_period(patient)  # the default period: the form posts no dates
+        return _report_page(patient, first, last, request.form, field_errors(error)), error.status
+    _audit(patient_id, "recorded kidney function")
+    flash("Kidney function recorded.", "ok")
     return redirect(url_for("clinic.report", patient_id=patient_id))
 
 
@@ -308,9 +318,9 @@ def my_clinics():
         try:
             code, limit = request.form.get("code", ""), throttle.limit_of(settings())
             clinic = clinics.join(get_db(), current_user.id, code, now(), request.remote_addr, limit)
-        except InputError as error:
+        except InputError as error:  # the code typed stays, the error beside it
             flash(error.message, "error")
-            return _clinics_page(request.form.get("code", "")), error.status
+            return _clinics_page(request.form.get("code", ""), field_errors(error)), error.status
         flash(
             f"You are now linked to {clinic['name']}. Its clinicians can see your doses, side effects and "
             "reports; each time they look, it shows in your audit log.",
@@ -359,22 +369,36 @@ def audit_log():
 
 @bp.route("/side-effects", methods=["POST"])
 def side_effect():
-    """A side effect tapped on Today or a dose page; back to that page. Bad input is the error
-    page with its 4xx, and nothing is written."""
+    """A side effect tapped on Today or a dose page; back to that page. A refused one (its 4xx,
+    nothing written) shows the form again with what was tapped and the error beside its field;
+    a dose that is not the patient's is the error page."""
     _patients_only()
     form = request.form
-    entry = side_effects.record(
-        get_db(),
-        current_user.id,
-        {
-            "kind": form.get("kind"),
-            "severity": _whole(form.get("severity"), None),
-            "note": form.get("note", ""),
-            "dose_id": _whole(form.get("dose_id"), 0),  # 0 is no dose's id: "No such dose"
-        },
-        now(),
-        settings(),
-    )
+    try:
+        entry = side_effects.record(
+            get_db(),
+            current_user.id,
+            {
+                "kind": form.get("kind"),
+                "severity": _whole(form.get("severity"), None),
+                "note": form.get("note", ""),
+                "dose_id": _whole(form.get("dose_id"), 0),  # 0 is no dose's id: "No such dose"
+            },
+            now(),
+            settings(),
+        )
+    except InputError as error:
+        if error.field not in ("kind", "severity", "note"):
+            raise
+        flash(error.message, "error")
+        page = render_template(
+            "side_effect.html",
+            dose_id=_whole(form.get("dose_id"), None),
+            back=_local_path(form.get("next")),
+            typed=form,
+            errors=field_errors(error),
+        )
+        return page, error.status
     if entry["advice"]:
         flash(entry["advice"]["text"], "error")  # what to do now, never "Noted" alone
         return redirect(_local_path(form.get("next")))
@@ -397,8 +421,9 @@ def _patients_only() -> None:
         abort(404)
 
 
-def _clinics_page(code: str):
-    return render_template("clinics.html", clinics=clinics.clinics_of(get_db(), current_user.id), code=code)
+def _clinics_page(code: str, errors: dict[str, str] | None = None):
+    rows = clinics.clinics_of(get_db(), current_user.id)
+    return render_template("clinics.html", clinics=rows, code=code, field_errors=errors or {})
 
 
 def _local_path(path: str | None) -> str:

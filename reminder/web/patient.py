@@ -344,9 +344,9 @@ def pump_list():
                 now(),
                 card={"concentration": form.get("concentration", ""), "clinic_phone": form.get("clinic_phone", "")},
             )
-        except InputError as error:
+        except InputError as error:  # the form reopens with what was typed and the error beside its field
             flash(error.message, "error")
-            return _pumps_page(form), error.status
+            return _pumps_page(form, field_errors(error)), error.status
         alarm = date.fromisoformat(pumps.get_pump(db, pump_id)["alarm_date"])
         if alarm <= today_local():  # urgent now; the worker's next tick tells caregivers and clinicians
             flash(pumps.overdue_text(alarm, (today_local() - alarm).days), "error")
@@ -362,11 +362,13 @@ def pump_refill(pump_id: int):
     pump = pumps.get_pump(get_db(), pump_id)
     if pump is None or pump["patient_id"] != current_user.id:
         abort(404)
+    typed = request.form.get("alarm_date", "").strip()
     try:
-        pumps.record_refill(get_db(), pump_id, request.form.get("alarm_date", "").strip(), current_user.id, now())
-    except InputError as error:
+        pumps.record_refill(get_db(), pump_id, typed, current_user.id, now())
+    except InputError as error:  # that pump's refill form reopens with the date typed and the error beside it
         flash(error.message, "error")
-        return _pumps_page({}), error.status
+        errors = field_errors(error, {"alarm_date": f"alarm-{pump_id}"})
+        return _pumps_page({}, errors, refill={pump_id: typed}), error.status
     flash(f"Pump refill recorded. Next refill by {_pump_dates(pump_id)}.", "ok")
     return redirect(url_for("patient.pump_list"))
 
@@ -463,12 +465,20 @@ def _taper_page(
     )
 
 
-def _pumps_page(form):
+def _pumps_page(form, errors: dict[str, str] | None = None, refill: dict[int, str] | None = None):
     db = get_db()
     day = today_local()
     rows = [pumps.pump_json(row, day) for row in pumps.pumps_of(db, current_user.id)]
     choices = [medications.to_json(db, i) for i in medications.patient_medication_ids(db, current_user.id)]
-    return render_template("pumps.html", pumps=rows, medications=choices, form=form, today=day)
+    return render_template(
+        "pumps.html",
+        pumps=rows,
+        medications=choices,
+        form=form,
+        today=day,
+        field_errors=errors or {},
+        refill=refill or {},
+    )
 
 
 def _pump_dates(pump_id: int) -> str:
