@@ -69,7 +69,13 @@ def build(folder: Path, port: int, workers: int, threads: int, patients: int) ->
         )
         accounts.PASSWORD_METHOD = "pbkdf2:sha256:1"  # Pat's is real; the others never log in
         for name in ("Baclofen", "Gabapentin", "Tizanidine"):
-            data = {"name": name, "strength": "10 mg", "amount": 10, "times": ["08:00", "13:00", "18:00"]}
+            data = {
+                "name": name,
+                "strength": "10 mg",
+                "amount": 10,
+                "times": ["08:00", "13:00", "18:00"],
+                "acknowledge_interactions": True,  # three sedating drugs together: the warning, read
+            }
             spec = medications.parse_medication(data, local_today("America/New_York", start))
             medications.create(database, patient, spec, start, timedelta(hours=48))
         tokens[patient] = accounts.create_token(database, patient, NOW, label="bench")
