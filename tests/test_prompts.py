@@ -84,6 +84,20 @@ def test_the_group_page_lists_each_dose_and_answers_one_without_the_other(client
     assert {d["amount"]: d["status"] for d in one_pm_doses(db)} == {10: "taken", 20: "pending"}
 
 
+def test_a_wrong_tap_on_the_group_page_can_be_undone_there_without_logging_in(client, db, both, tick):
+    tick(ONE_PM)
+    token = group_token(messages(db, "reminder")[0]["body"])
+    baclofen = next(d for d in one_pm_doses(db) if d["amount"] == 10)
+    answered = post(client, token, dose_id=str(baclofen["id"]), action="taken")
+    assert f'id="undo-{baclofen["id"]}"' in answered.get_data(as_text=True)
+    assert "Undo: I didn&#39;t take it" in answered.get_data(as_text=True)
+    undone = post(client, token, dose_id=str(baclofen["id"]), action="correct", to="not_taken")
+    assert undone.status_code == 200
+    assert {d["amount"]: d["status"] for d in one_pm_doses(db)} == {10: "pending", 20: "pending"}
+    kinds = [row[0] for row in db.execute("SELECT kind FROM dose_events WHERE dose_id = ?", [baclofen["id"]])]
+    assert "corrected" in kinds  # the correction is an event, not a rewrite
+
+
 def test_the_follow_up_names_only_the_doses_still_open(client, db, both, tick, settings):
     tick(ONE_PM)
     token = group_token(messages(db, "reminder")[0]["body"])

@@ -20,7 +20,7 @@ from ..db import get_db, immediate
 from ..errors import InputError
 from ..missed_dose import Decision
 from ..times import clock_label, parse_hhmm
-from .common import DECISION_STATUS, LINK_GONE, STATUS_WORDS, now, safety_path, snooze_length
+from .common import DECISION_STATUS, LINK_GONE, now, safety_path, snooze_length
 
 bp = Blueprint("dose_group", __name__)
 
@@ -70,7 +70,6 @@ def render_group(dose_ids, form_action: str, decisions: dict | None = None, erro
         open_count=sum(1 for card in cards if card["window_open"]),
         form_action=form_action,
         not_taken=_member(request.args["dose"], dose_ids) if request.args.get("answer") == "not_taken" else None,
-        status_words=STATUS_WORDS,
     )
 
 
@@ -96,6 +95,8 @@ def _card(dose_id: int, decision: Decision | None, error: str | None) -> dict:
         "taken_label": clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
         "window_open": window == "open",
         "not_due": window == "not_due",
+        # "Undo" while a wrong tap may still be put right, as on the single dose page.
+        "can_correct": missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
         "decision": decision,
         "error": error,
     }
