@@ -365,7 +365,7 @@ def _apply_limits(
             status=409,
             code="duplicate_ingredient",
         )
-    others_daily = sum((other["amount"] or 0) * len(other["times"]) for other in others)
+    others_daily = sum((other["amount"] or 0) * len(other["times"]) for other in others)  # one shared maximum
     source = facts.limits.source if facts.limits else ""
     what = facts.ingredient.name if facts.ingredient else spec.name
     safety_limits.check_ceiling(what, spec.amount, len(spec.times), ceilings, source, others_daily)
@@ -381,6 +381,14 @@ def _check_own_maximum(spec: MedicationInput) -> None:
             "max_daily_amount",
             f"{len(spec.times)} doses of {spec.amount:g} make {daily:g} a day, over the maximum of {maximum:g}.",
         )
+
+
+def other_entries_daily(db: Database, medication: dict) -> float:
+    """What the patient's other active entries of ``medication``'s ingredient and route give a day:
+    duplicates share one daily maximum, so a plan for this entry has only the rest of it."""
+    facts = formulary.facts(medication["name"], medication["route"])
+    others = _same_ingredient(db, medication["patient_id"], facts, medication["id"])
+    return sum((other["amount"] or 0) * len(other["times"]) for other in others)
 
 
 def _same_ingredient(db: Database, patient_id: int, facts: formulary.Facts, exclude_id: int | None) -> list[dict]:

@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import amounts, formulary, kidneys, ledger, regimen, safety_limits
+from . import amounts, formulary, kidneys, ledger, medications, regimen, safety_limits
 from .errors import InputError
 from .safety_limits import EPSILON
 from .tapering import MIN_STEP_DAYS, TaperStep, current_average, per_day_words, read_steps
@@ -84,8 +84,12 @@ def _check_step(number: int, step: TaperStep, before: float, current: dict, ceil
     single, daily = ceilings.get("max_single_amount"), ceilings.get("max_daily_amount")
     if single is not None and step.amount > single + EPSILON:
         raise _invalid(number, f"gives {step.amount:g} {unit} at once, over the maximum single dose of {single:g}")
-    if daily is not None and step.daily_total > daily + EPSILON:
-        raise _invalid(number, f"gives {step.daily_total:g} {unit} a day, over the maximum of {daily:g} a day")
+    others = ceilings.get("others_daily") or 0
+    if daily is not None and step.daily_total + others > daily + EPSILON:
+        with_others = f" with the {others:g} {unit} a day of the patient's other entry of it" if others else ""
+        raise _invalid(
+            number, f"gives {step.daily_total:g} {unit} a day{with_others}, over the maximum of {daily:g} a day"
+        )
     if not amounts.giveable(step.amount, current["strength"], unit):
         shown = amounts.in_hand(step.amount, current["strength"], unit)
         raise _invalid(number, f"needs {shown}: choose an amount whole or half tablets give")
@@ -97,11 +101,13 @@ def _invalid(number: int, problem: str) -> InputError:
 
 def ceilings_in_force(db: Database, current: dict) -> dict:
     """The single and daily maxima a plan for ``current`` must stay under: the lower of the entry's
-    own and the patient's floor (the formulary's or a clinician's, halved for poor kidneys)."""
+    own and the patient's floor (the formulary's or a clinician's, halved for poor kidneys), and
+    ``others_daily``, what other entries of the same drug give a day: they share the daily one."""
     facts = formulary.facts(current["name"], current["route"])
     egfr = kidneys.latest_egfr(db, current["patient_id"])
     floor = safety_limits.floor(facts, current["clinician_limits"], egfr)
-    return {key: _lower(floor.get(key), current.get(key)) for key in ("max_single_amount", "max_daily_amount")}
+    ceilings = {key: _lower(floor.get(key), current.get(key)) for key in ("max_single_amount", "max_daily_amount")}
+    return {**ceilings, "others_daily": medications.other_entries_daily(db, current)}
 
 
 def _lower(a: float | None, b: float | None) -> float | None:

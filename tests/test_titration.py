@@ -142,3 +142,16 @@ def test_only_a_clinician_of_a_linked_clinic_writes_a_titration_plan(db, client,
         assert refused.json["error"]["code"] == "clinician_only"
     assert steps_of(db, linked["medication"]) == before
     assert db.execute("SELECT count(*) FROM medication_changes").fetchone()[0] == 0
+
+
+def test_a_titration_plan_shares_the_daily_maximum_with_another_entry_of_the_same_drug(db, client, linked, patient):
+    """Lioresal 10 mg three times a day beside the baclofen entry: two entries of one drug are one
+    drug to the body, so a plan for the first may use only 80 − 30 = 50 mg a day of the maximum."""
+    make_medication(db, patient, name="Lioresal", times=["09:00", "14:00", "19:00"], confirm_duplicate=True)
+    before = steps_of(db, linked["medication"])
+    refused = client.post(linked["path"], json=plan(("2026-03-09", 20)), headers=linked["doctor_api"])
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "titration_invalid", refused.json
+    assert "with the 30 mg a day of the patient's other entry" in refused.json["error"]["message"]
+    assert steps_of(db, linked["medication"]) == before
+    accepted = client.post(linked["path"], json=plan(("2026-03-09", 15)), headers=linked["doctor_api"])
+    assert accepted.status_code == 200, accepted.json  # 45 + 30 = 75 mg a day, under 80
