@@ -102,22 +102,12 @@ def clinician_change(patient_id: int, medication_id: int):
 def titration_plan(patient_id: int, medication_id: int):
     """A clinician of a linked clinic writes a plan of steps up, with a reason kept beside it
     (``clinician_changes.titrate``); the patient or a caregiver gets 403 ``clinician_only``."""
-    if not access.can_change_medications(get_db(), user(), patient_id):
-        if not access.can_see(get_db(), user(), patient_id):
-            abort(404, description="No such medication.")
-        raise InputError(
-            None,
-            "Only a clinician of a clinic you are linked to writes a titration plan: ask them, and they "
-            "will record why.",
-            status=403,
-            code="clinician_only",
-        )
-    patient = visible_patient(patient_id, "wrote titration plan")
-    current = medications.to_json(get_db(), medication_id)
-    if current is None or current["patient_id"] != patient_id:
-        abort(404, description="No such medication.")
-    if current["ended_at"]:
-        raise InputError(None, "This medication has ended.", status=409)
+    patient = _open_medication_for_clinician(
+        patient_id,
+        medication_id,
+        "Only a clinician of a clinic you are linked to writes a titration plan: ask them, and they will record why.",
+        "wrote titration plan",
+    )
     data = json_body()
     only(data, {"steps", "reason"})
     today = today_in(patient["tz"])
@@ -130,22 +120,13 @@ def clinician_pause(patient_id: int, medication_id: int):
     """A clinician of a linked clinic pauses a medication's reminders from today to ``until``, with a
     reason kept beside each day; alert repeats are silent on those days. Patients and caregivers
     get 403 ``clinician_only`` (their own pause is ``POST /medications/{id}/pause``)."""
-    if not access.can_change_medications(get_db(), user(), patient_id):
-        if not access.can_see(get_db(), user(), patient_id):
-            abort(404, description="No such medication.")
-        raise InputError(
-            None,
-            "Only a clinician of a clinic you are linked to pauses a medication with a reason; "
-            "to pause today's reminders yourself, use Pause on the medication.",
-            status=403,
-            code="clinician_only",
-        )
-    patient = visible_patient(patient_id, "paused medication")
-    current = medications.to_json(get_db(), medication_id)
-    if current is None or current["patient_id"] != patient_id:
-        abort(404, description="No such medication.")
-    if current["ended_at"]:
-        raise InputError(None, "This medication has ended.", status=409)
+    patient = _open_medication_for_clinician(
+        patient_id,
+        medication_id,
+        "Only a clinician of a clinic you are linked to pauses a medication with a reason; "
+        "to pause today's reminders yourself, use Pause on the medication.",
+        "paused medication",
+    )
     data = json_body()
     only(data, {"reason", "until"})
     today = today_in(patient["tz"])
@@ -184,3 +165,20 @@ def invite_patient():
 @bp.route("/clinic-invitations/<token>/accept", methods=["POST"])
 def accept_clinic_invitation(token: str):
     return jsonify(clinics.accept_invitation(get_db(), token, user(), now())), 201
+
+
+def _open_medication_for_clinician(patient_id: int, medication_id: int, refusal: str, audit: str) -> dict:
+    """The patient (audited as ``audit``) of a clinician's change to a current medication: 404 when
+    the caller cannot see them or the medication, 403 ``clinician_only`` (``refusal``) for a patient
+    or caregiver, 409 when it has ended."""
+    if not access.can_change_medications(get_db(), user(), patient_id):
+        if not access.can_see(get_db(), user(), patient_id):
+            abort(404, description="No such medication.")
+        raise InputError(None, refusal, status=403, code="clinician_only")
+    patient = visible_patient(patient_id, audit)
+    current = medications.to_json(get_db(), medication_id)
+    if current is None or current["patient_id"] != patient_id:
+        abort(404, description="No such medication.")
+    if current["ended_at"]:
+        raise InputError(None, "This medication has ended.", status=409)
+    return patient
