@@ -37,6 +37,11 @@ def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
+def _positive_whole(value: Any) -> bool:
+    """A count (days, attempts): a positive whole number."""
+    return _positive(value) and isinstance(value, int)
+
+
 def _text(value: Any) -> bool:
     return isinstance(value, str)
 
@@ -227,14 +232,14 @@ SETTINGS: tuple[Setting, ...] = (
         90,
         "Days a message's text (body, HTML, links) is kept; the worker then blanks it. Who was told "
         "what kind of message, when and how it went stays, and so does dose history.",
-        lambda v: _positive(v) and isinstance(v, int),
+        _positive_whole,
     ),
     Setting(
         "limits.failed_attempts",
         10,
         "Failed guesses (logins, reset and phone codes, clinic join codes, sign-ups) one account or "
         "one address may make within the window; past it, 429 with Retry-After.",
-        lambda v: _positive(v) and isinstance(v, int),
+        _positive_whole,
     ),
     Setting(
         "limits.window_minutes",
