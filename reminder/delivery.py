@@ -283,6 +283,11 @@ def deliver(
     return len(rows) + (deliver(db, transport, now, settings, limit, elapsed, budgets) if fell_back else 0)
 
 
+# An open dose of the group prompt ``q`` (by the group's primary key, then each dose's).
+OPEN_MEMBER = (
+    "SELECT 1 FROM dose_group_members g JOIN doses d ON d.id = g.dose_id JOIN medications m ON m.id = d.medication_id "
+    "WHERE g.group_id = q.dose_group_id AND d.status = 'pending' AND m.ended_at IS NULL"
+)
 # Why a claimed prompt is not sent after all, and how to tell (``q`` is the prompt).
 STALE_PROMPTS = (
     (
@@ -292,9 +297,7 @@ STALE_PROMPTS = (
     ),
     (
         "the doses were answered or closed before it went out",
-        "q.kind IN ('reminder', 'follow_up') AND q.dose_group_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dose_group_members g JOIN doses d ON d.id = g.dose_id "
-        "JOIN medications m ON m.id = d.medication_id WHERE g.group_id = q.dose_group_id AND d.status = 'pending' "
-        "AND m.ended_at IS NULL)",
+        "q.kind IN ('reminder', 'follow_up') AND q.dose_group_id IS NOT NULL AND NOT EXISTS (" + OPEN_MEMBER + ")",
     ),
     (
         "sent on another channel",
@@ -331,11 +334,6 @@ def _without_stale_prompts(db: Database, rows: list[dict]) -> list[dict]:
     return [row for row in rows if row["id"] not in stale]
 
 
-# An open dose of the group prompt ``q`` (by the group's primary key, then each dose's).
-OPEN_MEMBER = (
-    "SELECT 1 FROM dose_group_members g JOIN doses d ON d.id = g.dose_id JOIN medications m ON m.id = d.medication_id "
-    "WHERE g.group_id = q.dose_group_id AND d.status = 'pending' AND m.ended_at IS NULL"
-)
 CUT_OFF = "cut off while sending"
 
 
