@@ -646,13 +646,15 @@ def forget_tokens(db: Database, row: dict) -> None:
     """Once a live provider has a message, its stored text keeps the link without the token
     (``/d/[sent]``): the database holds only the token's hash, and now the log does too. The
     outbox keeps its links, which is what it is for (dev only, never with ``notify.mode = "live"``)."""
-    db.execute(
-        FORGET_TOKENS,
-        [without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"]],
-    )
+    db.execute(FORGET_TOKENS, _without_tokens(row))
 
 
 FORGET_TOKENS = "UPDATE messages SET body = ?, html = ?, context = ? WHERE id = ?"
+
+
+def _without_tokens(row: dict) -> tuple:
+    """``FORGET_TOKENS``'s parameters for ``row``."""
+    return without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"]
 
 
 def with_live_link(db: Database, row: dict, context: dict, now: datetime) -> dict:
@@ -727,14 +729,7 @@ def _record_sent(db: Database, sent: list[tuple[dict, str]], now: datetime) -> N
         "WHERE id = ? AND status = 'sending'",
         [(provider_id, to_iso(now), row["id"]) for row, provider_id in sent],
     )
-    db.conn.executemany(
-        FORGET_TOKENS,
-        [
-            (without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"])
-            for row, _ in sent
-            if row["channel"] != "outbox"
-        ],
-    )
+    db.conn.executemany(FORGET_TOKENS, [_without_tokens(row) for row, _ in sent if row["channel"] != "outbox"])
 
 
 def _record_safely(
