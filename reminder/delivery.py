@@ -665,13 +665,9 @@ def with_live_link(db: Database, row: dict, context: dict, now: datetime) -> dic
     if REDACTED not in link:
         return context
     if "/d/" in link and row["dose_id"]:
-        expires = db.execute("SELECT max(expires_at) FROM dose_links WHERE dose_id = ?", [row["dose_id"]]).fetchone()[0]
-        token = links.issue(db, row["dose_id"], parse_instant(expires) if expires else now, now)
+        token = links.reissue(db, row["dose_id"], now)
     elif "/g/" in link and row.get("dose_group_id"):
-        expires = db.execute(
-            "SELECT max(expires_at) FROM dose_group_links WHERE group_id = ?", [row["dose_group_id"]]
-        ).fetchone()[0]
-        token = links.issue_group(db, row["dose_group_id"], parse_instant(expires) if expires else now, now)
+        token = links.reissue_group(db, row["dose_group_id"], now)
     elif "/a/" in link and row.get("alert_id"):
         token = secrets.token_urlsafe(16)
         # The recipient's one acknowledge token is replaced: the old one was never kept in clear.
