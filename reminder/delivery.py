@@ -177,7 +177,7 @@ def queue_to_user(
         chosen = [(only, address(user, only))]
     send_after = quiet_until(db, user, kind, now, alert_id)
     for channel, recipient in chosen:
-        message_id = messages.queue(
+        messages.queue(
             db,
             user_id=user["id"],
             channel=channel,
@@ -189,9 +189,8 @@ def queue_to_user(
             valid_until=valid_until,
             alert_id=alert_id,
             dose_group_id=dose_group_id,
+            send_after=send_after,
         )
-        if send_after is not None:
-            db.execute("UPDATE messages SET next_attempt_at = ? WHERE id = ?", [to_iso(send_after), message_id])
         queued += 1
     return queued
 
