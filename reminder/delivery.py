@@ -177,7 +177,7 @@ def queue_to_user(
         chosen = [(only, address(user, only))]
     send_after = quiet_until(db, user, kind, now, alert_id)
     for channel, recipient in chosen:
-        message_id = messages.queue(
+        messages.queue(
             db,
             user_id=user["id"],
             channel=channel,
@@ -189,9 +189,8 @@ def queue_to_user(
             valid_until=valid_until,
             alert_id=alert_id,
             dose_group_id=dose_group_id,
+            send_after=send_after,
         )
-        if send_after is not None:
-            db.execute("UPDATE messages SET next_attempt_at = ? WHERE id = ?", [to_iso(send_after), message_id])
         queued += 1
     return queued
 
@@ -283,6 +282,11 @@ def deliver(
     return len(rows) + (deliver(db, transport, now, settings, limit, elapsed, budgets) if fell_back else 0)
 
 
+# An open dose of the group prompt ``q`` (by the group's primary key, then each dose's).
+OPEN_MEMBER = (
+    "SELECT 1 FROM dose_group_members g JOIN doses d ON d.id = g.dose_id JOIN medications m ON m.id = d.medication_id "
+    "WHERE g.group_id = q.dose_group_id AND d.status = 'pending' AND m.ended_at IS NULL"
+)
 # Why a claimed prompt is not sent after all, and how to tell (``q`` is the prompt).
 STALE_PROMPTS = (
     (
@@ -292,9 +296,7 @@ STALE_PROMPTS = (
     ),
     (
         "the doses were answered or closed before it went out",
-        "q.kind IN ('reminder', 'follow_up') AND q.dose_group_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dose_group_members g JOIN doses d ON d.id = g.dose_id "
-        "JOIN medications m ON m.id = d.medication_id WHERE g.group_id = q.dose_group_id AND d.status = 'pending' "
-        "AND m.ended_at IS NULL)",
+        "q.kind IN ('reminder', 'follow_up') AND q.dose_group_id IS NOT NULL AND NOT EXISTS (" + OPEN_MEMBER + ")",
     ),
     (
         "sent on another channel",
@@ -331,11 +333,6 @@ def _without_stale_prompts(db: Database, rows: list[dict]) -> list[dict]:
     return [row for row in rows if row["id"] not in stale]
 
 
-# An open dose of the group prompt ``q`` (by the group's primary key, then each dose's).
-OPEN_MEMBER = (
-    "SELECT 1 FROM dose_group_members g JOIN doses d ON d.id = g.dose_id JOIN medications m ON m.id = d.medication_id "
-    "WHERE g.group_id = q.dose_group_id AND d.status = 'pending' AND m.ended_at IS NULL"
-)
 CUT_OFF = "cut off while sending"
 
 
@@ -648,13 +645,15 @@ def forget_tokens(db: Database, row: dict) -> None:
     """Once a live provider has a message, its stored text keeps the link without the token
     (``/d/[sent]``): the database holds only the token's hash, and now the log does too. The
     outbox keeps its links, which is what it is for (dev only, never with ``notify.mode = "live"``)."""
-    db.execute(
-        FORGET_TOKENS,
-        [without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"]],
-    )
+    db.execute(FORGET_TOKENS, _without_tokens(row))
 
 
 FORGET_TOKENS = "UPDATE messages SET body = ?, html = ?, context = ? WHERE id = ?"
+
+
+def _without_tokens(row: dict) -> tuple:
+    """``FORGET_TOKENS``'s parameters for ``row``."""
+    return without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"]
 
 
 def with_live_link(db: Database, row: dict, context: dict, now: datetime) -> dict:
@@ -665,13 +664,9 @@ def with_live_link(db: Database, row: dict, context: dict, now: datetime) -> dic
     if REDACTED not in link:
         return context
     if "/d/" in link and row["dose_id"]:
-        expires = db.execute("SELECT max(expires_at) FROM dose_links WHERE dose_id = ?", [row["dose_id"]]).fetchone()[0]
-        token = links.issue(db, row["dose_id"], parse_instant(expires) if expires else now, now)
+        token = links.reissue(db, row["dose_id"], now)
     elif "/g/" in link and row.get("dose_group_id"):
-        expires = db.execute(
-            "SELECT max(expires_at) FROM dose_group_links WHERE group_id = ?", [row["dose_group_id"]]
-        ).fetchone()[0]
-        token = links.issue_group(db, row["dose_group_id"], parse_instant(expires) if expires else now, now)
+        token = links.reissue_group(db, row["dose_group_id"], now)
     elif "/a/" in link and row.get("alert_id"):
         token = secrets.token_urlsafe(16)
         # The recipient's one acknowledge token is replaced: the old one was never kept in clear.
@@ -729,14 +724,7 @@ def _record_sent(db: Database, sent: list[tuple[dict, str]], now: datetime) -> N
         "WHERE id = ? AND status = 'sending'",
         [(provider_id, to_iso(now), row["id"]) for row, provider_id in sent],
     )
-    db.conn.executemany(
-        FORGET_TOKENS,
-        [
-            (without_tokens(row["body"]), without_tokens(row["html"]), without_tokens(row["context"]), row["id"])
-            for row, _ in sent
-            if row["channel"] != "outbox"
-        ],
-    )
+    db.conn.executemany(FORGET_TOKENS, [_without_tokens(row) for row, _ in sent if row["channel"] != "outbox"])
 
 
 def _record_safely(

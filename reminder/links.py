@@ -35,14 +35,20 @@ def resolve(db: Database, token: str, now: datetime) -> int:
     return _resolve(db, "dose_links", "dose_id", token, now)
 
 
+def reissue(db: Database, dose_id: int, now: datetime) -> str:
+    """A new token for ``dose_id``, valid as long as its latest (for a copy on another channel
+    once the first copy's token was forgotten)."""
+    return _reissue(db, "dose_links", "dose_id", dose_id, now)
+
+
 # ---------------------------------------------------------------- group links: ``/g/{token}``
 # Doses of one patient due at the same instant share one message and one link to a page that
 # lists them (issue 9 section 6). The token is made and kept exactly as a dose's.
 
 
-def issue_group(db: Database, group_id: int, expires_at: datetime, now: datetime) -> str:
-    """Store a new token for dose group ``group_id`` and return it (only its hash is kept)."""
-    return _issue(db, "dose_group_links", "group_id", group_id, expires_at, now)
+def reissue_group(db: Database, group_id: int, now: datetime) -> str:
+    """``reissue`` for dose group ``group_id``."""
+    return _reissue(db, "dose_group_links", "group_id", group_id, now)
 
 
 def resolve_group(db: Database, token: str, now: datetime) -> int:
@@ -53,11 +59,23 @@ def resolve_group(db: Database, token: str, now: datetime) -> int:
 # The two link tables differ only in what they point to (fixed names, never user input).
 def _issue(db: Database, table: str, owner: str, owner_id: int, expires_at: datetime, now: datetime) -> str:
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    db.execute(
-        f"INSERT INTO {table} ({owner}, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)",
-        [owner_id, hash_token(token), to_iso(expires_at), to_iso(now)],
-    )
+    db.execute(_INSERT.format(table=table, owner=owner), [owner_id, hash_token(token), to_iso(expires_at), to_iso(now)])
     return token
+
+
+def _reissue(db: Database, table: str, owner: str, owner_id: int, now: datetime) -> str:
+    expires = db.execute(f"SELECT max(expires_at) FROM {table} WHERE {owner} = ?", [owner_id]).fetchone()[0]
+    return _issue(db, table, owner, owner_id, parse_instant(expires) if expires else now, now)
+
+
+_INSERT = "INSERT INTO {table} ({owner}, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)"
+
+
+def store_many(db: Database, doses: list[tuple], groups: list[tuple]) -> None:
+    """Store tokens issued for a batch, one statement per table: rows of (dose or group id,
+    token hash, expires_at, created_at)."""
+    db.conn.executemany(_INSERT.format(table="dose_links", owner="dose_id"), doses)
+    db.conn.executemany(_INSERT.format(table="dose_group_links", owner="group_id"), groups)
 
 
 def _resolve(db: Database, table: str, owner: str, token: str, now: datetime) -> int:

@@ -123,10 +123,12 @@ def queue(
     fallback_of: int | None = None,
     alert_id: int | None = None,
     dose_group_id: int | None = None,
+    send_after: datetime | None = None,
 ) -> int:
-    """Record a message to be sent; call inside the transaction that caused it."""
+    """Record a message to be sent (now, or from ``send_after``: the end of quiet hours); call
+    inside the transaction that caused it."""
     outgoing = Outgoing(user_id, channel, recipient, kind, context, dose_id, dose_group_id, valid_until, fallback_of)
-    cursor = db.execute(INSERT, [*_values(outgoing, now), alert_id])
+    cursor = db.execute(INSERT, [*_values(outgoing, now, send_after), alert_id])
     return cursor.lastrowid
 
 
@@ -163,7 +165,7 @@ def _iso(instant: datetime) -> str:
     return to_iso(instant)
 
 
-def _values(message: Outgoing, now: datetime) -> list:
+def _values(message: Outgoing, now: datetime, send_after: datetime | None = None) -> list:
     content = compose(message.kind, message.channel, message.context)
     return [
         message.user_id,
@@ -179,7 +181,7 @@ def _values(message: Outgoing, now: datetime) -> list:
         _iso(message.valid_until) if message.valid_until else None,
         message.fallback_of,
         _iso(now),
-        _iso(now),
+        _iso(send_after or now),
     ]
 
 

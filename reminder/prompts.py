@@ -162,13 +162,7 @@ class _Links:
         return f"{self.base}/g/{token}"
 
     def store(self, db: Database) -> None:
-        db.conn.executemany(
-            "INSERT INTO dose_links (dose_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)", self.doses
-        )
-        db.conn.executemany(
-            "INSERT INTO dose_group_links (group_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?)",
-            self.groups,
-        )
+        links.store_many(db, self.doses, self.groups)
 
 
 def _rows(db: Database, sql: str, params: list) -> list[dict]:
