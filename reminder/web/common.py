@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, render_template, request
+from flask import abort, current_app, make_response, render_template, request
 from flask_login import UserMixin
 
-from .. import accounts, answers, ledger, missed_dose, safety_texts, supply
+from .. import accounts, answers, ledger, links, missed_dose, safety_texts, supply
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
@@ -61,6 +61,19 @@ LINK_GONE = (
     "It may have been sent before our records were restored from a backup, or not copied whole. "
     "Open Today to see and answer your doses."
 )
+
+
+def resolve_phone_link(resolve, token: str) -> int:
+    """What a phone link's token stands for (``links.resolve`` for ``/d/``, ``links.resolve_group``
+    for ``/g/``): 410 when expired, and 410 with a way on when unknown (after a restore from backup,
+    links texted since are unknown)."""
+    try:
+        return resolve(get_db(), token, now())
+    except links.LinkExpired:
+        abort(410, description="This link has expired. Open the app to see your doses.")
+    except links.LinkNotFound:
+        page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
+        abort(make_response(page, 410))
 
 
 def now() -> datetime:

@@ -13,26 +13,26 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, make_response, render_template, request
+from flask import Blueprint, abort, render_template, request
 
 from .. import answers, ledger, links, missed_dose
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..missed_dose import Decision
 from ..times import clock_label, parse_hhmm
-from .common import DECISION_STATUS, LINK_GONE, now, safety_path, snooze_length
+from .common import DECISION_STATUS, now, resolve_phone_link, safety_path, snooze_length
 
 bp = Blueprint("dose_group", __name__)
 
 
 @bp.route("/g/<token>", methods=["GET"])
 def show(token: str):
-    return render_group(links.group_doses(get_db(), _group_for_token(token)), request.path)
+    return render_group(links.group_doses(get_db(), resolve_phone_link(links.resolve_group, token)), request.path)
 
 
 @bp.route("/g/<token>", methods=["POST"])
 def answer(token: str):
-    dose_ids = links.group_doses(get_db(), _group_for_token(token))
+    dose_ids = links.group_doses(get_db(), resolve_phone_link(links.resolve_group, token))
     if request.form.get("action") == "taken_all":
         decisions = _take_all(dose_ids)
     else:
@@ -107,13 +107,3 @@ def _member(value, dose_ids: list[int]) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) in dose_ids:
         return int(value)
     abort(404)
-
-
-def _group_for_token(token: str) -> int:
-    try:
-        return links.resolve_group(get_db(), token, now())
-    except links.LinkExpired:
-        abort(410, description="This link has expired. Open the app to see your doses.")
-    except links.LinkNotFound:
-        page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
-        abort(make_response(page, 410))
