@@ -101,14 +101,8 @@ def reset_with_code(
             "code", "That code is not right or has expired: ask for a new one.", status=400, code="wrong_code"
         )
     hashed = accounts.hash_password(accounts.check_password(password))
-    with immediate(db):
-        spent = db.execute(
-            "UPDATE auth_codes SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_iso(now), found["id"]]
-        ).rowcount
-        if spent != 1:  # the same code used twice at once: the first one wins
-            raise InputError("code", "That code was already used: ask for a new one.", status=400, code="wrong_code")
-        accounts.set_password_hash(db, found["user_id"], hashed)
-    return found["user_id"]
+    used = InputError("code", "That code was already used: ask for a new one.", status=400, code="wrong_code")
+    return _spend_and_set_password(db, found, hashed, now, used)
 
 
 def _reset_secret(user_id: int, code: str) -> str:
@@ -137,12 +131,19 @@ def reset(
     if code is None:
         raise InputError(None, "This reset link has expired or was already used: ask for a new one.", status=404)
     hashed = accounts.hash_password(accounts.check_password(password))
+    used = InputError(None, "This reset link was already used: ask for a new one.", status=404)
+    return _spend_and_set_password(db, code, hashed, now, used)
+
+
+def _spend_and_set_password(db: Database, code: dict, hashed: str, now: datetime, used: InputError) -> int:
+    """Spend a reset code or link and set its user's password, in one transaction; ``used`` when
+    the same one was used twice at once (the first one wins). Returns the user's id."""
     with immediate(db):
         spent = db.execute(
             "UPDATE auth_codes SET used_at = ? WHERE id = ? AND used_at IS NULL", [to_iso(now), code["id"]]
         ).rowcount
-        if spent != 1:  # the same link used twice at once: the first one wins
-            raise InputError(None, "This reset link was already used: ask for a new one.", status=404)
+        if spent != 1:
+            raise used
         accounts.set_password_hash(db, code["user_id"], hashed)
     return code["user_id"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, render_template, request
+from flask import abort, current_app, make_response, render_template, request
 from flask_login import UserMixin
 
-from .. import accounts, answers, ledger, missed_dose, safety_texts, supply
+from .. import accounts, answers, ledger, links, missed_dose, safety_texts, supply
 from ..db import get_db
 from ..errors import InputError
 from ..missed_dose import Decision
@@ -61,6 +61,19 @@ LINK_GONE = (
     "It may have been sent before our records were restored from a backup, or not copied whole. "
     "Open Today to see and answer your doses."
 )
+
+
+def resolve_phone_link(resolve, token: str) -> int:
+    """What a phone link's token stands for (``links.resolve`` for ``/d/``, ``links.resolve_group``
+    for ``/g/``): 410 when expired, and 410 with a way on when unknown (after a restore from backup,
+    links texted since are unknown)."""
+    try:
+        return resolve(get_db(), token, now())
+    except links.LinkExpired:
+        abort(410, description="This link has expired. Open the app to see your doses.")
+    except links.LinkNotFound:
+        page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
+        abort(make_response(page, 410))
 
 
 def now() -> datetime:
@@ -183,8 +196,9 @@ def answer_and_render(dose_id: int, source: str, actor_id: int | None, form_acti
     return render_dose(dose_id, form_action, decision=decision), DECISION_STATUS[decision.code]
 
 
-def render_dose(dose_id: int, form_action: str, decision: Decision | None = None, error: str | None = None):
-    """The dose page (``/d/<token>`` and ``/doses/<id>``) with its answer form posting to ``form_action``."""
+def dose_card(dose_id: int, current: datetime) -> dict:
+    """One dose as the dose page and the group page show it: its medication, when it is due and
+    was taken, and whether it may be answered (``window``) or undone now."""
     db = get_db()
     dose = ledger.load_dose(db, dose_id)
     medication = db.execute(
@@ -192,24 +206,42 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
     ).fetchone()
     tz = ZoneInfo(dose["tz"])
     facts = ledger.dose_facts(db, dose)
-    current = now()
-    local_now = current.astimezone(tz)
     window = missed_dose.answer_window(
         dose["status"], facts.scheduled_at, facts.window_closes_at, timedelta(minutes=medication[3]), current
     )
+    return {
+        "dose": dose,
+        "facts": facts,
+        "tz": tz,
+        "window": window,
+        "name": medication[0],
+        "strength": medication[1],
+        "unit": medication[2],
+        "safety_url": safety_path(medication[0], medication[4]),
+        "due_label": clock_label(parse_hhmm(dose["local_time"])),
+        "due_day": date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
+        "taken_label": clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
+        "window_open": window == "open",
+        "not_due": window == "not_due",
+        # "Undo" while a wrong tap may still be put right (missed_dose.decide_correction).
+        "can_correct": missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
+    }
+
+
+def render_dose(dose_id: int, form_action: str, decision: Decision | None = None, error: str | None = None):
+    """The dose page (``/d/<token>`` and ``/doses/<id>``) with its answer form posting to ``form_action``."""
+    current = now()
+    card = dose_card(dose_id, current)
+    dose, facts, tz, window = card["dose"], card["facts"], card["tz"], card["window"]
+    local_now = current.astimezone(tz)
     return render_template(
         "dose.html",
         dose=dose,
-        medication={
-            "name": medication[0],
-            "strength": medication[1],
-            "unit": medication[2],
-            "safety_url": safety_path(medication[0], medication[4]),
-        },
-        due_label=clock_label(parse_hhmm(dose["local_time"])),
-        due_day=date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
-        taken_label=clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
-        window_open=window == "open",
+        medication={key: card[key] for key in ("name", "strength", "unit", "safety_url")},
+        due_label=card["due_label"],
+        due_day=card["due_day"],
+        taken_label=card["taken_label"],
+        window_open=card["window_open"],
         snooze_minutes=settings()["worker.snooze_minutes"],
         decision=decision,
         error=error,
@@ -217,9 +249,8 @@ def render_dose(dose_id: int, form_action: str, decision: Decision | None = None
         # The time field's max only makes sense on the dose's own day: after midnight the
         # evening before is still a valid "I already took it at".
         time_max=local_now.strftime("%H:%M") if local_now.date().isoformat() == dose["local_date"] else None,
-        not_due=window == "not_due",
-        # "Undo" while a wrong tap may still be put right (missed_dose.decide_correction).
-        can_correct=missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
+        not_due=card["not_due"],
+        can_correct=card["can_correct"],
         closed_advice=None
         if decision or dose["status"] in ("taken", "skipped", "cancelled") or window is not None
         else missed_dose.skip_advice(facts, tz, current),

@@ -10,29 +10,25 @@ never changes anything (link previews fetch it).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from zoneinfo import ZoneInfo
+from flask import Blueprint, abort, render_template, request
 
-from flask import Blueprint, abort, make_response, render_template, request
-
-from .. import answers, ledger, links, missed_dose
+from .. import answers, ledger, links
 from ..db import get_db, immediate
 from ..errors import InputError
 from ..missed_dose import Decision
-from ..times import clock_label, parse_hhmm
-from .common import DECISION_STATUS, LINK_GONE, now, safety_path, snooze_length
+from .common import DECISION_STATUS, dose_card, now, resolve_phone_link, snooze_length
 
 bp = Blueprint("dose_group", __name__)
 
 
 @bp.route("/g/<token>", methods=["GET"])
 def show(token: str):
-    return render_group(links.group_doses(get_db(), _group_for_token(token)), request.path)
+    return render_group(links.group_doses(get_db(), resolve_phone_link(links.resolve_group, token)), request.path)
 
 
 @bp.route("/g/<token>", methods=["POST"])
 def answer(token: str):
-    dose_ids = links.group_doses(get_db(), _group_for_token(token))
+    dose_ids = links.group_doses(get_db(), resolve_phone_link(links.resolve_group, token))
     if request.form.get("action") == "taken_all":
         decisions = _take_all(dose_ids)
     else:
@@ -74,32 +70,7 @@ def render_group(dose_ids, form_action: str, decisions: dict | None = None, erro
 
 
 def _card(dose_id: int, decision: Decision | None, error: str | None) -> dict:
-    db, current = get_db(), now()
-    dose = ledger.load_dose(db, dose_id)
-    medication = db.execute(
-        "SELECT name, strength, unit, on_time_minutes, route FROM medications WHERE id = ?", [dose["medication_id"]]
-    ).fetchone()
-    facts = ledger.dose_facts(db, dose)
-    tz = ZoneInfo(dose["tz"])
-    window = missed_dose.answer_window(
-        dose["status"], facts.scheduled_at, facts.window_closes_at, timedelta(minutes=medication[3]), current
-    )
-    return {
-        "dose": dose,
-        "name": medication[0],
-        "strength": medication[1],
-        "unit": medication[2],
-        "safety_url": safety_path(medication[0], medication[4]),
-        "due_label": clock_label(parse_hhmm(dose["local_time"])),
-        "due_day": date.fromisoformat(dose["local_date"]).strftime("%a %d %b"),
-        "taken_label": clock_label(facts.taken_at.astimezone(tz).time()) if facts.taken_at else None,
-        "window_open": window == "open",
-        "not_due": window == "not_due",
-        # "Undo" while a wrong tap may still be put right, as on the single dose page.
-        "can_correct": missed_dose.decide_correction(facts, "not_taken", current, tz).outcome is not None,
-        "decision": decision,
-        "error": error,
-    }
+    return {**dose_card(dose_id, now()), "decision": decision, "error": error}
 
 
 def _member(value, dose_ids: list[int]) -> int:
@@ -107,13 +78,3 @@ def _member(value, dose_ids: list[int]) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) in dose_ids:
         return int(value)
     abort(404)
-
-
-def _group_for_token(token: str) -> int:
-    try:
-        return links.resolve_group(get_db(), token, now())
-    except links.LinkExpired:
-        abort(410, description="This link has expired. Open the app to see your doses.")
-    except links.LinkNotFound:
-        page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
-        abort(make_response(page, 410))

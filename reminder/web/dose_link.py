@@ -7,32 +7,32 @@ go through ``ledger.answer_dose``, which applies the missed-dose rule. The page 
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request
+from flask import Blueprint, flash, redirect, request
 
 from .. import ledger, links, side_effects
 from ..db import get_db
 from ..errors import InputError
-from .common import LINK_GONE, answer_and_render, now, render_dose, settings
+from .common import answer_and_render, now, render_dose, resolve_phone_link, settings
 
 bp = Blueprint("dose_link", __name__)
 
 
 @bp.route("/d/<token>", methods=["GET"])
 def show(token: str):
-    dose_id = _dose_for_token(token)
+    dose_id = resolve_phone_link(links.resolve, token)
     return render_dose(dose_id, form_action=request.path)
 
 
 @bp.route("/d/<token>", methods=["POST"])
 def answer(token: str):
-    dose_id = _dose_for_token(token)
+    dose_id = resolve_phone_link(links.resolve, token)
     return answer_and_render(dose_id, source="link", actor_id=None, form_action=request.path)
 
 
 @bp.route("/d/<token>/side-effects", methods=["POST"])
 def side_effect(token: str):
     """A side effect tapped on the phone-link page, after that link's dose (no login)."""
-    dose_id = _dose_for_token(token)
+    dose_id = resolve_phone_link(links.resolve, token)
     dose = ledger.load_dose(get_db(), dose_id)
     severity = request.form.get("severity", "")
     try:
@@ -55,14 +55,3 @@ def side_effect(token: str):
         return redirect(f"/d/{token}")
     flash("Noted. Thank you: your clinic sees it on your report.", "ok")
     return redirect(f"/d/{token}")
-
-
-def _dose_for_token(token: str) -> int:
-    try:
-        return links.resolve(get_db(), token, now())
-    except links.LinkExpired:
-        abort(410, description="This link has expired. Open the app to see your doses.")
-    except links.LinkNotFound:
-        # 410 and a way on, not a bare 404: after a restore from backup, links texted since are unknown.
-        page = render_template("error.html", title="This link is no longer valid", message=LINK_GONE)
-        abort(make_response(page, 410))
