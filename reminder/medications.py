@@ -241,13 +241,7 @@ def update(
 def _refuse_plan_change(current: dict, data: dict, spec: MedicationInput) -> None:
     """During a taper or titration, anything but the times changes the plan itself: 409."""
     if len(spec.times) != len(current["times"]):
-        raise InputError(
-            "times",
-            f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
-            "Move the times only, or change the plan instead.",
-            status=409,
-            code="plan_running",
-        )
+        raise _times_are_the_plan(current)
     if "start_date" in data or (spec.amount, spec.days, spec.every_days) != (
         current["amount"],
         current["days"],
@@ -262,6 +256,17 @@ def _refuse_plan_change(current: dict, data: dict, spec: MedicationInput) -> Non
         )
 
 
+def _times_are_the_plan(current: dict) -> InputError:
+    """The 409 for a change to the number of doses a day while a plan runs."""
+    return InputError(
+        "times",
+        f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
+        "Move the times only, or change the plan instead.",
+        status=409,
+        code="plan_running",
+    )
+
+
 def _plan_at_new_times(current: dict, data: dict, spec: MedicationInput, start: date) -> list[Step]:
     """A running taper or titration keeps every remaining step; only new times apply to them all."""
     # Each time of today's step moves to the new time in the same place; a later step with fewer
@@ -270,13 +275,7 @@ def _plan_at_new_times(current: dict, data: dict, spec: MedicationInput, start: 
     remaining = [s for s in current["steps"] if s["end_date"] is None or s["end_date"] >= start.isoformat()]
     # (_refuse_plan_change has made sure the count of times is today's.)
     if any(t not in moved for s in remaining for t in s["times"]):
-        raise InputError(
-            "times",
-            f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
-            "Move the times only, or change the plan instead.",
-            status=409,
-            code="plan_running",
-        )
+        raise _times_are_the_plan(current)
     return [
         regimen.new_step(
             max(start, date.fromisoformat(s["start_date"])),
