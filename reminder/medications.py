@@ -364,7 +364,7 @@ def _apply_limits(
             status=409,
             code="duplicate_ingredient",
         )
-    others_daily = sum((other["amount"] or 0) * len(other["times"]) for other in others)  # one shared maximum
+    others_daily = _daily_total(others)  # one shared maximum
     source = facts.limits.source if facts.limits else ""
     what = facts.ingredient.name if facts.ingredient else spec.name
     safety_limits.check_ceiling(what, spec.amount, len(spec.times), ceilings, source, others_daily)
@@ -386,8 +386,12 @@ def other_entries_daily(db: Database, medication: dict) -> float:
     """What the patient's other active entries of ``medication``'s ingredient and route give a day:
     duplicates share one daily maximum, so a plan for this entry has only the rest of it."""
     facts = formulary.facts(medication["name"], medication["route"])
-    others = _same_ingredient(db, medication["patient_id"], facts, medication["id"])
-    return sum((other["amount"] or 0) * len(other["times"]) for other in others)
+    return _daily_total(_same_ingredient(db, medication["patient_id"], facts, medication["id"]))
+
+
+def _daily_total(entries: list[dict]) -> float:
+    """What ``entries`` (``to_json`` rows) give a day together."""
+    return sum((entry["amount"] or 0) * len(entry["times"]) for entry in entries)
 
 
 def _same_ingredient(db: Database, patient_id: int, facts: formulary.Facts, exclude_id: int | None) -> list[dict]:
