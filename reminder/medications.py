@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
@@ -125,7 +125,6 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
         interactions.refuse_unacknowledged(
             spec.name, spec.route, current_entries(db, patient_id), spec.acknowledge_interactions
         )
-        ingredient = facts.ingredient
         cursor = db.execute(
             "INSERT INTO medications (patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, "
             "max_single_amount, route, ingredient, drugbank_id, medline_plus_id, created_at, generated_until"
@@ -142,9 +141,7 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
                 spec.max_daily_amount,
                 spec.max_single_amount,
                 spec.route,
-                ingredient.name if ingredient else None,
-                ingredient.drugbank_id if ingredient else None,
-                ingredient.medline_plus_id if ingredient else None,
+                *_ingredient_columns(facts.ingredient),
                 to_iso(now),
                 to_iso(now),
                 *spec.rule.values(),
@@ -207,7 +204,6 @@ def update(
             clinician_limits = {**clinician_limits, **requested}
         # A rename can make it another drug: the stored ingredient follows, or the never-double
         # checks (ledger.same_drug_ids) would count a renamed "Lioresal" apart from the baclofen.
-        ingredient = facts.ingredient
         db.execute(
             "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?, "
             "max_single_amount = ?, route = ?, ingredient = ?, drugbank_id = ?, medline_plus_id = ?, "
@@ -220,9 +216,7 @@ def update(
                 spec.max_daily_amount,
                 spec.max_single_amount,
                 spec.route,
-                ingredient.name if ingredient else None,
-                ingredient.drugbank_id if ingredient else None,
-                ingredient.medline_plus_id if ingredient else None,
+                *_ingredient_columns(facts.ingredient),
                 json.dumps(clinician_limits),
                 *spec.rule.values(),
                 medication_id,
@@ -619,11 +613,12 @@ def _ingredient_json(medication: dict) -> dict | None:
             "medline_plus_id": medication["medline_plus_id"],
         }
     found = formulary.facts(medication["name"], medication["route"]).ingredient
-    return (
-        {"name": found.name, "drugbank_id": found.drugbank_id, "medline_plus_id": found.medline_plus_id}
-        if found
-        else None
-    )
+    return asdict(found) if found else None
+
+
+def _ingredient_columns(ingredient) -> list:
+    """The ``ingredient``, ``drugbank_id`` and ``medline_plus_id`` columns as stored (None without one)."""
+    return [ingredient.name, ingredient.drugbank_id, ingredient.medline_plus_id] if ingredient else [None] * 3
 
 
 def current_entries(db: Database, patient_id: int, exclude_id: int | None = None) -> list[tuple[str, str]]:
