@@ -226,7 +226,7 @@ def _tell_finished(db: Database, settings: dict, medication_id: int, patient_id:
     text = FINISHED_PATIENT.format(medication=name)
     delivery.queue_notice(db, settings, patient, text, subject, now)
     others = FINISHED_OTHERS.format(patient=patient["name"] or patient["email"], medication=name)
-    told = [(user, channel) for user, channel in caregivers.followers(db, patient_id, medication_id, True)]
+    told = caregivers.followers(db, patient_id, medication_id, True)
     told += [(clinician, None) for clinician in clinics.clinicians_for(db, patient_id)]
     for user, channel in told:
         delivery.queue_notice(db, settings, user, others, subject, now, only=channel)
@@ -286,10 +286,10 @@ ROW_FIELDS = ("start_date", "end_date", "days", "amount", "times", "every_days")
 
 def suggested_rows(medication: dict, today: date) -> list[dict]:
     """``suggest``'s plan as the step editor's rows (none when there is no plan to suggest)."""
-    return as_rows(suggest(medication, today), medication["times"])
+    return as_rows(suggest(medication, today))
 
 
-def as_rows(steps: list[TaperStep], times: list[str]) -> list[dict]:
+def as_rows(steps: list[TaperStep]) -> list[dict]:
     """Steps as the step editor shows them: dates, amount per dose, and the times (all text)."""
     return [
         {
