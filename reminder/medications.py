@@ -16,13 +16,13 @@ from sqlite_utils import Database
 from . import caregivers, delivery, formulary, interactions, kidneys, ledger, regimen, safety_limits, schedule
 from .db import immediate
 from .errors import InputError
+from .ingredients import ROUTES
 from .schedule import Step
 from .times import parse_date, parse_hhmm, to_iso
 
 MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
 MAX_TIMES_PER_DAY = 12
 MAX_EVERY_DAYS = 14  # schedule.NEXT_DOSE_SEARCH_DAYS: a longer cycle would have no "next dose"
-ROUTES = ("oral", "intrathecal")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WHOLE_NUMBERS = {"on_time_minutes", "every_days"}
 RULE_LIMITS = {  # field: (low, high), both included
