@@ -179,19 +179,19 @@ def update(
         spec = parse_medication(
             {**current, **data, "start_date": data.get("start_date") or default_start.isoformat()}, today
         )
-        if in_plan(current, today):
+        planned = in_plan(current, today)
+        if planned:
             _refuse_plan_change(current, data, spec)
         requested = _changed_limits(data, spec, current)
         facts = _apply_limits(db, current["patient_id"], spec, requested, current, by_clinician)
         if interactions.another_drug(current["name"], current["route"], spec.name, spec.route):  # warn as on create
             others = current_entries(db, current["patient_id"], exclude_id=medication_id)
             interactions.refuse_unacknowledged(spec.name, spec.route, others, spec.acknowledge_interactions)
+        new_start = max(today, spec.start_date)
         if current["withdrawal_risk"] and not by_clinician:
-            _check_titration(spec, current, facts, max(today, spec.start_date))
-        if current["withdrawal_risk"] and not by_clinician:
+            _check_titration(spec, current, facts, new_start)
             spec.withdrawal_risk = True
             _refuse_a_cut(current, spec)
-        new_start = max(today, spec.start_date)
         plan_changed = "start_date" in data or (spec.times, spec.days, spec.every_days, spec.amount) != (
             current["times"],
             current["days"],
@@ -222,12 +222,10 @@ def update(
                 medication_id,
             ],
         )
-        if plan_changed and in_plan(current, today):
+        if plan_changed:
+            steps = _plan_at_new_times(current, data, spec, new_start) if planned else [spec.step(new_start)]
             ledger.drop_future(db, medication_id, now)
-            regimen.replace_from(db, medication_id, new_start, _plan_at_new_times(current, data, spec, new_start), now)
-        elif plan_changed:
-            ledger.drop_future(db, medication_id, now)
-            regimen.replace_from(db, medication_id, new_start, [spec.step(new_start)], now)
+            regimen.replace_from(db, medication_id, new_start, steps, now)
         if plan_changed or rule_changed:
             ledger.rewrite_future(db, medication_id, now, horizon)
 
