@@ -80,13 +80,3 @@ def tablet_words(count: Fraction, form: str = "tablet", plain: bool = False) -> 
         number = f"{int(whole) if whole else ''}{joint}{glyphs[part]}" or "0"
         return f"{number} {form}" + ("" if count <= 1 else "s")
     return f"{float(count):g} {form}s"
-
-
-def round_to_half_tablets(amount: float, strength: str, unit: str) -> float:
-    """The nearest amount at or below ``amount`` that whole and half tablets give (a taper never
-    rounds up); ``amount`` itself for liquids."""
-    per_tablet = tablet_strength(strength, unit)
-    if per_tablet is None:
-        return amount
-    halves = int(Fraction(amount).limit_denominator(1000) / (Fraction(per_tablet).limit_denominator(1000) * HALF))
-    return float(halves * HALF * Fraction(per_tablet).limit_denominator(1000))

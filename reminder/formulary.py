@@ -244,10 +244,6 @@ def _class_by_word(name: str) -> str | None:
     return None
 
 
-def has_withdrawal_risk(name: str) -> bool:
-    return drug_class(name) is not None
-
-
 def watch_for(name: str, ingredient: str | None = None) -> str:
     """What a patient who took too much should watch for, and when to call emergency services.
     ``ingredient`` (as stored on the medication) saves resolving the name again."""

@@ -57,13 +57,6 @@ def route_of(name: str, route: str | None = None) -> str:
     return route or "oral"
 
 
-def display_name(name: str, ingredient: Ingredient | None) -> str:
-    """ "Lioresal (baclofen)"; just the name when it already is the ingredient."""
-    if ingredient is None or ingredient.name in _words(name):
-        return name
-    return f"{name} ({ingredient.name})"
-
-
 @lru_cache(maxsize=4096)
 def _resolve(normalised: str) -> Ingredient | None:
     words = normalised.split()

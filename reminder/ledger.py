@@ -7,7 +7,6 @@ means); this module loads their inputs and writes their outcomes, each user acti
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -244,13 +243,11 @@ def _decide_correction(db, dose: dict, facts, medication: dict, answer: Answer, 
     decision = missed_dose.decide_correction(facts, answer.correct_to, now, tz)
     if decision.code != "correct_to_taken":
         return decision
-    reopened = dataclasses.replace(facts, status="pending", taken_at=None, confirmed_at=None)
+    reopened = replace(facts, status="pending", taken_at=None, confirmed_at=None)
     taken = _decide_taken(db, dose, reopened, medication, answer, now, tz)
     if taken.outcome != "taken":
         return taken
-    return dataclasses.replace(
-        taken, code="corrected", message="Corrected: " + taken.message[0].lower() + taken.message[1:]
-    )
+    return replace(taken, code="corrected", message="Corrected: " + taken.message[0].lower() + taken.message[1:])
 
 
 def _undo_answer(db: Database, dose: dict, decision: Decision, answer: Answer, now: datetime) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
@@ -16,13 +16,13 @@ from sqlite_utils import Database
 from . import caregivers, delivery, formulary, interactions, kidneys, ledger, regimen, safety_limits, schedule
 from .db import immediate
 from .errors import InputError
+from .ingredients import ROUTES
 from .schedule import Step
 from .times import parse_date, parse_hhmm, to_iso
 
 MAX_AMOUNT = 10_000  # per dose, in the medication's unit: more is a typo, not a dose
 MAX_TIMES_PER_DAY = 12
 MAX_EVERY_DAYS = 14  # schedule.NEXT_DOSE_SEARCH_DAYS: a longer cycle would have no "next dose"
-ROUTES = ("oral", "intrathecal")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WHOLE_NUMBERS = {"on_time_minutes", "every_days"}
 RULE_LIMITS = {  # field: (low, high), both included
@@ -125,7 +125,6 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
         interactions.refuse_unacknowledged(
             spec.name, spec.route, current_entries(db, patient_id), spec.acknowledge_interactions
         )
-        ingredient = facts.ingredient
         cursor = db.execute(
             "INSERT INTO medications (patient_id, name, strength, unit, withdrawal_risk, max_daily_amount, "
             "max_single_amount, route, ingredient, drugbank_id, medline_plus_id, created_at, generated_until"
@@ -142,9 +141,7 @@ def create(db: Database, patient_id: int, spec: MedicationInput, now: datetime, 
                 spec.max_daily_amount,
                 spec.max_single_amount,
                 spec.route,
-                ingredient.name if ingredient else None,
-                ingredient.drugbank_id if ingredient else None,
-                ingredient.medline_plus_id if ingredient else None,
+                *_ingredient_columns(facts.ingredient),
                 to_iso(now),
                 to_iso(now),
                 *spec.rule.values(),
@@ -182,19 +179,19 @@ def update(
         spec = parse_medication(
             {**current, **data, "start_date": data.get("start_date") or default_start.isoformat()}, today
         )
-        if in_plan(current, today):
+        planned = in_plan(current, today)
+        if planned:
             _refuse_plan_change(current, data, spec)
         requested = _changed_limits(data, spec, current)
         facts = _apply_limits(db, current["patient_id"], spec, requested, current, by_clinician)
         if interactions.another_drug(current["name"], current["route"], spec.name, spec.route):  # warn as on create
             others = current_entries(db, current["patient_id"], exclude_id=medication_id)
             interactions.refuse_unacknowledged(spec.name, spec.route, others, spec.acknowledge_interactions)
+        new_start = max(today, spec.start_date)
         if current["withdrawal_risk"] and not by_clinician:
-            _check_titration(spec, current, facts, max(today, spec.start_date))
-        if current["withdrawal_risk"] and not by_clinician:
+            _check_titration(spec, current, facts, new_start)
             spec.withdrawal_risk = True
             _refuse_a_cut(current, spec)
-        new_start = max(today, spec.start_date)
         plan_changed = "start_date" in data or (spec.times, spec.days, spec.every_days, spec.amount) != (
             current["times"],
             current["days"],
@@ -207,7 +204,6 @@ def update(
             clinician_limits = {**clinician_limits, **requested}
         # A rename can make it another drug: the stored ingredient follows, or the never-double
         # checks (ledger.same_drug_ids) would count a renamed "Lioresal" apart from the baclofen.
-        ingredient = facts.ingredient
         db.execute(
             "UPDATE medications SET name = ?, strength = ?, unit = ?, withdrawal_risk = ?, max_daily_amount = ?, "
             "max_single_amount = ?, route = ?, ingredient = ?, drugbank_id = ?, medline_plus_id = ?, "
@@ -220,20 +216,16 @@ def update(
                 spec.max_daily_amount,
                 spec.max_single_amount,
                 spec.route,
-                ingredient.name if ingredient else None,
-                ingredient.drugbank_id if ingredient else None,
-                ingredient.medline_plus_id if ingredient else None,
+                *_ingredient_columns(facts.ingredient),
                 json.dumps(clinician_limits),
                 *spec.rule.values(),
                 medication_id,
             ],
         )
-        if plan_changed and in_plan(current, today):
+        if plan_changed:
+            steps = _plan_at_new_times(current, data, spec, new_start) if planned else [spec.step(new_start)]
             ledger.drop_future(db, medication_id, now)
-            regimen.replace_from(db, medication_id, new_start, _plan_at_new_times(current, data, spec, new_start), now)
-        elif plan_changed:
-            ledger.drop_future(db, medication_id, now)
-            regimen.replace_from(db, medication_id, new_start, [spec.step(new_start)], now)
+            regimen.replace_from(db, medication_id, new_start, steps, now)
         if plan_changed or rule_changed:
             ledger.rewrite_future(db, medication_id, now, horizon)
 
@@ -241,13 +233,7 @@ def update(
 def _refuse_plan_change(current: dict, data: dict, spec: MedicationInput) -> None:
     """During a taper or titration, anything but the times changes the plan itself: 409."""
     if len(spec.times) != len(current["times"]):
-        raise InputError(
-            "times",
-            f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
-            "Move the times only, or change the plan instead.",
-            status=409,
-            code="plan_running",
-        )
+        raise _times_are_the_plan(current)
     if "start_date" in data or (spec.amount, spec.days, spec.every_days) != (
         current["amount"],
         current["days"],
@@ -262,6 +248,17 @@ def _refuse_plan_change(current: dict, data: dict, spec: MedicationInput) -> Non
         )
 
 
+def _times_are_the_plan(current: dict) -> InputError:
+    """The 409 for a change to the number of doses a day while a plan runs."""
+    return InputError(
+        "times",
+        f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
+        "Move the times only, or change the plan instead.",
+        status=409,
+        code="plan_running",
+    )
+
+
 def _plan_at_new_times(current: dict, data: dict, spec: MedicationInput, start: date) -> list[Step]:
     """A running taper or titration keeps every remaining step; only new times apply to them all."""
     # Each time of today's step moves to the new time in the same place; a later step with fewer
@@ -270,13 +267,7 @@ def _plan_at_new_times(current: dict, data: dict, spec: MedicationInput, start: 
     remaining = [s for s in current["steps"] if s["end_date"] is None or s["end_date"] >= start.isoformat()]
     # (_refuse_plan_change has made sure the count of times is today's.)
     if any(t not in moved for s in remaining for t in s["times"]):
-        raise InputError(
-            "times",
-            f"{current['name']} is on a plan of changing doses: the number of doses a day is part of the plan. "
-            "Move the times only, or change the plan instead.",
-            status=409,
-            code="plan_running",
-        )
+        raise _times_are_the_plan(current)
     return [
         regimen.new_step(
             max(start, date.fromisoformat(s["start_date"])),
@@ -365,7 +356,7 @@ def _apply_limits(
             status=409,
             code="duplicate_ingredient",
         )
-    others_daily = sum((other["amount"] or 0) * len(other["times"]) for other in others)  # one shared maximum
+    others_daily = _daily_total(others)  # one shared maximum
     source = facts.limits.source if facts.limits else ""
     what = facts.ingredient.name if facts.ingredient else spec.name
     safety_limits.check_ceiling(what, spec.amount, len(spec.times), ceilings, source, others_daily)
@@ -387,8 +378,12 @@ def other_entries_daily(db: Database, medication: dict) -> float:
     """What the patient's other active entries of ``medication``'s ingredient and route give a day:
     duplicates share one daily maximum, so a plan for this entry has only the rest of it."""
     facts = formulary.facts(medication["name"], medication["route"])
-    others = _same_ingredient(db, medication["patient_id"], facts, medication["id"])
-    return sum((other["amount"] or 0) * len(other["times"]) for other in others)
+    return _daily_total(_same_ingredient(db, medication["patient_id"], facts, medication["id"]))
+
+
+def _daily_total(entries: list[dict]) -> float:
+    """What ``entries`` (``to_json`` rows) give a day together."""
+    return sum((entry["amount"] or 0) * len(entry["times"]) for entry in entries)
 
 
 def _same_ingredient(db: Database, patient_id: int, facts: formulary.Facts, exclude_id: int | None) -> list[dict]:
@@ -616,11 +611,12 @@ def _ingredient_json(medication: dict) -> dict | None:
             "medline_plus_id": medication["medline_plus_id"],
         }
     found = formulary.facts(medication["name"], medication["route"]).ingredient
-    return (
-        {"name": found.name, "drugbank_id": found.drugbank_id, "medline_plus_id": found.medline_plus_id}
-        if found
-        else None
-    )
+    return asdict(found) if found else None
+
+
+def _ingredient_columns(ingredient) -> list:
+    """The ``ingredient``, ``drugbank_id`` and ``medline_plus_id`` columns as stored (None without one)."""
+    return [ingredient.name, ingredient.drugbank_id, ingredient.medline_plus_id] if ingredient else [None] * 3
 
 
 def current_entries(db: Database, patient_id: int, exclude_id: int | None = None) -> list[tuple[str, str]]:

@@ -155,19 +155,13 @@ def check_steps_can_be_given(steps: list[TaperStep], current: dict) -> None:
     tablets give every dose (issue 9 §5; baclofen label: "reduce slowly")."""
     start_total = current_average(current)
     for number, step in enumerate(steps, 1):
-        days = (step.end_date - step.start_date).days + 1
-        if days < MIN_STEP_DAYS:
-            raise _invalid(
-                number, f"lasts {days} day{'s' if days != 1 else ''}: each step lasts at least {MIN_STEP_DAYS} days"
-            )
-        ceiling = current.get("max_single_amount")
-        if ceiling is not None and step.amount > ceiling + 1e-9:
-            raise _invalid(
-                number, f"gives {step.amount:g} {current['unit']} at once, over the maximum single dose of {ceiling:g}"
-            )
-        if not amounts.giveable(step.amount, current["strength"], current["unit"]):
-            shown = amounts.in_hand(step.amount, current["strength"], current["unit"])
-            raise _invalid(number, f"needs {shown}: choose an amount whole or half tablets give")
+        problem = (
+            too_short((step.end_date - step.start_date).days + 1)
+            or over_single(step.amount, current.get("max_single_amount"), current["unit"])
+            or not_giveable(step.amount, current)
+        )
+        if problem:
+            raise _invalid(number, problem)
     if steps[-1].average_daily > start_total * MAX_LAST_STEP_FRACTION + 1e-9:
         raise _invalid(
             len(steps),
@@ -178,6 +172,28 @@ def check_steps_can_be_given(steps: list[TaperStep], current: dict) -> None:
 
 def _invalid(number: int, problem: str) -> InputError:
     return InputError("steps", f"Step {number} {problem}.", status=422, code="taper_invalid", step=number)
+
+
+# What is wrong with one step of a taper or a titration, in the words both plans use (None: nothing).
+
+
+def too_short(days: int) -> str | None:
+    if days < MIN_STEP_DAYS:
+        return f"lasts {days} day{'s' if days != 1 else ''}: each step lasts at least {MIN_STEP_DAYS} days"
+    return None
+
+
+def over_single(amount: float, ceiling: float | None, unit: str) -> str | None:
+    if ceiling is not None and amount > ceiling + 1e-9:
+        return f"gives {amount:g} {unit} at once, over the maximum single dose of {ceiling:g}"
+    return None
+
+
+def not_giveable(amount: float, current: dict) -> str | None:
+    if amounts.giveable(amount, current["strength"], current["unit"]):
+        return None
+    shown = amounts.in_hand(amount, current["strength"], current["unit"])
+    return f"needs {shown}: choose an amount whole or half tablets give"
 
 
 def apply_plan(
@@ -226,7 +242,7 @@ def _tell_finished(db: Database, settings: dict, medication_id: int, patient_id:
     text = FINISHED_PATIENT.format(medication=name)
     delivery.queue_notice(db, settings, patient, text, subject, now)
     others = FINISHED_OTHERS.format(patient=patient["name"] or patient["email"], medication=name)
-    told = [(user, channel) for user, channel in caregivers.followers(db, patient_id, medication_id, True)]
+    told = caregivers.followers(db, patient_id, medication_id, True)
     told += [(clinician, None) for clinician in clinics.clinicians_for(db, patient_id)]
     for user, channel in told:
         delivery.queue_notice(db, settings, user, others, subject, now, only=channel)
@@ -286,10 +302,10 @@ ROW_FIELDS = ("start_date", "end_date", "days", "amount", "times", "every_days")
 
 def suggested_rows(medication: dict, today: date) -> list[dict]:
     """``suggest``'s plan as the step editor's rows (none when there is no plan to suggest)."""
-    return as_rows(suggest(medication, today), medication["times"])
+    return as_rows(suggest(medication, today))
 
 
-def as_rows(steps: list[TaperStep], times: list[str]) -> list[dict]:
+def as_rows(steps: list[TaperStep]) -> list[dict]:
     """Steps as the step editor shows them: dates, amount per dose, and the times (all text)."""
     return [
         {

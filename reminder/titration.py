@@ -24,10 +24,10 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from . import amounts, formulary, kidneys, ledger, medications, regimen, safety_limits
+from . import formulary, kidneys, ledger, medications, regimen, safety_limits
 from .errors import InputError
 from .safety_limits import EPSILON
-from .tapering import MIN_STEP_DAYS, TaperStep, current_average, per_day_words, read_steps
+from .tapering import TaperStep, current_average, not_giveable, over_single, per_day_words, read_steps, too_short
 
 MAX_PLAN_DAYS = 366
 
@@ -64,10 +64,8 @@ def _joined(steps: list[TaperStep]) -> list[TaperStep]:
         end = following.start_date - timedelta(days=1)
         if step.end_date is not None and step.end_date != end:
             raise _invalid(number, f"ends on {step.end_date}, but step {number + 1} starts on {following.start_date}")
-        days = (end - step.start_date).days + 1
-        if days < MIN_STEP_DAYS:
-            plural = "s" if days != 1 else ""
-            raise _invalid(number, f"lasts {days} day{plural}: each step lasts at least {MIN_STEP_DAYS} days")
+        if problem := too_short((end - step.start_date).days + 1):
+            raise _invalid(number, problem)
         joined.append(replace(step, end_date=end))
     return joined
 
@@ -82,17 +80,16 @@ def _check_step(number: int, step: TaperStep, before: float, current: dict, ceil
             "a titration goes up (a cut is a taper)",
         )
     single, daily = ceilings.get("max_single_amount"), ceilings.get("max_daily_amount")
-    if single is not None and step.amount > single + EPSILON:
-        raise _invalid(number, f"gives {step.amount:g} {unit} at once, over the maximum single dose of {single:g}")
+    if problem := over_single(step.amount, single, unit):
+        raise _invalid(number, problem)
     others = ceilings.get("others_daily") or 0
     if daily is not None and step.daily_total + others > daily + EPSILON:
         with_others = f" with the {others:g} {unit} a day of the patient's other entry of it" if others else ""
         raise _invalid(
             number, f"gives {step.daily_total:g} {unit} a day{with_others}, over the maximum of {daily:g} a day"
         )
-    if not amounts.giveable(step.amount, current["strength"], unit):
-        shown = amounts.in_hand(step.amount, current["strength"], unit)
-        raise _invalid(number, f"needs {shown}: choose an amount whole or half tablets give")
+    if problem := not_giveable(step.amount, current):
+        raise _invalid(number, problem)
 
 
 def _invalid(number: int, problem: str) -> InputError:
