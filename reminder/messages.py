@@ -159,12 +159,6 @@ def queue_many(db: Database, outgoing: list[Outgoing], now: datetime) -> None:
     db.conn.executemany(INSERT, [[*_values(message, now), None] for message in outgoing])
 
 
-@lru_cache(maxsize=1024)
-def _iso(instant: datetime) -> str:
-    # A burst's messages share a few instants (now, the windows' ends); strftime is not free.
-    return to_iso(instant)
-
-
 def _values(message: Outgoing, now: datetime, send_after: datetime | None = None) -> list:
     content = compose(message.kind, message.channel, message.context)
     return [
@@ -178,10 +172,10 @@ def _values(message: Outgoing, now: datetime, send_after: datetime | None = None
         content.body,
         content.html,
         json.dumps(message.context),
-        _iso(message.valid_until) if message.valid_until else None,
+        to_iso(message.valid_until) if message.valid_until else None,
         message.fallback_of,
-        _iso(now),
-        _iso(send_after or now),
+        to_iso(now),
+        to_iso(send_after or now),
     ]
 
 

@@ -133,11 +133,6 @@ def _instant(text: str) -> datetime:
 
 
 @lru_cache(maxsize=1024)
-def _iso(instant: datetime) -> str:
-    return to_iso(instant)
-
-
-@lru_cache(maxsize=1024)
 def _time_label(local_time: str) -> str:
     return clock_label(parse_hhmm(local_time))
 
@@ -153,12 +148,12 @@ class _Links:
 
     def dose(self, dose_id: int, expires: datetime) -> str:
         token = secrets.token_urlsafe(links.TOKEN_BYTES)
-        self.doses.append((dose_id, hash_token(token), _iso(expires), self.now))
+        self.doses.append((dose_id, hash_token(token), to_iso(expires), self.now))
         return f"{self.base}/d/{token}"
 
     def group(self, group_id: int, expires: datetime) -> str:
         token = secrets.token_urlsafe(links.TOKEN_BYTES)
-        self.groups.append((group_id, hash_token(token), _iso(expires), self.now))
+        self.groups.append((group_id, hash_token(token), to_iso(expires), self.now))
         return f"{self.base}/g/{token}"
 
     def store(self, db: Database) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 UTC = UTC
@@ -18,6 +19,7 @@ _MERIDIEM = re.compile(r"^[ap]\.?\s*m?\.?$")
 _WORDS = {"noon": time(12, 0), "midday": time(12, 0), "midnight": time(0, 0)}
 
 
+@lru_cache(maxsize=1024)  # a burst's thousands of rows share a few instants; strftime is not free
 def to_iso(instant: datetime) -> str:
     """``2026-03-08T13:00:00Z``. Raises ValueError for a naive datetime."""
     if instant.tzinfo is None:
