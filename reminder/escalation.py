@@ -540,7 +540,7 @@ def resolve_reached(db: Database, now: datetime, settings: dict) -> int:
             for user_id, role in db.execute(
                 "SELECT user_id, role FROM alert_recipients WHERE alert_id = ?", [alert_id]
             ).fetchall():
-                user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+                user = accounts.find_user(db, id=user_id)
                 _send(db, settings, alert_id, user, None, "alert_resolved", now, None, role)
     return len(rows)
 
@@ -580,7 +580,7 @@ def _repeat_to_each(
             "UPDATE alert_recipients SET repeats = repeats + 1, expires_at = ? WHERE alert_id = ? AND user_id = ?",
             [to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],
         )
-        user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+        user = accounts.find_user(db, id=user_id)
         link = caregivers.active_link(db, user_id, patient_id)
         if user_id == patient_id or link is not None or clinics.clinician_sees(db, user, patient_id):
             # a revoked caregiver or an unlinked clinic hears nothing more
@@ -617,7 +617,7 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
                 "SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]
             ).fetchall():
                 link = caregivers.active_link(db, user_id, patient_id)
-                user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+                user = accounts.find_user(db, id=user_id)
                 if user_id == patient_id or link is not None or clinics.clinician_sees(db, user, patient_id):
                     _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_resolved", now)
     return len(rows) + reached
