@@ -507,7 +507,9 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
         ).fetchall()
         for alert_id, medication_id in due:
             row = db.execute(
-                "SELECT alert_repeat_hours, ended_at FROM medications WHERE id = ?", [medication_id]
+                "SELECT m.alert_repeat_hours, m.ended_at, u.tz FROM medications m JOIN users u ON u.id = m.patient_id "
+                "WHERE m.id = ?",
+                [medication_id],
             ).fetchone()
             if medication_id is not None and (row is None or row[1]):
                 continue  # claimed above with no next repeat; the resolve step closes it
@@ -515,8 +517,8 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
             db.execute(
                 "UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id]
             )
-            if medication_id is not None and not _still_taken(db, medication_id, now):
-                continue  # paused by a clinician today: silent, and looked at again after the next interval
+            if row is not None and _paused_by_clinician(db, medication_id, row[2], now):
+                continue  # silent today, and looked at again after the next interval
             facts = run_facts(db, next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id])), now)
             _refresh_summary(db, alert_id, facts)
             _repeat_to_each(db, settings, alert_id, now, facts)
@@ -545,26 +547,17 @@ def resolve_reached(db: Database, now: datetime, settings: dict) -> int:
     return len(rows)
 
 
-def _still_taken(db: Database, medication_id: int, now: datetime) -> bool:
-    """False once the medication ended (stopped, or its taper finished) or on a day a clinician
-    paused it. A patient's own pause does not silence the people watching: those doses close
-    ``unknown`` and the run still needs a human."""
-    row = db.execute(
-        "SELECT m.ended_at, u.tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
-        [medication_id],
-    ).fetchone()
-    if row is None:
-        return False
-    ended_at, tz = row
-    if ended_at and parse_instant(ended_at) <= now:
-        return False
+def _paused_by_clinician(db: Database, medication_id: int, tz: str, now: datetime) -> bool:
+    """Whether a clinician paused the medication on the patient's today (in ``tz``). A patient's
+    own pause does not silence the people watching: those doses close ``unknown`` and the run
+    still needs a human."""
     today = now.astimezone(ZoneInfo(tz)).date().isoformat()
     paused = db.execute(
         "SELECT 1 FROM pauses p JOIN users u ON u.id = p.actor_id WHERE p.medication_id = ? AND p.local_date = ? "
         "AND u.role = 'clinician'",
         [medication_id, today],
     ).fetchone()
-    return paused is None
+    return paused is not None
 
 
 def _repeat_to_each(
