@@ -414,10 +414,12 @@ def _send(db, settings, alert_id, user, channel, kind, now, token=None, role=Non
     context = {
         "name": user["name"],
         "summary": summary,
-        "safety": safety_texts.link_for(db, settings, alert["medication_id"]),
-        "resolution": resolution(db, alert),
         "link": f"{settings['server.base_url']}/a/{token}" if token else "",
     }
+    if kind == "alert_resolved":  # each looks up the medication: only the template that shows it
+        context["resolution"] = resolution(db, alert)
+    else:
+        context["safety"] = safety_texts.link_for(db, settings, alert["medication_id"])
     delivery.queue_to_user(
         db, settings, user=user, kind=kind, context=context, now=now, only=channel, alert_id=alert_id
     )
