@@ -163,7 +163,7 @@ def leave(
         if settings is not None and cursor.rowcount == 1:
             name = db.execute("SELECT name FROM clinics WHERE id = ?", [clinic_id]).fetchone()[0]
             clinicians = list(db.query("SELECT * FROM users WHERE role = 'clinician' AND clinic_id = ?", [clinic_id]))
-            patient = next(db.query("SELECT * FROM users WHERE id = ?", [patient_id]))
+            patient = accounts.find_user(db, id=patient_id)
             safety_contacts.tell_link_ended(db, settings, clinicians, patient, name, now)
     return cursor.rowcount == 1
 

@@ -201,9 +201,12 @@ def _escalate_medication(
             "UPDATE alerts SET next_repeat_at = NULL WHERE patient_id = ? AND kind = ? AND run_key = ? AND level = 2",
             [medication["patient_id"], kind, run_key],
         )
-    told = sum(_tell(db, settings, alert_id, user, channel, role, "alert", now) for user, channel, role in people)
+    facts = _facts_of(medication, run, kind, level, now)
+    told = sum(
+        _tell(db, settings, alert_id, user, channel, role, "alert", now, facts) for user, channel, role in people
+    )
     if told:  # the listed text follows the count when someone is told, and at each repeat
-        _refresh_summary(db, alert_id, now)
+        _refresh_summary(db, alert_id, facts)
     return told, next_check
 
 
@@ -266,12 +269,18 @@ def _open_alert(db: Database, medication: dict, kind: str, run_key: str, level: 
     ).fetchone()[0]
 
 
-def run_facts(db: Database, alert: dict, now: datetime) -> alert_texts.RunFacts:
-    """The facts of a run alert as they are ``now``: the count and hours grow at each repeat."""
+def run_facts(db: Database, alert: dict, now: datetime) -> alert_texts.RunFacts | None:
+    """The facts of a run alert as they are ``now`` (the count and hours grow at each repeat);
+    None for an alert of another kind."""
+    if alert["kind"] not in RUN_KINDS:
+        return None
     medication = _medication(db, alert["medication_id"])
-    run = current_run(db, medication["id"], now)
+    return _facts_of(medication, current_run(db, medication["id"], now), alert["kind"], alert["level"], now)
+
+
+def _facts_of(medication: dict, run: Run, kind: str, level: int, now: datetime) -> alert_texts.RunFacts:
     hours = hours_without(run, now)
-    count = run.length + run.unknown if alert["kind"] == "unreachable" else run.length
+    count = run.length + run.unknown if kind == "unreachable" else run.length
     last_taken = ""
     if run.last_taken_at:
         local = run.last_taken_at.astimezone(ZoneInfo(medication["tz"]))
@@ -285,8 +294,8 @@ def run_facts(db: Database, alert: dict, now: datetime) -> alert_texts.RunFacts:
         last_taken=last_taken,
         risk=formulary.risk_text(medication["name"]) if risk else "",
         emergency=alert_texts.emergency_for(medication["name"]),
-        level=alert["level"],
-        kind=alert["kind"],
+        level=level,
+        kind=kind,
     )
 
 
@@ -334,6 +343,7 @@ def _tell(
     role: str,
     kind: str,
     now: datetime,
+    facts: alert_texts.RunFacts | None = None,
 ) -> int:
     """Tell ``user`` about an alert once (returns 1), or nothing if they were already told (0)."""
     token = ack_token(db, alert_id, user["id"])
@@ -352,7 +362,8 @@ def _tell(
     )
     if cursor.rowcount == 0:
         return 0
-    _send(db, settings, alert_id, user, channel, kind, now, None if _told_once(db, alert_id, role) else token, role)
+    token = None if _told_once(db, alert_id, role) else token
+    _send(db, settings, alert_id, user, channel, kind, now, token, role, facts)
     return 1
 
 
@@ -392,19 +403,23 @@ def resolution(db: Database, alert: dict) -> str:
     return RESOLUTIONS.get(alert["kind"], "This has ended.")
 
 
-def _send(db, settings, alert_id, user, channel, kind, now, token=None, role=None) -> None:
+def _send(db, settings, alert_id, user, channel, kind, now, token=None, role=None, facts=None) -> None:
+    """Queue one message about an alert. A run alert's text is worded from ``facts`` (its run as
+    it is ``now``; computed here when the caller, telling several people, has not)."""
     alert = next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
     role = role or _role_of(db, alert_id, user["id"])
     summary = alert["patient_summary"] if role == "patient" and alert["patient_summary"] else alert["summary"]
     if alert["kind"] in RUN_KINDS and kind != "alert_resolved":
-        summary = alert_texts.summary(run_facts(db, alert, now), role)
+        summary = alert_texts.summary(facts if facts is not None else run_facts(db, alert, now), role)
     context = {
         "name": user["name"],
         "summary": summary,
-        "safety": safety_texts.link_for(db, settings, alert["medication_id"]),
-        "resolution": resolution(db, alert),
         "link": f"{settings['server.base_url']}/a/{token}" if token else "",
     }
+    if kind == "alert_resolved":  # each looks up the medication: only the template that shows it
+        context["resolution"] = resolution(db, alert)
+    else:
+        context["safety"] = safety_texts.link_for(db, settings, alert["medication_id"])
     delivery.queue_to_user(
         db, settings, user=user, kind=kind, context=context, now=now, only=channel, alert_id=alert_id
     )
@@ -417,15 +432,15 @@ def _role_of(db: Database, alert_id: int, user_id: int) -> str:
     return row[0] if row else "caregiver"
 
 
-def _refresh_summary(db: Database, alert_id: int, now: datetime) -> None:
-    """A run alert's listed text, as it is now: in the words of its recipients' role when they
-    share one (only the patient, only clinicians), else the caregiver's."""
-    alert = next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id]))
-    if alert["kind"] not in RUN_KINDS:
+def _refresh_summary(db: Database, alert_id: int, facts: alert_texts.RunFacts | None) -> None:
+    """A run alert's listed text from ``facts`` (its run as it is now): in the words of its
+    recipients' role when they share one (only the patient, only clinicians), else the
+    caregiver's. Nothing for an alert of another kind (no facts)."""
+    if facts is None:
         return
     roles = {row[0] for row in db.execute("SELECT role FROM alert_recipients WHERE alert_id = ?", [alert_id])}
     role = roles.pop() if len(roles) == 1 else "caregiver"
-    text = alert_texts.summary(run_facts(db, alert, now), role)
+    text = alert_texts.summary(facts, role)
     db.execute("UPDATE alerts SET summary = ? WHERE id = ?", [text, alert_id])
 
 
@@ -494,7 +509,9 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
         ).fetchall()
         for alert_id, medication_id in due:
             row = db.execute(
-                "SELECT alert_repeat_hours, ended_at FROM medications WHERE id = ?", [medication_id]
+                "SELECT m.alert_repeat_hours, m.ended_at, u.tz FROM medications m JOIN users u ON u.id = m.patient_id "
+                "WHERE m.id = ?",
+                [medication_id],
             ).fetchone()
             if medication_id is not None and (row is None or row[1]):
                 continue  # claimed above with no next repeat; the resolve step closes it
@@ -502,10 +519,11 @@ def repeat(db: Database, now: datetime, settings: dict) -> int:
             db.execute(
                 "UPDATE alerts SET next_repeat_at = ? WHERE id = ?", [to_iso(now + timedelta(hours=hours)), alert_id]
             )
-            if medication_id is not None and not _still_taken(db, medication_id, now):
-                continue  # paused by a clinician today: silent, and looked at again after the next interval
-            _refresh_summary(db, alert_id, now)
-            _repeat_to_each(db, settings, alert_id, now)
+            if row is not None and _paused_by_clinician(db, medication_id, row[2], now):
+                continue  # silent today, and looked at again after the next interval
+            facts = run_facts(db, next(db.query("SELECT * FROM alerts WHERE id = ?", [alert_id])), now)
+            _refresh_summary(db, alert_id, facts)
+            _repeat_to_each(db, settings, alert_id, now, facts)
     return len(due)
 
 
@@ -526,34 +544,27 @@ def resolve_reached(db: Database, now: datetime, settings: dict) -> int:
             for user_id, role in db.execute(
                 "SELECT user_id, role FROM alert_recipients WHERE alert_id = ?", [alert_id]
             ).fetchall():
-                user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+                user = accounts.find_user(db, id=user_id)
                 _send(db, settings, alert_id, user, None, "alert_resolved", now, None, role)
     return len(rows)
 
 
-def _still_taken(db: Database, medication_id: int, now: datetime) -> bool:
-    """False once the medication ended (stopped, or its taper finished) or on a day a clinician
-    paused it. A patient's own pause does not silence the people watching: those doses close
-    ``unknown`` and the run still needs a human."""
-    row = db.execute(
-        "SELECT m.ended_at, u.tz FROM medications m JOIN users u ON u.id = m.patient_id WHERE m.id = ?",
-        [medication_id],
-    ).fetchone()
-    if row is None:
-        return False
-    ended_at, tz = row
-    if ended_at and parse_instant(ended_at) <= now:
-        return False
+def _paused_by_clinician(db: Database, medication_id: int, tz: str, now: datetime) -> bool:
+    """Whether a clinician paused the medication on the patient's today (in ``tz``). A patient's
+    own pause does not silence the people watching: those doses close ``unknown`` and the run
+    still needs a human."""
     today = now.astimezone(ZoneInfo(tz)).date().isoformat()
     paused = db.execute(
         "SELECT 1 FROM pauses p JOIN users u ON u.id = p.actor_id WHERE p.medication_id = ? AND p.local_date = ? "
         "AND u.role = 'clinician'",
         [medication_id, today],
     ).fetchone()
-    return paused is None
+    return paused is not None
 
 
-def _repeat_to_each(db: Database, settings: dict, alert_id: int, now: datetime) -> None:
+def _repeat_to_each(
+    db: Database, settings: dict, alert_id: int, now: datetime, facts: alert_texts.RunFacts | None
+) -> None:
     patient_id = _patient_of(db, alert_id)
     for user_id, role in db.execute(
         "SELECT user_id, role FROM alert_recipients WHERE alert_id = ?", [alert_id]
@@ -564,12 +575,14 @@ def _repeat_to_each(db: Database, settings: dict, alert_id: int, now: datetime) 
             "UPDATE alert_recipients SET repeats = repeats + 1, expires_at = ? WHERE alert_id = ? AND user_id = ?",
             [to_iso(now + timedelta(days=ACK_LINK_DAYS)), alert_id, user_id],
         )
-        user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+        user = accounts.find_user(db, id=user_id)
         link = caregivers.active_link(db, user_id, patient_id)
         if user_id == patient_id or link is not None or clinics.clinician_sees(db, user, patient_id):
             # a revoked caregiver or an unlinked clinic hears nothing more
             token = ack_token(db, alert_id, user_id)
-            _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_repeat", now, token, role)
+            _send(
+                db, settings, alert_id, user, link["channel"] if link else None, "alert_repeat", now, token, role, facts
+            )
 
 
 def resolve(db: Database, now: datetime, settings: dict) -> int:
@@ -599,7 +612,7 @@ def resolve(db: Database, now: datetime, settings: dict) -> int:
                 "SELECT user_id FROM alert_recipients WHERE alert_id = ?", [alert_id]
             ).fetchall():
                 link = caregivers.active_link(db, user_id, patient_id)
-                user = next(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+                user = accounts.find_user(db, id=user_id)
                 if user_id == patient_id or link is not None or clinics.clinician_sees(db, user, patient_id):
                     _send(db, settings, alert_id, user, link["channel"] if link else None, "alert_resolved", now)
     return len(rows) + reached

@@ -82,7 +82,7 @@ def record(
             _lower_ceilings(db, patient_id, current["egfr"])
             for over in plans_over_ceiling(db, patient_id, today):
                 _alert_over_ceiling(db, settings, patient_id, over, current, cursor.lastrowid, now)
-    return latest(db, patient_id)
+    return current  # read in the transaction that wrote it: no second look
 
 
 @dataclass(frozen=True)

@@ -80,17 +80,16 @@ def tell_link_ended(db: Database, settings: dict, people: list[dict], patient: d
 def ask_text(db: Database, patient_id: int) -> str:
     """The request to add a caregiver or a clinic, or "" when one is linked or nothing needs one."""
     drugs = withdrawal_risk_drugs(db, patient_id)
+    if not drugs:
+        return ""  # most patients: no need to look at their contacts
     links, clinic_ids = contacts(db, patient_id)
-    return ASK.format(drugs=" and ".join(drugs)) if drugs and not links and not clinic_ids else ""
+    return "" if links or clinic_ids else ASK.format(drugs=" and ".join(drugs))
 
 
 def should_ask(db: Database, patient_id: int, now: datetime) -> bool:
-    """True when the patient should be asked to add a caregiver or a clinic: a withdrawal-risk
-    medication, no contact, and not asked (or skipped) in the last week."""
-    if not withdrawal_risk_drugs(db, patient_id):
-        return False
-    links, clinic_ids = contacts(db, patient_id)
-    if links or clinic_ids:
+    """True when the patient should be asked to add a caregiver or a clinic (``ask_text`` has
+    words) and was not asked (or skipped it) in the last week."""
+    if not ask_text(db, patient_id):
         return False
     asked = (accounts.find_user(db, id=patient_id) or {}).get("safety_contact_asked_at")
     return not asked or now - parse_instant(asked) >= ASK_AGAIN
