@@ -86,13 +86,14 @@ def ask_text(db: Database, patient_id: int) -> str:
     return "" if links or clinic_ids else ASK.format(drugs=" and ".join(drugs))
 
 
-def should_ask(db: Database, patient_id: int, now: datetime) -> bool:
-    """True when the patient should be asked to add a caregiver or a clinic (``ask_text`` has
-    words) and was not asked (or skipped it) in the last week."""
-    if not ask_text(db, patient_id):
-        return False
+def question_due(db: Database, patient_id: int, now: datetime) -> str:
+    """``ask_text`` when the patient should be asked to add a caregiver or a clinic now, "" when
+    there is nothing to ask or they were asked (or skipped it) in the last week."""
+    text = ask_text(db, patient_id)
+    if not text:
+        return ""
     asked = (accounts.find_user(db, id=patient_id) or {}).get("safety_contact_asked_at")
-    return not asked or now - parse_instant(asked) >= ASK_AGAIN
+    return text if not asked or now - parse_instant(asked) >= ASK_AGAIN else ""
 
 
 def asked(db: Database, patient_id: int, now: datetime) -> None:

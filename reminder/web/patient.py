@@ -90,8 +90,7 @@ def today():
         day=day,
         failed_messages=failed,
         supply=supply_of(current_user.id),
-        ask_safety_contact=safety_contacts.should_ask(get_db(), current_user.id, now())
-        and safety_contacts.ask_text(get_db(), current_user.id),
+        ask_safety_contact=safety_contacts.question_due(get_db(), current_user.id, now()),
     )
 
 
